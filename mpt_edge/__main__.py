@@ -1,0 +1,3 @@
+from mpt_edge.cli import main
+
+main()
