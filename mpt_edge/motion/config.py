@@ -1,0 +1,102 @@
+"""The one definition of motion-prompt preprocessing, shared by training, export, calibration and runtime.
+
+Every stage reads a :class:`MotionConfig` (the bundle manifest stores ``to_dict()``), so the numbers
+that shape the motion prompts cannot drift between the workstation and the device.
+
+Deviations from the paper (arXiv 2508.09446), written down because the stored copy of the paper
+available while this was built held only its abstract and introduction, not §III:
+
+* ``alpha`` defaults to 8.0, inside the 2..20 range DESIGN.md names; the paper's own value could not
+  be confirmed and should be checked against §III / its ablation table.
+* Magnification is the *linear Eulerian* two-frame form (DESIGN §1); the paper's magnifier may be a
+  learned one. :class:`mpt_edge.motion.magnify.Magnifier` is the seam for that.
+* Gaussian tokenization lays ``token_grid``² isotropic Gaussian kernels over the face, centred on a
+  regular grid (every ``patch_size * face_size / (token_grid * patch_size)`` px), σ = ``sigma_patches``
+  × patch size, and pools a Lucas-Kanade style motion description under each kernel (see
+  :mod:`mpt_edge.motion.tokenize`). One prompt token per kernel; all prompts are inserted at the input.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, fields
+from typing import Any
+
+from mpt_edge.errors import InputError
+
+DEFAULT_ALPHA = 8.0
+
+#: Per-kernel motion features, in the order the token array stores them. Units: flow in pixels of the
+#: face crop (of the *magnified* motion), intensity differences on the 0..1 scale.
+FEATURE_NAMES: tuple[str, ...] = (
+    "flow_x",  # Gaussian-windowed Lucas-Kanade displacement, x
+    "flow_y",  # ... y
+    "normal_flow_x",  # per-axis estimate, robust where the structure tensor is degenerate
+    "normal_flow_y",
+    "mean_diff",  # signed mean of (magnified apex - onset)
+    "mean_abs_diff",  # motion energy
+)
+
+
+@dataclass(frozen=True)
+class MotionConfig:
+    """Parameters of magnification + Gaussian tokenization; stored verbatim in every bundle."""
+
+    face_size: int = 224
+    patch_size: int = 16
+    alpha: float = DEFAULT_ALPHA
+    pyramid_levels: int = 4
+    finest_level_gain: float = 0.25  # fraction of alpha applied to the finest band (noise control)
+    lowpass_gain: float = 1.0  # fraction of alpha applied to the pyramid's low-pass residual
+    token_grid: int = 7  # tokens per side; token_grid**2 motion prompt tokens
+    sigma_patches: float = 1.0  # Gaussian sigma in units of patch_size
+    flow_eps: float = 1e-4  # Tikhonov term of the 2x2 Lucas-Kanade solve (0..1 intensity units^2)
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.face_size < 32:
+            problems.append(f"face_size={self.face_size} (need >= 32)")
+        if self.patch_size < 1 or self.face_size % self.patch_size:
+            problems.append(f"patch_size={self.patch_size} must divide face_size={self.face_size}")
+        if not (math.isfinite(self.alpha) and self.alpha >= 0.0):
+            problems.append(f"alpha={self.alpha} (need a finite value >= 0)")
+        if self.pyramid_levels < 1:
+            problems.append(f"pyramid_levels={self.pyramid_levels} (need >= 1)")
+        if not (0.0 <= self.finest_level_gain <= 1.0) or not (0.0 <= self.lowpass_gain <= 1.0):
+            problems.append("finest_level_gain and lowpass_gain must lie in [0, 1]")
+        if not (1 <= self.token_grid <= self.face_size // self.patch_size):
+            problems.append(f"token_grid={self.token_grid} (need 1..{self.face_size // self.patch_size})")
+        if not (self.sigma_patches > 0.0) or not (self.flow_eps > 0.0):
+            problems.append("sigma_patches and flow_eps must be > 0")
+        if problems:
+            raise InputError("invalid motion config: " + "; ".join(problems))
+
+    @property
+    def num_tokens(self) -> int:
+        return self.token_grid * self.token_grid
+
+    @property
+    def num_features(self) -> int:
+        return len(FEATURE_NAMES)
+
+    @property
+    def token_shape(self) -> tuple[int, int]:
+        """Shape of one pair's motion features: (tokens, features)."""
+        return (self.num_tokens, self.num_features)
+
+    @property
+    def sigma_px(self) -> float:
+        return self.sigma_patches * self.patch_size
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> "MotionConfig":
+        known = {f.name for f in fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise InputError(
+                f"motion config has unknown keys {unknown}: written by a newer mpt-edge? upgrade mpt-edge"
+            )
+        return cls(**data)

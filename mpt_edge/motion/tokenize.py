@@ -1,0 +1,114 @@
+"""Gaussian tokenization: magnified onset->apex motion -> (tokens, features) motion prompts.
+
+``token_grid``² isotropic Gaussian kernels (sigma = ``sigma_patches`` x patch size) sit on a regular
+grid over the face. Under each kernel we pool a Gaussian-windowed Lucas-Kanade system built from
+I = onset, J = magnified apex, I_t = J - I and the spatial gradients of (I + J) / 2:
+
+* ``flow_x, flow_y``: the 2x2 solve ``(S + eps I) u = -b`` with S the windowed structure tensor and
+  b = (<I_x I_t>, <I_y I_t>): the magnified displacement in pixels;
+* ``normal_flow_x/y``: ``-<I_x I_t> / (<I_x^2> + eps)`` etc., robust where S is nearly singular;
+* ``mean_diff``, ``mean_abs_diff``: signed and absolute windowed mean of I_t.
+
+Every feature is zero for identical frames. The torch model projects these F numbers per token to the
+ViT width (DESIGN §1); this function is the single definition the runtime and the training data use.
+
+Why it is fast: a 2-D Gaussian kernel is separable, so pooling all product images under all kernels
+is two small matrix products, ``A @ X @ B.T`` with A (grid x H), B (grid x W).
+"""
+
+from __future__ import annotations
+
+import threading
+from functools import lru_cache
+
+import cv2
+import numpy as np
+
+from mpt_edge.motion.config import MotionConfig
+from mpt_edge.motion.images import as_float_pair, to_gray
+
+
+_NUM_MOMENTS = 7
+_thread_state = threading.local()
+
+
+def _workspace(shape: tuple[int, ...]) -> np.ndarray:
+    """Per-thread scratch buffer for the moment images: fresh multi-MB arrays on every call cost more
+    (page faults) than the arithmetic itself. Its contents never outlive one call."""
+    buffer = getattr(_thread_state, "products", None)
+    if buffer is None or buffer.shape != shape:
+        buffer = np.empty(shape, np.float32)
+        _thread_state.products = buffer
+    return buffer
+
+
+@lru_cache(maxsize=32)
+def gaussian_pooling_matrix(length: int, grid: int, sigma: float) -> np.ndarray:
+    """(grid, length) weights: row i is a Gaussian centred on cell i, normalised to sum 1."""
+    centres = (np.arange(grid, dtype=np.float64) + 0.5) * (length / grid)
+    positions = np.arange(length, dtype=np.float64) + 0.5
+    weights = np.exp(-0.5 * ((positions[None, :] - centres[:, None]) / sigma) ** 2)
+    weights /= weights.sum(axis=1, keepdims=True)
+    weights.setflags(write=False)
+    return weights.astype(np.float32)
+
+
+def token_centres(config: MotionConfig, height: int | None = None, width: int | None = None) -> np.ndarray:
+    """(tokens, 2) x, y centre of every kernel in pixels, in token order (row-major)."""
+    height = height or config.face_size
+    width = width or config.face_size
+    ys = (np.arange(config.token_grid) + 0.5) * (height / config.token_grid)
+    xs = (np.arange(config.token_grid) + 0.5) * (width / config.token_grid)
+    grid_y, grid_x = np.meshgrid(ys, xs, indexing="ij")
+    return np.stack([grid_x.ravel(), grid_y.ravel()], axis=1).astype(np.float32)
+
+
+def gaussian_tokenize(onset: np.ndarray, magnified: np.ndarray, config: MotionConfig | None = None) -> np.ndarray:
+    """Motion features of one pair: float32 array of shape ``config.token_shape``.
+
+    ``onset`` and ``magnified`` are the (aligned) onset frame and magnified apex, any size (the
+    kernel spacing and sigma scale with the image relative to ``config.face_size``).
+    """
+    config = config or MotionConfig()
+    onset_f, magnified_f = as_float_pair(onset, magnified)
+    i0 = to_gray(onset_f)
+    i1 = to_gray(magnified_f)
+    height, width = i0.shape
+    temporal = i1 - i0
+    mean_frame = 0.5 * (i0 + i1)
+    grad_x = cv2.Sobel(mean_frame, cv2.CV_32F, 1, 0, ksize=3, scale=0.125)
+    grad_y = cv2.Sobel(mean_frame, cv2.CV_32F, 0, 1, ksize=3, scale=0.125)
+    products = _workspace((_NUM_MOMENTS, height, width))
+    np.multiply(grad_x, grad_x, out=products[0])
+    np.multiply(grad_y, grad_y, out=products[1])
+    np.multiply(grad_x, grad_y, out=products[2])
+    np.multiply(grad_x, temporal, out=products[3])
+    np.multiply(grad_y, temporal, out=products[4])
+    products[5] = temporal
+    np.abs(temporal, out=products[6])
+    pool_rows = gaussian_pooling_matrix(height, config.token_grid, config.sigma_px * height / config.face_size)
+    pool_cols = gaussian_pooling_matrix(width, config.token_grid, config.sigma_px * width / config.face_size)
+    # Columns first as one (7H x W) @ (W x g) BLAS call, then rows on the small result.
+    pooled_cols = (products.reshape(-1, width) @ pool_cols.T).reshape(_NUM_MOMENTS, height, -1)
+    pooled = (pool_rows @ pooled_cols).reshape(_NUM_MOMENTS, -1)
+    sxx, syy, sxy, sxt, syt, mean_diff, mean_abs = pooled
+    return _features_from_moments(sxx, syy, sxy, sxt, syt, mean_diff, mean_abs, config.flow_eps)
+
+
+def _features_from_moments(sxx, syy, sxy, sxt, syt, mean_diff, mean_abs, eps: float) -> np.ndarray:
+    a, d = sxx + eps, syy + eps
+    det = a * d - sxy * sxy
+    flow_x = (-d * sxt + sxy * syt) / det
+    flow_y = (sxy * sxt - a * syt) / det
+    features = np.stack([flow_x, flow_y, -sxt / a, -syt / d, mean_diff, mean_abs], axis=1)
+    return features.astype(np.float32)
+
+
+def motion_prompts(onset: np.ndarray, apex: np.ndarray, config: MotionConfig | None = None) -> np.ndarray:
+    """Onset/apex pair -> motion prompt features: magnify, then tokenize. The one entry point for
+    training data, calibration data and the streaming runtime."""
+    from mpt_edge.motion.magnify import LinearEulerianMagnifier
+
+    config = config or MotionConfig()
+    magnified = LinearEulerianMagnifier(config)(onset, apex)
+    return gaussian_tokenize(onset, magnified, config)
