@@ -1,7 +1,7 @@
 """Motion prompt generation speed: fast path vs a plain numpy/scipy reference vs a PyPI peer.
 
 Prints one JSON object. Compare the ratios inside one run (same machine, same load).
-Usage: python benchmarks/bench_motion.py [--pairs 200] [--size 224]
+Usage: python benchmarks/bench_motion.py [--pairs 30] [--rounds 7] [--size 224]
 """
 
 from __future__ import annotations
@@ -36,16 +36,19 @@ def make_pairs(count: int, size: int, seed: int = 0) -> list[tuple[np.ndarray, n
     return pairs
 
 
-def pairs_per_second(func, pairs, min_seconds: float = 1.0) -> float:
-    func(*pairs[0])  # warm-up (caches, allocator)
-    done, start = 0, time.perf_counter()
-    while True:
-        for onset, apex in pairs:
-            func(onset, apex)
-            done += 1
-        elapsed = time.perf_counter() - start
-        if elapsed >= min_seconds:
-            return done / elapsed
+def interleaved_rates(methods: dict, rounds: int) -> dict[str, float]:
+    """Median pairs/s per method over ``rounds`` rounds that each run every method once in turn, so
+    load from neighbours on a shared machine hits all methods alike and the ratios stay comparable."""
+    per_round: dict[str, list[float]] = {name: [] for name in methods}
+    for func, pairs in methods.values():
+        func(*pairs[0])  # warm-up (caches, allocator, lazy imports)
+    for _ in range(rounds):
+        for name, (func, pairs) in methods.items():
+            start = time.perf_counter()
+            for onset, apex in pairs:
+                func(onset, apex)
+            per_round[name].append(len(pairs) / (time.perf_counter() - start))
+    return {name: float(np.median(rates)) for name, rates in per_round.items()}
 
 
 def peer_magnifier(alpha: float):
@@ -68,9 +71,9 @@ def peer_magnifier(alpha: float):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--pairs", type=int, default=50)
+    parser.add_argument("--pairs", type=int, default=30)
     parser.add_argument("--size", type=int, default=224)
-    parser.add_argument("--seconds", type=float, default=2.0, help="minimum timing window per method")
+    parser.add_argument("--rounds", type=int, default=7, help="interleaved timing rounds (median reported)")
     args = parser.parse_args()
 
     config = MotionConfig(face_size=args.size)
@@ -97,13 +100,17 @@ def main() -> None:
         "size": args.size,
         "alpha": alpha,
         "tokens": list(config.token_shape),
-        "pairs_per_s": {
-            "fast_magnify_and_tokenize": pairs_per_second(fast_pipeline, pairs, args.seconds),
-            "reference_magnify_and_tokenize": pairs_per_second(reference_pipeline, ref_pairs, args.seconds),
-            "fast_magnify_only": pairs_per_second(fast_magnify, pairs, args.seconds),
-            "reference_magnify_only": pairs_per_second(reference_magnify_only, ref_pairs, args.seconds),
-        },
     }
+    methods = {
+        "fast_magnify_and_tokenize": (fast_pipeline, pairs),
+        "reference_magnify_and_tokenize": (reference_pipeline, ref_pairs),
+        "fast_magnify_only": (fast_magnify, pairs),
+        "reference_magnify_only": (reference_magnify_only, ref_pairs),
+    }
+    peer, reason = peer_magnifier(alpha)
+    if peer is not None:
+        methods["peer_magnify_only"] = (peer, ref_pairs)
+    results["pairs_per_s"] = interleaved_rates(methods, args.rounds)
     rates = results["pairs_per_s"]
     results["speedup_vs_reference"] = {
         "magnify_and_tokenize": rates["fast_magnify_and_tokenize"] / rates["reference_magnify_and_tokenize"],
@@ -117,11 +124,10 @@ def main() -> None:
         agreement["max_abs_diff_tokens"] = max(agreement["max_abs_diff_tokens"], float(np.abs(tokens - reference_tokenize(onset, ref_mag, config)).max()))
     results["fast_vs_reference"] = agreement
 
-    peer, reason = peer_magnifier(alpha)
     if peer is None:
         results["peer_eulerian_magnification"] = {"status": reason}
     else:
-        peer_rate = pairs_per_second(peer, ref_pairs, args.seconds)
+        peer_rate = rates.pop("peer_magnify_only")
         onset, apex = ref_pairs[0]
         ours = fast_magnify(onset, apex) - apex / np.float32(255)
         theirs = peer(onset, apex) - apex / np.float32(255)
