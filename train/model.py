@@ -1,0 +1,193 @@
+"""MPT in PyTorch: a frozen ViT (timm's parameter layout), motion prompt tokens, group adapters.
+
+Structure follows timm's ``vision_transformer.py``: small blocks, ``forward_features`` /
+``forward_head``. Parameter names of the backbone are exactly timm's (``patch_embed.proj``,
+``blocks.N.attn.qkv``, ``blocks.N.mlp.fc1`` ...), so a timm ``vit_*_patch16_224`` checkpoint loads
+with :func:`load_backbone_weights`. timm itself cannot be imported next to the CPU torch wheel
+(it imports torchvision), hence this small re-implementation.
+
+Sequence per sample: [CLS] | 196 patch tokens (+ learned position embedding) | K motion tokens.
+Motion tokens are the per-kernel features of :func:`mpt_edge.motion.motion_prompts` (K x F),
+compressed with ``asinh`` (flows in px and intensity differences differ by orders of magnitude),
+projected to the ViT width and given their own learned position embedding. Every block gets a
+:class:`GroupAdapter`: separate bottleneck adapters for the three token groups. Everything is static
+slicing and matmuls, so the graph exports to ONNX without data-dependent control flow.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from mpt_edge.motion.config import MotionConfig
+from train.configs import MPTConfig
+
+IMAGENET_MEAN = (0.485, 0.456, 0.406)
+IMAGENET_STD = (0.229, 0.224, 0.225)
+
+
+class PatchEmbed(nn.Module):
+    def __init__(self, patch_size: int, embed_dim: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(3, embed_dim, kernel_size=patch_size, stride=patch_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class Attention(nn.Module):
+    def __init__(self, dim: int, num_heads: int) -> None:
+        super().__init__()
+        self.num_heads = num_heads
+        self.qkv = nn.Linear(dim, dim * 3)
+        self.proj = nn.Linear(dim, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        batch, tokens, dim = x.shape
+        qkv = self.qkv(x).reshape(batch, tokens, 3, self.num_heads, dim // self.num_heads).permute(2, 0, 3, 1, 4)
+        out = nn.functional.scaled_dot_product_attention(qkv[0], qkv[1], qkv[2])
+        return self.proj(out.transpose(1, 2).reshape(batch, tokens, dim))
+
+
+class Mlp(nn.Module):
+    def __init__(self, dim: int, hidden: int) -> None:
+        super().__init__()
+        self.fc1 = nn.Linear(dim, hidden)
+        self.act = nn.GELU()
+        self.fc2 = nn.Linear(hidden, dim)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc2(self.act(self.fc1(x)))
+
+
+class Adapter(nn.Module):
+    """Bottleneck down -> GELU -> up; up starts at zero so the block starts as the frozen ViT's."""
+
+    def __init__(self, dim: int, bottleneck: int) -> None:
+        super().__init__()
+        self.down = nn.Linear(dim, bottleneck)
+        self.act = nn.GELU()
+        self.up = nn.Linear(bottleneck, dim)
+        nn.init.zeros_(self.up.weight)
+        nn.init.zeros_(self.up.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.up(self.act(self.down(x)))
+
+
+class GroupAdapter(nn.Module):
+    """One adapter per token group ([CLS], visual patches, motion prompts), each adapting its own
+    tokens only: the groups carry different kinds of information, so they get separate parameters."""
+
+    def __init__(self, dim: int, bottleneck: int, num_patches: int, scale: float) -> None:
+        super().__init__()
+        self.cls = Adapter(dim, bottleneck)
+        self.visual = Adapter(dim, bottleneck)
+        self.motion = Adapter(dim, bottleneck)
+        self.num_patches = num_patches
+        self.scale = scale
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        end_visual = 1 + self.num_patches
+        parts = [self.cls(x[:, :1]), self.visual(x[:, 1:end_visual])]
+        if x.shape[1] > end_visual:
+            parts.append(self.motion(x[:, end_visual:]))
+        return self.scale * torch.cat(parts, dim=1)
+
+
+class Block(nn.Module):
+    """timm's pre-norm ViT block plus a group adapter parallel to the MLP (AdaptFormer placement)."""
+
+    def __init__(self, cfg: MPTConfig) -> None:
+        super().__init__()
+        dim = cfg.embed_dim
+        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.attn = Attention(dim, cfg.num_heads)
+        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.mlp = Mlp(dim, int(dim * cfg.mlp_ratio))
+        self.adapter = GroupAdapter(dim, cfg.adapter_dim, cfg.num_patches, cfg.adapter_scale)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = x + self.attn(self.norm1(x))
+        hidden = self.norm2(x)
+        return x + self.mlp(hidden) + self.adapter(hidden)
+
+
+class MotionPromptEmbed(nn.Module):
+    """(B, K, F) Gaussian-tokenization features -> (B, K, D) prompt tokens."""
+
+    def __init__(self, motion: MotionConfig, dim: int) -> None:
+        super().__init__()
+        # Initial per-feature gain before asinh: flows are O(1 px), intensity differences O(0.01).
+        gains = torch.tensor([1.0, 1.0, 1.0, 1.0, 30.0, 30.0])[: motion.num_features]
+        self.feature_gain = nn.Parameter(gains)
+        self.proj = nn.Sequential(nn.Linear(motion.num_features, dim), nn.GELU(), nn.Linear(dim, dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, motion.num_tokens, dim))
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+
+    def forward(self, features: torch.Tensor) -> torch.Tensor:
+        return self.proj(torch.asinh(features * self.feature_gain)) + self.pos_embed
+
+
+class MPT(nn.Module):
+    """Motion Prompt Tuning model: ``forward(apex, motion) -> logits``.
+
+    ``apex``: (B, 3, H, W) RGB normalised with ImageNet mean/std; ``motion``: (B, K, F) from
+    :func:`mpt_edge.motion.motion_prompts` on the same aligned onset/apex pair.
+    """
+
+    def __init__(self, cfg: MPTConfig, motion: MotionConfig | None = None) -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.motion_config = motion or MotionConfig(face_size=cfg.image_size, patch_size=cfg.patch_size)
+        if self.motion_config.face_size != cfg.image_size or self.motion_config.patch_size != cfg.patch_size:
+            raise ValueError(
+                f"motion config ({self.motion_config.face_size}px, patch {self.motion_config.patch_size}) does not match "
+                f"model {cfg.name} ({cfg.image_size}px, patch {cfg.patch_size})"
+            )
+        dim = cfg.embed_dim
+        self.patch_embed = PatchEmbed(cfg.patch_size, dim)
+        self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + cfg.num_patches, dim))
+        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        nn.init.trunc_normal_(self.cls_token, std=1e-6)
+        self.motion_embed = MotionPromptEmbed(self.motion_config, dim) if cfg.use_motion_prompts else None
+        self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
+        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.head = nn.Linear(dim, cfg.num_classes)
+        self.freeze_backbone()
+
+    # --- parameter groups -------------------------------------------------------------------
+    def is_backbone_parameter(self, name: str) -> bool:
+        return not (name.startswith(("motion_embed.", "head.")) or ".adapter." in name)
+
+    def freeze_backbone(self) -> None:
+        for name, param in self.named_parameters():
+            param.requires_grad_(not self.is_backbone_parameter(name))
+
+    def backbone_state_dict(self) -> dict[str, torch.Tensor]:
+        """The frozen ViT's tensors under timm's names (head excluded: it is MPT's own)."""
+        return {k: v for k, v in self.state_dict().items() if self.is_backbone_parameter(k)}
+
+    def parameter_counts(self) -> dict[str, int]:
+        total = sum(p.numel() for p in self.parameters())
+        trainable = sum(p.numel() for p in self.parameters() if p.requires_grad)
+        return {"total": total, "trainable": trainable, "frozen": total - trainable}
+
+    # --- forward ----------------------------------------------------------------------------
+    def forward_features(self, apex: torch.Tensor, motion: torch.Tensor | None = None) -> torch.Tensor:
+        x = self.patch_embed(apex)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+        if self.motion_embed is not None:
+            if motion is None:
+                raise ValueError(f"{self.cfg.name} uses motion prompts: pass the (B, K, F) motion features")
+            x = torch.cat([x, self.motion_embed(motion)], dim=1)
+        for block in self.blocks:
+            x = block(x)
+        return self.norm(x)
+
+    def forward_head(self, features: torch.Tensor) -> torch.Tensor:
+        return self.head(features[:, 0])
+
+    def forward(self, apex: torch.Tensor, motion: torch.Tensor | None = None) -> torch.Tensor:
+        return self.forward_head(self.forward_features(apex, motion))
