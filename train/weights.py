@@ -9,6 +9,7 @@ from pathlib import Path
 import torch
 
 from mpt_edge.errors import MptEdgeError
+from train.configs import REGISTRY
 from train.model import MPT
 
 # Wrappers that training frameworks put around timm's names.
@@ -52,12 +53,11 @@ def load_backbone_weights(model: MPT, path: str | Path) -> dict[str, int]:
         f"{k}: {tuple(state[k].shape)} in the file, {tuple(v.shape)} in the model" for k, v in expected.items() if k in state and state[k].shape != v.shape
     ]
     if missing or mismatched:
-        details = (mismatched[:3] + [f"missing {k}" for k in missing[:3]])
-        hint = ", ".join(f"{n}" for n in ("mpt-tiny", "mpt-small", "mpt-base"))
+        details = mismatched[:3] + [f"missing {k}" for k in missing[:3]]
         raise MptEdgeError(
             f"backbone weights {path} do not fit {model.cfg.name} ({len(mismatched)} shape mismatches, {len(missing)} missing): "
             + "; ".join(details)
-            + f". Use the config the file was trained for ({hint}) or a timm vit_*_patch16_224 checkpoint"
+            + f". Use the config the file was trained for ({', '.join(REGISTRY)}) or a timm vit_*_patch16_224 checkpoint"
         )
     with torch.no_grad():
         own = dict(model.named_parameters())
