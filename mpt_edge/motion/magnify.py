@@ -56,7 +56,14 @@ def magnify(
     (clipping would bias the motion map). ``alpha == 0`` returns the apex unchanged.
     """
     onset_f, apex_f = as_float_pair(onset, apex)
-    alpha = check_alpha(alpha)
+    return magnify_validated(onset_f, apex_f, check_alpha(alpha), levels, finest_level_gain, lowpass_gain)
+
+
+def magnify_validated(
+    onset_f: np.ndarray, apex_f: np.ndarray, alpha: float, levels: int, finest_level_gain: float, lowpass_gain: float
+) -> np.ndarray:
+    """:func:`magnify` on frames that :func:`as_float_pair` already checked and converted, so a caller
+    that also tokenizes (the per-frame hot path) validates and converts each frame once."""
     if alpha == 0.0:
         return apex_f.copy()
     levels = min(levels, max_pyramid_levels(*onset_f.shape[:2]))

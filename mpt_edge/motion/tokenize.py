@@ -26,6 +26,7 @@ import numpy as np
 
 from mpt_edge.motion.config import MotionConfig
 from mpt_edge.motion.images import as_float_pair, to_gray
+from mpt_edge.motion.magnify import magnify_validated
 
 
 _NUM_MOMENTS = 7
@@ -69,8 +70,12 @@ def gaussian_tokenize(onset: np.ndarray, magnified: np.ndarray, config: MotionCo
     ``onset`` and ``magnified`` are the (aligned) onset frame and magnified apex, any size (the
     kernel spacing and sigma scale with the image relative to ``config.face_size``).
     """
-    config = config or MotionConfig()
     onset_f, magnified_f = as_float_pair(onset, magnified)
+    return _tokenize_validated(onset_f, magnified_f, config or MotionConfig())
+
+
+def _tokenize_validated(onset_f: np.ndarray, magnified_f: np.ndarray, config: MotionConfig) -> np.ndarray:
+    """:func:`gaussian_tokenize` on frames :func:`as_float_pair` already checked and converted."""
     i0 = to_gray(onset_f)
     i1 = to_gray(magnified_f)
     height, width = i0.shape
@@ -107,8 +112,9 @@ def _features_from_moments(sxx, syy, sxy, sxt, syt, mean_diff, mean_abs, eps: fl
 def motion_prompts(onset: np.ndarray, apex: np.ndarray, config: MotionConfig | None = None) -> np.ndarray:
     """Onset/apex pair -> motion prompt features: magnify, then tokenize. The one entry point for
     training data, calibration data and the streaming runtime."""
-    from mpt_edge.motion.magnify import LinearEulerianMagnifier
-
     config = config or MotionConfig()
-    magnified = LinearEulerianMagnifier(config)(onset, apex)
-    return gaussian_tokenize(onset, magnified, config)
+    onset_f, apex_f = as_float_pair(onset, apex)  # once: not again inside magnify and tokenize
+    magnified = magnify_validated(
+        onset_f, apex_f, config.alpha, config.pyramid_levels, config.finest_level_gain, config.lowpass_gain
+    )
+    return _tokenize_validated(onset_f, magnified, config)
