@@ -18,11 +18,11 @@ available while this was built held only its abstract and introduction, not §II
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, fields
 from typing import Any
 
 from mpt_edge.errors import InputError
+from mpt_edge.motion.images import check_alpha
 
 DEFAULT_ALPHA = 8.0
 
@@ -58,8 +58,10 @@ class MotionConfig:
             problems.append(f"face_size={self.face_size} (need >= 32)")
         if self.patch_size < 1 or self.face_size % self.patch_size:
             problems.append(f"patch_size={self.patch_size} must divide face_size={self.face_size}")
-        if not (math.isfinite(self.alpha) and self.alpha >= 0.0):
-            problems.append(f"alpha={self.alpha} (need a finite value >= 0)")
+        try:
+            check_alpha(self.alpha)
+        except InputError as error:
+            problems.append(str(error))
         if self.pyramid_levels < 1:
             problems.append(f"pyramid_levels={self.pyramid_levels} (need >= 1)")
         if not (0.0 <= self.finest_level_gain <= 1.0) or not (0.0 <= self.lowpass_gain <= 1.0):
