@@ -18,7 +18,7 @@ import warnings
 import cv2
 import numpy as np
 
-from mpt_edge.motion import MotionConfig, gaussian_tokenize, magnify, motion_prompts
+from mpt_edge.motion import LinearEulerianMagnifier, MotionConfig, gaussian_tokenize, motion_prompts
 from mpt_edge.motion.reference import reference_magnify, reference_tokenize
 
 
@@ -80,18 +80,17 @@ def main() -> None:
     pairs = make_pairs(args.pairs, args.size)
     alpha = config.alpha
 
+    # Every method reads its magnification settings from the same config.
+    fast_magnify = LinearEulerianMagnifier(config)
+
     def fast_pipeline(onset, apex):
         return motion_prompts(onset, apex, config)
 
-    def reference_pipeline(onset, apex):
-        magnified = reference_magnify(onset, apex, alpha, config.pyramid_levels, config.finest_level_gain, config.lowpass_gain)
-        return reference_tokenize(onset, magnified, config)
-
-    def fast_magnify(onset, apex):
-        return magnify(onset, apex, alpha, levels=config.pyramid_levels)
-
     def reference_magnify_only(onset, apex):
-        return reference_magnify(onset, apex, alpha, config.pyramid_levels)
+        return reference_magnify(onset, apex, alpha, config.pyramid_levels, config.finest_level_gain, config.lowpass_gain)
+
+    def reference_pipeline(onset, apex):
+        return reference_tokenize(onset, reference_magnify_only(onset, apex), config)
 
     ref_pairs = pairs[: max(2, args.pairs // 10)]
     results: dict[str, object] = {
