@@ -63,5 +63,4 @@ def load_backbone_weights(model: MPT, path: str | Path) -> dict[str, int]:
         own = dict(model.named_parameters())
         for key in expected:
             own[key].copy_(state[key])
-    ignored = sorted(set(state) - set(expected))
-    return {"loaded": len(expected), "ignored": len(ignored)}
+    return {"loaded": len(expected), "ignored": len(set(state) - set(expected))}

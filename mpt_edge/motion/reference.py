@@ -62,7 +62,7 @@ def reference_magnify(onset, apex, alpha: float, levels: int = 4, finest_level_g
 
 
 def reference_tokenize(onset, magnified, config: MotionConfig) -> np.ndarray:
-    """Per-kernel loop with full 2-D Gaussian windows and np.gradient derivatives of the smoothed frame."""
+    """Per-kernel loop with full 2-D Gaussian windows and scipy Sobel derivatives of the mean frame."""
     from scipy.ndimage import sobel
 
     i0, i1 = (to_gray(x).astype(np.float64) for x in as_float_pair(onset, magnified))
