@@ -68,7 +68,6 @@ def _not_built(stage: str, issue: int) -> None:
 
 
 _STAGES = {
-    "train": ("Train MPT (LOSO or holdout) on a data set or the built-in synthetic set.", 3),
     "export": ("Export a trained checkpoint to ONNX.", 5),
     "calibrate": ("Quantize an exported model to INT8 with a calibration set.", 5),
     "build": ("Build a deployable bundle for a target (jetson-orin, openvino-cpu, ...).", 6),
@@ -91,15 +90,61 @@ for _stage, (_summary, _issue) in _STAGES.items():
     _register_pending_stage(_stage, _summary, _issue)
 
 
-def _read_image(path: Path):
-    import cv2
+@app.command()
+@user_errors
+def train(
+    dataset: str = typer.Option("synthetic", "--dataset", help="Data set to train on: synthetic (built in; generated on first use)."),
+    root: Optional[Path] = typer.Option(None, "--root", help="Data set folder. For synthetic: where it is (or will be) generated; default: the user cache."),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip clips with annotation/frame problems instead of stopping."),
+    synthetic_subjects: int = typer.Option(16, "--synthetic-subjects", help="Synthetic set: number of subjects."),
+    synthetic_clips: int = typer.Option(4, "--synthetic-clips", help="Synthetic set: clips per class and subject."),
+    synthetic_classes: int = typer.Option(3, "--synthetic-classes", help="Synthetic set: 3 (MEGC2019 labels) or 5 (CASME II labels) classes."),
+    synthetic_seed: int = typer.Option(0, "--synthetic-seed", help="Synthetic set: generator seed."),
+    model: str = typer.Option("mpt-tiny", "--model", "-m", help="Model config: mpt-tiny (ViT-Ti/16), mpt-small, mpt-base (the paper's ViT-B/16)."),
+    backbone_weights: Optional[Path] = typer.Option(None, "--backbone-weights", help="timm vit_*_patch16_224 weights (.safetensors or state dict); default: random init."),
+    alpha: float = typer.Option(DEFAULT_ALPHA, "--alpha", "-a", help="Motion magnification factor (0 = none)."),
+    motion_prompts: bool = typer.Option(True, "--motion-prompts/--no-motion-prompts", help="Use motion prompt tokens (off: the ablation)."),
+    protocol: str = typer.Option("holdout", "--protocol", help="holdout (held-out subjects), loso (leave one subject out), all (train on everything, for deployment)."),
+    test_fraction: float = typer.Option(0.25, "--test-fraction", help="holdout: share of subjects held out."),
+    val_subjects: int = typer.Option(0, "--val-subjects", help="Subjects taken from training for selecting the best epoch (0: keep the last epoch)."),
+    folds: Optional[str] = typer.Option(None, "--folds", help="Run only some folds: K/N (shard K of N), or a list like 0,3-5 or sub03."),
+    epochs: int = typer.Option(12, "--epochs", help="Training epochs per fold."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Clips per optimisation step (across all DDP ranks)."),
+    lr: float = typer.Option(3e-3, "--lr", help="Peak AdamW learning rate (warm-up, then cosine to 0)."),
+    weight_decay: float = typer.Option(0.05, "--weight-decay", help="AdamW weight decay."),
+    class_balanced: bool = typer.Option(False, "--class-balanced", help="Weight the loss by inverse class frequency (imbalanced real data)."),
+    augment: bool = typer.Option(True, "--augment/--no-augment", help="Flip/affine/gain augmentation applied identically to onset and apex."),
+    seed: int = typer.Option(0, "--seed", help="Seed of initial weights, splits, batch order and augmentation."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    out: Path = typer.Option(Path("runs/train"), "--out", "-o", help="Run folder: checkpoints, metrics.json, plots."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    ablate: bool = typer.Option(False, "--ablate", help="Also train without magnification and without motion prompts; write ablation.md."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (no progress bars)."),
+) -> None:
+    """Train MPT (holdout, LOSO or all subjects) on a data set or the built-in synthetic set."""
+    from mpt_edge.motion.images import check_alpha
 
-    if not path.is_file():
-        raise MptEdgeError(f"image {path} does not exist; check the path")
-    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if image is None:
-        raise MptEdgeError(f"cannot decode image {path}: not an image OpenCV can read (use PNG/JPEG/BMP)")
-    return image
+    check_alpha(alpha)
+    from train.cli_train import train_command
+    from train.data.synthetic_folder import SyntheticSpec
+    from train.fit import TrainOptions
+    from train.runner import RunSpec
+
+    options = TrainOptions(
+        epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+        class_balanced=class_balanced, augment=augment, seed=seed,
+    )
+    spec = RunSpec(
+        model=model, alpha=alpha, motion_prompts=motion_prompts, backbone_weights=str(backbone_weights) if backbone_weights else None,
+        protocol=protocol, test_fraction=test_fraction, val_subjects=val_subjects, folds=folds, options=options,
+    )
+    synthetic = SyntheticSpec(subjects=synthetic_subjects, clips_per_class=synthetic_clips, classes=synthetic_classes, seed=synthetic_seed)
+    summary = train_command(
+        dataset=dataset, root=root, skip_invalid=skip_invalid, synthetic=synthetic, spec=spec,
+        out=out, resume=resume, device_name=device, ablate=ablate, as_json=as_json,
+    )
+    if as_json and summary:
+        typer.echo(json.dumps(summary))
 
 
 @app.command()
@@ -116,7 +161,7 @@ def magnify(
     import cv2
     import numpy as np
 
-    from mpt_edge.io import atomic_write_bytes
+    from mpt_edge.io import atomic_write_bytes, read_image
     from mpt_edge.motion import FEATURE_NAMES, LinearEulerianMagnifier, MotionConfig, gaussian_tokenize
     from mpt_edge.motion.images import check_alpha
     from mpt_edge.motion.visualize import side_by_side
@@ -127,7 +172,7 @@ def magnify(
     suffix = out.suffix.lower()
     if suffix not in {".png", ".jpg", ".jpeg", ".bmp"}:
         raise MptEdgeError(f"--out {out}: unsupported picture type {suffix or '(none)'}; use .png or .jpg")
-    onset_img, apex_img = _read_image(onset), _read_image(apex)
+    onset_img, apex_img = read_image(onset), read_image(apex)
     if size is not None:
         onset_img = cv2.resize(onset_img, (size, size), interpolation=cv2.INTER_AREA)
         apex_img = cv2.resize(apex_img, (size, size), interpolation=cv2.INTER_AREA)

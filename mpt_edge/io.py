@@ -6,7 +6,12 @@ import os
 import tempfile
 from pathlib import Path
 
-from mpt_edge.errors import MptEdgeError
+from typing import TYPE_CHECKING
+
+from mpt_edge.errors import InputError, MptEdgeError
+
+if TYPE_CHECKING:
+    import numpy as np
 
 
 def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
@@ -26,3 +31,17 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
         Path(tmp).unlink(missing_ok=True)
         raise
     return target
+
+
+def read_image(path: str | os.PathLike[str], context: str = "", fix: str = "check the path") -> "np.ndarray":
+    """A BGR uint8 image; a missing or undecodable file is one clear error naming it (and ``context``)."""
+    import cv2
+
+    path = Path(path)
+    where = f" ({context})" if context else ""
+    if not path.is_file():
+        raise InputError(f"image {path} does not exist{where}; {fix}")
+    image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+    if image is None:
+        raise InputError(f"cannot decode image {path}{where}: not a readable PNG/JPEG/BMP; {fix}")
+    return image

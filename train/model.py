@@ -22,8 +22,7 @@ from torch import nn
 from mpt_edge.motion.config import MotionConfig
 from train.configs import MPTConfig
 
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
+from mpt_edge.preprocess import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401  (re-exported: the model's input convention)
 
 
 class PatchEmbed(nn.Module):
@@ -114,26 +113,36 @@ class Block(nn.Module):
 
 
 class MotionPromptEmbed(nn.Module):
-    """(B, K, F) Gaussian-tokenization features -> (B, K, D) prompt tokens."""
+    """(B, K, F) Gaussian-tokenization features -> (B, K, D) prompt tokens.
+
+    The first projection is *per kernel* (weights (K, F, D)): the same flow means different things
+    at the brow and at the lip corner, and a shared projection plus an additive position embedding
+    would let a mean over tokens forget where the motion was. The second layer is shared.
+    """
 
     def __init__(self, motion: MotionConfig, dim: int) -> None:
         super().__init__()
         # Initial per-feature gain before asinh: flows are O(1 px), intensity differences O(0.01).
         gains = torch.tensor([1.0, 1.0, 1.0, 1.0, 30.0, 30.0])[: motion.num_features]
         self.feature_gain = nn.Parameter(gains)
-        self.proj = nn.Sequential(nn.Linear(motion.num_features, dim), nn.GELU(), nn.Linear(dim, dim))
-        self.pos_embed = nn.Parameter(torch.zeros(1, motion.num_tokens, dim))
-        nn.init.trunc_normal_(self.pos_embed, std=0.02)
+        self.token_proj = nn.Parameter(torch.empty(motion.num_tokens, motion.num_features, dim))
+        nn.init.trunc_normal_(self.token_proj, std=motion.num_features**-0.5)
+        self.token_bias = nn.Parameter(torch.zeros(1, motion.num_tokens, dim))
+        self.act = nn.GELU()
+        self.proj = nn.Linear(dim, dim)
 
     def forward(self, features: torch.Tensor) -> torch.Tensor:
-        return self.proj(torch.asinh(features * self.feature_gain)) + self.pos_embed
+        compressed = torch.asinh(features * self.feature_gain)
+        per_token = torch.einsum("bkf,kfd->bkd", compressed, self.token_proj) + self.token_bias
+        return self.proj(self.act(per_token))
 
 
 class MPT(nn.Module):
     """Motion Prompt Tuning model: ``forward(apex, motion) -> logits``.
 
     ``apex``: (B, 3, H, W) RGB normalised with ImageNet mean/std; ``motion``: (B, K, F) from
-    :func:`mpt_edge.motion.motion_prompts` on the same aligned onset/apex pair.
+    :func:`mpt_edge.motion.motion_prompts` on the same aligned onset/apex pair. Both come from
+    :func:`mpt_edge.preprocess.model_inputs`, the one preprocessing function of every stage.
     """
 
     def __init__(self, cfg: MPTConfig, motion: MotionConfig | None = None) -> None:

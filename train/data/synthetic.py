@@ -19,6 +19,7 @@ upper lip up), repression (AU14+15: corners in and down), others (AU1 alone or A
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Iterator
 
 import cv2
 import numpy as np
@@ -151,17 +152,21 @@ def make_clip(
     return Clip(out, label, subject, 0, apex, frames - 1, amplitude)
 
 
-def generate(num_subjects: int = 12, clips_per_class: int = 4, num_classes: int = 3, size: int = 224, seed: int = 0, **clip_options) -> list[Clip]:
-    """The synthetic set: every subject shows every class ``clips_per_class`` times. Deterministic:
-    each subject draws from its own seeded stream, so subject k is identical whatever num_subjects."""
+def iter_clips(num_subjects: int = 12, clips_per_class: int = 4, num_classes: int = 3, size: int = 224, seed: int = 0, **clip_options) -> Iterator[Clip]:
+    """The synthetic set clip by clip: every subject shows every class ``clips_per_class`` times.
+    Deterministic: each subject draws from its own seeded stream, so subject k is identical whatever
+    num_subjects."""
     if num_classes not in _CLASS_AUS:
         raise ValueError(f"num_classes={num_classes}; the synthetic set has 3 or 5 classes")
-    clips = []
     for index in range(num_subjects):
         rng = np.random.default_rng([seed, index])
         face = draw_face(rng, size)
         subject = f"s{index + 1:02d}"
         for label in range(num_classes):
             for _ in range(clips_per_class):
-                clips.append(make_clip(face, label, num_classes, rng, subject, **clip_options))
-    return clips
+                yield make_clip(face, label, num_classes, rng, subject, **clip_options)
+
+
+def generate(num_subjects: int = 12, clips_per_class: int = 4, num_classes: int = 3, size: int = 224, seed: int = 0, **clip_options) -> list[Clip]:
+    """The whole synthetic set in memory (see :func:`iter_clips`)."""
+    return list(iter_clips(num_subjects, clips_per_class, num_classes, size, seed, **clip_options))

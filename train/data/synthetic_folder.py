@@ -1,0 +1,135 @@
+"""The synthetic set on disk, in the CASME II-style coded-folder layout (:mod:`train.data.coded_folder`):
+
+    ROOT/dataset.json                       generator settings + class names (how to regenerate it)
+    ROOT/annotations.csv                    Subject, Filename, OnsetFrame, ApexFrame, OffsetFrame, Estimated Emotion, AmplitudePx
+    ROOT/sub01/EP01_01/img1.png ... imgT.png
+
+Generated once per settings into a cache folder (atomically: a temp folder renamed into place, so an
+interrupted generation leaves nothing half written) and then read back through the same reader as
+real data. Frames are lossless PNG: sub-pixel motion would not survive JPEG.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Callable, Optional
+
+import cv2
+
+from mpt_edge.errors import InputError
+from mpt_edge.io import atomic_write_bytes
+from train.data.coded_folder import ReadResult, read_coded_folder
+from train.data.synthetic import CLASSES_3, CLASSES_5, iter_clips
+
+LAYOUT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SyntheticSpec:
+    """Everything that determines the synthetic set; its folder name is derived from it."""
+
+    subjects: int = 12
+    clips_per_class: int = 4
+    classes: int = 3
+    size: int = 224
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.subjects < 2:
+            problems.append(f"subjects={self.subjects} (need >= 2 for held-out subjects)")
+        if self.clips_per_class < 1:
+            problems.append(f"clips_per_class={self.clips_per_class} (need >= 1)")
+        if self.classes not in (3, 5):
+            problems.append(f"classes={self.classes} (the synthetic set has 3 or 5)")
+        if self.size < 64:
+            problems.append(f"size={self.size} (need >= 64)")
+        if problems:
+            raise InputError("invalid synthetic set: " + "; ".join(problems))
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        return CLASSES_3 if self.classes == 3 else CLASSES_5
+
+    @property
+    def folder_name(self) -> str:
+        return f"synthetic-v{LAYOUT_VERSION}-c{self.classes}-n{self.subjects}x{self.clips_per_class}-{self.size}px-seed{self.seed}"
+
+
+def default_cache() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mpt-edge"
+
+
+def write_synthetic(root: Path, spec: SyntheticSpec, on_clip: Optional[Callable[[], None]] = None) -> None:
+    """Render the set into ``root`` (which must not exist yet) via a temp folder and one rename."""
+    root.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
+    try:
+        rows, episodes = [], {}
+        for clip in iter_clips(spec.subjects, spec.clips_per_class, spec.classes, spec.size, spec.seed):
+            subject = f"sub{clip.subject[1:]}"
+            episodes[subject] = episodes.get(subject, 0) + 1
+            name = f"EP{episodes[subject]:02d}_01"
+            folder = tmp / subject / name
+            folder.mkdir(parents=True)
+            for t, frame in enumerate(clip.frames, start=1):
+                cv2.imwrite(str(folder / f"img{t}.png"), frame)
+            emotion = spec.class_names[clip.label]
+            rows.append([subject, name, clip.onset + 1, clip.apex + 1, clip.offset + 1, emotion, f"{clip.amplitude_px:.4f}"])
+            if on_clip:
+                on_clip()
+        table = io.StringIO()
+        writer = csv.writer(table, lineterminator="\n")
+        writer.writerow(["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Estimated Emotion", "AmplitudePx"])
+        writer.writerows(rows)
+        (tmp / "annotations.csv").write_text(table.getvalue(), encoding="utf-8")
+        meta = {"name": "synthetic", "layout_version": LAYOUT_VERSION, "spec": asdict(spec), "classes": list(spec.class_names)}
+        atomic_write_bytes(tmp / "dataset.json", json.dumps(meta, indent=2).encode())
+        os.replace(tmp, root)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+
+
+def read_synthetic_spec(root: Path) -> tuple[SyntheticSpec, dict]:
+    meta_path = root / "dataset.json"
+    try:
+        meta = json.loads(meta_path.read_text(encoding="utf-8"))
+        return SyntheticSpec(**meta["spec"]), meta
+    except FileNotFoundError:
+        raise InputError(f"{meta_path} is missing: {root} is not a synthetic set; delete the folder to regenerate it") from None
+    except (ValueError, KeyError, TypeError) as error:
+        raise InputError(f"{meta_path} is unreadable ({type(error).__name__}: {error}); delete {root} to regenerate it") from None
+
+
+def read_synthetic(root: Path, skip_invalid: bool = False) -> tuple[SyntheticSpec, ReadResult]:
+    spec, _ = read_synthetic_spec(root)
+    return spec, read_coded_folder(root, spec.class_names, "synthetic", skip_invalid=skip_invalid)
+
+
+def ensure_synthetic(spec: SyntheticSpec, root: Path | None = None, on_clip: Optional[Callable[[], None]] = None) -> Path:
+    """The folder holding ``spec``'s set (default: in the user cache), generated first if absent.
+    An existing folder holding a *different* synthetic set is an error, never silently reused."""
+    root = Path(root) if root else default_cache() / spec.folder_name
+    if (root / "dataset.json").is_file():
+        stored, _ = read_synthetic_spec(root)
+        if stored != spec:
+            raise InputError(
+                f"{root} holds a different synthetic set ({stored.folder_name}, asked for {spec.folder_name}); "
+                "pass the same generator options or another --root"
+            )
+        return root
+    if root.exists() and any(root.iterdir()):
+        raise InputError(f"{root} exists and is not a synthetic set (no dataset.json); choose an empty or new --root")
+    if root.exists():
+        root.rmdir()
+    write_synthetic(root, spec, on_clip)
+    return root

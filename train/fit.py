@@ -1,0 +1,256 @@
+"""Fit one fold: AdamW + warm-up/cosine schedule, optional class-balanced loss, geometry-consistent
+augmentation, a checkpoint after every epoch, and resume that reproduces the uninterrupted run.
+
+Reproducible resume: all randomness of epoch ``e`` (batch order, augmentation) is drawn from a
+generator seeded with ``(seed, fold, e)``, never from state carried over from earlier epochs, so a
+run restarted from the checkpoint of epoch ``e - 1`` computes exactly what the original would have.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Protocol
+
+import numpy as np
+import torch
+from torch import nn
+
+from mpt_edge.errors import MptEdgeError
+from mpt_edge.motion.config import MotionConfig
+from train.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from train.data.pairs import PairSet, encode_pairs
+from train.distributed import DistContext
+from train.metrics import summarize
+from train.model import MPT
+
+
+@dataclass(frozen=True)
+class TrainOptions:
+    epochs: int = 20
+    batch_size: int = 8
+    lr: float = 3e-3
+    weight_decay: float = 0.05
+    warmup_epochs: float = 1.0
+    label_smoothing: float = 0.1
+    class_balanced: bool = False
+    augment: bool = True
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        problems = []
+        if self.epochs < 1:
+            problems.append(f"epochs={self.epochs} (need >= 1)")
+        if self.batch_size < 1:
+            problems.append(f"batch_size={self.batch_size} (need >= 1)")
+        if not self.lr > 0:
+            problems.append(f"lr={self.lr} (need > 0)")
+        if self.weight_decay < 0 or self.warmup_epochs < 0 or not 0 <= self.label_smoothing < 1:
+            problems.append("weight_decay and warmup_epochs must be >= 0, label_smoothing in [0, 1)")
+        if problems:
+            raise MptEdgeError("invalid training options: " + "; ".join(problems))
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+class Reporter(Protocol):
+    """Progress sink; the CLI passes a rich-backed one, tests and non-zero ranks a silent one."""
+
+    def epoch_started(self, epoch: int, epochs: int, batches: int) -> None: ...
+    def batch_done(self, loss: float) -> None: ...
+    def epoch_done(self, record: dict[str, Any]) -> None: ...
+
+
+class SilentReporter:
+    def epoch_started(self, epoch: int, epochs: int, batches: int) -> None:
+        pass
+
+    def batch_done(self, loss: float) -> None:
+        pass
+
+    def epoch_done(self, record: dict[str, Any]) -> None:
+        pass
+
+
+@dataclass
+class FoldResult:
+    history: list[dict[str, Any]]
+    best_epoch: int
+    selection: str
+    eval_keys: list[str] = field(default_factory=list)
+    y_true: list[int] = field(default_factory=list)
+    y_pred: list[int] = field(default_factory=list)
+    scores: list[list[float]] = field(default_factory=list)
+
+
+def warmup_cosine(step: int, total: int, warmup: int) -> float:
+    """LR multiplier: linear warm-up to 1, then cosine to 0 at ``total``."""
+    if warmup and step < warmup:
+        return (step + 1) / warmup
+    progress = (step - warmup) / max(1, total - warmup)
+    return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
+
+
+def class_weights(labels: np.ndarray, num_classes: int) -> torch.Tensor:
+    """Inverse-frequency weights (N / (C * n_c)); a class absent from training gets weight 0."""
+    counts = np.bincount(labels, minlength=num_classes).astype(np.float64)
+    weights = np.divide(len(labels), num_classes * counts, out=np.zeros(num_classes), where=counts > 0)
+    return torch.tensor(weights, dtype=torch.float32)
+
+
+def _batches(order: np.ndarray, batch_size: int, world: int) -> list[np.ndarray]:
+    """Batches of the epoch's order; a last batch too small to give every rank a sample is dropped."""
+    batches = [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+    return [b for b in batches if len(b) >= world]
+
+
+@torch.no_grad()
+def predict(model: nn.Module, images: torch.Tensor, motion: torch.Tensor, use_motion: bool, batch_size: int = 32) -> torch.Tensor:
+    """Softmax scores in eval mode, batched to keep memory flat."""
+    was_training = model.training
+    model.eval()
+    out = []
+    for i in range(0, len(images), batch_size):
+        logits = model(images[i : i + batch_size], motion[i : i + batch_size] if use_motion else None)
+        out.append(torch.softmax(logits.float(), dim=1).cpu())
+    model.train(was_training)
+    return torch.cat(out) if out else torch.empty(0, 0)
+
+
+class FoldTrainer:
+    """Trains ``model`` on ``train_idx`` of ``pairs``; evaluates ``eval_idx`` (held-out subjects,
+    for the curves and the fold's predictions) and selects the best epoch on ``val_idx`` if given,
+    else keeps the last epoch (selecting on the held-out subjects would leak them)."""
+
+    def __init__(
+        self, model: MPT, pairs: PairSet, train_idx: np.ndarray, eval_idx: np.ndarray, val_idx: np.ndarray,
+        options: TrainOptions, class_names: list[str], folder: Path, fold_index: int, device: torch.device,
+        dist: DistContext = DistContext(), reporter: Optional[Reporter] = None, identity: Optional[dict[str, Any]] = None,
+    ) -> None:
+        if len(train_idx) == 0:
+            raise MptEdgeError("no training clips in this fold; use more subjects or another --protocol")
+        self.model, self.pairs, self.options = model, pairs, options
+        self.train_idx, self.eval_idx, self.val_idx = np.asarray(train_idx), np.asarray(eval_idx), np.asarray(val_idx)
+        self.class_names, self.folder, self.fold_index = class_names, folder, fold_index
+        self.device, self.dist = device, dist
+        self.reporter = reporter or SilentReporter()
+        self.identity = identity or {}
+        self.motion_config: MotionConfig = model.motion_config
+        self.use_motion = model.cfg.use_motion_prompts
+        self.num_classes = model.cfg.num_classes
+        if dist.is_main:
+            folder.mkdir(parents=True, exist_ok=True)
+        self.model.to(device)
+        self.trainable = [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = torch.optim.AdamW(self.trainable, lr=options.lr, weight_decay=options.weight_decay)
+        self.steps_per_epoch = len(_batches(np.arange(len(self.train_idx)), options.batch_size, dist.world_size))
+        total = options.epochs * self.steps_per_epoch
+        warmup = int(round(options.warmup_epochs * self.steps_per_epoch))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: warmup_cosine(step, total, warmup))
+        weight = class_weights(pairs.labels[self.train_idx], self.num_classes).to(device) if options.class_balanced else None
+        self.loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=options.label_smoothing)
+        self.wrapped: nn.Module = model
+        if dist.enabled:
+            self.wrapped = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+        self.eval_inputs = self._fixed_inputs(self.eval_idx)
+        self.val_inputs = self._fixed_inputs(self.val_idx)
+
+    def _fixed_inputs(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
+        images, motion = encode_pairs(self.pairs, indices, self.motion_config)
+        return torch.from_numpy(images).to(self.device), torch.from_numpy(motion).to(self.device)
+
+    # --- checkpoints ------------------------------------------------------------------------
+    @property
+    def last_path(self) -> Path:
+        return self.folder / "last.pt"
+
+    @property
+    def best_path(self) -> Path:
+        return self.folder / "best.pt"
+
+    def _save(self, path: Path, epoch: int, history: list[dict[str, Any]], best: tuple[float, int], with_state: bool) -> None:
+        if not self.dist.is_main:
+            return
+        extra: dict[str, Any] = {"epoch": epoch, "history": history, "identity": self.identity, "best_score": best[0], "best_epoch": best[1]}
+        if with_state:
+            extra["optimizer"] = self.optimizer.state_dict()
+            extra["scheduler"] = self.scheduler.state_dict()
+        save_checkpoint(path, self.model, self.class_names, **extra)
+
+    def _resume(self) -> tuple[int, list[dict[str, Any]], tuple[float, int]]:
+        payload = read_checkpoint(self.last_path)
+        if payload.get("identity") != self.identity:
+            raise CheckpointError(
+                f"{self.last_path} belongs to a different run (other data, split, model or options); "
+                "resume with the original options or train into a new --out"
+            )
+        try:
+            self.model.load_state_dict(payload["state_dict"], strict=True)
+            self.optimizer.load_state_dict(payload["optimizer"])
+            self.scheduler.load_state_dict(payload["scheduler"])
+        except (KeyError, RuntimeError, ValueError) as error:
+            raise CheckpointError(f"{self.last_path} cannot be resumed ({str(error).splitlines()[0][:160]}); delete it to start the fold again") from None
+        return int(payload["epoch"]), list(payload["history"]), (float(payload["best_score"]), int(payload["best_epoch"]))
+
+    # --- training ---------------------------------------------------------------------------
+    def fit(self, resume: bool = False) -> FoldResult:
+        start, history, best = 0, [], (-1.0, -1)
+        if resume and self.last_path.is_file():
+            start, history, best = self._resume()
+        opts = self.options
+        for epoch in range(start, opts.epochs):
+            rng = np.random.default_rng([opts.seed, self.fold_index, epoch])
+            torch.manual_seed(int(rng.integers(2**62)))
+            order = self.train_idx[rng.permutation(len(self.train_idx))]
+            batches = _batches(order, opts.batch_size, self.dist.world_size)
+            self.reporter.epoch_started(epoch, opts.epochs, len(batches))
+            self.wrapped.train()
+            losses = []
+            for batch in batches:
+                local = batch[self.dist.rank :: self.dist.world_size]
+                images, motion = encode_pairs(self.pairs, local, self.motion_config, rng if opts.augment else None)
+                labels = torch.from_numpy(self.pairs.labels[local]).to(self.device)
+                logits = self.wrapped(torch.from_numpy(images).to(self.device), torch.from_numpy(motion).to(self.device) if self.use_motion else None)
+                loss = self.loss_fn(logits, labels)
+                self.optimizer.zero_grad(set_to_none=True)
+                loss.backward()
+                self.optimizer.step()
+                self.scheduler.step()
+                losses.append(loss.item())
+                self.reporter.batch_done(losses[-1])
+            record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else float("nan"), "lr": self.scheduler.get_last_lr()[0]}
+            record.update(self._evaluate("eval", self.eval_idx, self.eval_inputs))
+            record.update(self._evaluate("val", self.val_idx, self.val_inputs))
+            history.append(record)
+            score = record["val_uf1"] if len(self.val_idx) else float(epoch)  # no validation set: the last epoch
+            if score >= best[0]:
+                best = (score, epoch + 1)
+                self._save(self.best_path, epoch + 1, history, best, with_state=False)
+            self._save(self.last_path, epoch + 1, history, best, with_state=True)
+            self.reporter.epoch_done(record)
+        self.dist.barrier()
+        return self._result(history, best)
+
+    def _evaluate(self, prefix: str, indices: np.ndarray, inputs: tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:
+        if not len(indices):
+            return {}
+        scores = predict(self.model, inputs[0], inputs[1], self.use_motion)
+        metrics = summarize(self.pairs.labels[indices], scores.argmax(1).numpy(), self.num_classes)
+        return {f"{prefix}_uf1": metrics["uf1"], f"{prefix}_uar": metrics["uar"], f"{prefix}_accuracy": metrics["accuracy"]}
+
+    def _result(self, history: list[dict[str, Any]], best: tuple[float, int]) -> FoldResult:
+        """Predictions of the selected (best) model on the held-out subjects."""
+        selection = "best validation UF1" if len(self.val_idx) else "last epoch"
+        result = FoldResult(history, best[1], selection)
+        if len(self.eval_idx):
+            payload = read_checkpoint(self.best_path) if self.best_path.is_file() else None
+            if payload is not None:
+                self.model.load_state_dict(payload["state_dict"])
+            scores = predict(self.model, self.eval_inputs[0], self.eval_inputs[1], self.use_motion)
+            result.eval_keys = [self.pairs.keys[i] for i in self.eval_idx]
+            result.y_true = self.pairs.labels[self.eval_idx].tolist()
+            result.y_pred = scores.argmax(1).tolist()
+            result.scores = np.round(scores.numpy(), 6).tolist()
+        return result

@@ -1,0 +1,77 @@
+"""Pictures people would rather look at than JSON: the pooled confusion matrix and training curves.
+matplotlib with the Agg backend (no display needed); files are written atomically."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from mpt_edge.io import atomic_write_bytes
+
+
+def _figure():
+    import matplotlib
+
+    matplotlib.use("Agg", force=True)
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> Path:
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=120, bbox_inches="tight")
+    _figure().close(fig)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
+def plot_confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str], path: Path, title: str) -> Path:
+    """Counts and row-normalised recall in each cell, true classes on the rows."""
+    plt = _figure()
+    counts = np.asarray(matrix, dtype=np.int64)
+    rows = counts.sum(axis=1, keepdims=True)
+    share = np.divide(counts, rows, out=np.zeros(counts.shape), where=rows > 0)
+    fig, ax = plt.subplots(figsize=(1.4 * len(class_names) + 2, 1.2 * len(class_names) + 1.5))
+    ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
+    for i in range(len(class_names)):
+        for j in range(len(class_names)):
+            ax.text(j, i, f"{counts[i, j]}\n{share[i, j]:.0%}", ha="center", va="center", color="white" if share[i, j] > 0.5 else "black")
+    ax.set_xticks(range(len(class_names)), class_names, rotation=30, ha="right")
+    ax.set_yticks(range(len(class_names)), class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    return _save(fig, path)
+
+
+def plot_curves(histories: dict[str, list[dict[str, Any]]], path: Path) -> Path:
+    """Training loss and held-out UF1 per epoch, one line per fold (mean in bold when several)."""
+    plt = _figure()
+    fig, (ax_loss, ax_uf1) = plt.subplots(1, 2, figsize=(10, 3.8))
+    many = len(histories) > 1
+    for name, history in histories.items():
+        epochs = [h["epoch"] for h in history]
+        style = {"alpha": 0.35, "linewidth": 1} if many else {"linewidth": 2}
+        ax_loss.plot(epochs, [h["train_loss"] for h in history], **style)
+        if history and "eval_uf1" in history[0]:
+            ax_uf1.plot(epochs, [h["eval_uf1"] for h in history], label=None if many else "held-out UF1", **style)
+        if history and "val_uf1" in history[0]:
+            ax_uf1.plot(epochs, [h["val_uf1"] for h in history], linestyle="--", label=None if many else "validation UF1", **style)
+    if many:
+        length = min(len(h) for h in histories.values())
+        mean_loss = np.mean([[h["train_loss"] for h in hist[:length]] for hist in histories.values()], axis=0)
+        ax_loss.plot(range(1, length + 1), mean_loss, color="black", linewidth=2, label="mean")
+        with_eval = [hist for hist in histories.values() if hist and "eval_uf1" in hist[0]]
+        if with_eval:
+            mean_uf1 = np.mean([[h["eval_uf1"] for h in hist[:length]] for hist in with_eval], axis=0)
+            ax_uf1.plot(range(1, length + 1), mean_uf1, color="black", linewidth=2, label="mean held-out UF1 (per fold)")
+    ax_loss.set(xlabel="epoch", ylabel="training loss", title="loss")
+    ax_uf1.set(xlabel="epoch", ylabel="UF1", title="held-out subjects", ylim=(0, 1.02))
+    for ax in (ax_loss, ax_uf1):
+        ax.grid(alpha=0.3)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(loc="best")
+    return _save(fig, path)

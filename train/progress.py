@@ -1,0 +1,48 @@
+"""rich progress bars for long work: data generation/decoding and every epoch of every fold."""
+
+from __future__ import annotations
+
+from typing import Any, Callable, Optional
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+
+def make_progress(console: Console) -> Progress:
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
+    )
+
+
+def counter(progress: Optional[Progress], description: str, total: int) -> Callable[[], None]:
+    """A tick function that advances one bar; a no-op without a progress display."""
+    if progress is None:
+        return lambda: None
+    task = progress.add_task(description, total=total, status="")
+    return lambda: progress.advance(task)
+
+
+class EpochBars:
+    """One bar per epoch of a fold (batches), showing running loss, then the epoch's held-out UF1."""
+
+    def __init__(self, progress: Progress, fold: str, log: Callable[[str], None]) -> None:
+        self.progress, self.fold, self.log = progress, fold, log
+        self.task: Any = None
+        self.losses: list[float] = []
+
+    def epoch_started(self, epoch: int, epochs: int, batches: int) -> None:
+        self.losses = []
+        self.task = self.progress.add_task(f"{self.fold} epoch {epoch + 1}/{epochs}", total=batches, status="")
+
+    def batch_done(self, loss: float) -> None:
+        self.losses.append(loss)
+        self.progress.update(self.task, advance=1, status=f"loss {sum(self.losses) / len(self.losses):.3f}")
+
+    def epoch_done(self, record: dict[str, Any]) -> None:
+        parts = [f"loss {record['train_loss']:.3f}"]
+        if "eval_uf1" in record:
+            parts.append(f"held-out UF1 {record['eval_uf1']:.3f} acc {record['eval_accuracy']:.3f}")
+        if "val_uf1" in record:
+            parts.append(f"val UF1 {record['val_uf1']:.3f}")
+        self.progress.update(self.task, status=", ".join(parts))

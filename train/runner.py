@@ -1,0 +1,188 @@
+"""A training run end to end: data -> folds -> fit each fold -> pooled metrics, plots, best checkpoint.
+
+Output folder::
+
+    OUT/run.json                 what was asked (data, model, protocol, options); checked on --resume
+    OUT/folds/<fold>/last.pt     resume checkpoint, rewritten atomically after every epoch
+    OUT/folds/<fold>/best.pt     the fold's selected model, with its config
+    OUT/folds/<fold>/result.json the fold's history and held-out predictions (written when it ends)
+    OUT/metrics.json             UF1/UAR/accuracy per fold and pooled over every finished fold
+    OUT/confusion.png, OUT/curves.png
+    OUT/best.pt                  the model to export (holdout / all protocols)
+
+Folds that already have a ``result.json`` are skipped on ``--resume``; several jobs may shard one
+LOSO run with ``--folds K/N`` into the same OUT and the last one to finish pools all of them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import time
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+
+from mpt_edge import __version__
+from mpt_edge.errors import MptEdgeError
+from mpt_edge.io import atomic_write_bytes
+from mpt_edge.motion.config import MotionConfig
+from train.configs import get_config
+from train.data.pairs import PairSet
+from train.distributed import DistContext
+from train.fit import FoldTrainer, Reporter, TrainOptions
+from train.metrics import pooled_loso
+from train.model import MPT
+from train.plots import plot_confusion, plot_curves
+from train.protocol import Fold, make_folds, select_folds
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    model: str = "mpt-tiny"
+    alpha: Optional[float] = None  # None: MotionConfig's default
+    motion_prompts: bool = True
+    backbone_weights: Optional[str] = None
+    protocol: str = "holdout"
+    test_fraction: float = 0.25
+    val_subjects: int = 0
+    folds: Optional[str] = None
+    options: TrainOptions = field(default_factory=TrainOptions)
+
+    def identity(self, data: dict[str, Any]) -> dict[str, Any]:
+        """What must match for a resume: everything but the fold selection."""
+        return {
+            "data": data, "model": self.model, "alpha": self.alpha, "motion_prompts": self.motion_prompts,
+            "backbone_weights": self.backbone_weights, "protocol": self.protocol, "test_fraction": self.test_fraction,
+            "val_subjects": self.val_subjects, "options": self.options.to_dict(),
+        }
+
+
+def build_model(spec: RunSpec, num_classes: int, face_size: int, log: Callable[[str], None]) -> MPT:
+    cfg = get_config(spec.model, num_classes=num_classes, use_motion_prompts=spec.motion_prompts)
+    if cfg.image_size != face_size:
+        raise MptEdgeError(f"the data has {face_size}px faces but {cfg.name} needs {cfg.image_size}px; regenerate/prepare the data at {cfg.image_size}px")
+    motion = MotionConfig(face_size=cfg.image_size, patch_size=cfg.patch_size, **({} if spec.alpha is None else {"alpha": spec.alpha}))
+    torch.manual_seed(spec.options.seed)  # identical initial weights in every fold and on every rank
+    model = MPT(cfg, motion)
+    if spec.backbone_weights:
+        from train.weights import load_backbone_weights
+
+        counts = load_backbone_weights(model, spec.backbone_weights)
+        log(f"backbone: {counts['loaded']} tensors from {spec.backbone_weights}")
+    else:
+        log("backbone: no --backbone-weights given, starting from a random init (frozen); fine for the synthetic set, use timm ViT weights for real data")
+    return model
+
+
+def _write_json(path: Path, data: Any) -> None:
+    atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
+
+
+def check_run_folder(out: Path, identity: dict[str, Any], same_run_allowed: bool) -> None:
+    """A fresh OUT, or (with --resume or --folds) the same run: never silently mix two runs in one folder."""
+    run_file = out / "run.json"
+    if not run_file.is_file():
+        return
+    if not same_run_allowed:
+        raise MptEdgeError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
+    try:
+        previous = json.loads(run_file.read_text())["identity"]
+    except (ValueError, KeyError) as error:
+        raise MptEdgeError(f"{run_file} is unreadable ({error}); delete {out} to start over") from None
+    if previous != identity:
+        changed = sorted(k for k in set(previous) | set(identity) if previous.get(k) != identity.get(k))
+        raise MptEdgeError(f"--resume: {out} was trained with different {', '.join(changed)}; use the original options or another --out")
+
+
+def run_training(
+    spec: RunSpec, pairs: PairSet, class_names: list[str], data_identity: dict[str, Any], out: Path,
+    resume: bool = False, device: torch.device = torch.device("cpu"), dist: DistContext = DistContext(),
+    reporter_for: Optional[Callable[[Fold], Reporter]] = None, log: Callable[[str], None] = print,
+) -> dict[str, Any]:
+    """Train every selected fold into ``out`` and return the metrics written to ``out/metrics.json``."""
+    identity = spec.identity(data_identity)
+    check_run_folder(out, identity, resume or spec.folds is not None)  # shards of one run share OUT
+    all_folds = make_folds(pairs.subjects, spec.protocol, spec.test_fraction, spec.val_subjects, spec.options.seed)
+    folds = select_folds(all_folds, spec.folds)
+    dist.barrier()  # every rank has checked OUT before rank 0 writes into it
+    if dist.is_main:
+        (out / "folds").mkdir(parents=True, exist_ok=True)
+        _write_json(out / "run.json", {"mpt_edge_version": __version__, "identity": identity, "class_names": class_names})
+    dist.barrier()
+    subjects = np.array(pairs.subjects)
+    for fold in folds:
+        folder = out / "folds" / fold.name
+        if resume and (folder / "result.json").is_file():
+            log(f"fold {fold.name}: already finished, skipped")
+            continue
+        folder.mkdir(parents=True, exist_ok=True)
+        test_mask = np.isin(subjects, fold.test_subjects)
+        val_mask = np.isin(subjects, fold.val_subjects)
+        train_idx = np.flatnonzero(~test_mask & ~val_mask)
+        model = build_model(spec, len(class_names), pairs.onsets.shape[1], log)
+        if fold.index == folds[0].index:
+            counts = model.parameter_counts()
+            log(f"{model.cfg.name}: {counts['total']:,} parameters, {counts['trainable']:,} trainable ({100 * counts['trainable'] / counts['total']:.1f} %)")
+        log(f"fold {fold.name}: {len(train_idx)} training clips, {int(test_mask.sum())} held out ({', '.join(fold.test_subjects) or 'none'})")
+        trainer = FoldTrainer(
+            model, pairs, train_idx, np.flatnonzero(test_mask), np.flatnonzero(val_mask), spec.options, class_names,
+            folder, fold.index, device, dist, reporter_for(fold) if reporter_for else None, identity={**identity, "fold": fold.name},
+        )
+        started = time.perf_counter()
+        result = trainer.fit(resume=resume)
+        if dist.is_main:
+            _write_json(folder / "result.json", {
+                "fold": fold.name, "test_subjects": list(fold.test_subjects), "val_subjects": list(fold.val_subjects),
+                "selection": result.selection, "best_epoch": result.best_epoch, "seconds": round(time.perf_counter() - started, 1),
+                "history": result.history, "keys": result.eval_keys, "y_true": result.y_true, "y_pred": result.y_pred, "scores": result.scores,
+            })
+        dist.barrier()
+    if not dist.is_main:
+        return {}
+    metrics = pool_results(out, class_names, len(all_folds), spec)
+    if spec.protocol in ("holdout", "all") and (out / "folds" / all_folds[0].name / "best.pt").is_file():
+        shutil.copyfile(out / "folds" / all_folds[0].name / "best.pt", out / ".best.pt.tmp")
+        (out / ".best.pt.tmp").replace(out / "best.pt")
+    return metrics
+
+
+def pool_results(out: Path, class_names: list[str], expected_folds: int, spec: RunSpec) -> dict[str, Any]:
+    """Pool every finished fold in ``out`` into metrics.json, confusion.png and curves.png."""
+    results = []
+    for path in sorted((out / "folds").glob("*/result.json")):
+        results.append(json.loads(path.read_text()))
+    evaluated = [r for r in results if r["y_true"]]
+    metrics: dict[str, Any] = {
+        "mpt_edge_version": __version__, "protocol": spec.protocol, "class_names": class_names,
+        "folds_finished": len(results), "folds_total": expected_folds, "complete": len(results) == expected_folds,
+        "selection": results[0]["selection"] if results else None,
+        "model": spec.model, "alpha": spec.alpha, "motion_prompts": spec.motion_prompts,
+        "train_seconds": round(sum(r["seconds"] for r in results), 1),
+    }
+    if evaluated:
+        pooled = pooled_loso(((r["fold"], r["y_true"], r["y_pred"]) for r in evaluated), len(class_names))
+        metrics.update(pooled)
+        title = f"{spec.protocol}: UF1 {pooled['pooled']['uf1']:.3f}, UAR {pooled['pooled']['uar']:.3f} ({len(evaluated)} fold{'s' if len(evaluated) > 1 else ''})"
+        plot_confusion(pooled["pooled"]["confusion"], class_names, out / "confusion.png", title)
+    plot_curves({r["fold"]: r["history"] for r in results}, out / "curves.png")
+    _write_json(out / "metrics.json", metrics)
+    return metrics
+
+
+def variant(spec: RunSpec, name: str) -> RunSpec:
+    """The ablation variants of ``--ablate``: the paper's comparison without magnification (alpha 0)
+    and without motion prompts."""
+    if name == "mpt":
+        return spec
+    if name == "no-magnification":
+        return replace(spec, alpha=0.0)
+    if name == "no-motion-prompts":
+        return replace(spec, motion_prompts=False)
+    raise MptEdgeError(f"unknown ablation variant {name!r}")
+
+
+ABLATIONS = ("mpt", "no-magnification", "no-motion-prompts")
