@@ -90,12 +90,17 @@ for _stage, (_summary, _issue) in _STAGES.items():
     _register_pending_stage(_stage, _summary, _issue)
 
 
+DATASET_HELP = "Data set: synthetic (built in), casme2, samm, smic (SMIC-HS), casme3 (CAS(ME)^3 part A), megc2019 (composite)."
+ROOT_HELP = "Data set folder as distributed, or a `mpt-edge prepare` cache. For synthetic: where it is generated (default: the user cache)."
+
+
 @app.command()
 @user_errors
 def train(
-    dataset: str = typer.Option("synthetic", "--dataset", help="Data set to train on: synthetic (built in; generated on first use)."),
-    root: Optional[Path] = typer.Option(None, "--root", help="Data set folder. For synthetic: where it is (or will be) generated; default: the user cache."),
+    dataset: str = typer.Option("synthetic", "--dataset", help=DATASET_HELP),
+    root: Optional[Path] = typer.Option(None, "--root", help=ROOT_HELP),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip clips with annotation/frame problems instead of stopping."),
+    face: str = typer.Option("haar", "--face", help="Face alignment for real data: haar (OpenCV cascades) or none (frames are face crops already)."),
     synthetic_subjects: int = typer.Option(16, "--synthetic-subjects", help="Synthetic set: number of subjects."),
     synthetic_clips: int = typer.Option(4, "--synthetic-clips", help="Synthetic set: clips per class and subject."),
     synthetic_classes: int = typer.Option(3, "--synthetic-classes", help="Synthetic set: 3 (MEGC2019 labels) or 5 (CASME II labels) classes."),
@@ -141,10 +146,55 @@ def train(
     synthetic = SyntheticSpec(subjects=synthetic_subjects, clips_per_class=synthetic_clips, classes=synthetic_classes, seed=synthetic_seed)
     summary = train_command(
         dataset=dataset, root=root, skip_invalid=skip_invalid, synthetic=synthetic, spec=spec,
-        out=out, resume=resume, device_name=device, ablate=ablate, as_json=as_json,
+        out=out, resume=resume, device_name=device, ablate=ablate, as_json=as_json, face_detector=face,
     )
     if as_json and summary:
         typer.echo(json.dumps(summary))
+
+
+@app.command()
+@user_errors
+def prepare(
+    dataset: str = typer.Argument(..., help="casme2, samm, smic, casme3 or megc2019."),
+    root: Path = typer.Option(..., "--root", help="The data set folder as distributed (coding sheet + frame folders)."),
+    out: Path = typer.Option(..., "--out", "-o", help="Cache folder for the aligned onset/apex pairs (resumable)."),
+    face_size: int = typer.Option(224, "--face-size", help="Side of the aligned face crop in pixels (the model's input size)."),
+    face: str = typer.Option("haar", "--face", help="haar (OpenCV cascades: detect on the onset, align eyes) or none (frames are face crops)."),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip clips with annotation/frame problems instead of stopping."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+) -> None:
+    """Align and crop every clip's onset/apex pair once, so training never re-decodes frames."""
+    from train.cli_train import prepare_command
+
+    summary = prepare_command(dataset=dataset, root=root, out=out, face_size=face_size, face_detector=face, skip_invalid=skip_invalid, as_json=as_json)
+    if as_json:
+        typer.echo(json.dumps(summary))
+
+
+@app.command(name="eval")
+@user_errors
+def eval_(
+    model: Path = typer.Argument(..., help="A training run folder (each fold scores its held-out subjects) or a .pt checkpoint."),
+    dataset: str = typer.Option("synthetic", "--dataset", help=DATASET_HELP),
+    root: Optional[Path] = typer.Option(None, "--root", help=ROOT_HELP),
+    synthetic_subjects: int = typer.Option(16, "--synthetic-subjects", help="Synthetic set: number of subjects."),
+    synthetic_clips: int = typer.Option(4, "--synthetic-clips", help="Synthetic set: clips per class and subject."),
+    synthetic_classes: int = typer.Option(3, "--synthetic-classes", help="Synthetic set: 3 or 5 classes."),
+    synthetic_seed: int = typer.Option(0, "--synthetic-seed", help="Synthetic set: generator seed."),
+    face: str = typer.Option("haar", "--face", help="Face alignment for raw real data: haar or none."),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip clips with annotation/frame problems instead of stopping."),
+    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
+) -> None:
+    """UF1 / UAR / accuracy of a checkpoint or a LOSO run, per source data set and composite."""
+    if not model.exists():
+        raise MptEdgeError(f"{model} does not exist; pass a training run folder or a .pt checkpoint")
+    from train.cli_train import eval_command
+    from train.data.synthetic_folder import SyntheticSpec
+
+    synthetic = SyntheticSpec(subjects=synthetic_subjects, clips_per_class=synthetic_clips, classes=synthetic_classes, seed=synthetic_seed)
+    result = eval_command(model_path=model, dataset=dataset, root=root, synthetic=synthetic, face_detector=face, skip_invalid=skip_invalid, as_json=as_json)
+    if as_json:
+        typer.echo(json.dumps(result))
 
 
 @app.command()

@@ -83,7 +83,7 @@ def test_every_bad_row_is_reported_together_naming_table_and_rows(synthetic_root
         read_coded_folder(synthetic_root, SPEC.class_names, "synthetic")
     message = str(info.value)
     assert "\n" not in message and "annotations.csv" in message and "--skip-invalid" in message
-    for expected in ("row 2", "apex 99 outside", "row 3", "unknown emotion 'contempt'", "row 5", "not integers", "row 8", "duplicate of row 4", "row 7", "missing frame"):
+    for expected in ("row 2", "apex 99 outside", "row 3", "unknown emotion 'contempt'", "row 5", "not integers", "row 8", "duplicate of annotations.csv row 4", "row 7", "missing frame"):
         assert expected in message, expected
     result = read_coded_folder(synthetic_root, SPEC.class_names, "synthetic", skip_invalid=True)
     assert len(result.skipped) == 5 and len(result.records) == 2

@@ -6,9 +6,8 @@ from __future__ import annotations
 import json
 import os
 import time
-from dataclasses import replace
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import torch
 from rich.console import Console
@@ -17,9 +16,9 @@ from rich.table import Table
 from mpt_edge.errors import MptEdgeError
 from mpt_edge.io import atomic_write_bytes
 from train.data.pairs import load_pairs
-from train.data.sources import open_dataset
+from train.data.sources import DataSource, open_dataset
 from train.data.synthetic_folder import SyntheticSpec
-from train.distributed import DistContext, init_from_env, shutdown
+from train.distributed import init_from_env, shutdown
 from train.progress import EpochBars, counter, make_progress
 from train.runner import ABLATIONS, RunSpec, run_training, variant
 
@@ -44,7 +43,7 @@ def resolve_device(name: str) -> torch.device:
 
 def train_command(
     *, dataset: str, root: Optional[Path], skip_invalid: bool, synthetic: SyntheticSpec, spec: RunSpec,
-    out: Path, resume: bool, device_name: str, ablate: bool, as_json: bool,
+    out: Path, resume: bool, device_name: str, ablate: bool, as_json: bool, face_detector: str = "haar",
 ) -> dict[str, Any]:
     device = resolve_device(device_name)
     if device.type == "cuda":
@@ -57,12 +56,13 @@ def train_command(
     try:
         with make_progress(console) as progress:
             bars = None if quiet else progress
-            tick = counter(bars, "generating synthetic set", synthetic.subjects * synthetic.clips_per_class * synthetic.classes)
-            source = open_dataset(dataset, root, synthetic, skip_invalid, tick)
-            if source.skipped:
-                log(f"[yellow]skipped {len(source.skipped)} invalid clip(s) (--skip-invalid): {source.skipped[0]}{' ...' if len(source.skipped) > 1 else ''}")
-            log(f"data: {len(source.records)} clips of {len({r.subject for r in source.records})} subjects from {source.root}")
             face_size = _face_size(spec)
+            tick = counter(bars, "generating synthetic set", synthetic.subjects * synthetic.clips_per_class * synthetic.classes) if dataset == "synthetic" else None
+            source = open_dataset(
+                dataset, root, synthetic, skip_invalid, tick, face_size, face_detector,
+                progress=lambda what, total: counter(bars, what, total),
+            )
+            report_source(source, log)
             pairs = load_pairs(source.records, face_size, counter(bars, "decoding onset/apex frames", len(source.records)))
             variants = ABLATIONS if ablate else ("mpt",)
             results = {}
@@ -85,6 +85,15 @@ def train_command(
     if not as_json:
         _print_summary(console if not quiet else Console(stderr=True), summary, ablate)
     return summary
+
+
+def report_source(source: DataSource, log: Callable[..., None]) -> None:
+    """What was read, skipped and deliberately left out: never silent."""
+    for note in source.notes:
+        log(f"note: {note}")
+    if source.skipped:
+        log(f"[yellow]skipped {len(source.skipped)} invalid clip(s) (--skip-invalid): {source.skipped[0]}{' ...' if len(source.skipped) > 1 else ''}")
+    log(f"data: {len(source.records)} clips of {len({r.subject for r in source.records})} subjects from {source.root}")
 
 
 def _face_size(spec: RunSpec) -> int:
@@ -126,3 +135,52 @@ def _print_summary(console: Console, summary: dict[str, Any], ablate: bool) -> N
     out = Path(summary["out"])
     written = [out / "metrics.json", out / "confusion.png", out / "curves.png", out / "best.pt"] if not ablate else [out / "ablation.md", out / "ablation.json"]
     console.print("wrote " + ", ".join(str(p) for p in written if p.exists()) + f" in {summary['wall_seconds']:.0f} s")
+
+
+def prepare_command(*, dataset: str, root: Path, out: Path, face_size: int, face_detector: str, skip_invalid: bool, as_json: bool) -> dict[str, Any]:
+    from mpt_edge.face import FaceAligner
+    from train.data.sources import read_raw
+    from train.prepare import prepare_records
+
+    aligner = FaceAligner(face_size, face_detector)
+    console = Console(stderr=True, quiet=as_json)
+    raw, classes = read_raw(dataset, root, skip_invalid)
+    for note in raw.notes:
+        console.print(f"note: {note}")
+    if raw.skipped:
+        console.print(f"[yellow]skipped {len(raw.skipped)} invalid clip(s) (--skip-invalid): {raw.skipped[0]}{' ...' if len(raw.skipped) > 1 else ''}")
+    with make_progress(console) as progress:
+        summary = prepare_records(raw.records, out, dataset, classes, aligner, root, counter(None if as_json else progress, f"aligning {dataset} faces", len(raw.records)))
+    result = {"out": str(out), "dataset": dataset, "clips": summary.clips, "reused": summary.reused, "alignment": summary.methods, "skipped": len(raw.skipped)}
+    if not as_json:
+        centre = summary.methods.get("centre", 0)
+        console.print(
+            f"wrote {summary.clips} aligned onset/apex pairs to {out} ({summary.reused} already there); alignment: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(summary.methods.items()))
+            + (f". [yellow]{centre} clip(s) had no detectable face: the centred square was used" if centre else "")
+        )
+    return result
+
+
+def eval_command(*, model_path: Path, dataset: str, root: Optional[Path], synthetic: SyntheticSpec, face_detector: str, skip_invalid: bool, as_json: bool) -> dict[str, Any]:
+    from train.checkpoint import read_checkpoint
+    from train.evaluate import _jobs, evaluate, total_predictions
+
+    first = _jobs(model_path)[0][1]
+    face_size = int(read_checkpoint(first)["model_config"]["image_size"])
+    console = Console(stderr=True, quiet=as_json)
+    with make_progress(console) as progress:
+        bars = None if as_json else progress
+        tick = counter(bars, "generating synthetic set", synthetic.subjects * synthetic.clips_per_class * synthetic.classes) if dataset == "synthetic" else None
+        source = open_dataset(dataset, root, synthetic, skip_invalid, tick, face_size, face_detector, progress=lambda what, total: counter(bars, what, total))
+        report_source(source, console.print)
+        result = evaluate(model_path, source, tick=counter(bars, "predicting", total_predictions(model_path, source)))
+    if not as_json:
+        table = Table(title=f"{dataset}: {result['folds']} model(s) from {model_path}")
+        for column in ("data set", "UF1", "UAR", "accuracy", "clips"):
+            table.add_column(column, justify="left" if column == "data set" else "right")
+        rows = list(result["per_source"].items()) if len(result["per_source"]) > 1 else []
+        for name, metrics in rows + [("composite" if rows else dataset, result["composite"])]:
+            table.add_row(name, f"{metrics['uf1']:.4f}", f"{metrics['uar']:.4f}", f"{metrics['accuracy']:.4f}", str(metrics["samples"]))
+        console.print(table)
+    return result

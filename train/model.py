@@ -22,7 +22,6 @@ from torch import nn
 from mpt_edge.motion.config import MotionConfig
 from train.configs import MPTConfig
 
-from mpt_edge.preprocess import IMAGENET_MEAN, IMAGENET_STD  # noqa: F401  (re-exported: the model's input convention)
 
 
 class PatchEmbed(nn.Module):

@@ -16,11 +16,18 @@ def make_progress(console: Console) -> Progress:
 
 
 def counter(progress: Optional[Progress], description: str, total: int) -> Callable[[], None]:
-    """A tick function that advances one bar; a no-op without a progress display."""
+    """A tick function that advances one bar, created on the first tick (work that turns out to be
+    cached shows no empty bar); a no-op without a progress display."""
     if progress is None:
         return lambda: None
-    task = progress.add_task(description, total=total, status="")
-    return lambda: progress.advance(task)
+    task: list[Any] = []
+
+    def tick() -> None:
+        if not task:
+            task.append(progress.add_task(description, total=total, status=""))
+        progress.advance(task[0])
+
+    return tick
 
 
 class EpochBars:

@@ -1,20 +1,36 @@
 """``--dataset NAME --root PATH`` -> clip records + class names: the registry of data set readers.
 
-Only the built-in synthetic set is registered so far; the licensed sets (CASME II, SAMM, SMIC,
-CAS(ME)^3, MEGC2019) plug in here with their readers (issue #4).
+Real data sets are read in their distributed layout, then aligned and cropped once into a prepared
+cache (:mod:`train.prepare`), and training reads that cache through the coded-folder reader. A
+``--root`` that already *is* a prepared cache (``mpt-edge prepare`` output) is read directly.
 """
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable, Optional
 
-from mpt_edge.errors import MptEdgeError
+from mpt_edge.errors import InputError, MptEdgeError
+from train.data.casme2 import CLASSES_5 as CASME2_CLASSES, read_casme2
+from train.data.casme3 import CLASSES_3 as CASME3_CLASSES, read_casme3
 from train.data.clips import ClipRecord
-from train.data.synthetic_folder import SyntheticSpec, ensure_synthetic, read_synthetic
+from train.data.coded_folder import read_coded_folder
+from train.data.megc2019 import CLASSES_3 as MEGC_CLASSES, read_megc2019
+from train.data.records import ReadResult
+from train.data.samm import CLASSES_5 as SAMM_CLASSES, read_samm
+from train.data.smic import CLASSES_3 as SMIC_CLASSES, read_smic
+from train.data.synthetic_folder import SyntheticSpec, default_cache, ensure_synthetic, read_synthetic
 
-DATASETS = ("synthetic",)
+READERS: dict[str, tuple[Callable[[Path, bool], ReadResult], tuple[str, ...]]] = {
+    "casme2": (read_casme2, CASME2_CLASSES),
+    "samm": (read_samm, SAMM_CLASSES),
+    "smic": (read_smic, SMIC_CLASSES),
+    "casme3": (read_casme3, CASME3_CLASSES),
+    "megc2019": (read_megc2019, MEGC_CLASSES),
+}
+DATASETS = ("synthetic", *READERS)
 
 
 @dataclass(frozen=True)
@@ -24,17 +40,59 @@ class DataSource:
     records: list[ClipRecord]
     class_names: list[str]
     skipped: list[str]
+    notes: list[str]
     identity: dict[str, object]  # what a resumed run must find again
+
+
+def read_raw(name: str, root: Path, skip_invalid: bool = False) -> tuple[ReadResult, tuple[str, ...]]:
+    """Records of a licensed data set in its distributed layout."""
+    if name not in READERS:
+        raise MptEdgeError(f"unknown --dataset {name!r}; available: {', '.join(DATASETS)}")
+    if not Path(root).is_dir():
+        raise InputError(f"--root {root} is not a folder; point it at the {name} data set as distributed")
+    reader, classes = READERS[name]
+    return reader(Path(root), skip_invalid), classes
+
+
+def prepared_cache_for(name: str, root: Path, face_size: int, detector: str) -> Path:
+    digest = hashlib.sha1(str(Path(root).resolve()).encode()).hexdigest()[:10]
+    return default_cache() / "prepared" / f"{name}-{digest}-{face_size}px-{detector}"
 
 
 def open_dataset(
     name: str, root: Optional[Path], synthetic: SyntheticSpec = SyntheticSpec(), skip_invalid: bool = False,
-    on_generated_clip: Optional[Callable[[], None]] = None,
+    on_generated_clip: Optional[Callable[[], None]] = None, face_size: int = 224, detector: str = "haar",
+    progress: Optional[Callable[[str, int], Callable[[], None]]] = None,
 ) -> DataSource:
-    """Read (and for the synthetic set, first generate if needed) the clips of a data set."""
+    """Read (generating or preparing first when needed) the clips of a data set."""
     if name not in DATASETS:
-        raise MptEdgeError(f"unknown --dataset {name!r}; available: {', '.join(DATASETS)} (the licensed sets arrive with issue #4)")
-    root = ensure_synthetic(synthetic, root, on_generated_clip)
-    spec, result = read_synthetic(root, skip_invalid)
-    identity = {"dataset": name, "synthetic": asdict(spec), "clips": len(result.records)}
-    return DataSource(name, Path(root), result.records, list(spec.class_names), result.skipped, identity)
+        raise MptEdgeError(f"unknown --dataset {name!r}; available: {', '.join(DATASETS)}")
+    if name == "synthetic":
+        root = ensure_synthetic(synthetic, root, on_generated_clip)
+        spec, result = read_synthetic(root, skip_invalid)
+        identity = {"dataset": name, "synthetic": asdict(spec), "clips": len(result.records)}
+        return DataSource(name, root, result.records, list(spec.class_names), result.skipped, result.notes, identity)
+    if root is None:
+        raise MptEdgeError(f"--dataset {name} needs --root PATH: the data set folder as distributed (or a `mpt-edge prepare` cache)")
+    from train.prepare import prepare_records, read_prepared_meta
+
+    meta = read_prepared_meta(Path(root))
+    skipped, notes = [], []
+    if meta is None:
+        raw, classes = read_raw(name, Path(root), skip_invalid)
+        skipped, notes = raw.skipped, raw.notes
+        cache = prepared_cache_for(name, Path(root), face_size, detector)
+        from mpt_edge.face import FaceAligner
+
+        tick = progress(f"aligning {name} faces", len(raw.records)) if progress else None
+        prepare_records(raw.records, cache, name, classes, FaceAligner(face_size, detector), Path(root), tick)
+        meta = read_prepared_meta(cache)
+        root = cache
+    elif meta.get("source") != name:
+        raise MptEdgeError(f"{root} is a prepared cache of {meta.get('source')}, not {name}; pass --dataset {meta.get('source')}")
+    assert meta is not None
+    if meta.get("face_size") != face_size:
+        raise MptEdgeError(f"{root} holds {meta.get('face_size')}px faces but the model needs {face_size}px; run `mpt-edge prepare` with --face-size {face_size}")
+    result = read_coded_folder(Path(root), meta["classes"], name, skip_invalid=skip_invalid)
+    identity = {"dataset": name, "prepared": str(Path(root).resolve()), "clips": len(result.records), "detector": meta.get("detector")}
+    return DataSource(name, Path(root), result.records, list(meta["classes"]), skipped + result.skipped, notes + result.notes, identity)

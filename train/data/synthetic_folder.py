@@ -25,7 +25,8 @@ import cv2
 
 from mpt_edge.errors import InputError
 from mpt_edge.io import atomic_write_bytes
-from train.data.coded_folder import ReadResult, read_coded_folder
+from train.data.coded_folder import read_coded_folder
+from train.data.records import ReadResult
 from train.data.synthetic import CLASSES_3, CLASSES_5, iter_clips
 
 LAYOUT_VERSION = 1

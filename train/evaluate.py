@@ -1,0 +1,80 @@
+"""``mpt-edge eval``: score a checkpoint, or every fold of a training run, on a data set, with
+UF1/UAR/accuracy per source data set and for the composite — the layout of the MEGC2019 tables.
+
+* a run folder (``mpt-edge train --out``): each fold's ``best.pt`` predicts the subjects that fold
+  held out, and the predictions are pooled (LOSO as the papers compute it);
+* a single ``.pt``: it predicts every clip of the data set.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+import torch
+
+from mpt_edge.errors import MptEdgeError
+from train.checkpoint import load_model
+from train.data.pairs import encode_pairs, load_pairs
+from train.data.sources import DataSource
+from train.fit import predict
+from train.metrics import summarize
+
+
+def _jobs(model_path: Path) -> list[tuple[str, Path, Optional[list[str]]]]:
+    """(name, checkpoint, subjects it may be scored on or None for all)."""
+    if model_path.is_dir():
+        results = sorted((model_path / "folds").glob("*/result.json"))
+        if not (model_path / "run.json").is_file() or not results:
+            raise MptEdgeError(f"{model_path} is not a finished training run (no run.json / folds/*/result.json); pass a run folder or a .pt checkpoint")
+        jobs = []
+        for path in results:
+            result = json.loads(path.read_text())
+            if not result["test_subjects"]:
+                raise MptEdgeError(f"fold {result['fold']} of {model_path} held out no subjects (protocol all); evaluate its best.pt on another data set instead")
+            jobs.append((result["fold"], path.parent / "best.pt", list(result["test_subjects"])))
+        return jobs
+    return [("model", model_path, None)]
+
+
+def evaluate(model_path: Path, source: DataSource, batch_size: int = 16, tick: Optional[Callable[[], None]] = None) -> dict[str, Any]:
+    jobs = _jobs(Path(model_path))
+    subjects = np.array([r.subject for r in source.records])
+    datasets = np.array([r.dataset for r in source.records])
+    y_true, y_pred, origin = [], [], []
+    pairs_cache: dict[int, Any] = {}
+    for name, checkpoint, held_out in jobs:
+        model, payload = load_model(checkpoint)
+        if list(payload["class_names"]) != list(source.class_names):
+            raise MptEdgeError(f"{checkpoint} predicts {payload['class_names']} but {source.name} has classes {source.class_names}; evaluate on the data set it was trained for")
+        indices = np.flatnonzero(np.isin(subjects, held_out)) if held_out is not None else np.arange(len(subjects))
+        if not len(indices):
+            raise MptEdgeError(f"fold {name}: none of its held-out subjects {held_out} are in {source.root}; evaluate on the data the run was trained with")
+        face = model.cfg.image_size
+        if face not in pairs_cache:
+            pairs_cache[face] = load_pairs(source.records, face)
+        pairs = pairs_cache[face]
+        for start in range(0, len(indices), batch_size):
+            chunk = indices[start : start + batch_size]
+            images, motion = encode_pairs(pairs, chunk, model.motion_config)
+            scores = predict(model, torch.from_numpy(images), torch.from_numpy(motion), model.cfg.use_motion_prompts)
+            y_true += pairs.labels[chunk].tolist()
+            y_pred += scores.argmax(1).tolist()
+            origin += datasets[chunk].tolist()
+            if tick:
+                for _ in chunk:
+                    tick()
+    num_classes = len(source.class_names)
+    per_source = {name: summarize(np.array(y_true)[np.array(origin) == name], np.array(y_pred)[np.array(origin) == name], num_classes) for name in sorted(set(origin))}
+    return {
+        "model": str(model_path), "dataset": source.name, "class_names": source.class_names, "folds": len(jobs),
+        "composite": summarize(y_true, y_pred, num_classes), "per_source": per_source,
+    }
+
+
+def total_predictions(model_path: Path, source: DataSource) -> int:
+    """How many clips :func:`evaluate` will score (for the progress bar)."""
+    subjects = [r.subject for r in source.records]
+    return sum(len(subjects) if held is None else sum(s in held for s in subjects) for _, _, held in _jobs(Path(model_path)))

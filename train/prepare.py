@@ -1,0 +1,118 @@
+"""``mpt-edge prepare``: decode, detect, align and crop every clip's onset/apex pair once, into a cache
+that is itself a coded folder (:mod:`train.data.coded_folder`)::
+
+    CACHE/dataset.json                     source data set, classes, face size, detector, alignment counts
+    CACHE/annotations.csv                  Subject, Filename, OnsetFrame=1, ApexFrame=2, OffsetFrame=2,
+                                           Estimated Emotion, Dataset, Source* (original frame numbers)
+    CACHE/<subject>/<clip>/img1.png        aligned onset crop (face_size x face_size, lossless)
+    CACHE/<subject>/<clip>/img2.png        aligned apex crop, same transform as the onset
+    CACHE/<subject>/<clip>/alignment.json  how the crop was found (eyes / box / centre)
+
+Each clip folder is written to a temp folder and renamed into place, so a killed run resumes where
+it stopped (finished clips are skipped) and never leaves half a clip. The table and dataset.json
+are written last, atomically: a cache without dataset.json is unfinished.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import shutil
+import tempfile
+from collections import Counter
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import cv2
+
+from mpt_edge import __version__
+from mpt_edge.errors import InputError
+from mpt_edge.face import FaceAligner
+from mpt_edge.io import atomic_write_bytes
+from train.data.clips import ClipRecord, load_pair
+
+PREPARED = "prepared"
+
+
+@dataclass(frozen=True)
+class PrepareSummary:
+    out: Path
+    clips: int
+    reused: int
+    methods: dict[str, int]
+
+
+def _safe(name: str) -> str:
+    cleaned = "".join(c if c.isalnum() or c in "._-" else "_" for c in name)
+    if cleaned in ("", ".", ".."):
+        raise InputError(f"clip/subject name {name!r} cannot be a folder name")
+    return cleaned
+
+
+def _write_clip(folder: Path, record: ClipRecord, aligner: FaceAligner) -> str:
+    onset, apex = load_pair(record)
+    onset_crop, apex_crop, alignment = aligner.align_pair(onset, apex)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
+    try:
+        for name, image in (("img1.png", onset_crop), ("img2.png", apex_crop)):
+            if not cv2.imwrite(str(tmp / name), image):
+                raise InputError(f"cannot write {tmp / name}; check free disk space")
+        (tmp / "alignment.json").write_text(json.dumps(alignment.to_dict()))
+        os.replace(tmp, folder)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return alignment.method
+
+
+def prepare_records(
+    records: Sequence[ClipRecord], out: Path, source: str, class_names: Sequence[str], aligner: FaceAligner,
+    root: Path, on_clip: Optional[Callable[[], None]] = None,
+) -> PrepareSummary:
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    meta_path = out / "dataset.json"
+    if meta_path.is_file():
+        meta = json.loads(meta_path.read_text())
+        if meta.get("source") != source or meta.get("face_size") != aligner.face_size or meta.get("detector") != aligner.detector:
+            raise InputError(f"{out} holds a cache of {meta.get('source')} at {meta.get('face_size')}px/{meta.get('detector')}; use another --out")
+    rows, methods, reused = [], Counter(), 0
+    for record in records:
+        subject, clip = _safe(record.subject), _safe(record.clip)
+        folder = out / subject / clip
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        if (folder / "alignment.json").is_file():
+            methods[json.loads((folder / "alignment.json").read_text())["method"]] += 1
+            reused += 1
+        else:
+            methods[_write_clip(folder, record, aligner)] += 1
+        rows.append([subject, clip, 1, 2, 2, record.emotion, record.dataset, record.onset, record.apex, record.offset])
+        if on_clip:
+            on_clip()
+    table = io.StringIO()
+    writer = csv.writer(table, lineterminator="\n")
+    writer.writerow(["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Estimated Emotion", "Dataset", "SourceOnset", "SourceApex", "SourceOffset"])
+    writer.writerows(rows)
+    atomic_write_bytes(out / "annotations.csv", table.getvalue().encode())
+    meta = {
+        "name": PREPARED, "source": source, "classes": list(class_names), "face_size": aligner.face_size,
+        "detector": aligner.detector, "margin": aligner.margin, "alignment_methods": dict(methods),
+        "root": str(Path(root).resolve()), "clips": len(rows), "mpt_edge_version": __version__,
+    }
+    atomic_write_bytes(meta_path, json.dumps(meta, indent=2).encode())
+    return PrepareSummary(out, len(rows), reused, dict(methods))
+
+
+def read_prepared_meta(root: Path) -> Optional[dict]:
+    """dataset.json of a finished prepared cache, or None if ``root`` is not one."""
+    path = Path(root) / "dataset.json"
+    if not path.is_file():
+        return None
+    try:
+        meta = json.loads(path.read_text())
+    except ValueError as error:
+        raise InputError(f"{path} is unreadable ({error}); delete it and run `mpt-edge prepare` again") from None
+    return meta if isinstance(meta, dict) and meta.get("name") == PREPARED else None
