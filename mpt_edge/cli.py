@@ -68,8 +68,6 @@ def _not_built(stage: str, issue: int) -> None:
 
 
 _STAGES = {
-    "export": ("Export a trained checkpoint to ONNX.", 5),
-    "calibrate": ("Quantize an exported model to INT8 with a calibration set.", 5),
     "build": ("Build a deployable bundle for a target (jetson-orin, openvino-cpu, ...).", 6),
     "run": ("Stream a camera or video through the model and print micro-expression events.", 7),
     "bench": ("Benchmark a built bundle: latency p50/p99 and throughput.", 6),
@@ -195,6 +193,50 @@ def eval_(
     result = eval_command(model_path=model, dataset=dataset, root=root, synthetic=synthetic, face_detector=face, skip_invalid=skip_invalid, as_json=as_json)
     if as_json:
         typer.echo(json.dumps(result))
+
+
+@app.command()
+@user_errors
+def export(
+    checkpoint: Path = typer.Argument(..., help="A .pt checkpoint written by `mpt-edge train` (e.g. runs/train/best.pt)."),
+    out: Path = typer.Option(Path("model.onnx"), "--out", "-o", help="Where to write the ONNX model."),
+    dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Batch dimension dynamic (default: static batch 1, what edge engines like)."),
+    simplify: bool = typer.Option(True, "--simplify/--no-simplify", help="Simplify the graph with onnxslim."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+) -> None:
+    """Export a trained checkpoint to ONNX (opset 18), checked against PyTorch before it is written."""
+    from train.export import export_onnx
+
+    summary = export_onnx(checkpoint, out, dynamic_batch, simplify)
+    if as_json:
+        typer.echo(json.dumps(summary))
+    else:
+        shapes = ", ".join(f"{k} {tuple(v)}" for k, v in summary["inputs"].items())
+        typer.echo(f"wrote {out} ({summary['bytes'] / 1e6:.1f} MB, {summary['nodes']} nodes, inputs {shapes}); ONNX Runtime vs PyTorch max |dlogit| {summary['max_abs_logit_difference']:.1e} on {summary['parity_inputs']} real inputs")
+
+
+@app.command()
+@user_errors
+def calibrate(
+    model: Path = typer.Argument(..., help="FP32 ONNX model from `mpt-edge export`."),
+    backend: str = typer.Option("openvino", "--backend", "-b", help="openvino (NNCF -> INT8 IR), tensorrt (Q/DQ INT8 ONNX, explicit quantization), onnxruntime (Q/DQ for ORT CPU)."),
+    out: Path = typer.Option(Path("int8"), "--out", "-o", help="Folder for the INT8 model and report_<backend>.json."),
+    dataset: str = typer.Option("synthetic", "--dataset", help=DATASET_HELP),
+    root: Optional[Path] = typer.Option(None, "--root", help=ROOT_HELP),
+    size: int = typer.Option(300, "--size", help="Calibration clips (stratified by class and subject; all if fewer)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the calibration draw."),
+    max_drop: Optional[float] = typer.Option(None, "--max-drop", help="openvino: keep sensitive layers in FP32 until held-out UF1 drops at most this much (e.g. 0.01)."),
+    face: str = typer.Option("haar", "--face", help="Face alignment for raw real data: haar or none."),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip clips with annotation/frame problems instead of stopping."),
+    as_json: bool = typer.Option(False, "--json", help="Print the accuracy report as JSON."),
+) -> None:
+    """Quantize an exported model to INT8 with a calibration set, and report FP32 vs INT8 accuracy."""
+    from train.cli_train import calibrate_command
+
+    report = calibrate_command(model=model, backend=backend, out=out, dataset=dataset, root=root, size=size, seed=seed,
+                               max_drop=max_drop, face_detector=face, skip_invalid=skip_invalid, as_json=as_json)
+    if as_json:
+        typer.echo(json.dumps(report))
 
 
 @app.command()

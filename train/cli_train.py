@@ -184,3 +184,37 @@ def eval_command(*, model_path: Path, dataset: str, root: Optional[Path], synthe
             table.add_row(name, f"{metrics['uf1']:.4f}", f"{metrics['uar']:.4f}", f"{metrics['accuracy']:.4f}", str(metrics["samples"]))
         console.print(table)
     return result
+
+
+def calibrate_command(*, model: Path, backend: str, out: Path, dataset: str, root: Optional[Path], size: int, seed: int,
+                      max_drop: Optional[float], face_detector: str, skip_invalid: bool, as_json: bool) -> dict[str, Any]:
+    from calibrate.run import calibrate_model
+    from mpt_edge.onnx_meta import read_onnx_meta
+
+    meta = read_onnx_meta(model)
+    face_size = int(meta["motion_config"]["face_size"])
+    console = Console(stderr=True, quiet=as_json)
+    with make_progress(console) as progress:
+        bars = None if as_json else progress
+        default = SyntheticSpec()
+        tick = counter(bars, "generating synthetic set", default.subjects * default.clips_per_class * default.classes) if dataset == "synthetic" else None
+        source = open_dataset(dataset, root, None, skip_invalid, tick, face_size, face_detector, progress=lambda what, total: counter(bars, what, total))
+        if list(source.class_names) != list(meta["class_names"]):
+            raise MptEdgeError(f"{model} predicts {meta['class_names']} but {dataset} has {source.class_names}; calibrate with the data it was trained on")
+        report_source(source, console.print)
+        pairs = load_pairs(source.records, face_size, counter(bars, "decoding onset/apex frames", len(source.records)))
+    report = calibrate_model(model, backend, out, pairs, size, seed, max_drop, console.print)
+    if not as_json:
+        table = Table(title=f"{backend} INT8 vs FP32 on {report['held_out_clips']} held-out clips")
+        for column in ("", "UF1", "UAR", "accuracy", "size MB"):
+            table.add_column(column, justify="right")
+        for name in ("fp32", "int8"):
+            m = report[name]
+            table.add_row(name.upper(), f"{m['uf1']:.4f}", f"{m['uar']:.4f}", f"{m['accuracy']:.4f}", f"{report['bytes'][name] / 1e6:.1f}")
+        console.print(table)
+        latency = ", ".join(f"{k} {v['p50']:.1f} ms" for k, v in report["latency_ms_batch1"].items())
+        console.print(f"prediction agreement {report['agreement']:.1%}; UF1 drop {report['uf1_drop']:+.4f}; latency p50 (batch 1): {latency}")
+        worst = ", ".join(f"{r['tensor']} {r['sqnr_db']:.1f} dB" for r in report.get("most_sensitive_tensors", [])[:3])
+        console.print(f"most quantization-sensitive tensors ({report['sensitivity_source']}): {worst}")
+        console.print(f"wrote {report['int8_model']} and {out / f'report_{backend}.json'}")
+    return report

@@ -173,7 +173,11 @@ class FoldTrainer:
     def _save(self, path: Path, epoch: int, history: list[dict[str, Any]], best: tuple[float, int], with_state: bool) -> None:
         if not self.dist.is_main:
             return
-        extra: dict[str, Any] = {"epoch": epoch, "history": history, "identity": self.identity, "best_score": best[0], "best_epoch": best[1]}
+        extra: dict[str, Any] = {
+            "epoch": epoch, "history": history, "identity": self.identity, "best_score": best[0], "best_epoch": best[1],
+            # which subjects this model never trained on: calibration and accuracy reports respect it
+            "held_out_subjects": sorted({self.pairs.subjects[i] for i in self.eval_idx}),
+        }
         if with_state:
             extra["optimizer"] = self.optimizer.state_dict()
             extra["scheduler"] = self.scheduler.state_dict()

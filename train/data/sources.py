@@ -21,7 +21,7 @@ from train.data.megc2019 import CLASSES_3 as MEGC_CLASSES, read_megc2019
 from train.data.records import ReadResult
 from train.data.samm import CLASSES_5 as SAMM_CLASSES, read_samm
 from train.data.smic import CLASSES_3 as SMIC_CLASSES, read_smic
-from train.data.synthetic_folder import SyntheticSpec, default_cache, ensure_synthetic, read_synthetic
+from train.data.synthetic_folder import SyntheticSpec, default_cache, ensure_synthetic, read_synthetic, read_synthetic_spec
 
 READERS: dict[str, tuple[Callable[[Path, bool], ReadResult], tuple[str, ...]]] = {
     "casme2": (read_casme2, CASME2_CLASSES),
@@ -60,14 +60,17 @@ def prepared_cache_for(name: str, root: Path, face_size: int, detector: str) -> 
 
 
 def open_dataset(
-    name: str, root: Optional[Path], synthetic: SyntheticSpec = SyntheticSpec(), skip_invalid: bool = False,
+    name: str, root: Optional[Path], synthetic: Optional[SyntheticSpec] = SyntheticSpec(), skip_invalid: bool = False,
     on_generated_clip: Optional[Callable[[], None]] = None, face_size: int = 224, detector: str = "haar",
     progress: Optional[Callable[[str, int], Callable[[], None]]] = None,
 ) -> DataSource:
-    """Read (generating or preparing first when needed) the clips of a data set."""
+    """Read (generating or preparing first when needed) the clips of a data set. ``synthetic=None``
+    reads the synthetic set found at ``root`` whatever its settings."""
     if name not in DATASETS:
         raise MptEdgeError(f"unknown --dataset {name!r}; available: {', '.join(DATASETS)}")
     if name == "synthetic":
+        if synthetic is None:  # whatever set is at --root (calibration of an existing run), else the default one
+            synthetic = read_synthetic_spec(Path(root))[0] if root and (Path(root) / "dataset.json").is_file() else SyntheticSpec()
         root = ensure_synthetic(synthetic, root, on_generated_clip)
         spec, result = read_synthetic(root, skip_invalid)
         identity = {"dataset": name, "synthetic": asdict(spec), "clips": len(result.records)}

@@ -36,7 +36,7 @@ LAYOUT_VERSION = 1
 class SyntheticSpec:
     """Everything that determines the synthetic set; its folder name is derived from it."""
 
-    subjects: int = 12
+    subjects: int = 16
     clips_per_class: int = 4
     classes: int = 3
     size: int = 224

@@ -1,0 +1,117 @@
+"""INT8 quantization per backend behind one function each (nncf's style: one call hides a backend).
+
+* ``openvino``: ``nncf.quantize`` on the OpenVINO model read from the ONNX file, transformer model
+  type (SmoothQuant and the transformer ignored patterns), -> INT8 IR (``model_int8.xml``/``.bin``).
+  ``max_drop``: ``nncf.quantize_with_accuracy_control`` reverts the most harmful layers to FP32
+  until held-out accuracy is within ``max_drop`` of FP32.
+* ``tensorrt``: explicit quantization, Q/DQ INT8 ONNX from ``onnxruntime.quantization.quantize_static``
+  with what TensorRT wants: symmetric INT8 activations and weights, per-channel weights, Q/DQ only
+  on the inputs of MatMul/Gemm/Conv (TensorRT fuses those; LayerNorm, Softmax and GELU stay in
+  higher precision, as NVIDIA's own ViT recipes do), biases left in float. NVIDIA Model Optimizer was not used: its
+  ONNX PTQ path pulls CUDA-only dependencies that do not install on this CPU-only machine.
+* ``onnxruntime``: Q/DQ for ONNX Runtime's CPU kernels: unsigned activations, signed per-channel
+  weights, same op set.
+Every path is deterministic for a given calibration set.
+"""
+
+from __future__ import annotations
+
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Callable, Optional, Sequence
+
+import numpy as np
+
+from mpt_edge.errors import InputError
+
+BACKENDS = ("openvino", "tensorrt", "onnxruntime")
+QDQ_OPS = ["MatMul", "Gemm", "Conv"]
+
+
+def output_path(out_dir: Path, backend: str) -> Path:
+    return out_dir / ("model_int8.xml" if backend == "openvino" else f"model_int8_qdq_{backend}.onnx")
+
+
+class _Reader:
+    """onnxruntime's CalibrationDataReader over a list of feeds."""
+
+    def __init__(self, feeds: Sequence[dict[str, np.ndarray]]) -> None:
+        self.feeds = list(feeds)
+        self.position = 0
+
+    def get_next(self) -> Optional[dict[str, np.ndarray]]:
+        if self.position >= len(self.feeds):
+            return None
+        self.position += 1
+        return self.feeds[self.position - 1]
+
+    def rewind(self) -> None:
+        self.position = 0
+
+
+def quantize_qdq(model: Path, out: Path, feeds: Sequence[dict[str, np.ndarray]], tensorrt: bool) -> Path:
+    from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Reader(_Reader, CalibrationDataReader):
+        pass
+
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        prepared = Path(tmp) / "prepared.onnx"
+        quant_pre_process(str(model), str(prepared), skip_symbolic_shape=True)
+        staged = Path(tmp) / out.name
+        quantize_static(
+            str(prepared), str(staged), Reader(feeds), quant_format=QuantFormat.QDQ, op_types_to_quantize=QDQ_OPS,
+            per_channel=True, activation_type=QuantType.QInt8 if tensorrt else QuantType.QUInt8, weight_type=QuantType.QInt8,
+            # TensorRT's explicit quantization takes INT8 Q/DQ only: biases stay float (no int32 bias DQ).
+            extra_options={"ActivationSymmetric": tensorrt, "WeightSymmetric": True, "QuantizeBias": not tensorrt},
+        )
+        _copy_metadata(model, staged)
+        shutil.move(str(staged), str(out))  # same file system: an atomic rename
+    return out
+
+
+def _copy_metadata(source: Path, target: Path) -> None:
+    """Carry the mpt-edge metadata (configs, classes) into the quantized file."""
+    import onnx
+
+    original = onnx.load(str(source), load_external_data=False)
+    quantized = onnx.load(str(target))
+    del quantized.metadata_props[:]
+    for prop in original.metadata_props:
+        quantized.metadata_props.add(key=prop.key, value=prop.value)
+    onnx.save(quantized, str(target))
+
+
+def quantize_openvino(
+    model: Path, out: Path, feeds: Sequence[dict[str, np.ndarray]], max_drop: Optional[float] = None,
+    validation: Optional[tuple[Sequence[dict[str, np.ndarray]], np.ndarray, Callable[[np.ndarray, np.ndarray], float]]] = None,
+) -> Path:
+    import nncf
+    import openvino as ov
+
+    ov_model = ov.Core().read_model(str(model))
+    calibration = nncf.Dataset(list(feeds))
+    common = dict(model_type=nncf.ModelType.TRANSFORMER, subset_size=len(feeds))
+    if max_drop is None:
+        quantized = nncf.quantize(ov_model, calibration, **common)
+    else:
+        if validation is None:
+            raise InputError("--max-drop needs held-out validation clips")
+        val_feeds, val_labels, metric = validation
+
+        def validate(compiled: "ov.CompiledModel", items) -> float:
+            logits = np.concatenate([compiled(item)[0] for item in items])
+            return float(metric(val_labels, logits.argmax(1)))
+
+        quantized = nncf.quantize_with_accuracy_control(
+            ov_model, calibration, nncf.Dataset(list(val_feeds)), validation_fn=validate, max_drop=max_drop,
+            drop_type=nncf.DropType.ABSOLUTE, **common,
+        )
+    with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
+        staged = Path(tmp) / out.name
+        ov.save_model(quantized, str(staged), compress_to_fp16=False)
+        shutil.move(str(staged.with_suffix(".bin")), str(out.with_suffix(".bin")))
+        shutil.move(str(staged), str(out))  # the .xml last: an IR without its weights never appears
+    return out

@@ -1,0 +1,98 @@
+"""FP32 vs INT8 on held-out clips: UF1/UAR/accuracy of both, prediction agreement, the layers most
+hurt by quantization, file sizes and latency on this CPU. Proven, not assumed."""
+
+from __future__ import annotations
+
+import os
+import statistics
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from mpt_edge.engines import Engine, open_engine
+from train.metrics import summarize
+
+
+def predict_all(engine: Engine, feeds: Sequence[dict[str, np.ndarray]]) -> np.ndarray:
+    return np.concatenate([engine.infer(item) for item in feeds])
+
+
+def latency_ms(engine: Engine, feed: dict[str, np.ndarray], runs: int = 30, warmup: int = 5) -> dict[str, float]:
+    for _ in range(warmup):
+        engine.infer(feed)
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        engine.infer(feed)
+        times.append((time.perf_counter() - start) * 1000)
+    times.sort()
+    return {"p50": round(statistics.median(times), 3), "p90": round(times[int(0.9 * (len(times) - 1))], 3)}
+
+
+def model_bytes(path: Path) -> int:
+    return os.path.getsize(path) + (os.path.getsize(path.with_suffix(".bin")) if path.suffix == ".xml" else 0)
+
+
+def qdq_sensitivity(float_model: Path, qdq_model: Path, feeds: Sequence[dict[str, np.ndarray]], worst: int = 5) -> list[dict[str, Any]]:
+    """Per-tensor SQNR (dB) of the Q/DQ model against FP32 (onnxruntime's qdq_loss_debug); lowest first."""
+    import tempfile
+
+    from onnxruntime.quantization.qdq_loss_debug import (
+        collect_activations, create_activation_matching, modify_model_output_intermediate_tensors,
+    )
+
+
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    with tempfile.TemporaryDirectory() as tmp:
+        augmented_q, augmented_f, prepared = Path(tmp) / "q.onnx", Path(tmp) / "f.onnx", Path(tmp) / "p.onnx"
+        # The Q/DQ model was quantized from the pre-processed (fused, renamed) graph: compare with that.
+        quant_pre_process(str(float_model), str(prepared), skip_symbolic_shape=True)
+        modify_model_output_intermediate_tensors(str(qdq_model), str(augmented_q))
+        modify_model_output_intermediate_tensors(str(prepared), str(augmented_f))
+        q_acts = collect_activations(str(augmented_q), list(feeds))
+        f_acts = collect_activations(str(augmented_f), list(feeds))
+    rows = []
+    for name, match in create_activation_matching(q_acts, f_acts).items():
+        if "float" not in match:
+            continue
+        signal = sum(float(np.sum(np.square(x, dtype=np.float64))) for x in match["float"])
+        noise = sum(float(np.sum(np.square(x.astype(np.float64) - y, dtype=np.float64))) for x, y in zip(match["float"], match["pre_qdq"]))
+        if signal < 1e-12:  # a tensor that is identically zero in FP32 (e.g. an adapter that never trained) has no SQNR
+            continue
+        rows.append({"tensor": name, "sqnr_db": round(10 * np.log10(signal / max(noise, 1e-30)), 2)})
+    return sorted(rows, key=lambda r: r["sqnr_db"])[:worst]
+
+
+def accuracy_report(
+    float_model: Path, int8_model: Path, backend: str, eval_feeds: Sequence[dict[str, np.ndarray]], labels: np.ndarray,
+    class_names: Sequence[str], sensitivity_feeds: Sequence[dict[str, np.ndarray]],
+) -> dict[str, Any]:
+    fp32 = open_engine(float_model)
+    int8 = open_engine(int8_model)
+    fp32_pred = predict_all(fp32, eval_feeds).argmax(1)
+    int8_pred = predict_all(int8, eval_feeds).argmax(1)
+    num_classes = len(class_names)
+    report: dict[str, Any] = {
+        "backend": backend, "held_out_clips": int(len(labels)),
+        "fp32": {k: v for k, v in summarize(labels, fp32_pred, num_classes).items() if k in ("uf1", "uar", "accuracy", "confusion")},
+        "int8": {k: v for k, v in summarize(labels, int8_pred, num_classes).items() if k in ("uf1", "uar", "accuracy", "confusion")},
+        "agreement": float(np.mean(fp32_pred == int8_pred)) if len(labels) else None,
+        "bytes": {"fp32": model_bytes(float_model), "int8": model_bytes(int8_model)},
+    }
+    report["uf1_drop"] = round(report["fp32"]["uf1"] - report["int8"]["uf1"], 4)
+    feed = eval_feeds[0]
+    report["latency_ms_batch1"] = {f"fp32 {fp32.backend}": latency_ms(fp32, feed), f"int8 {int8.backend}": latency_ms(int8, feed)}
+    if backend == "openvino":
+        report["latency_ms_batch1"]["fp32 openvino"] = latency_ms(open_engine_openvino_fp32(float_model), feed)
+    if int8_model.suffix == ".onnx":
+        report["most_sensitive_tensors"] = qdq_sensitivity(float_model, int8_model, sensitivity_feeds)
+    return report
+
+
+def open_engine_openvino_fp32(float_model: Path) -> Engine:
+    from mpt_edge.engines.openvino import OpenVinoEngine
+
+    return OpenVinoEngine(float_model)

@@ -1,0 +1,39 @@
+"""Inference engines behind one small interface (Polygraphy style): ``engine.infer(feeds) -> logits``.
+
+Each backend imports its library only when an engine is created, so the device install needs only
+the runtime it actually uses.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+
+from mpt_edge.errors import InputError
+
+
+class Engine(Protocol):
+    backend: str
+    input_names: list[str]
+
+    def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        """Logits (B, classes) for named float32 inputs."""
+        ...
+
+
+def open_engine(path: str | Path, threads: int | None = None) -> Engine:
+    """The engine for a model file, chosen by its type: ``.onnx`` (Q/DQ or FP32) or OpenVINO ``.xml``."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError(f"model file {path} does not exist; build or calibrate it first")
+    if path.suffix == ".onnx":
+        from mpt_edge.engines.onnxruntime import OnnxRuntimeEngine
+
+        return OnnxRuntimeEngine(path, threads)
+    if path.suffix == ".xml":
+        from mpt_edge.engines.openvino import OpenVinoEngine
+
+        return OpenVinoEngine(path, threads)
+    raise InputError(f"{path}: unknown model type {path.suffix!r}; expected .onnx or an OpenVINO .xml")

@@ -1,0 +1,28 @@
+"""ONNX Runtime engine (CPU): FP32 and Q/DQ INT8 ONNX models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+
+from mpt_edge.errors import InputError
+
+
+class OnnxRuntimeEngine:
+    backend = "onnxruntime"
+
+    def __init__(self, path: Path, threads: int | None = None) -> None:
+        import onnxruntime as ort
+
+        options = ort.SessionOptions()
+        if threads:
+            options.intra_op_num_threads = threads
+        try:
+            self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as error:
+            raise InputError(f"ONNX Runtime cannot load {path} ({str(error).splitlines()[0][:160]}); rebuild it") from None
+        self.input_names = [i.name for i in self.session.get_inputs()]
+
+    def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
+        return self.session.run(None, {name: feeds[name] for name in self.input_names})[0]

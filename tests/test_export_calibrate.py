@@ -1,0 +1,175 @@
+"""Export to ONNX (parity with PyTorch) and INT8 calibration for OpenVINO, TensorRT (Q/DQ) and ONNX
+Runtime: models load and run, reports are complete, calibration sets are stratified, and bad input
+gets one clear line."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from calibrate.sampling import stratified_indices
+from mpt_edge.cli import EXIT_USER_ERROR, app
+from mpt_edge.engines import open_engine
+from mpt_edge.errors import InputError
+from mpt_edge.onnx_meta import read_onnx_meta
+from train.checkpoint import load_model
+from train.configs import REGISTRY, MPTConfig
+from train.export import sample_inputs
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning", "ignore:Detected pickle protocol")
+runner = CliRunner()
+MICRO = MPTConfig("mpt-micro", embed_dim=32, depth=1, num_heads=2, adapter_dim=4)
+DATA = ["--dataset", "synthetic", "--synthetic-subjects", "4", "--synthetic-clips", "2"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A micro model trained for one epoch on a tiny synthetic set; its checkpoint and data root."""
+    base = tmp_path_factory.mktemp("export")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(REGISTRY, "mpt-micro", MICRO)
+        result = runner.invoke(app, ["train", "--root", str(base / "data"), *DATA[2:], "--model", "mpt-micro", "--epochs", "1", "--out", str(base / "run")])
+        assert result.exit_code == 0, result.output
+    return base
+
+
+@pytest.fixture(scope="module")
+def exported(trained):
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(REGISTRY, "mpt-micro", MICRO)
+        out = trained / "model.onnx"
+        result = runner.invoke(app, ["export", str(trained / "run" / "best.pt"), "--out", str(out), "--json"])
+        assert result.exit_code == 0, result.output
+        return out, json.loads(result.output.strip().splitlines()[-1])
+
+
+@pytest.fixture(autouse=True)
+def micro_config(monkeypatch):
+    monkeypatch.setitem(REGISTRY, "mpt-micro", MICRO)
+
+
+def test_export_matches_pytorch_and_carries_its_metadata(trained, exported):
+    path, summary = exported
+    assert summary["max_abs_logit_difference"] <= 1e-4 and summary["opset"] == 18
+    proto = onnx.load(str(path))
+    onnx.checker.check_model(proto, full_check=True)
+    assert [i.name for i in proto.graph.input] == ["apex", "motion"] and [o.name for o in proto.graph.output] == ["logits"]
+    assert [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim] == [1, 3, 224, 224]
+    meta = read_onnx_meta(path)
+    assert meta["class_names"] == ["negative", "positive", "surprise"] and meta["held_out_subjects"] == ["sub02"]
+    # Independent parity check on real inputs the exporter did not use.
+    model, _ = load_model(trained / "run" / "best.pt")
+    images, motion = sample_inputs(model, count=4, seed=11)
+    engine = open_engine(path)
+    for i in range(4):
+        ours = engine.infer({"apex": images[i : i + 1], "motion": motion[i : i + 1]})
+        with torch.no_grad():
+            reference = model(torch.from_numpy(images[i : i + 1]), torch.from_numpy(motion[i : i + 1])).numpy()
+        assert np.abs(ours - reference).max() <= 1e-4
+
+
+def test_dynamic_batch_export(trained, tmp_path):
+    out = tmp_path / "dyn.onnx"
+    result = runner.invoke(app, ["export", str(trained / "run" / "best.pt"), "--out", str(out), "--dynamic-batch", "--json"])
+    assert result.exit_code == 0, result.output
+    rng = np.random.default_rng(0)
+    logits = open_engine(out).infer({"apex": rng.standard_normal((5, 3, 224, 224), dtype=np.float32), "motion": rng.standard_normal((5, 49, 6), dtype=np.float32)})
+    assert logits.shape == (5, 3)
+
+
+@pytest.mark.parametrize("backend, suffix", [("openvino", ".xml"), ("tensorrt", ".onnx"), ("onnxruntime", ".onnx")])
+def test_calibrate_writes_a_runnable_int8_model_and_a_report(trained, exported, tmp_path, backend, suffix):
+    path, _ = exported
+    out = tmp_path / backend
+    result = runner.invoke(app, ["calibrate", str(path), "--backend", backend, "--out", str(out), "--root", str(trained / "data"), "--size", "8", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    int8 = out / ("model_int8.xml" if backend == "openvino" else f"model_int8_qdq_{backend}.onnx")
+    assert int8.suffix == suffix and int8.is_file() and json.loads((out / f"report_{backend}.json").read_text()) == report
+    assert report["calibration_clips"] == 8 and report["held_out_subjects"] == ["sub02"] and report["held_out_clips"] == 6
+    assert 0 <= report["agreement"] <= 1 and report["bytes"]["int8"] > 0  # (a 56k-parameter model is not smaller in INT8)
+    assert report["most_sensitive_tensors"] and all(np.isfinite(r["sqnr_db"]) for r in report["most_sensitive_tensors"])
+    assert set(report["int8"]) >= {"uf1", "uar", "accuracy"} and report["latency_ms_batch1"]
+    logits = open_engine(int8).infer({"apex": np.zeros((1, 3, 224, 224), np.float32), "motion": np.zeros((1, 49, 6), np.float32)})
+    assert logits.shape == (1, 3) and np.isfinite(logits).all()
+    if suffix == ".onnx":
+        proto = onnx.load(str(int8))
+        quantizers = [n for n in proto.graph.node if n.op_type == "QuantizeLinear"]
+        assert quantizers and {n.op_type for n in proto.graph.node if n.op_type in ("LayerNormalization", "Softmax")} <= {"LayerNormalization", "Softmax"}
+        zero_points = {init.name: onnx.numpy_helper.to_array(init) for init in proto.graph.initializer if init.name.endswith("zero_point")}
+        if backend == "tensorrt":  # TensorRT needs symmetric signed INT8: every zero point 0, int8
+            assert all(z.dtype == np.int8 and not z.any() for z in zero_points.values())
+        assert json.loads(dict((p.key, p.value) for p in proto.metadata_props)["mpt_edge"])["class_names"]
+
+
+def test_calibration_set_is_stratified_by_class_and_subject():
+    labels = np.repeat([0, 1, 2], 40)
+    subjects = [f"s{i % 8}" for i in range(120)]
+    chosen = stratified_indices(labels, subjects, size=48, seed=3)
+    assert len(chosen) == 48 and len(set(chosen.tolist())) == 48
+    groups = Counter((int(labels[i]), subjects[i]) for i in chosen)
+    assert len(groups) == 24 and set(groups.values()) == {2}  # every (class, subject) group, equally
+    assert np.array_equal(chosen, stratified_indices(labels, subjects, size=48, seed=3))
+    assert not np.array_equal(chosen, stratified_indices(labels, subjects, size=48, seed=4))
+    assert len(stratified_indices(labels, subjects, size=500)) == 120  # all when fewer than asked
+    with pytest.raises(InputError, match="too small"):
+        stratified_indices(labels, subjects, size=2)
+    with pytest.raises(InputError, match="empty"):
+        stratified_indices([], [], size=300)
+
+
+def test_bad_models_and_data_are_one_clear_line(trained, exported, tmp_path):
+    path, _ = exported
+    foreign = tmp_path / "foreign.onnx"
+    proto = onnx.load(str(path))
+    del proto.metadata_props[:]
+    onnx.save(proto, str(foreign))
+    garbage = tmp_path / "garbage.onnx"
+    garbage.write_bytes(b"not a model")
+    cases = [
+        (["calibrate", str(foreign)], "carries no mpt-edge metadata"),
+        (["calibrate", str(garbage)], "cannot load ONNX model"),
+        (["calibrate", str(tmp_path / "none.onnx")], "does not exist"),
+        (["calibrate", str(path), "--backend", "tpu", "--root", str(trained / "data")], "unknown --backend 'tpu'"),
+        (["calibrate", str(path), "--size", "3", "--root", str(trained / "data")], "too small a calibration set"),
+        (["calibrate", str(path), "--backend", "tensorrt", "--max-drop", "0.01", "--root", str(trained / "data")], "--max-drop is implemented for --backend openvino"),
+        (["export", str(trained / "run" / "best.pt"), "--out", str(tmp_path / "model.bin")], "must end in .onnx"),
+        (["export", str(garbage)], "not an mpt-edge checkpoint"),
+    ]
+    for args, message in cases:
+        result = runner.invoke(app, [*args, "--out", str(tmp_path / "o")] if args[0] == "calibrate" else args)
+        assert result.exit_code == EXIT_USER_ERROR, (args, result.output)
+        assert message in result.output and "Traceback" not in result.output, (message, result.output)
+
+
+def test_calibration_data_of_another_face_size_is_refused(exported, tmp_path):
+    from calibrate.run import calibrate_model
+    from train.data.pairs import PairSet
+
+    path, _ = exported
+    small = PairSet(np.zeros((10, 64, 64, 3), np.uint8), np.zeros((10, 64, 64, 3), np.uint8), np.zeros(10, np.int64), ["a"] * 10, ["k"] * 10)
+    with pytest.raises(InputError, match="64px faces but .* expects 224px"):
+        calibrate_model(path, "onnxruntime", tmp_path, small, size=8)
+
+
+def test_bench_int8_prints_json(trained, exported, tmp_path):
+    """The benchmark keeps running and printing its JSON; its figures belong to the closing notes."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    path, _ = exported
+    assert runner.invoke(app, ["calibrate", str(path), "--out", str(tmp_path), "--root", str(trained / "data"), "--size", "8"]).exit_code == 0
+    bench = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_int8.py"
+    env = {**__import__("os").environ, "PYTHONPATH": str(bench.parents[1])}
+    out = subprocess.run([sys.executable, str(bench), "--onnx", str(path), "--openvino-int8", str(tmp_path / "model_int8.xml"), "--rounds", "1", "--seconds", "0.2"],
+                         check=True, capture_output=True, text=True, timeout=300, env=env).stdout
+    report = json.loads(out)
+    assert set(report["median_rate"]) >= {"openvino_fp32_throughput", "openvino_int8_throughput", "onnxruntime_fp32_sync"}
+    assert all(rate > 0 for rate in report["median_rate"].values()) and "int8_flags" in report["machine"]
