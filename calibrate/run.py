@@ -17,6 +17,7 @@ import numpy as np
 from calibrate.backends import BACKENDS, output_path, quantize_openvino, quantize_qdq
 from calibrate.report import accuracy_report, qdq_sensitivity
 from calibrate.sampling import stratified_indices
+from mpt_edge.bundle import sha256_file
 from mpt_edge.errors import InputError
 from mpt_edge.io import atomic_write_bytes
 from mpt_edge.motion.config import MotionConfig
@@ -85,7 +86,7 @@ def calibrate_model(
     else:
         report["sensitivity_source"] = "onnxruntime qdq_loss_debug (SQNR, dB)"
     report.update({
-        "model": str(model), "int8_model": str(target), "calibration_clips": int(len(chosen)), "calibration_seed": seed,
+        "model": str(model), "model_sha256": sha256_file(model), "int8_model": str(target), "calibration_clips": int(len(chosen)), "calibration_seed": seed,
         "evaluation_split": split, "held_out_subjects": held_out, "class_names": meta["class_names"], "max_drop": max_drop,
     })
     atomic_write_bytes(out_dir / f"report_{backend}.json", (json.dumps(report, indent=2) + "\n").encode())

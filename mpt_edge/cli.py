@@ -68,9 +68,7 @@ def _not_built(stage: str, issue: int) -> None:
 
 
 _STAGES = {
-    "build": ("Build a deployable bundle for a target (jetson-orin, openvino-cpu, ...).", 6),
     "run": ("Stream a camera or video through the model and print micro-expression events.", 7),
-    "bench": ("Benchmark a built bundle: latency p50/p99 and throughput.", 6),
 }
 
 
@@ -237,6 +235,68 @@ def calibrate(
                                max_drop=max_drop, face_detector=face, skip_invalid=skip_invalid, as_json=as_json)
     if as_json:
         typer.echo(json.dumps(report))
+
+
+@app.command()
+@user_errors
+def targets(as_json: bool = typer.Option(False, "--json", help="Print the list as JSON.")) -> None:
+    """List the build targets, what each needs installed and whether it can be built here."""
+    from targets.cli_build import targets_table
+
+    rows = targets_table(as_json)
+    if as_json:
+        typer.echo(json.dumps(rows))
+
+
+@app.command()
+@user_errors
+def build(
+    source: Path = typer.Argument(..., help="A checkpoint (.pt from `mpt-edge train`) or an exported model (.onnx)."),
+    target: str = typer.Option(..., "--target", "-t", help="jetson-orin, jetson-orin-nano, jetson-orin-dla, openvino-cpu, openvino-cpu-fp32, onnxruntime-cpu, onnxruntime-cpu-int8."),
+    out: Path = typer.Option(..., "--out", "-o", help="Bundle folder to create (must not exist or be empty)."),
+    dataset: str = typer.Option("synthetic", "--dataset", help="Calibration data for INT8 targets. " + DATASET_HELP),
+    root: Optional[Path] = typer.Option(None, "--root", help=ROOT_HELP),
+    calibration_size: int = typer.Option(300, "--calibration-size", help="INT8 calibration clips (stratified by class and subject)."),
+    work: Optional[Path] = typer.Option(None, "--work", help="Folder for intermediate results, reused when their inputs' hashes match (default: beside --out)."),
+    face: str = typer.Option("haar", "--face", help="Face alignment for raw real calibration data: haar or none."),
+    tar: bool = typer.Option(False, "--tar", help="Also pack the bundle as OUT.tar."),
+    as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
+) -> None:
+    """Export, calibrate and build a deployable bundle for a target."""
+    from targets.cli_build import build_command
+
+    summary = build_command(source=source, target=target, out=out, work=work, dataset=dataset, root=root, size=calibration_size, face_detector=face, tar=tar, as_json=as_json)
+    if as_json:
+        typer.echo(json.dumps(summary))
+
+
+@app.command()
+@user_errors
+def bench(
+    bundle: Path = typer.Argument(..., help="A bundle folder from `mpt-edge build`."),
+    seconds: float = typer.Option(5.0, "--seconds", help="How long to measure."),
+    warmup: int = typer.Option(5, "--warmup", help="Untimed inferences first."),
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Latency p50/p99 and throughput of a bundle's engine (batch 1)."""
+    from targets.cli_build import bench_command
+
+    result = bench_command(bundle_path=bundle, seconds=seconds, warmup=warmup, as_json=as_json)
+    if as_json:
+        typer.echo(json.dumps(result))
+
+
+@app.command()
+@user_errors
+def unpack(
+    archive: Path = typer.Argument(..., help="A bundle .tar from `mpt-edge build --tar`."),
+    out: Path = typer.Option(..., "--out", "-o", help="Folder to unpack into (new or empty)."),
+) -> None:
+    """Unpack a bundle safely: paths outside OUT, links and files whose hash differs are refused."""
+    from mpt_edge.bundle import unpack_bundle
+
+    bundle = unpack_bundle(archive, out)
+    typer.echo(f"unpacked {len(bundle.manifest['files'])} verified files to {out} ({bundle.manifest['target']['name']})")
 
 
 @app.command()

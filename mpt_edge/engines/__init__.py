@@ -7,11 +7,14 @@ the runtime it actually uses.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
 from mpt_edge.errors import InputError
+
+if TYPE_CHECKING:
+    from mpt_edge.bundle import Bundle
 
 
 class Engine(Protocol):
@@ -37,3 +40,22 @@ def open_engine(path: str | Path, threads: int | None = None) -> Engine:
 
         return OpenVinoEngine(path, threads)
     raise InputError(f"{path}: unknown model type {path.suffix!r}; expected .onnx or an OpenVINO .xml")
+
+
+def open_bundle_engine(bundle: "Bundle", log=print) -> Engine:
+    """The engine a bundle's manifest names, with the manifest's backend options."""
+    options = bundle.manifest["target"].get("options", {})
+    model = bundle.path("model")
+    if bundle.backend == "openvino":
+        from mpt_edge.engines.openvino import OpenVinoEngine
+
+        return OpenVinoEngine(model, hint=options.get("performance_hint", "LATENCY"))
+    if bundle.backend == "onnxruntime":
+        from mpt_edge.engines.onnxruntime import OnnxRuntimeEngine
+
+        return OnnxRuntimeEngine(model, options.get("intra_op_threads") or None)
+    if bundle.backend == "tensorrt":
+        from mpt_edge.engines.tensorrt import TensorRtEngine
+
+        return TensorRtEngine(bundle.root / bundle.manifest["roles"]["engine"], onnx_path=model, options=options, log=log)
+    raise InputError(f"bundle {bundle.root} names backend {bundle.backend!r}, which this mpt-edge does not know; upgrade mpt-edge")

@@ -1,0 +1,179 @@
+"""``mpt-edge build SOURCE --target T --out DIR``: checkpoint or ONNX -> export -> calibrate -> target
+build -> validated bundle. Intermediate results live in a work folder and are reused when their
+inputs' sha256 match (a changed checkpoint is re-exported, never silently reused)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import numpy as np
+
+from mpt_edge.bundle import Bundle, pack_bundle, sha256_file, write_bundle
+from mpt_edge.engines import open_engine
+from mpt_edge.errors import InputError, MptEdgeError
+from mpt_edge.onnx_meta import read_onnx_meta
+from targets.profile import TargetProfile
+
+Log = Callable[[str], None]
+SCRIPTS = Path(__file__).parent / "scripts"
+
+
+def ensure_onnx(source: Path, work: Path, log: Log) -> Path:
+    """The FP32 ONNX for ``source`` (a .pt is exported once per checkpoint hash)."""
+    if source.suffix == ".onnx":
+        read_onnx_meta(source)
+        return source
+    if source.suffix != ".pt":
+        raise InputError(f"{source}: pass a checkpoint (.pt from `mpt-edge train`) or an exported model (.onnx)")
+    if not source.is_file():
+        raise InputError(f"checkpoint {source} does not exist")
+    onnx_path = work / "model.onnx"
+    digest = sha256_file(source)
+    if onnx_path.is_file():
+        try:
+            if read_onnx_meta(onnx_path).get("checkpoint_sha256") == digest:
+                log(f"reusing {onnx_path} (exported from this checkpoint)")
+                return onnx_path
+        except InputError:
+            pass
+    from train.export import export_onnx
+
+    summary = export_onnx(source, onnx_path)
+    log(f"exported {onnx_path} (max |dlogit| vs PyTorch {summary['max_abs_logit_difference']:.1e})")
+    return onnx_path
+
+
+def ensure_int8(onnx_path: Path, backend: str, work: Path, load_pairs: Callable[[], Any], size: int, log: Log) -> tuple[Path, dict[str, Any]]:
+    """The INT8 model of ``backend`` and its report, recalibrated only if the FP32 model changed."""
+    from calibrate.backends import output_path
+
+    out = work / f"int8-{backend}"
+    report_path = out / f"report_{backend}.json"
+    digest = sha256_file(onnx_path)
+    if report_path.is_file():
+        report = json.loads(report_path.read_text())
+        model = output_path(out, backend)
+        if report.get("model_sha256") == digest and report.get("size_requested") == size and model.is_file():
+            log(f"reusing {model} (calibrated from this model)")
+            return model, report
+    from calibrate.run import calibrate_model
+
+    report = calibrate_model(onnx_path, backend, out, load_pairs(), size, log=log)
+    report["size_requested"] = size
+    report_path.write_text(json.dumps(report, indent=2))
+    return output_path(out, backend), report
+
+
+def _openvino_fp32_ir(onnx_path: Path, work: Path) -> Path:
+    import openvino as ov
+
+    target = work / "openvino-fp32" / "model.xml"
+    target.parent.mkdir(parents=True, exist_ok=True)
+    ov.save_model(ov.convert_model(str(onnx_path)), str(target), compress_to_fp16=False)
+    return target
+
+
+def _files_for(profile: TargetProfile, onnx_path: Path, int8: Optional[Path], work: Path, log: Log) -> tuple[dict[str, Path], dict[str, str]]:
+    """(bundle name -> source file, role -> bundle name) for one target."""
+    if profile.backend == "openvino":
+        model = int8 if profile.precision == "int8" else _openvino_fp32_ir(onnx_path, work)
+        assert model is not None
+        return {model.name: model, model.with_suffix(".bin").name: model.with_suffix(".bin")}, {"model": model.name}
+    if profile.backend == "onnxruntime":
+        model = int8 if profile.precision == "int8" else onnx_path
+        assert model is not None
+        return {model.name: model}, {"model": model.name}
+    if profile.backend == "tensorrt":
+        assert int8 is not None
+        files = {"model_int8_qdq.onnx": int8, "build_engine.sh": work / "build_engine.sh", "build_engine.py": SCRIPTS / "build_engine.py"}
+        _write_build_script(profile, work / "build_engine.sh")
+        roles = {"model": "model_int8_qdq.onnx", "engine": "model.engine"}
+        engine = _maybe_build_engine_here(int8, profile, work, log)
+        if engine is not None:
+            files.update({"model.engine": engine, "engine.json": engine.parent / "engine.json"})
+        return files, roles
+    raise MptEdgeError(f"target {profile.name}: unknown backend {profile.backend}")
+
+
+def _write_build_script(profile: TargetProfile, path: Path) -> None:
+    options = profile.options
+    dla = f" --useDLACore={options['dla_core']}" + (" --allowGPUFallback" if options.get("gpu_fallback", True) else "") if options.get("dla_core") is not None else ""
+    text = (SCRIPTS / "build_engine.sh.in").read_text()
+    text = text.replace("@TARGET@", profile.name).replace("@WORKSPACE_MB@", str(options.get("workspace_mb", 1024)))
+    text = text.replace("@OPT_LEVEL@", str(options.get("builder_optimization_level", 3))).replace("@DLA@", dla)
+    path.write_text(text)
+    path.chmod(0o755)
+
+
+def _maybe_build_engine_here(qdq: Path, profile: TargetProfile, work: Path, log: Log) -> Optional[Path]:
+    """With TensorRT and an NVIDIA GPU on this machine: build the engine now and check it vs ONNX Runtime."""
+    from importlib.util import find_spec
+
+    if find_spec("tensorrt") is None or shutil.which("nvidia-smi") is None:
+        log(f"{profile.name}: no TensorRT + NVIDIA GPU here; the bundle carries the Q/DQ ONNX and build_engine.sh/.py, "
+            "and the runtime builds the engine on the device's first start")
+        return None
+    from mpt_edge.engines.tensorrt import ENGINE, TensorRtEngine, build_engine
+
+    folder = work / f"engine-{profile.name}"
+    folder.mkdir(parents=True, exist_ok=True)
+    build_engine(qdq, folder / ENGINE, profile.options, log)
+    engine, reference = TensorRtEngine(folder / ENGINE), open_engine(qdq)
+    rng = np.random.default_rng(0)
+    feeds = {name: rng.standard_normal(tuple(engine.host[name].shape), dtype=np.float32) for name in engine.input_names}
+    difference = float(np.abs(engine.infer(feeds) - reference.infer(feeds)).max())
+    log(f"TensorRT engine vs ONNX Runtime (Q/DQ): max |dlogit| {difference:.3f}")
+    return folder / ENGINE
+
+
+def validate(model_file: Path, fp32_onnx: Path, feeds: list[dict[str, np.ndarray]]) -> dict[str, Any]:
+    """The bundle's own model against the FP32 export on held-out inputs."""
+    engine, reference = open_engine(model_file), open_engine(fp32_onnx)
+    ours = np.concatenate([engine.infer(f) for f in feeds])
+    theirs = np.concatenate([reference.infer(f) for f in feeds])
+    return {"clips": len(feeds), "agreement_with_fp32": float(np.mean(ours.argmax(1) == theirs.argmax(1))), "max_abs_logit_difference": float(np.abs(ours - theirs).max())}
+
+
+def build_bundle(
+    source: Path, profile: TargetProfile, out: Path, work: Path, load_pairs: Callable[[], Any], calibration_size: int = 300,
+    tar: bool = False, log: Log = print,
+) -> Bundle:
+    if out.exists() and any(out.iterdir()):  # checked first: no export/calibration work for nothing
+        raise InputError(f"{out} already exists and is not empty; choose another --out or delete it")
+    missing = profile.missing()
+    if missing:
+        raise MptEdgeError(f"target {profile.name} needs {', '.join(missing)} on this machine: pip install 'mpt-edge[train,openvino]'")
+    work.mkdir(parents=True, exist_ok=True)
+    onnx_path = ensure_onnx(Path(source), work, log)
+    meta = read_onnx_meta(onnx_path)
+    report: dict[str, Any] = {}
+    int8 = None
+    if profile.calibration:
+        int8, report = ensure_int8(onnx_path, profile.calibration, work, load_pairs, calibration_size, log)
+    files, roles = _files_for(profile, onnx_path, int8, work, log)
+    check_model = files[roles["model"]]
+    rng = np.random.default_rng(0)
+    grid = meta["motion_config"]["token_grid"]
+    size = meta["motion_config"]["face_size"]
+    probe = [{"apex": rng.standard_normal((1, 3, size, size), dtype=np.float32), "motion": rng.standard_normal((1, grid * grid, 6), dtype=np.float32)} for _ in range(4)]
+    probe = [{k: v for k, v in f.items() if k in meta["inputs"]} for f in probe]
+    check = validate(check_model, onnx_path, probe)
+    manifest = {
+        "target": profile.to_dict(), "backend": profile.backend, "precision": profile.precision,
+        "model_config": meta["model_config"], "motion_config": meta["motion_config"], "class_names": meta["class_names"],
+        "inputs": {name: [1, 3, size, size] if name == "apex" else [1, grid * grid, 6] for name in meta["inputs"]},
+        "outputs": {"logits": [1, len(meta["class_names"])]}, "roles": roles,
+        "source": {"file": Path(source).name, "sha256": sha256_file(Path(source)), "fp32_onnx_sha256": sha256_file(onnx_path)},
+        "validation": {
+            "held_out": {k: report[k] for k in ("fp32", "int8", "agreement", "held_out_clips", "evaluation_split") if k in report},
+            "random_inputs_vs_fp32": check,
+        },
+    }
+    bundle = write_bundle(out, files, manifest)
+    if tar:
+        packed = pack_bundle(out, out.with_suffix(".tar"))
+        log(f"packed {packed}")
+    return bundle

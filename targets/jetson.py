@@ -1,0 +1,29 @@
+"""NVIDIA Jetson Orin targets: TensorRT INT8 from the Q/DQ ONNX (explicit quantization), FP16 fallback.
+
+A TensorRT engine is specific to the GPU and TensorRT version it was built with, so a Jetson engine
+is built *on the Jetson*: the bundle carries the Q/DQ ONNX, ``build_engine.sh`` (trtexec) and
+``build_engine.py`` (TensorRT Python API, the same code the runtime uses to build-and-cache on first
+start). On a workstation with TensorRT and an NVIDIA GPU, ``mpt-edge build`` also builds the engine
+for *that* GPU and validates it against ONNX Runtime (useful for checking, not for the Jetson).
+"""
+
+from __future__ import annotations
+
+from targets.profile import TargetProfile
+
+_COMMON = dict(family="jetson", backend="tensorrt", precision="int8", needs=("onnxruntime", "onnx"), calibration="tensorrt")
+
+PROFILES = [
+    TargetProfile(
+        name="jetson-orin", description="Jetson AGX Orin / Orin NX: TensorRT INT8 (+FP16 fallback) on the GPU",
+        options={"workspace_mb": 2048, "dla_core": None, "gpu_fallback": True, "builder_optimization_level": 3}, **_COMMON,
+    ),
+    TargetProfile(
+        name="jetson-orin-nano", description="Jetson Orin Nano: TensorRT INT8 (+FP16 fallback), small workspace, no DLA",
+        options={"workspace_mb": 768, "dla_core": None, "gpu_fallback": True, "builder_optimization_level": 3}, **_COMMON,
+    ),
+    TargetProfile(
+        name="jetson-orin-dla", description="Jetson AGX Orin: INT8 on DLA core 0, unsupported layers fall back to the GPU",
+        options={"workspace_mb": 2048, "dla_core": 0, "gpu_fallback": True, "builder_optimization_level": 3}, **_COMMON,
+    ),
+]

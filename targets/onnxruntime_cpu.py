@@ -1,0 +1,16 @@
+"""Any CPU with ONNX Runtime: the FP32 ONNX model (the portable fallback) or its Q/DQ INT8 form."""
+
+from __future__ import annotations
+
+from targets.profile import TargetProfile
+
+PROFILES = [
+    TargetProfile(
+        name="onnxruntime-cpu", family="onnxruntime_cpu", backend="onnxruntime", precision="fp32",
+        description="ONNX Runtime on the CPU, FP32", needs=("onnxruntime",), options={"intra_op_threads": 0},
+    ),
+    TargetProfile(
+        name="onnxruntime-cpu-int8", family="onnxruntime_cpu", backend="onnxruntime", precision="int8", calibration="onnxruntime",
+        description="ONNX Runtime on the CPU, Q/DQ INT8", needs=("onnxruntime",), options={"intra_op_threads": 0},
+    ),
+]

@@ -1,0 +1,25 @@
+"""A target profile is data: what to build, in which precision, with which backend options."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from importlib.util import find_spec
+from typing import Any, Optional
+
+
+@dataclass(frozen=True)
+class TargetProfile:
+    name: str
+    family: str  # module in targets/ that builds it
+    backend: str  # engine the runtime uses: tensorrt | openvino | onnxruntime
+    precision: str  # int8 | fp16 | fp32
+    description: str
+    needs: tuple[str, ...]  # Python modules the *build* needs on this machine
+    calibration: Optional[str] = None  # calibrate backend whose INT8 model the target consumes
+    options: dict[str, Any] = field(default_factory=dict)  # backend options, written to the manifest
+
+    def missing(self) -> list[str]:
+        return [module for module in self.needs if find_spec(module) is None]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
