@@ -28,7 +28,6 @@ app = typer.Typer(
 F = TypeVar("F", bound=Callable[..., object])
 
 EXIT_USER_ERROR = 2
-EXIT_NOT_BUILT = 3
 
 
 def user_errors(func: F) -> F:
@@ -58,32 +57,6 @@ def _root(
     """Train -> export -> calibrate -> build -> run."""
 
 
-def _not_built(stage: str, issue: int) -> None:
-    typer.secho(
-        f"error: `mpt-edge {stage}` is not built yet in mpt-edge {__version__} (planned in issue #{issue}); nothing was done",
-        err=True,
-        fg=typer.colors.YELLOW,
-    )
-    raise typer.Exit(EXIT_NOT_BUILT)
-
-
-_STAGES = {
-    "run": ("Stream a camera or video through the model and print micro-expression events.", 7),
-}
-
-
-def _register_pending_stage(stage: str, summary: str, issue: int) -> None:
-    def command(
-        args: Optional[list[str]] = typer.Argument(None, hidden=True),
-    ) -> None:
-        _not_built(stage, issue)
-
-    command.__doc__ = f"{summary} (not built yet: issue #{issue})"
-    app.command(name=stage, context_settings={"allow_extra_args": True, "ignore_unknown_options": True})(command)
-
-
-for _stage, (_summary, _issue) in _STAGES.items():
-    _register_pending_stage(_stage, _summary, _issue)
 
 
 DATASET_HELP = "Data set: synthetic (built in), casme2, samm, smic (SMIC-HS), casme3 (CAS(ME)^3 part A), megc2019 (composite)."
@@ -297,6 +270,76 @@ def unpack(
 
     bundle = unpack_bundle(archive, out)
     typer.echo(f"unpacked {len(bundle.manifest['files'])} verified files to {out} ({bundle.manifest['target']['name']})")
+
+
+@app.command()
+@user_errors
+def run(
+    bundle: Path = typer.Option(..., "--bundle", "-b", help="A bundle folder from `mpt-edge build`."),
+    source: str = typer.Option("0", "--source", "-s", help="Camera index (0), video file, rtsp:// URL, or GStreamer pipeline ('nvarguscamerasrc ! ... ! appsink')."),
+    events: Optional[Path] = typer.Option(None, "--events", help="Append events as JSON lines to this file (default: stdout)."),
+    show: bool = typer.Option(False, "--show", help="Show the frames with face box and last event in a window."),
+    record: Optional[Path] = typer.Option(None, "--record", help="Write the annotated video here (opt-in: faces are biometric data)."),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Stop after this many frames."),
+    detect_every: int = typer.Option(15, "--detect-every", help="Re-detect the face every N frames (the crop is held in between)."),
+    face: str = typer.Option("haar", "--face", help="haar, or none when the source already shows an aligned face."),
+    as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON on stderr at the end."),
+) -> None:
+    """Stream a camera or video through spotting, magnification, tokenization and the engine; print events."""
+    from mpt_edge.stream.pipeline import PipelineConfig
+    from mpt_edge.stream.run import run_stream
+
+    handle = open(events, "a", encoding="utf-8") if events else None
+    try:
+        summary = run_stream(bundle, source, handle, show, record, max_frames, PipelineConfig(detect_every=detect_every, face_detector=face))
+    finally:
+        if handle:
+            handle.close()
+    typer.echo(json.dumps(summary) if as_json else _stream_line(summary), err=True)
+    if summary["errors"]:
+        raise typer.Exit(EXIT_USER_ERROR)
+
+
+def _stream_line(summary: dict) -> str:
+    latency = summary["latency_ms_apex_to_event"]
+    return (f"{summary['frames']} frames at {summary['fps']} fps, {summary['events']} events"
+            + (f", apex->event p50 {latency['p50']} ms p99 {latency['p99']} ms" if latency else "")
+            + f"; dropped {summary['dropped']}, corrupt {summary['corrupt_frames']}, no face {summary['no_face_frames']} frames")
+
+
+@app.command(name="bench-stream")
+@user_errors
+def bench_stream(
+    bundle: Path = typer.Option(..., "--bundle", "-b", help="A bundle folder from `mpt-edge build`."),
+    video: str = typer.Argument(..., help="A video file, replayed as fast as possible."),
+    face: str = typer.Option("haar", "--face", help="haar, or none for pre-aligned faces."),
+) -> None:
+    """Replay a video through the pipeline as fast as possible; print fps, per-stage time, latency, memory as JSON."""
+    import io
+
+    from mpt_edge.stream.pipeline import PipelineConfig
+    from mpt_edge.stream.run import require_file_source, run_stream
+
+    require_file_source(video)
+    summary = run_stream(bundle, video, io.StringIO(), config=PipelineConfig(face_detector=face))
+    typer.echo(json.dumps(summary))
+
+
+@app.command()
+@user_errors
+def demo(
+    out: Path = typer.Option(Path("runs/demo"), "--out", "-o", help="Folder for the run, the bundle and the demo video (reused if present)."),
+    target: str = typer.Option("openvino-cpu", "--target", "-t", help="Bundle target to build and run."),
+    epochs: int = typer.Option(12, "--epochs", help="Training epochs."),
+    events: int = typer.Option(12, "--events", help="Micro-expressions in the demo video."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+) -> None:
+    """The whole chain on the built-in synthetic set: train -> build -> stream a video -> events."""
+    from train.cli_train import demo_command
+
+    result = demo_command(out=out, target=target, epochs=epochs, events=events, as_json=as_json)
+    if as_json:
+        typer.echo(json.dumps(result))
 
 
 @app.command()

@@ -1,4 +1,4 @@
-"""The CLI: version, stage placeholders that refuse clearly, and `magnify` end to end."""
+"""The CLI: version and `magnify` end to end."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from conftest import fourier_translate, smooth_texture
 from mpt_edge import __version__
-from mpt_edge.cli import EXIT_NOT_BUILT, EXIT_USER_ERROR, app
+from mpt_edge.cli import EXIT_USER_ERROR, app
 
 runner = CliRunner()
 
@@ -32,13 +32,6 @@ def frame_pair(tmp_path):
 def test_version():
     result = runner.invoke(app, ["--version"])
     assert result.exit_code == 0 and result.output.strip() == f"mpt-edge {__version__}"
-
-
-@pytest.mark.parametrize("stage", ["run"])
-def test_unbuilt_stages_say_so_and_fail(stage):
-    result = runner.invoke(app, [stage, "--anything", "x"])
-    assert result.exit_code == EXIT_NOT_BUILT
-    assert "not built yet" in result.output and "Traceback" not in result.output
 
 
 def test_magnify_writes_four_panel_picture(frame_pair, tmp_path):

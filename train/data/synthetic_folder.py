@@ -92,7 +92,8 @@ def write_synthetic(root: Path, spec: SyntheticSpec, on_clip: Optional[Callable[
         writer.writerow(["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Estimated Emotion", "AmplitudePx"])
         writer.writerows(rows)
         (tmp / "annotations.csv").write_text(table.getvalue(), encoding="utf-8")
-        meta = {"name": "synthetic", "layout_version": LAYOUT_VERSION, "spec": asdict(spec), "classes": list(spec.class_names)}
+        # Pixels are deterministic for one OpenCV version (4.14 and 5.0 differ by up to 5 gray levels).
+        meta = {"name": "synthetic", "layout_version": LAYOUT_VERSION, "spec": asdict(spec), "classes": list(spec.class_names), "opencv": cv2.__version__}
         atomic_write_bytes(tmp / "dataset.json", json.dumps(meta, indent=2).encode())
         os.replace(tmp, root)
     except BaseException:

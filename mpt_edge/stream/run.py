@@ -1,0 +1,103 @@
+"""``mpt-edge run`` and ``mpt-edge bench-stream``: a source through the pipeline, events out.
+
+Events are JSON lines on stdout (or ``--events FILE``). ``--show`` draws them on a window;
+``--record out.mp4`` writes the annotated video — opt-in only, because faces are biometric data.
+"""
+
+from __future__ import annotations
+
+import json
+import resource
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Optional, TextIO
+
+import cv2
+
+from mpt_edge.bundle import load_bundle
+from mpt_edge.engines import open_bundle_engine
+from mpt_edge.errors import InputError
+from mpt_edge.stream.pipeline import STAGES, Pipeline, PipelineConfig
+from mpt_edge.stream.sources import CaptureThread, parse_source
+
+
+def _overlay(frame, event: Optional[dict[str, Any]], box) -> Any:
+    image = frame.copy()
+    if box:
+        x, y, w, h = box
+        cv2.rectangle(image, (x, y), (x + w, y + h), (0, 200, 0), 2)
+    if event:
+        cv2.putText(image, f"{event['label']} {max(event['scores'].values()):.2f}", (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 255), 2)
+    return image
+
+
+def run_stream(
+    bundle_dir: Path, source: str, events_out: Optional[TextIO] = None, show: bool = False, record: Optional[Path] = None,
+    max_frames: Optional[int] = None, config: PipelineConfig = PipelineConfig(), queue_size: int = 8, max_reconnects: int = 5,
+    on_event: Optional[Callable[[dict[str, Any]], None]] = None, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
+) -> dict[str, Any]:
+    bundle = load_bundle(bundle_dir)
+    engine = open_bundle_engine(bundle, log)
+    pipeline = Pipeline(bundle, engine, config)
+    spec = parse_source(source)
+    capture = CaptureThread(spec, queue_size, max_reconnects).start()
+    writer = None
+    out = events_out or sys.stdout
+    started = time.perf_counter()
+    shown_event: Optional[dict[str, Any]] = None
+    try:
+        for frame in capture:
+            event = pipeline.process(frame)
+            if event is not None:
+                out.write(json.dumps(event) + "\n")
+                out.flush()
+                shown_event = event
+                if on_event:
+                    on_event(event)
+            if show or record:
+                box = pipeline.alignment.box if pipeline.alignment else None
+                annotated = _overlay(frame.image, shown_event, box)
+                if record:
+                    if writer is None:
+                        record_size = (annotated.shape[1], annotated.shape[0])
+                        writer = cv2.VideoWriter(str(record), cv2.VideoWriter_fourcc(*"mp4v"), capture.fps, record_size)
+                        if not writer.isOpened():
+                            raise InputError(f"cannot write {record}; check the folder exists and the name ends in .mp4")
+                    if (annotated.shape[1], annotated.shape[0]) == record_size:  # a resized source is not recorded
+                        writer.write(annotated)
+                if show:
+                    cv2.imshow("mpt-edge", annotated)
+                    if cv2.waitKey(1) & 0xFF in (27, ord("q")):
+                        break
+            if max_frames and pipeline.stats.frames >= max_frames:
+                break
+    except KeyboardInterrupt:
+        pass
+    finally:
+        capture.stop()
+        if writer is not None:
+            writer.release()
+        if show:
+            cv2.destroyAllWindows()
+    seconds = time.perf_counter() - started
+    stats = pipeline.stats
+    latencies = sorted(stats.latencies_ms)
+    summary = {
+        "source": spec.describe(), "frames": stats.frames, "events": stats.events, "seconds": round(seconds, 2),
+        "fps": round(stats.frames / seconds, 1) if seconds else None, "dropped": capture.stats.dropped, "corrupt_frames": capture.stats.corrupt,
+        "reconnects": capture.stats.reconnects, "no_face_frames": stats.no_face_frames, "crop_changes": stats.crop_changes,
+        "stage_ms_per_frame": {s: round(1000 * stats.stage_seconds[s] / max(1, stats.frames), 3) for s in STAGES},
+        "latency_ms_apex_to_event": {"p50": round(statistics.median(latencies), 1), "p99": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 1)} if latencies else None,
+        "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+        "errors": capture.stats.errors,
+    }
+    if capture.stats.errors:
+        log("error: " + "; ".join(capture.stats.errors))
+    return summary
+
+
+def require_file_source(source: str) -> None:
+    if parse_source(source).kind != "file":
+        raise InputError("bench-stream replays a video file as fast as possible; pass a file, not a live source")

@@ -1,0 +1,188 @@
+"""Frame sources: camera index, video file, RTSP/HTTP URL or GStreamer pipeline string, read by a
+capture thread into a *bounded* queue.
+
+Drop policy: when the consumer falls behind, the oldest queued frame is dropped (and counted), so
+memory stays flat and the pipeline always works on recent frames; files are never dropped (the
+reader waits instead: a file is replayed, not watched live). A live source that fails is reopened
+with exponential back-off (0.5 s doubling to 8 s) up to ``max_reconnects`` consecutive times (a
+reopened source that delivers 30 frames is healthy again); a file's end ends the stream cleanly. Nothing is written anywhere: frames only live in the queue.
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Iterator
+
+import cv2
+import numpy as np
+
+from mpt_edge.errors import InputError
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    kind: str  # camera | file | url | gstreamer
+    target: object  # int index, path or string
+    live: bool
+
+    def describe(self) -> str:
+        return f"{self.kind} {self.target}"
+
+
+def parse_source(spec: str) -> SourceSpec:
+    """``0`` -> camera 0; an existing path -> file; ``rtsp://…``/``http://…`` -> url; a string with
+    ``!`` (e.g. the Jetson CSI camera ``nvarguscamerasrc ! … ! appsink``) -> GStreamer pipeline."""
+    text = str(spec).strip()
+    if text.isdigit():
+        return SourceSpec("camera", int(text), True)
+    if "!" in text:
+        return SourceSpec("gstreamer", text, True)
+    if "://" in text:
+        return SourceSpec("url", text, True)
+    path = Path(text)
+    if not path.is_file():
+        raise InputError(f"--source {text}: no such video file (use a camera index like 0, an rtsp:// URL or a GStreamer pipeline)")
+    return SourceSpec("file", path, False)
+
+
+def open_capture(spec: SourceSpec) -> "cv2.VideoCapture":
+    if spec.kind == "gstreamer":
+        return cv2.VideoCapture(str(spec.target), cv2.CAP_GSTREAMER)
+    if spec.kind == "camera":
+        return cv2.VideoCapture(int(spec.target))  # type: ignore[arg-type]
+    return cv2.VideoCapture(str(spec.target))
+
+
+@dataclass
+class Frame:
+    index: int  # frames read from the source so far (0-based), drops included
+    time_s: float  # source time: position in a file, wall time since start for live sources
+    image: np.ndarray
+
+
+@dataclass
+class CaptureStats:
+    read: int = 0
+    dropped: int = 0
+    corrupt: int = 0
+    reconnects: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+_END = object()
+STABLE_FRAMES = 30
+
+
+class CaptureThread:
+    """Reads a source on a background thread; iterate it to get :class:`Frame`s in order."""
+
+    def __init__(
+        self, spec: SourceSpec, queue_size: int = 8, max_reconnects: int = 5, backoff_s: float = 0.5,
+        opener: Callable[[SourceSpec], "cv2.VideoCapture"] = open_capture,
+    ) -> None:
+        if queue_size < 1:
+            raise InputError("queue size must be >= 1")
+        self.spec, self.max_reconnects, self.backoff_s = spec, max_reconnects, backoff_s
+        self.queue: "queue.Queue[object]" = queue.Queue(maxsize=queue_size)
+        self.stats = CaptureStats()
+        self._stop = threading.Event()
+        self._open = opener
+        self._capture = opener(spec)
+        if not self._capture.isOpened():
+            raise InputError(f"cannot open {spec.describe()}; check the device/path/URL (and that nothing else holds the camera)")
+        self.fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0) or 30.0
+        self._failures = 0
+        self._good_frames = 0
+        self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
+        self._started = time.monotonic()
+
+    def start(self) -> "CaptureThread":
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        try:  # unblock a reader waiting on a full queue
+            while True:
+                self.queue.get_nowait()
+        except queue.Empty:
+            pass
+        self._thread.join(timeout=5)
+        self._capture.release()
+
+    def _put(self, item: object) -> None:
+        if not self.spec.live:
+            while not self._stop.is_set():
+                try:
+                    self.queue.put(item, timeout=0.1)
+                    return
+                except queue.Full:
+                    continue
+            return
+        while True:
+            try:
+                self.queue.put_nowait(item)
+                return
+            except queue.Full:
+                try:
+                    self.queue.get_nowait()
+                    self.stats.dropped += 1
+                except queue.Empty:
+                    pass
+
+    def _reconnect(self) -> bool:
+        """Reopen a failed live source; back-off doubles over consecutive failures (0.5 s .. 8 s). A
+        reopened source must deliver ``STABLE_FRAMES`` frames before the failure count is forgiven."""
+        while self._failures < self.max_reconnects:
+            delay = min(self.backoff_s * 2**self._failures, 8.0)
+            self._failures += 1
+            if self._stop.wait(delay):
+                return False
+            self._capture.release()
+            self._capture = self._open(self.spec)
+            self.stats.reconnects += 1
+            self._good_frames = 0
+            if self._capture.isOpened():
+                return True
+        self.stats.errors.append(f"{self.spec.describe()} stopped delivering frames and did not come back after {self.max_reconnects} reconnects")
+        return False
+
+    def _run(self) -> None:
+        index = 0
+        try:
+            while not self._stop.is_set():
+                ok, image = self._capture.read()
+                if not ok:
+                    if self.spec.live and self._reconnect():
+                        continue
+                    break
+                if image is None or image.size == 0 or image.ndim not in (2, 3):
+                    self.stats.corrupt += 1
+                    index += 1
+                    continue
+                time_s = index / self.fps if not self.spec.live else time.monotonic() - self._started
+                self.stats.read += 1
+                self._good_frames += 1
+                if self._good_frames >= STABLE_FRAMES:
+                    self._failures = 0
+                self._put(Frame(index, time_s, image))
+                index += 1
+        except Exception as error:  # a driver error must end the stream with a message, never hang it
+            self.stats.errors.append(f"{self.spec.describe()}: {type(error).__name__}: {error}")
+        finally:
+            self._put(_END)
+
+    def __iter__(self) -> Iterator[Frame]:
+        while True:
+            item = self.queue.get()
+            if item is _END:
+                return
+            yield item  # type: ignore[misc]
+
+
+def open_stream(source: str, queue_size: int = 8, max_reconnects: int = 5) -> CaptureThread:
+    return CaptureThread(parse_source(source), queue_size, max_reconnects).start()

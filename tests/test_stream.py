@@ -1,0 +1,230 @@
+"""Streaming runtime: sources (bounded queue, drop policy, reconnect, end of file, corrupt frames),
+onset/apex spotting, and `mpt-edge run` on a generated video with micro-expressions at known frames
+through a bundle trained in this test session; faults end with one line, never a hang."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from mpt_edge.bundle import load_bundle
+from mpt_edge.cli import EXIT_USER_ERROR, app
+from mpt_edge.engines import open_bundle_engine
+from mpt_edge.errors import InputError
+from mpt_edge.stream.pipeline import Pipeline
+from mpt_edge.stream.sources import CaptureThread, Frame, SourceSpec, parse_source
+from mpt_edge.stream.spotting import ApexSpotter
+from train.configs import REGISTRY, MPTConfig
+from train.data.synthetic_video import plan_events, render_stream, write_video
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning", "ignore:Detected pickle protocol")
+runner = CliRunner()
+NAMES = ["negative", "positive", "surprise"]
+# Wide enough to learn the synthetic classes in a few epochs, still seconds per epoch.
+SMALL = MPTConfig("mpt-stream-test", embed_dim=64, depth=2, num_heads=2, adapter_dim=8)
+
+
+class FakeCapture:
+    """A cv2.VideoCapture stand-in: a list of frames, then failure (a camera that disconnects)."""
+
+    def __init__(self, frames, delay=0.0):
+        self.frames, self.delay, self.position = list(frames), delay, 0
+
+    def isOpened(self):
+        return True
+
+    def get(self, prop):
+        return 30.0
+
+    def read(self):
+        time.sleep(self.delay)
+        if self.position >= len(self.frames):
+            return False, None
+        frame = self.frames[self.position]
+        self.position += 1
+        return True, frame
+
+    def release(self):
+        pass
+
+
+def consume(capture, sleep=0.0):
+    out = []
+    for frame in capture:
+        out.append(frame)
+        time.sleep(sleep)
+    return out
+
+
+def test_parse_source_kinds(tmp_path):
+    assert parse_source("0") == SourceSpec("camera", 0, True)
+    assert parse_source("rtsp://cam.local/stream").kind == "url"
+    assert parse_source("nvarguscamerasrc ! nvvidconv ! appsink").kind == "gstreamer"
+    video = tmp_path / "v.avi"
+    video.write_bytes(b"x")
+    assert parse_source(str(video)) == SourceSpec("file", video, False)
+    with pytest.raises(InputError, match="no such video file"):
+        parse_source(str(tmp_path / "missing.mp4"))
+
+
+def test_live_source_drops_oldest_frames_and_keeps_the_queue_bounded():
+    frames = [np.full((8, 8, 3), i % 255, np.uint8) for i in range(300)]
+    capture = CaptureThread(SourceSpec("camera", 0, True), queue_size=4, max_reconnects=0, opener=lambda spec: FakeCapture(frames))
+    sizes = []
+    capture.start()
+    received = []
+    for frame in capture:
+        sizes.append(capture.queue.qsize())
+        received.append(frame.index)
+        time.sleep(0.002)
+    assert capture.stats.dropped > 0 and max(sizes) <= 4
+    assert received == sorted(received) and len(received) + capture.stats.dropped == 300
+    assert capture.stats.errors  # the fake camera "disconnected" at the end and did not come back
+
+
+def test_a_camera_that_disconnects_is_reopened_with_backoff_then_ends_with_a_message():
+    opened = []
+
+    def opener(spec):
+        opened.append(time.monotonic())
+        return FakeCapture([np.zeros((8, 8, 3), np.uint8)] * (5 if len(opened) == 1 else 3))
+
+    capture = CaptureThread(SourceSpec("camera", 0, True), queue_size=64, max_reconnects=3, backoff_s=0.05, opener=opener).start()
+    done = []
+    worker = threading.Thread(target=lambda: done.append(consume(capture)))
+    worker.start()
+    worker.join(timeout=10)
+    assert not worker.is_alive(), "the stream hung"
+    assert len(done[0]) == 5 + 3 * 3 and capture.stats.reconnects == 3
+    assert "did not come back after 3 reconnects" in capture.stats.errors[0]
+    assert opened[3] - opened[2] > opened[2] - opened[1] + 0.05  # back-off doubles: 0.05, 0.1, 0.2 s
+
+
+def test_corrupt_frames_are_skipped_and_counted():
+    good = np.zeros((8, 8, 3), np.uint8)
+    capture = CaptureThread(SourceSpec("camera", 0, True), max_reconnects=0, opener=lambda s: FakeCapture([good, np.empty((0,), np.uint8), good, np.zeros((4,), np.uint8), good])).start()
+    frames = consume(capture)
+    assert [f.index for f in frames] == [0, 2, 4] and capture.stats.corrupt == 2
+
+
+def test_a_file_is_replayed_whole_even_for_a_slow_consumer(tmp_path):
+    video = write_video(tmp_path / "v.avi", render_stream([], 40, seed=3))
+    capture = CaptureThread(parse_source(str(video)), queue_size=2).start()
+    frames = consume(capture, sleep=0.005)
+    assert len(frames) == 40 and capture.stats.dropped == 0 and frames[-1].time_s == pytest.approx(39 / 30)
+
+
+def test_spotter_finds_onset_and_apex_of_known_events():
+    truth = plan_events(330, [0, 1, 2, 0, 1, 2, 0, 1, 2])
+    spotter = ApexSpotter()
+    spots = [s for i, f in enumerate(render_stream(truth, 330)) if (s := spotter.update(i, f[16:240, 48:272]))]
+    assert len(spots) == len(truth)
+    for spot, event in zip(spots, truth):
+        assert abs(spot.apex - event.apex) <= 1 and event.onset - 1 <= spot.onset <= event.apex
+    quiet = ApexSpotter()
+    assert sum(1 for i, f in enumerate(render_stream([], 300, seed=9)) if quiet.update(i, f[16:240, 48:272])) <= 1
+
+
+@pytest.fixture(scope="module")
+def bundle_dir(tmp_path_factory):
+    """A small model trained on the synthetic set in this session, built into an onnxruntime bundle."""
+    base = tmp_path_factory.mktemp("stream")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(REGISTRY, SMALL.name, SMALL)
+        trained = runner.invoke(app, ["train", "--root", str(base / "data"), "--synthetic-subjects", "8", "--synthetic-clips", "3",
+                                      "--model", SMALL.name, "--epochs", "8", "--protocol", "all", "--out", str(base / "run")])
+        assert trained.exit_code == 0, trained.output
+        built = runner.invoke(app, ["build", str(base / "run" / "best.pt"), "--target", "onnxruntime-cpu", "--out", str(base / "bundle")])
+        assert built.exit_code == 0, built.output
+    return base / "bundle"
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    truth = plan_events(300, [0, 1, 2, 0, 1, 2, 0, 1])
+    # seed 101: a drawn face the Haar cascade finds (it misses some cartoons)
+    path = write_video(tmp_path_factory.mktemp("video") / "stream.avi", render_stream(truth, 300, seed=101))
+    return path, truth
+
+
+@pytest.mark.slow
+def test_run_finds_the_micro_expressions_of_a_video_with_mostly_right_labels(bundle_dir, video, tmp_path):
+    path, truth = video
+    events_file = tmp_path / "events.jsonl"
+    before = set(p.name for p in tmp_path.iterdir())
+    result = runner.invoke(app, ["run", "--bundle", str(bundle_dir), "--source", str(path), "--events", str(events_file), "--json"])
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in events_file.read_text().splitlines()]
+    matched, right = 0, 0
+    for event in truth:
+        hits = [e for e in events if abs(e["frame_apex"] - event.apex) <= 3]
+        matched += bool(hits)
+        right += bool(hits) and hits[0]["label"] == NAMES[event.label]
+    assert matched >= len(truth) - 1 and len(events) <= len(truth) + 1
+    assert right >= 0.6 * len(truth), events
+    assert set(events[0]) >= {"t_onset", "t_apex", "label", "scores", "face_box"}
+    assert set(p.name for p in tmp_path.iterdir()) == before | {"events.jsonl"}  # nothing else written without --record
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert summary["frames"] == 300 and summary["dropped"] == 0 and summary["latency_ms_apex_to_event"]["p50"] > 0
+
+
+def test_record_is_opt_in_and_writes_the_annotated_video(bundle_dir, video, tmp_path):
+    path, _ = video
+    out = tmp_path / "annotated.mp4"
+    result = runner.invoke(app, ["run", "--bundle", str(bundle_dir), "--source", str(path), "--record", str(out), "--max-frames", "60"])
+    assert result.exit_code == 0, result.output
+    import cv2
+
+    capture = cv2.VideoCapture(str(out))
+    assert int(capture.get(cv2.CAP_PROP_FRAME_COUNT)) == 60
+
+
+def test_faults_changing_sizes_no_face_and_garbage_never_crash(bundle_dir):
+    bundle = load_bundle(bundle_dir)
+    pipeline = Pipeline(bundle, open_bundle_engine(bundle))
+    frames = list(render_stream([], 30, seed=101))
+    for i, image in enumerate(frames[:10]):
+        pipeline.process(Frame(i, i / 30, image))
+    small = [np.ascontiguousarray(f[::2, ::2]) for f in frames[10:20]]  # the camera switches resolution
+    for i, image in enumerate(small, start=10):
+        pipeline.process(Frame(i, i / 30, image))
+    blank = np.full((256, 320, 3), 90, np.uint8)  # the person leaves: no face for a long stretch
+    for i in range(20, 220):
+        assert pipeline.process(Frame(i, i / 30, blank)) is None
+    assert pipeline.stats.no_face_frames >= 200 and pipeline.stats.crop_changes >= 2
+    assert pipeline.stats.detections < 40  # while nobody is there, detection is retried every 15 frames, not every frame
+    for i, image in enumerate(frames[20:30] * 3, start=220):  # and comes back
+        pipeline.process(Frame(i, i / 30, image))
+    assert pipeline.alignment is not None
+
+
+def test_truncated_video_ends_cleanly_and_a_missing_engine_file_is_one_line(bundle_dir, video, tmp_path):
+    path, _ = video
+    cut = tmp_path / "cut.avi"
+    cut.write_bytes(path.read_bytes()[: path.stat().st_size // 3])  # the stream stops mid-way
+    result = runner.invoke(app, ["run", "--bundle", str(bundle_dir), "--source", str(cut), "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output.strip().splitlines()[-1])
+    assert 0 < summary["frames"] < 300
+    broken = tmp_path / "broken"
+    import shutil
+
+    shutil.copytree(bundle_dir, broken)
+    (broken / "model.onnx").unlink()
+    result = runner.invoke(app, ["run", "--bundle", str(broken), "--source", str(path)])
+    assert result.exit_code == EXIT_USER_ERROR and "is missing model.onnx" in result.output and "Traceback" not in result.output
+    result = runner.invoke(app, ["bench-stream", "--bundle", str(bundle_dir), "0"])
+    assert result.exit_code == EXIT_USER_ERROR and "video file" in result.output
+
+
+def test_bench_stream_prints_stage_times(bundle_dir, video):
+    path, _ = video
+    result = runner.invoke(app, ["bench-stream", "--bundle", str(bundle_dir), str(path)])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert report["fps"] > 0 and set(report["stage_ms_per_frame"]) == {"face", "spot", "magnify_tokenize", "infer"} and report["peak_rss_mb"] > 0
