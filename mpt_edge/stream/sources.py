@@ -50,6 +50,10 @@ def parse_source(spec: str) -> SourceSpec:
 
 
 def open_capture(spec: SourceSpec) -> "cv2.VideoCapture":
+    """Open a source; OpenCV's own multi-line warnings are silenced: failures get one clear line from us."""
+    logging = getattr(getattr(cv2, "utils", None), "logging", None)
+    if logging is not None:
+        logging.setLogLevel(logging.LOG_LEVEL_SILENT)
     if spec.kind == "gstreamer":
         return cv2.VideoCapture(str(spec.target), cv2.CAP_GSTREAMER)
     if spec.kind == "camera":
