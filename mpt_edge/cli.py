@@ -143,7 +143,7 @@ def prepare(
 @app.command(name="eval")
 @user_errors
 def eval_(
-    model: Path = typer.Argument(..., help="A training run folder (each fold scores its held-out subjects) or a .pt checkpoint."),
+    model: Path = typer.Argument(..., help="A training run folder (each fold scores its held-out subjects), a .pt checkpoint, or a bundle folder."),
     dataset: str = typer.Option("synthetic", "--dataset", help=DATASET_HELP),
     root: Optional[Path] = typer.Option(None, "--root", help=ROOT_HELP),
     synthetic_subjects: int = typer.Option(16, "--synthetic-subjects", help="Synthetic set: number of subjects."),
@@ -154,9 +154,9 @@ def eval_(
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip clips with annotation/frame problems instead of stopping."),
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ) -> None:
-    """UF1 / UAR / accuracy of a checkpoint or a LOSO run, per source data set and composite."""
+    """UF1 / UAR / accuracy of a checkpoint, a LOSO run or a built bundle, per source data set and composite."""
     if not model.exists():
-        raise MptEdgeError(f"{model} does not exist; pass a training run folder or a .pt checkpoint")
+        raise MptEdgeError(f"{model} does not exist; pass a training run folder, a .pt checkpoint or a bundle folder")
     from train.cli_train import eval_command
     from train.data.synthetic_folder import SyntheticSpec
 

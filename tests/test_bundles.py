@@ -198,3 +198,14 @@ def test_targets_list_and_bad_build_requests(trained, tmp_path):
     (existing / "keep.txt").write_text("mine")
     bad = runner.invoke(app, ["build", str(trained / "run" / "best.pt"), "--target", "onnxruntime-cpu", "--out", str(existing), "--work", str(trained / "work")])
     assert bad.exit_code == EXIT_USER_ERROR and "not empty" in bad.output and (existing / "keep.txt").read_text() == "mine"
+
+
+def test_eval_scores_a_bundle_like_its_checkpoint(trained, tmp_path):
+    out = tmp_path / "ort"
+    build(trained, "onnxruntime-cpu", out)
+    scores = {}
+    for model in (out, trained / "run" / "best.pt"):
+        result = runner.invoke(app, ["eval", str(model), "--root", str(trained / "data"), "--synthetic-subjects", "4", "--synthetic-clips", "2", "--json"])
+        assert result.exit_code == 0, result.output
+        scores[model.name] = json.loads(result.output.strip().splitlines()[-1])["composite"]
+    assert scores["ort"]["confusion"] == scores["best.pt"]["confusion"] and scores["ort"]["samples"] == 24

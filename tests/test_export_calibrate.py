@@ -173,3 +173,12 @@ def test_bench_int8_prints_json(trained, exported, tmp_path):
     report = json.loads(out)
     assert set(report["median_rate"]) >= {"openvino_fp32_throughput", "openvino_int8_throughput", "onnxruntime_fp32_sync"}
     assert all(rate > 0 for rate in report["median_rate"].values()) and "int8_flags" in report["machine"]
+
+
+def test_accuracy_aware_openvino_calibration(trained, exported, tmp_path):
+    path, _ = exported
+    result = runner.invoke(app, ["calibrate", str(path), "--backend", "openvino", "--max-drop", "0.5", "--out", str(tmp_path), "--root", str(trained / "data"), "--size", "8", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output.strip().splitlines()[-1])
+    assert report["max_drop"] == 0.5 and report["fp32"]["uf1"] - report["int8"]["uf1"] <= 0.5 + 1e-9
+    assert (tmp_path / "model_int8.xml").is_file()

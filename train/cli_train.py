@@ -167,7 +167,12 @@ def eval_command(*, model_path: Path, dataset: str, root: Optional[Path], synthe
     from train.evaluate import _jobs, evaluate, total_predictions
 
     first = _jobs(model_path)[0][1]
-    face_size = int(read_checkpoint(first)["model_config"]["image_size"])
+    if first.is_dir():  # a bundle
+        from mpt_edge.bundle import load_bundle
+
+        face_size = load_bundle(first).motion_config.face_size
+    else:
+        face_size = int(read_checkpoint(first)["model_config"]["image_size"])
     console = Console(stderr=True, quiet=as_json)
     with make_progress(console) as progress:
         bars = None if as_json else progress

@@ -3,7 +3,9 @@ UF1/UAR/accuracy per source data set and for the composite — the layout of the
 
 * a run folder (``mpt-edge train --out``): each fold's ``best.pt`` predicts the subjects that fold
   held out, and the predictions are pooled (LOSO as the papers compute it);
-* a single ``.pt``: it predicts every clip of the data set.
+* a single ``.pt``: it predicts every clip of the data set;
+* a bundle folder (``mpt-edge build``): its engine (INT8 or not) predicts every clip — what the device
+  would say.
 """
 
 from __future__ import annotations
@@ -24,11 +26,13 @@ from train.metrics import summarize
 
 
 def _jobs(model_path: Path) -> list[tuple[str, Path, Optional[list[str]]]]:
-    """(name, checkpoint, subjects it may be scored on or None for all)."""
+    """(name, checkpoint or bundle, subjects it may be scored on or None for all)."""
+    if model_path.is_dir() and (model_path / "manifest.json").is_file():
+        return [("bundle", model_path, None)]
     if model_path.is_dir():
         results = sorted((model_path / "folds").glob("*/result.json"))
         if not (model_path / "run.json").is_file() or not results:
-            raise MptEdgeError(f"{model_path} is not a finished training run (no run.json / folds/*/result.json); pass a run folder or a .pt checkpoint")
+            raise MptEdgeError(f"{model_path} is not a finished training run (no run.json / folds/*/result.json) nor a bundle; pass a run folder, a .pt checkpoint or a bundle")
         jobs = []
         for path in results:
             result = json.loads(path.read_text())
@@ -39,29 +43,51 @@ def _jobs(model_path: Path) -> list[tuple[str, Path, Optional[list[str]]]]:
     return [("model", model_path, None)]
 
 
+def _scorer(path: Path) -> tuple[list[str], Any, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
+    """(class names, motion config, scores of a batch) for a checkpoint (PyTorch) or a bundle (its engine)."""
+    if path.is_dir():
+        from mpt_edge.bundle import load_bundle
+        from mpt_edge.engines import open_bundle_engine
+
+        bundle = load_bundle(path)
+        engine = open_bundle_engine(bundle)
+        names = list(bundle.manifest["inputs"])
+
+        def score_bundle(images: np.ndarray, motion: np.ndarray) -> np.ndarray:
+            feeds = [{"apex": images[i : i + 1], "motion": motion[i : i + 1]} for i in range(len(images))]
+            return np.concatenate([engine.infer({k: v for k, v in f.items() if k in names}) for f in feeds])
+
+        return bundle.class_names, bundle.motion_config, score_bundle
+    model, payload = load_model(path)
+
+    def score_model(images: np.ndarray, motion: np.ndarray) -> np.ndarray:
+        return predict(model, torch.from_numpy(images), torch.from_numpy(motion), model.cfg.use_motion_prompts).numpy()
+
+    return list(payload["class_names"]), model.motion_config, score_model
+
+
 def evaluate(model_path: Path, source: DataSource, batch_size: int = 16, tick: Optional[Callable[[], None]] = None) -> dict[str, Any]:
     jobs = _jobs(Path(model_path))
     subjects = np.array([r.subject for r in source.records])
     datasets = np.array([r.dataset for r in source.records])
     y_true, y_pred, origin = [], [], []
     pairs_cache: dict[int, Any] = {}
-    for name, checkpoint, held_out in jobs:
-        model, payload = load_model(checkpoint)
-        if list(payload["class_names"]) != list(source.class_names):
-            raise MptEdgeError(f"{checkpoint} predicts {payload['class_names']} but {source.name} has classes {source.class_names}; evaluate on the data set it was trained for")
+    for name, path, held_out in jobs:
+        class_names, motion_config, score = _scorer(path)
+        if list(class_names) != list(source.class_names):
+            raise MptEdgeError(f"{path} predicts {list(class_names)} but {source.name} has classes {source.class_names}; evaluate on the data set it was trained for")
         indices = np.flatnonzero(np.isin(subjects, held_out)) if held_out is not None else np.arange(len(subjects))
         if not len(indices):
             raise MptEdgeError(f"fold {name}: none of its held-out subjects {held_out} are in {source.root}; evaluate on the data the run was trained with")
-        face = model.cfg.image_size
+        face = motion_config.face_size
         if face not in pairs_cache:
             pairs_cache[face] = load_pairs(source.records, face)
         pairs = pairs_cache[face]
         for start in range(0, len(indices), batch_size):
             chunk = indices[start : start + batch_size]
-            images, motion = encode_pairs(pairs, chunk, model.motion_config)
-            scores = predict(model, torch.from_numpy(images), torch.from_numpy(motion), model.cfg.use_motion_prompts)
+            images, motion = encode_pairs(pairs, chunk, motion_config)
             y_true += pairs.labels[chunk].tolist()
-            y_pred += scores.argmax(1).tolist()
+            y_pred += score(images, motion).argmax(1).tolist()
             origin += datasets[chunk].tolist()
             if tick:
                 for _ in chunk:
