@@ -199,6 +199,10 @@ def calibrate_command(*, model: Path, backend: str, out: Path, dataset: str, roo
     meta = read_onnx_meta(model)
     face_size = int(meta["motion_config"]["face_size"])
     console = Console(stderr=True, quiet=as_json)
+    if as_json:  # stdout carries the JSON report alone; nncf's INFO chatter would corrupt it
+        import logging
+
+        logging.getLogger("nncf").setLevel(logging.ERROR)
     with make_progress(console) as progress:
         bars = None if as_json else progress
         default = SyntheticSpec()
