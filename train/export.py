@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import warnings
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,8 @@ def export_onnx(checkpoint: Path, out: Path, dynamic_batch: bool = False, simpli
     if dynamic_batch:
         batch = torch.export.Dim("batch", min=1, max=1024)
         dynamic_shapes = tuple({0: batch} for _ in example)
+    # torch.onnx logs one line per torchvision op it cannot register; torchvision is deliberately absent
+    logging.getLogger("torch.onnx._internal.exporter._registration").setLevel(logging.ERROR)
     with warnings.catch_warnings():  # torch.export's deprecation chatter is not the user's business
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", UserWarning)
