@@ -30,11 +30,9 @@ SENSITIVITY_CLIPS = 16
 
 
 def _feeds(pairs: PairSet, indices: np.ndarray, config: MotionConfig, names: list[str]) -> list[dict[str, np.ndarray]]:
-    out = []
-    for i in indices:
-        images, motion = encode_pairs(pairs, [int(i)], config)
-        out.append({"apex": images, "motion": motion} if "motion" in names else {"apex": images})
-    return out
+    """Batch-1 feeds (what the static-batch models take) for ``indices``, encoded in one pass."""
+    images, motion = encode_pairs(pairs, [int(i) for i in indices], config)
+    return [{"apex": images[k : k + 1], "motion": motion[k : k + 1]} if "motion" in names else {"apex": images[k : k + 1]} for k in range(len(images))]
 
 
 def split_subjects(meta: dict[str, Any], subjects: list[str]) -> tuple[list[str], str]:
@@ -86,7 +84,7 @@ def calibrate_model(
     else:
         report["sensitivity_source"] = "onnxruntime qdq_loss_debug (SQNR, dB)"
     report.update({
-        "model": str(model), "model_sha256": sha256_file(model), "int8_model": str(target), "calibration_clips": int(len(chosen)), "calibration_seed": seed,
+        "model": str(model), "model_sha256": sha256_file(model), "int8_model": str(target), "calibration_clips": int(len(chosen)), "calibration_size_requested": size, "calibration_seed": seed,
         "evaluation_split": split, "held_out_subjects": held_out, "class_names": meta["class_names"], "max_drop": max_drop,
     })
     atomic_write_bytes(out_dir / f"report_{backend}.json", (json.dumps(report, indent=2) + "\n").encode())

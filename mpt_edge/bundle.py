@@ -172,4 +172,4 @@ def unpack_bundle(tar_path: Path, out: Path) -> Bundle:
         extra = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file() and str(p.relative_to(tmp)) not in listed)
         if extra:
             raise InputError(f"{tar_path} holds files its manifest does not list ({', '.join(extra[:3])}); refusing to unpack")
-    return load_bundle(out)
+    return Bundle(out, bundle.manifest)  # verified in the staging folder, renamed whole: no second hashing pass

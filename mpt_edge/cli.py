@@ -57,8 +57,6 @@ def _root(
     """Train -> export -> calibrate -> build -> run."""
 
 
-
-
 DATASET_HELP = "Data set: synthetic (built in), casme2, samm, smic (SMIC-HS), casme3 (CAS(ME)^3 part A), megc2019 (composite)."
 ROOT_HELP = "Data set folder as distributed, or a `mpt-edge prepare` cache. For synthetic: where it is generated (default: the user cache)."
 

@@ -56,14 +56,12 @@ def ensure_int8(onnx_path: Path, backend: str, work: Path, load_pairs: Callable[
     if report_path.is_file():
         report = json.loads(report_path.read_text())
         model = output_path(out, backend)
-        if report.get("model_sha256") == digest and report.get("size_requested") == size and model.is_file():
+        if report.get("model_sha256") == digest and report.get("calibration_size_requested") == size and model.is_file():
             log(f"reusing {model} (calibrated from this model)")
             return model, report
     from calibrate.run import calibrate_model
 
-    report = calibrate_model(onnx_path, backend, out, load_pairs(), size, log=log)
-    report["size_requested"] = size
-    report_path.write_text(json.dumps(report, indent=2))
+    report = calibrate_model(onnx_path, backend, out, load_pairs(), size, log=log)  # writes report_path itself
     return output_path(out, backend), report
 
 

@@ -57,12 +57,7 @@ def train_command(
         with make_progress(console) as progress:
             bars = None if quiet else progress
             face_size = _face_size(spec)
-            tick = counter(bars, "generating synthetic set", synthetic.subjects * synthetic.clips_per_class * synthetic.classes) if dataset == "synthetic" else None
-            source = open_dataset(
-                dataset, root, synthetic, skip_invalid, tick, face_size, face_detector,
-                progress=lambda what, total: counter(bars, what, total),
-            )
-            report_source(source, log)
+            source = open_with_progress(bars, dataset, root, synthetic, skip_invalid, face_size, face_detector, log)
             pairs = load_pairs(source.records, face_size, counter(bars, "decoding onset/apex frames", len(source.records)))
             variants = ABLATIONS if ablate else ("mpt",)
             results = {}
@@ -85,6 +80,18 @@ def train_command(
     if not as_json:
         _print_summary(console if not quiet else Console(stderr=True), summary, ablate)
     return summary
+
+
+def open_with_progress(
+    bars: Optional[Any], dataset: str, root: Optional[Path], synthetic: Optional[SyntheticSpec], skip_invalid: bool,
+    face_size: int, face_detector: str, log: Callable[..., None],
+) -> DataSource:
+    """open_dataset with progress bars for generating / aligning, then what was read reported."""
+    shown = synthetic or SyntheticSpec()  # None: whatever set is at --root; its size is only for the bar
+    tick = counter(bars, "generating synthetic set", shown.subjects * shown.clips_per_class * shown.classes) if dataset == "synthetic" else None
+    source = open_dataset(dataset, root, synthetic, skip_invalid, tick, face_size, face_detector, progress=lambda what, total: counter(bars, what, total))
+    report_source(source, log)
+    return source
 
 
 def report_source(source: DataSource, log: Callable[..., None]) -> None:
@@ -176,9 +183,7 @@ def eval_command(*, model_path: Path, dataset: str, root: Optional[Path], synthe
     console = Console(stderr=True, quiet=as_json)
     with make_progress(console) as progress:
         bars = None if as_json else progress
-        tick = counter(bars, "generating synthetic set", synthetic.subjects * synthetic.clips_per_class * synthetic.classes) if dataset == "synthetic" else None
-        source = open_dataset(dataset, root, synthetic, skip_invalid, tick, face_size, face_detector, progress=lambda what, total: counter(bars, what, total))
-        report_source(source, console.print)
+        source = open_with_progress(bars, dataset, root, synthetic, skip_invalid, face_size, face_detector, console.print)
         result = evaluate(model_path, source, tick=counter(bars, "predicting", total_predictions(model_path, source)))
     if not as_json:
         table = Table(title=f"{dataset}: {result['folds']} model(s) from {model_path}")
@@ -205,12 +210,9 @@ def calibrate_command(*, model: Path, backend: str, out: Path, dataset: str, roo
         logging.getLogger("nncf").setLevel(logging.ERROR)
     with make_progress(console) as progress:
         bars = None if as_json else progress
-        default = SyntheticSpec()
-        tick = counter(bars, "generating synthetic set", default.subjects * default.clips_per_class * default.classes) if dataset == "synthetic" else None
-        source = open_dataset(dataset, root, None, skip_invalid, tick, face_size, face_detector, progress=lambda what, total: counter(bars, what, total))
+        source = open_with_progress(bars, dataset, root, None, skip_invalid, face_size, face_detector, console.print)
         if list(source.class_names) != list(meta["class_names"]):
             raise MptEdgeError(f"{model} predicts {meta['class_names']} but {dataset} has {source.class_names}; calibrate with the data it was trained on")
-        report_source(source, console.print)
         pairs = load_pairs(source.records, face_size, counter(bars, "decoding onset/apex frames", len(source.records)))
     report = calibrate_model(model, backend, out, pairs, size, seed, max_drop, console.print)
     if not as_json:
