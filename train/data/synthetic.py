@@ -18,11 +18,13 @@ upper lip up), repression (AU14+15: corners in and down), others (AU1 alone or A
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Iterator
+from dataclasses import dataclass, replace
+from typing import Iterator, Optional, Sequence
 
 import cv2
 import numpy as np
+
+from train.data.distractors import ClipStyle, Nuisance, rigid_maps
 
 CLASSES_3 = ("negative", "positive", "surprise")
 CLASSES_5 = ("happiness", "surprise", "disgust", "repression", "others")
@@ -47,8 +49,10 @@ class Clip:
     amplitude_px: float
 
 
-def draw_face(rng: np.random.Generator, size: int = 224) -> Face:
-    """A procedurally drawn face: distinct per subject, smooth skin texture, directional lighting."""
+def draw_face(rng: np.random.Generator, size: int = 224, texture: float = 1.0) -> Face:
+    """A procedurally drawn face: distinct per subject, smooth skin texture, directional lighting.
+    ``texture`` scales the skin texture's contrast (real skin at this scale is smoother than the
+    easy preset's, and texture is what makes sub-pixel motion visible away from the features)."""
     s = size / 224.0
     cx, cy = size / 2 + rng.uniform(-6, 6) * s, size / 2 + rng.uniform(-4, 8) * s
     half_w, half_h = rng.uniform(70, 86) * s, rng.uniform(92, 106) * s
@@ -74,8 +78,8 @@ def draw_face(rng: np.random.Generator, size: int = 224) -> Face:
     cv2.ellipse(img, (int(cx), int(mouth_y)), (int(mouth_w), int(6 * s)), 0, 0, 360, lip, -1, cv2.LINE_AA)
     cv2.line(img, (int(cx - mouth_w), int(mouth_y)), (int(cx + mouth_w), int(mouth_y)), dark, max(1, thick - 1), cv2.LINE_AA)
     # Skin texture (pores, blemishes) so that motion is visible everywhere, and directional light.
-    texture = cv2.GaussianBlur(rng.standard_normal((size, size)).astype(np.float32), (0, 0), rng.uniform(1.0, 2.0) * s)
-    img += (rng.uniform(0.04, 0.08) * texture / (texture.std() + 1e-6))[..., None]
+    grain = cv2.GaussianBlur(rng.standard_normal((size, size)).astype(np.float32), (0, 0), rng.uniform(1.0, 2.0) * s)
+    img += (texture * rng.uniform(0.04, 0.08) * grain / (grain.std() + 1e-6))[..., None]
     angle = rng.uniform(0, 2 * np.pi)
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) / size - 0.5
     img *= (1.0 + rng.uniform(0.1, 0.3) * (np.cos(angle) * xs + np.sin(angle) * ys))[..., None]
@@ -123,50 +127,74 @@ def displacement_field(face: Face, action_units: list[str], size: int) -> np.nda
 
 def make_clip(
     face: Face, label: int, num_classes: int, rng: np.random.Generator, subject: str,
-    frames: int = 9, amplitude_range: tuple[float, float] = (0.4, 1.5), noise: float = 1.2, jitter: float = 0.08,
+    style: Optional[ClipStyle] = None, **overrides: object,
 ) -> Clip:
-    """Render one clip; frame `apex` carries the full deformation."""
+    """Render one clip; frame `apex` carries the full deformation. ``style`` (default: the easy
+    preset's) sets motion strength and nuisances; keyword ``overrides`` replace single style fields."""
+    style = replace(style or ClipStyle(), **overrides) if overrides else (style or ClipStyle())
+    frames = style.frames
     size = face.image.shape[0]
     aus = list(_CLASS_AUS[num_classes][label])
     if num_classes == 5 and label == 4 and rng.random() < 0.5:
         aus = ["AU7"]
     field = displacement_field(face, aus, size)
-    amplitude = float(rng.uniform(*amplitude_range))
+    amplitude = float(rng.uniform(*style.amplitude_range))
     apex = int(rng.integers(frames // 3, 2 * frames // 3 + 1))
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
     head = np.zeros(2, np.float32)
     gain0, gain_drift = rng.uniform(0.95, 1.05), rng.uniform(-0.01, 0.01)
+    nuisance = Nuisance(face.image, face.landmarks, style, rng, frames, displacement_field(face, ["AU1+2"], size)) if style.has_distractors else None
     out = np.empty((frames, size, size, 3), np.uint8)
     for t in range(frames):
         # raised cosine: 0 at onset (t=0) and offset (t=frames-1), 1 at the apex
         phase = t / apex if t <= apex else 1 + (t - apex) / max(1, frames - 1 - apex)
         strength = amplitude * 0.5 * (1 - np.cos(np.pi * phase))
         if t > 0:
-            head += rng.normal(0, jitter, 2).astype(np.float32)
+            head += rng.normal(0, style.jitter, 2).astype(np.float32)
         strength = np.float32(strength)
-        map_x = xs - strength * field[..., 0] - head[0]
-        map_y = ys - strength * field[..., 1] - head[1]
-        frame = cv2.remap(face.image, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
-        frame = frame * (gain0 + gain_drift * t / frames) + rng.normal(0, noise / 255.0, frame.shape).astype(np.float32)
+        image, gain = face.image, 1.0
+        if nuisance is None:
+            map_x = xs - strength * field[..., 0] - head[0]
+            map_y = ys - strength * field[..., 1] - head[1]
+        else:
+            image, gain = nuisance.face_image(t), nuisance.gain(t)
+            angle, shift = nuisance.rigid(t)
+            map_x, map_y = rigid_maps(xs, ys, angle, shift + head, size)
+            motion = strength * field
+            extra = nuisance.displacement(t)
+            if extra is not None:
+                motion = motion + extra.astype(np.float32)
+            map_x, map_y = map_x - motion[..., 0], map_y - motion[..., 1]
+        frame = cv2.remap(image, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
+        frame = frame * (gain * (gain0 + gain_drift * t / frames)) + rng.normal(0, style.noise / 255.0, frame.shape).astype(np.float32)
         out[t] = np.clip(frame * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return Clip(out, label, subject, 0, apex, frames - 1, amplitude)
 
 
-def iter_clips(num_subjects: int = 12, clips_per_class: int = 4, num_classes: int = 3, size: int = 224, seed: int = 0, **clip_options) -> Iterator[Clip]:
-    """The synthetic set clip by clip: every subject shows every class ``clips_per_class`` times.
-    Deterministic: each subject draws from its own seeded stream, so subject k is identical whatever
-    num_subjects."""
+def iter_clips(
+    num_subjects: int = 12, clips_per_class: int = 4, num_classes: int = 3, size: int = 224, seed: int = 0,
+    class_counts: Optional[Sequence[int]] = None, style: Optional[ClipStyle] = None, **clip_options,
+) -> Iterator[Clip]:
+    """The synthetic set clip by clip: every subject shows class c ``class_counts[c]`` times (default:
+    ``clips_per_class`` each). Deterministic: each subject draws from its own seeded stream, so
+    subject k is identical whatever num_subjects."""
     if num_classes not in _CLASS_AUS:
         raise ValueError(f"num_classes={num_classes}; the synthetic set has 3 or 5 classes")
+    counts = list(class_counts) if class_counts is not None else [clips_per_class] * num_classes
+    if len(counts) != num_classes:
+        raise ValueError(f"class_counts has {len(counts)} entries for {num_classes} classes")
     for index in range(num_subjects):
         rng = np.random.default_rng([seed, index])
-        face = draw_face(rng, size)
+        face = draw_face(rng, size, style.texture if style else 1.0)
         subject = f"s{index + 1:02d}"
         for label in range(num_classes):
-            for _ in range(clips_per_class):
-                yield make_clip(face, label, num_classes, rng, subject, **clip_options)
+            for _ in range(counts[label]):
+                yield make_clip(face, label, num_classes, rng, subject, style, **clip_options)
 
 
-def generate(num_subjects: int = 12, clips_per_class: int = 4, num_classes: int = 3, size: int = 224, seed: int = 0, **clip_options) -> list[Clip]:
+def generate(
+    num_subjects: int = 12, clips_per_class: int = 4, num_classes: int = 3, size: int = 224, seed: int = 0,
+    class_counts: Optional[Sequence[int]] = None, style: Optional[ClipStyle] = None, **clip_options,
+) -> list[Clip]:
     """The whole synthetic set in memory (see :func:`iter_clips`)."""
-    return list(iter_clips(num_subjects, clips_per_class, num_classes, size, seed, **clip_options))
+    return list(iter_clips(num_subjects, clips_per_class, num_classes, size, seed, class_counts, style, **clip_options))

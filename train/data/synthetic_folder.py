@@ -6,12 +6,14 @@
 
 Generated once per settings into a cache folder (atomically: a temp folder renamed into place, so an
 interrupted generation leaves nothing half written) and then read back through the same reader as
-real data. Frames are lossless PNG: sub-pixel motion would not survive JPEG.
+real data. Frames of the easy preset are lossless PNG; the hard preset stores JPEG, as CASME II and
+SAMM do, so the motion has to survive compression.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import json
 import os
@@ -27,7 +29,9 @@ from mpt_edge.errors import InputError
 from mpt_edge.io import atomic_write_bytes
 from train.data.coded_folder import read_coded_folder
 from train.data.records import ReadResult
+from train.data.distractors import ClipStyle
 from train.data.synthetic import CLASSES_3, CLASSES_5, iter_clips
+from train.data.synthetic_presets import PRESETS, get_preset
 
 LAYOUT_VERSION = 1
 
@@ -41,9 +45,12 @@ class SyntheticSpec:
     classes: int = 3
     size: int = 224
     seed: int = 0
+    preset: str = "easy"  # train.data.synthetic_presets: easy (the demo's) or hard
 
     def __post_init__(self) -> None:
         problems = []
+        if self.preset not in PRESETS:
+            problems.append(f"preset={self.preset!r} (choose one of {', '.join(PRESETS)})")
         if self.subjects < 2:
             problems.append(f"subjects={self.subjects} (need >= 2 for held-out subjects)")
         if self.clips_per_class < 1:
@@ -60,8 +67,24 @@ class SyntheticSpec:
         return CLASSES_3 if self.classes == 3 else CLASSES_5
 
     @property
+    def class_counts(self) -> list[int]:
+        """Clips of each class per subject."""
+        return get_preset(self.preset).class_counts(self.clips_per_class, self.classes)
+
+    @property
+    def style(self) -> ClipStyle:
+        return get_preset(self.preset).style
+
+    @property
     def folder_name(self) -> str:
-        return f"synthetic-v{LAYOUT_VERSION}-c{self.classes}-n{self.subjects}x{self.clips_per_class}-{self.size}px-seed{self.seed}"
+        # easy keeps the name earlier caches have; other presets name their style, so a retuned preset
+        # never reuses a cache rendered with other parameters
+        preset = "" if self.preset == "easy" else f"{self.preset}{style_digest(self.style)}-"
+        return f"synthetic-v{LAYOUT_VERSION}-{preset}c{self.classes}-n{self.subjects}x{self.clips_per_class}-{self.size}px-seed{self.seed}"
+
+
+def style_digest(style: ClipStyle) -> str:
+    return hashlib.sha1(json.dumps(asdict(style), sort_keys=True).encode()).hexdigest()[:6]
 
 
 def default_cache() -> Path:
@@ -75,14 +98,16 @@ def write_synthetic(root: Path, spec: SyntheticSpec, on_clip: Optional[Callable[
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
     try:
         rows, episodes = [], {}
-        for clip in iter_clips(spec.subjects, spec.clips_per_class, spec.classes, spec.size, spec.seed):
+        style = spec.style
+        suffix, params = (".jpg", [cv2.IMWRITE_JPEG_QUALITY, style.jpeg_quality]) if style.jpeg_quality else (".png", [])
+        for clip in iter_clips(spec.subjects, spec.clips_per_class, spec.classes, spec.size, spec.seed, spec.class_counts, style):
             subject = f"sub{clip.subject[1:]}"
             episodes[subject] = episodes.get(subject, 0) + 1
             name = f"EP{episodes[subject]:02d}_01"
             folder = tmp / subject / name
             folder.mkdir(parents=True)
             for t, frame in enumerate(clip.frames, start=1):
-                cv2.imwrite(str(folder / f"img{t}.png"), frame)
+                cv2.imwrite(str(folder / f"img{t}{suffix}"), frame, params)
             emotion = spec.class_names[clip.label]
             rows.append([subject, name, clip.onset + 1, clip.apex + 1, clip.offset + 1, emotion, f"{clip.amplitude_px:.4f}"])
             if on_clip:
@@ -93,7 +118,10 @@ def write_synthetic(root: Path, spec: SyntheticSpec, on_clip: Optional[Callable[
         writer.writerows(rows)
         (tmp / "annotations.csv").write_text(table.getvalue(), encoding="utf-8")
         # Pixels are deterministic for one OpenCV version (4.14 and 5.0 differ by up to 5 gray levels).
-        meta = {"name": "synthetic", "layout_version": LAYOUT_VERSION, "spec": asdict(spec), "classes": list(spec.class_names), "opencv": cv2.__version__}
+        meta = {
+            "name": "synthetic", "layout_version": LAYOUT_VERSION, "spec": asdict(spec), "classes": list(spec.class_names),
+            "class_counts_per_subject": spec.class_counts, "style": asdict(style), "opencv": cv2.__version__,
+        }
         atomic_write_bytes(tmp / "dataset.json", json.dumps(meta, indent=2).encode())
         os.replace(tmp, root)
     except BaseException:
