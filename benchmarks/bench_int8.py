@@ -87,7 +87,7 @@ def main() -> None:
         "openvino_fp32_throughput": lambda: openvino_throughput(args.onnx, feeds, args.seconds),
         "openvino_int8_throughput": lambda: openvino_throughput(args.openvino_int8, feeds, args.seconds),
     }
-    latency_engines = {"openvino_fp32": OpenVinoEngine(args.onnx), "openvino_int8": OpenVinoEngine(args.openvino_int8), "onnxruntime_fp32": OnnxRuntimeEngine(args.onnx)}
+    latency_engines = {"openvino_fp32": OpenVinoEngine(args.onnx, inference_precision="f32"), "openvino_int8": OpenVinoEngine(args.openvino_int8), "onnxruntime_fp32": OnnxRuntimeEngine(args.onnx)}
     if args.qdq:
         latency_engines["onnxruntime_qdq_int8"] = OnnxRuntimeEngine(args.qdq)
     for name, engine in latency_engines.items():

@@ -95,4 +95,4 @@ def accuracy_report(
 def open_engine_openvino_fp32(float_model: Path) -> Engine:
     from mpt_edge.engines.openvino import OpenVinoEngine
 
-    return OpenVinoEngine(float_model)
+    return OpenVinoEngine(float_model, inference_precision="f32")

@@ -49,7 +49,9 @@ def open_bundle_engine(bundle: "Bundle", log=print) -> Engine:
     if bundle.backend == "openvino":
         from mpt_edge.engines.openvino import OpenVinoEngine
 
-        return OpenVinoEngine(model, hint=options.get("performance_hint", "LATENCY"))
+        return OpenVinoEngine(
+            model, hint=options.get("performance_hint", "LATENCY"), inference_precision=options.get("inference_precision")
+        )
     if bundle.backend == "onnxruntime":
         from mpt_edge.engines.onnxruntime import OnnxRuntimeEngine
 
