@@ -1,0 +1,140 @@
+"""Baselines every training report carries, trained and scored on exactly the model's split.
+
+A fast model that learned nothing is worthless, and a model's UF1 alone cannot say whether it learned:
+on data where every method scores 0.96 it says nothing, on data where it scores 0.27 it may be the
+data or the model. So every run also fits, on the same training subjects and for the same held-out
+subjects, two cheap references:
+
+* ``probe`` — a linear probe: softmax (multinomial logistic) regression on the *standardised* motion
+  prompts the model itself receives (same α, same Gaussian tokenization). The network contains such
+  a linear read-out, so a model below the probe has a training or design defect.
+* ``flow`` — the field's standard input (OFF-ApexNet, STSTNet, HTNet): OpenCV Farneback optical flow
+  onset -> apex on the face crop (no magnification), averaged over a grid of cells, then the same
+  classifier. A model below it has not learned micro-expressions.
+
+Classifier (scikit-learn): standardise, then ``LogisticRegression`` with balanced class weights (UF1
+and UAR weigh every class equally; the data sets are imbalanced); its regularisation C is chosen by
+macro-F1 in a grouped cross-validation over the *training* subjects only, so held-out subjects never
+influence a baseline either.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
+
+import cv2
+import numpy as np
+
+from mpt_edge.motion.config import MotionConfig
+from train.data.pairs import motion_features
+
+if TYPE_CHECKING:
+    from train.data.pairs import PairSet
+
+BASELINES = ("probe", "flow")
+LABELS = {
+    "model": "model",
+    "probe": "linear probe of the motion prompts",
+    "flow": "Farneback flow onset->apex + linear classifier",
+}
+FLOW_GRID = 8  # cells per side the flow field is averaged over (8 x 8 x (dx, dy) = 128 features)
+C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0)
+DEFAULT_C = 1.0  # when the training subjects are too few for a grouped CV
+CV_FOLDS = 4
+
+
+def flow_features(onset_bgr: np.ndarray, apex_bgr: np.ndarray, grid: int = FLOW_GRID) -> np.ndarray:
+    """Farneback flow onset -> apex on the gray face crop, averaged over ``grid`` x ``grid`` cells:
+    (2 * grid * grid,) float32, dx then dy, in pixels."""
+    g0 = cv2.cvtColor(onset_bgr, cv2.COLOR_BGR2GRAY) if onset_bgr.ndim == 3 else onset_bgr
+    g1 = cv2.cvtColor(apex_bgr, cv2.COLOR_BGR2GRAY) if apex_bgr.ndim == 3 else apex_bgr
+    flow = cv2.calcOpticalFlowFarneback(g0, g1, None, pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
+    pooled = cv2.resize(flow, (grid, grid), interpolation=cv2.INTER_AREA)
+    return np.ascontiguousarray(pooled.transpose(2, 0, 1).reshape(-1), dtype=np.float32)
+
+
+def flow_matrix(onsets: np.ndarray, apexes: np.ndarray, tick: Optional[Callable[[], None]] = None) -> np.ndarray:
+    """:func:`flow_features` of every pair, (N, 2 * FLOW_GRID**2)."""
+    rows = np.empty((len(onsets), 2 * FLOW_GRID * FLOW_GRID), np.float32)
+    for i in range(len(onsets)):
+        rows[i] = flow_features(onsets[i], apexes[i])
+        if tick:
+            tick()
+    return rows
+
+
+@dataclass
+class BaselineResult:
+    y_pred: list[int]
+    scores: list[list[float]]  # class probabilities, one row per held-out clip
+    c: float  # the chosen regularisation
+
+
+def fit_classifier(train_x: np.ndarray, train_y: np.ndarray, train_groups: Sequence[str], seed: int = 0) -> tuple[Any, float]:
+    """(fitted StandardScaler + balanced LogisticRegression pipeline, its C), C chosen by macro-F1 in a
+    grouped CV over the training subjects. Needs two classes or more in ``train_y``."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.model_selection import GridSearchCV, GroupKFold
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    train_x = np.asarray(train_x, np.float64).reshape(len(train_x), -1)
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=5000, random_state=seed))
+    groups = np.asarray(train_groups)
+    folds = min(CV_FOLDS, len(np.unique(groups)))
+    if folds < 2:
+        return pipeline.set_params(logisticregression__C=DEFAULT_C).fit(train_x, train_y), DEFAULT_C
+    search = GridSearchCV(pipeline, {"logisticregression__C": list(C_GRID)}, scoring="f1_macro", cv=GroupKFold(folds))
+    search.fit(train_x, train_y, groups=groups)
+    return search.best_estimator_, float(search.best_params_["logisticregression__C"])
+
+
+def fit_predict(
+    train_x: np.ndarray, train_y: np.ndarray, train_groups: Sequence[str], eval_x: np.ndarray, num_classes: int, seed: int = 0
+) -> BaselineResult:
+    """Fit standardise + balanced logistic regression on the training clips (C by grouped CV over
+    training subjects), predict the held-out clips. Classes absent from training score 0."""
+    eval_x = np.asarray(eval_x, np.float64).reshape(len(eval_x), -1)
+    present = np.unique(train_y)
+    if len(present) < 2:  # nothing to learn: predict the one class seen
+        scores = np.zeros((len(eval_x), num_classes))
+        scores[:, present[0] if len(present) else 0] = 1.0
+        return BaselineResult(scores.argmax(1).tolist(), scores.tolist(), float("nan"))
+    fitted, c = fit_classifier(train_x, train_y, train_groups, seed)
+    scores = np.zeros((len(eval_x), num_classes))
+    if len(eval_x):
+        scores[:, fitted.classes_] = fitted.predict_proba(eval_x)
+    return BaselineResult(scores.argmax(1).tolist() if len(eval_x) else [], np.round(scores, 6).tolist(), c)
+
+
+class PairFeatures:
+    """Features of every pair of a run, computed once and shared by its folds (and by the variants
+    of ``--ablate``): the un-augmented motion prompts per motion config (the model's standardisation
+    statistics and the probe's input) and the flow baseline's features."""
+
+    def __init__(self, pairs: "PairSet") -> None:
+        self.pairs = pairs
+        self._motion: dict[MotionConfig, np.ndarray] = {}
+        self._flow: Optional[np.ndarray] = None
+
+    def motion(self, config: MotionConfig) -> np.ndarray:
+        if config not in self._motion:
+            self._motion[config] = motion_features(self.pairs, np.arange(len(self.pairs)), config)
+        return self._motion[config]
+
+    def flow(self) -> np.ndarray:
+        if self._flow is None:
+            self._flow = flow_matrix(self.pairs.onsets, self.pairs.apexes)
+        return self._flow
+
+    def baselines(self, config: MotionConfig, train_idx: np.ndarray, eval_idx: np.ndarray, num_classes: int, seed: int) -> dict[str, dict]:
+        """Every baseline fitted on ``train_idx`` and scored on ``eval_idx``, as stored in result.json."""
+        inputs = {"probe": self.motion(config), "flow": self.flow()}
+        groups = [self.pairs.subjects[i] for i in train_idx]
+        out = {}
+        for name in BASELINES:
+            x = inputs[name]
+            result = fit_predict(x[train_idx], self.pairs.labels[train_idx], groups, x[eval_idx], num_classes, seed)
+            out[name] = {"y_pred": result.y_pred, "scores": result.scores, "c": result.c}
+        return out
