@@ -68,8 +68,9 @@ def test_zero_initialised_adapters_start_from_the_frozen_vit():
 
 
 def test_motion_prompts_change_the_prediction_and_ablation_drops_them():
-    model = small_model()
+    model = small_model(prompt_readout=False)
     with torch.no_grad():
+        model.head.weight.normal_()  # zero at init (training solves the read-out first)
         for block in model.blocks:
             block.adapter.motion.up.weight.normal_(std=0.1)
     apex, motion = batch(1)
@@ -138,3 +139,23 @@ def test_exports_to_onnx_and_matches_pytorch(tmp_path):
     with torch.no_grad():
         torch_logits = model(apex, motion).numpy()
     assert np.abs(onnx_logits - torch_logits).max() <= 1e-4
+
+
+def test_prompts_are_standardised_with_stored_statistics_and_read_out_linearly():
+    model = small_model()
+    apex, _ = batch(4)
+    training = torch.randn(50, 49, 6) * torch.logspace(-3, 0, 6) + torch.linspace(-1, 1, 6)
+    model.motion_embed.set_feature_statistics(training)
+    z = model.motion_embed.standardise(training)
+    assert torch.allclose(z.mean(0), torch.zeros(49, 6), atol=1e-4) and torch.allclose(z.std(0, unbiased=False), torch.ones(49, 6), atol=1e-3)
+    assert {"motion_embed.feature_mean", "motion_embed.feature_std"} <= set(model.state_dict())  # saved with the model
+    constant = torch.zeros(10, 49, 6)
+    model.motion_embed.set_feature_statistics(constant)
+    assert torch.isfinite(model.motion_embed.standardise(constant + 1.0)).all()  # a feature that never varied stays finite
+    with torch.no_grad():
+        model.prompt_readout.weight[1, 5] = 2.0
+    motion = torch.zeros(4, 49, 6)
+    moved = motion.clone()
+    moved[:, 0, 5] = 1.0
+    difference = model(apex, moved) - model(apex, motion)
+    assert difference[:, 1].abs().min() > 0 and difference[:, [0, 2]].abs().max() == 0

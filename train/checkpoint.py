@@ -23,7 +23,8 @@ from train.configs import MPTConfig
 from train.model import MPT
 
 FORMAT = "mpt-edge-checkpoint"
-FORMAT_VERSION = 1
+# 2: motion prompts standardised with training statistics (buffers) and the head reading the prompts
+FORMAT_VERSION = 2
 
 
 class CheckpointError(MptEdgeError):

@@ -22,6 +22,9 @@ class MPTConfig:
     adapter_scale: float = 1.0  # residual scale; up-projections start at zero, so training starts from the frozen ViT
     num_classes: int = 3
     use_motion_prompts: bool = True  # False: the ablation "without motion prompts"
+    # A linear read-out of the standardised motion prompts added to the head's logits: the direct path
+    # from the prompts to the output (see train/model.py and README "What the model learns").
+    prompt_readout: bool = True
 
     @property
     def num_patches(self) -> int:

@@ -60,6 +60,14 @@ def feeds(model: MPT, images: np.ndarray, motion: np.ndarray) -> dict[str, np.nd
     return {"apex": images, "motion": motion} if model.cfg.use_motion_prompts else {"apex": images}
 
 
+def standardisation_record(model: MPT) -> dict[str, Any] | None:
+    """Per (token, feature) mean and std the model standardises its motion prompts with."""
+    if model.motion_embed is None:
+        return None
+    embed = model.motion_embed
+    return {"mean": embed.feature_mean.tolist(), "std": embed.feature_std.tolist()}
+
+
 def export_onnx(checkpoint: Path, out: Path, dynamic_batch: bool = False, simplify: bool = True) -> dict[str, Any]:
     import onnx
     import onnxruntime as ort
@@ -94,6 +102,11 @@ def export_onnx(checkpoint: Path, out: Path, dynamic_batch: bool = False, simpli
         "class_names": list(payload["class_names"]), "inputs": input_names(model), "outputs": ["logits"],
         "dynamic_batch": dynamic_batch, "held_out_subjects": list(payload.get("held_out_subjects", [])),
         "checkpoint_sha256": hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest(),
+        # The graph standardises the motion prompts with these (training-set) statistics; they are
+        # repeated here so a model file alone says what it expects.
+        "motion_standardisation": standardisation_record(model),
+        # what it was trained on: calibrate/build default to the same (synthetic) set
+        "training_data": (payload.get("identity") or {}).get("data"),
     }
     del proto.metadata_props[:]
     proto.metadata_props.add(key=KEY, value=json.dumps(meta))
