@@ -6,14 +6,15 @@ command, so the device install never needs torch. User errors print one line and
 
 from __future__ import annotations
 
-import functools
 import json
 from pathlib import Path
-from typing import Callable, Optional, TypeVar
+from typing import Optional
 
 import typer
 
 from mpt_edge import __version__
+from mpt_edge.commands import eval as eval_command, train as train_command
+from mpt_edge.commands.common import DATASET_HELP, EXIT_USER_ERROR, ROOT_HELP, json_only_stdout, user_errors
 from mpt_edge.errors import MptEdgeError
 from mpt_edge.motion.config import DEFAULT_ALPHA
 
@@ -24,24 +25,6 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-
-F = TypeVar("F", bound=Callable[..., object])
-
-EXIT_USER_ERROR = 2
-
-
-def user_errors(func: F) -> F:
-    """Turn MptEdgeError (and its InputError/ValueError kin) into one line on stderr and exit 2."""
-
-    @functools.wraps(func)
-    def wrapper(*args: object, **kwargs: object) -> object:
-        try:
-            return func(*args, **kwargs)
-        except MptEdgeError as error:
-            typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
-            raise typer.Exit(EXIT_USER_ERROR) from None
-
-    return wrapper  # type: ignore[return-value]
 
 
 def _version_callback(value: bool) -> None:
@@ -57,66 +40,8 @@ def _root(
     """Train -> export -> calibrate -> build -> run."""
 
 
-DATASET_HELP = "Data set: synthetic (built in), casme2, samm, smic (SMIC-HS), casme3 (CAS(ME)^3 part A), megc2019 (composite)."
-ROOT_HELP = "Data set folder as distributed, or a `mpt-edge prepare` cache. For synthetic: where it is generated (default: the user cache)."
-
-
-@app.command()
-@user_errors
-def train(
-    dataset: str = typer.Option("synthetic", "--dataset", help=DATASET_HELP),
-    root: Optional[Path] = typer.Option(None, "--root", help=ROOT_HELP),
-    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip clips with annotation/frame problems instead of stopping."),
-    face: str = typer.Option("haar", "--face", help="Face alignment for real data: haar (OpenCV cascades) or none (frames are face crops already)."),
-    synthetic_subjects: int = typer.Option(16, "--synthetic-subjects", help="Synthetic set: number of subjects."),
-    synthetic_clips: int = typer.Option(4, "--synthetic-clips", help="Synthetic set: clips per class and subject."),
-    synthetic_classes: int = typer.Option(3, "--synthetic-classes", help="Synthetic set: 3 (MEGC2019 labels) or 5 (CASME II labels) classes."),
-    synthetic_seed: int = typer.Option(0, "--synthetic-seed", help="Synthetic set: generator seed."),
-    model: str = typer.Option("mpt-tiny", "--model", "-m", help="Model config: mpt-tiny (ViT-Ti/16), mpt-small, mpt-base (the paper's ViT-B/16)."),
-    backbone_weights: Optional[Path] = typer.Option(None, "--backbone-weights", help="timm vit_*_patch16_224 weights (.safetensors or state dict); default: random init."),
-    alpha: float = typer.Option(DEFAULT_ALPHA, "--alpha", "-a", help="Motion magnification factor (0 = none)."),
-    motion_prompts: bool = typer.Option(True, "--motion-prompts/--no-motion-prompts", help="Use motion prompt tokens (off: the ablation)."),
-    protocol: str = typer.Option("holdout", "--protocol", help="holdout (held-out subjects), loso (leave one subject out), all (train on everything, for deployment)."),
-    test_fraction: float = typer.Option(0.25, "--test-fraction", help="holdout: share of subjects held out."),
-    val_subjects: int = typer.Option(0, "--val-subjects", help="Subjects taken from training for selecting the best epoch (0: keep the last epoch)."),
-    folds: Optional[str] = typer.Option(None, "--folds", help="Run only some folds: K/N (shard K of N), or a list like 0,3-5 or sub03."),
-    epochs: int = typer.Option(12, "--epochs", help="Training epochs per fold."),
-    batch_size: int = typer.Option(8, "--batch-size", help="Clips per optimisation step (across all DDP ranks)."),
-    lr: float = typer.Option(3e-3, "--lr", help="Peak AdamW learning rate (warm-up, then cosine to 0)."),
-    weight_decay: float = typer.Option(0.05, "--weight-decay", help="AdamW weight decay."),
-    class_balanced: bool = typer.Option(False, "--class-balanced", help="Weight the loss by inverse class frequency (imbalanced real data)."),
-    augment: bool = typer.Option(True, "--augment/--no-augment", help="Flip/affine/gain augmentation applied identically to onset and apex."),
-    seed: int = typer.Option(0, "--seed", help="Seed of initial weights, splits, batch order and augmentation."),
-    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
-    out: Path = typer.Option(Path("runs/train"), "--out", "-o", help="Run folder: checkpoints, metrics.json, plots."),
-    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
-    ablate: bool = typer.Option(False, "--ablate", help="Also train without magnification and without motion prompts; write ablation.md."),
-    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (no progress bars)."),
-) -> None:
-    """Train MPT (holdout, LOSO or all subjects) on a data set or the built-in synthetic set."""
-    from mpt_edge.motion.images import check_alpha
-
-    check_alpha(alpha)
-    from train.cli_train import train_command
-    from train.data.synthetic_folder import SyntheticSpec
-    from train.fit import TrainOptions
-    from train.runner import RunSpec
-
-    options = TrainOptions(
-        epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
-        class_balanced=class_balanced, augment=augment, seed=seed,
-    )
-    spec = RunSpec(
-        model=model, alpha=alpha, motion_prompts=motion_prompts, backbone_weights=str(backbone_weights) if backbone_weights else None,
-        protocol=protocol, test_fraction=test_fraction, val_subjects=val_subjects, folds=folds, options=options,
-    )
-    synthetic = SyntheticSpec(subjects=synthetic_subjects, clips_per_class=synthetic_clips, classes=synthetic_classes, seed=synthetic_seed)
-    summary = train_command(
-        dataset=dataset, root=root, skip_invalid=skip_invalid, synthetic=synthetic, spec=spec,
-        out=out, resume=resume, device_name=device, ablate=ablate, as_json=as_json, face_detector=face,
-    )
-    if as_json and summary:
-        typer.echo(json.dumps(summary))
+app.command(name="train")(train_command.train)
+app.command(name="eval")(eval_command.eval_)
 
 
 @app.command()
@@ -136,32 +61,6 @@ def prepare(
     summary = prepare_command(dataset=dataset, root=root, out=out, face_size=face_size, face_detector=face, skip_invalid=skip_invalid, as_json=as_json)
     if as_json:
         typer.echo(json.dumps(summary))
-
-
-@app.command(name="eval")
-@user_errors
-def eval_(
-    model: Path = typer.Argument(..., help="A training run folder (each fold scores its held-out subjects), a .pt checkpoint, or a bundle folder."),
-    dataset: str = typer.Option("synthetic", "--dataset", help=DATASET_HELP),
-    root: Optional[Path] = typer.Option(None, "--root", help=ROOT_HELP),
-    synthetic_subjects: int = typer.Option(16, "--synthetic-subjects", help="Synthetic set: number of subjects."),
-    synthetic_clips: int = typer.Option(4, "--synthetic-clips", help="Synthetic set: clips per class and subject."),
-    synthetic_classes: int = typer.Option(3, "--synthetic-classes", help="Synthetic set: 3 or 5 classes."),
-    synthetic_seed: int = typer.Option(0, "--synthetic-seed", help="Synthetic set: generator seed."),
-    face: str = typer.Option("haar", "--face", help="Face alignment for raw real data: haar or none."),
-    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip clips with annotation/frame problems instead of stopping."),
-    as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
-) -> None:
-    """UF1 / UAR / accuracy of a checkpoint, a LOSO run or a built bundle, per source data set and composite."""
-    if not model.exists():
-        raise MptEdgeError(f"{model} does not exist; pass a training run folder, a .pt checkpoint or a bundle folder")
-    from train.cli_train import eval_command
-    from train.data.synthetic_folder import SyntheticSpec
-
-    synthetic = SyntheticSpec(subjects=synthetic_subjects, clips_per_class=synthetic_clips, classes=synthetic_classes, seed=synthetic_seed)
-    result = eval_command(model_path=model, dataset=dataset, root=root, synthetic=synthetic, face_detector=face, skip_invalid=skip_invalid, as_json=as_json)
-    if as_json:
-        typer.echo(json.dumps(result))
 
 
 @app.command()
@@ -202,8 +101,9 @@ def calibrate(
     """Quantize an exported model to INT8 with a calibration set, and report FP32 vs INT8 accuracy."""
     from train.cli_train import calibrate_command
 
-    report = calibrate_command(model=model, backend=backend, out=out, dataset=dataset, root=root, size=size, seed=seed,
-                               max_drop=max_drop, face_detector=face, skip_invalid=skip_invalid, as_json=as_json)
+    with json_only_stdout(as_json):
+        report = calibrate_command(model=model, backend=backend, out=out, dataset=dataset, root=root, size=size, seed=seed,
+                                   max_drop=max_drop, face_detector=face, skip_invalid=skip_invalid, as_json=as_json)
     if as_json:
         typer.echo(json.dumps(report))
 
@@ -236,7 +136,8 @@ def build(
     """Export, calibrate and build a deployable bundle for a target."""
     from targets.cli_build import build_command
 
-    summary = build_command(source=source, target=target, out=out, work=work, dataset=dataset, root=root, size=calibration_size, face_detector=face, tar=tar, as_json=as_json)
+    with json_only_stdout(as_json):
+        summary = build_command(source=source, target=target, out=out, work=work, dataset=dataset, root=root, size=calibration_size, face_detector=face, tar=tar, as_json=as_json)
     if as_json:
         typer.echo(json.dumps(summary))
 

@@ -110,6 +110,11 @@ def test_prepare_train_eval_on_the_megc2019_composite(megc_root, tmp_path):
     assert set(result["per_source"]) == {"casme2", "samm", "smic"}
     assert result["composite"]["confusion"] == metrics["pooled"]["confusion"]  # eval reproduces the run's LOSO predictions
     assert sum(m["samples"] for m in result["per_source"].values()) == 22
+    # eval refits the baselines on each fold's training subjects: the run's own baseline predictions
+    for name in ("probe", "flow"):
+        assert result["baselines"][name]["confusion"] == metrics["baselines"][name]["pooled"]["confusion"], name
+    shown = runner.invoke(app, ["eval", str(run), "--dataset", "megc2019", "--root", str(cache)])
+    assert shown.exit_code == 0 and "baseline: probe" in shown.output and "baseline: flow" in shown.output
 
 
 def test_train_and_eval_straight_from_the_distributed_layout(casme3_root, tmp_path):

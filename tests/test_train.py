@@ -3,6 +3,7 @@ that reproduces the uninterrupted run, and `mpt-edge train` end to end on a tiny
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import pickle
@@ -14,11 +15,13 @@ from typer.testing import CliRunner
 
 from mpt_edge.cli import EXIT_USER_ERROR, app
 from mpt_edge.errors import MptEdgeError
+from mpt_edge.motion.config import DEFAULT_ALPHA
 from train.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
 from train.configs import REGISTRY, MPTConfig, get_config
 from train.data.pairs import augment_pair, encode_pairs, load_pairs
 from train.data.synthetic_folder import SyntheticSpec, ensure_synthetic, read_synthetic
 from train.fit import FoldTrainer, TrainOptions, class_weights, warmup_cosine
+from train.metrics import summarize
 from train.model import MPT
 from train.protocol import make_folds, select_folds
 
@@ -174,12 +177,12 @@ class StopAfter:
 
 
 def test_resume_after_a_kill_equals_the_uninterrupted_run(pairs, tmp_path):
-    straight = trainer(pairs, tmp_path / "a").fit()
-    interrupted = trainer(pairs, tmp_path / "b", reporter=StopAfter(2))
+    straight = trainer(pairs, tmp_path / "a", augment=True).fit()  # augmentation on: its randomness must resume too
+    interrupted = trainer(pairs, tmp_path / "b", reporter=StopAfter(2), augment=True)
     with pytest.raises(KeyboardInterrupt):
         interrupted.fit()
     assert read_checkpoint(tmp_path / "b" / "last.pt")["epoch"] == 2
-    resumed_trainer = trainer(pairs, tmp_path / "b")
+    resumed_trainer = trainer(pairs, tmp_path / "b", augment=True)
     resumed = resumed_trainer.fit(resume=True)
     assert resumed.history == straight.history
     assert resumed.y_pred == straight.y_pred and resumed.scores == straight.scores
@@ -187,6 +190,25 @@ def test_resume_after_a_kill_equals_the_uninterrupted_run(pairs, tmp_path):
     b = read_checkpoint(tmp_path / "b" / "last.pt")["state_dict"]
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=0, atol=0, msg=key)
+
+
+def test_training_starts_from_the_linear_probe_of_the_prompts(pairs, tmp_path):
+    """Before any gradient step the model's logits are the probe's decision function (read-out
+    solved by train.baselines.fit_classifier, [CLS] head at zero). With augmentation on, the
+    read-out is solved on the clean plus augmented prompts instead, deterministically."""
+    from train.baselines import fit_classifier
+
+    fold = trainer(pairs, tmp_path, epochs=1, augment=False)
+    images, motion = encode_pairs(pairs, fold.train_idx, fold.motion_config)
+    groups = [pairs.subjects[i] for i in fold.train_idx]
+    fitted, c = fit_classifier(motion.reshape(len(motion), -1), pairs.labels[fold.train_idx], groups)
+    fold.model.eval()
+    with torch.no_grad():
+        logits = fold.model(torch.from_numpy(images), torch.from_numpy(motion)).numpy()
+    np.testing.assert_allclose(logits, fitted.decision_function(motion.reshape(len(motion), -1)), atol=1e-4)
+    assert fold.readout_c == c
+    augmented = [trainer(pairs, tmp_path / f"aug{k}", epochs=1, augment=True).model.prompt_readout.weight for k in range(2)]
+    assert torch.equal(augmented[0], augmented[1]) and not torch.allclose(augmented[0], fold.model.prompt_readout.weight)
 
 
 def test_resume_refuses_a_checkpoint_of_another_run(pairs, tmp_path):
@@ -214,7 +236,7 @@ def train_args(root, out, *extra):
             "--epochs", "2", "--batch-size", "4", "--out", str(out), *extra]
 
 
-def test_train_command_writes_metrics_plots_and_a_loadable_best_checkpoint(synthetic_root, tmp_path):
+def test_train_command_writes_metrics_plots_and_a_loadable_best_checkpoint(synthetic_root, pairs, tmp_path):
     out = tmp_path / "run"
     result = runner.invoke(app, train_args(synthetic_root, out, "--json"))
     assert result.exit_code == 0, result.output
@@ -225,6 +247,29 @@ def test_train_command_writes_metrics_plots_and_a_loadable_best_checkpoint(synth
     assert (out / "confusion.png").stat().st_size > 1000 and (out / "curves.png").stat().st_size > 1000
     model, payload = load_model(out / "best.pt")
     assert payload["class_names"] == ["negative", "positive", "surprise"] and model.cfg.name == "mpt-micro"
+    # Baselines on the same held-out clips, in metrics.json, the --json summary and a plot.
+    for name in ("probe", "flow"):
+        pooled = metrics["baselines"][name]["pooled"]
+        assert pooled["samples"] == 6 and summary["runs"]["mpt"]["baselines"][name]["uf1"] == pooled["uf1"]
+    assert (out / "baselines.png").stat().st_size > 1000
+    # Provenance: the resolved alpha and motion settings, preset, seed and split.
+    provenance = metrics["provenance"]
+    assert metrics["alpha"] == DEFAULT_ALPHA == provenance["motion_config"]["alpha"] and provenance["motion_config"]["token_grid"] == 7
+    assert provenance["data"]["synthetic"]["preset"] == "easy" and provenance["seed"] == 0
+    held_out = provenance["split"]["holdout"]["test"]
+    assert len(held_out) == 1 and provenance["model_config"]["name"] == "mpt-micro"
+    # predictions.csv recomputes the reported UF1 outside the tool.
+    rows = list(csv.DictReader(io.StringIO((out / "predictions.csv").read_text())))
+    assert len(rows) == 6 and {r["subject"] for r in rows} == set(held_out) and rows[0]["dataset"] == "synthetic"
+    names = ["negative", "positive", "surprise"]
+    recomputed = summarize([names.index(r["true"]) for r in rows], [names.index(r["predicted"]) for r in rows], 3)
+    assert recomputed["uf1"] == pytest.approx(metrics["pooled"]["uf1"])
+    flow_uf1 = summarize([names.index(r["true"]) for r in rows], [names.index(r["flow_predicted"]) for r in rows], 3)["uf1"]
+    assert flow_uf1 == pytest.approx(metrics["baselines"]["flow"]["pooled"]["uf1"])
+    assert sum(float(r[f"score_{n}"]) for n in names for r in rows[:1]) == pytest.approx(1.0, abs=1e-4)
+    # The model standardised its prompts with the training subjects' statistics (saved with it).
+    train_features = encode_pairs(pairs, [i for i, s in enumerate(pairs.subjects) if s not in held_out], model.motion_config)[1]
+    np.testing.assert_allclose(model.motion_embed.feature_mean.numpy(), train_features.mean(axis=0), rtol=1e-4, atol=1e-7)
     # Same folder again: refused without --resume; with --resume the finished fold is skipped.
     again = runner.invoke(app, train_args(synthetic_root, out))
     assert again.exit_code == EXIT_USER_ERROR and "--resume" in again.output
@@ -245,6 +290,15 @@ def test_loso_shards_pool_into_one_metrics_file(synthetic_root, tmp_path):
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["complete"] and sorted(metrics["folds"]) == ["sub01", "sub02", "sub03"]
     assert metrics["pooled"]["samples"] == 18 and not (out / "best.pt").exists()  # LOSO evaluates; `--protocol all` deploys
+    assert metrics["baselines"]["flow"]["pooled"]["samples"] == 18 and sorted(metrics["baselines"]["probe"]["folds"]) == ["sub01", "sub02", "sub03"]
+
+
+def test_no_baselines_option_skips_them(synthetic_root, tmp_path):
+    out = tmp_path / "plain"
+    result = runner.invoke(app, train_args(synthetic_root, out, "--no-baselines", "--epochs", "1"))
+    assert result.exit_code == 0, result.output
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["baselines"] == {} and not (out / "baselines.png").exists() and metrics["provenance"]["baselines"] is False
 
 
 @pytest.mark.parametrize(
@@ -264,6 +318,11 @@ def test_train_bad_options_are_one_line(synthetic_root, tmp_path, extra, message
     result = runner.invoke(app, train_args(synthetic_root, tmp_path / "bad", *extra))
     assert result.exit_code == EXIT_USER_ERROR, result.output
     assert message in result.output and "Traceback" not in result.output
+
+
+def test_cli_rejects_an_unknown_preset(tmp_path):
+    result = runner.invoke(app, ["train", "--synthetic-preset", "medium", "--out", str(tmp_path / "r")])
+    assert result.exit_code == EXIT_USER_ERROR and "unknown synthetic preset" in result.output and "Traceback" not in result.output
 
 
 @pytest.mark.slow

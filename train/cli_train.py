@@ -20,6 +20,7 @@ from train.data.sources import DataSource, open_dataset
 from train.data.synthetic_folder import SyntheticSpec
 from train.distributed import init_from_env, shutdown
 from train.progress import EpochBars, counter, make_progress
+from train.baselines import BASELINES, LABELS as BASELINE_LABELS, PairFeatures
 from train.runner import ABLATIONS, RunSpec, run_training, variant
 
 _ABLATION_LABELS = {
@@ -60,6 +61,7 @@ def train_command(
             source = open_with_progress(bars, dataset, root, synthetic, skip_invalid, face_size, face_detector, log)
             pairs = load_pairs(source.records, face_size, counter(bars, "decoding onset/apex frames", len(source.records)))
             variants = ABLATIONS if ablate else ("mpt",)
+            features = PairFeatures(pairs)  # shared by the variants: flow features once per run
             results = {}
             for name in variants:
                 run_spec = variant(spec, name)
@@ -68,7 +70,7 @@ def train_command(
                     log(f"[bold]ablation: {_ABLATION_LABELS[name]}")
                 results[name] = run_training(
                     run_spec, pairs, source.class_names, source.identity, run_out, resume, device, dist,
-                    (lambda fold: EpochBars(progress, fold.name, log)) if not quiet else None, log,
+                    (lambda fold: EpochBars(progress, fold.name, log)) if not quiet else None, log, features,
                 )
     finally:
         shutdown(dist)
@@ -109,38 +111,66 @@ def _face_size(spec: RunSpec) -> int:
     return get_config(spec.model).image_size
 
 
+def _scores(pooled: dict[str, Any]) -> dict[str, Any]:
+    return {"uf1": pooled.get("uf1"), "uar": pooled.get("uar"), "accuracy": pooled.get("accuracy"), "samples": pooled.get("samples")}
+
+
 def _summary(results: dict[str, dict[str, Any]], out: Path, ablate: bool, seconds: float) -> dict[str, Any]:
     rows = {}
     for name, metrics in results.items():
-        pooled = metrics.get("pooled", {})
         rows[name] = {
-            "label": _ABLATION_LABELS[name], "uf1": pooled.get("uf1"), "uar": pooled.get("uar"), "accuracy": pooled.get("accuracy"),
-            "samples": pooled.get("samples"), "folds": f"{metrics['folds_finished']}/{metrics['folds_total']}",
+            "label": _ABLATION_LABELS[name], **_scores(metrics.get("pooled", {})),
+            "folds": f"{metrics['folds_finished']}/{metrics['folds_total']}",
             "complete": metrics["complete"], "train_seconds": metrics["train_seconds"],
+            "alpha": metrics["alpha"],
+            "baselines": {b: _scores(v["pooled"]) for b, v in metrics.get("baselines", {}).items()},
             "metrics": str((out / "ablation" / name if ablate else out) / "metrics.json"),
         }
     return {"out": str(out), "wall_seconds": round(seconds, 1), "runs": rows}
 
 
+def _fmt(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _table_rows(summary: dict[str, Any], ablate: bool) -> list[tuple[str, dict[str, Any], str]]:
+    """(label, scores, train seconds) per line: each run, then its baselines on the same clips. The
+    flow baseline does not depend on the variant, so an ablation lists it once."""
+    lines, flow_done = [], False
+    for row in summary["runs"].values():
+        lines.append((row["label"] if ablate else "MPT (this model)", row, str(row["train_seconds"])))
+        for name in BASELINES:
+            if name not in row["baselines"] or (name == "flow" and flow_done):
+                continue
+            flow_done = flow_done or name == "flow"
+            suffix = f" (alpha = {row['alpha']:g})" if name == "probe" and ablate else ""
+            lines.append((f"  baseline: {BASELINE_LABELS[name]}{suffix}", row["baselines"][name], "-"))
+    return lines
+
+
 def _write_ablation(summary: dict[str, Any], out: Path) -> None:
     lines = ["| variant | UF1 | UAR | accuracy | held-out clips | train s |", "| --- | --- | --- | --- | --- | --- |"]
-    for row in summary["runs"].values():
-        fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-        lines.append(f"| {row['label']} | {fmt(row['uf1'])} | {fmt(row['uar'])} | {fmt(row['accuracy'])} | {row['samples']} | {row['train_seconds']} |")
+    for label, scores, seconds in _table_rows(summary, ablate=True):
+        lines.append(f"| {label.strip()} | {_fmt(scores['uf1'])} | {_fmt(scores['uar'])} | {_fmt(scores['accuracy'])} | {scores['samples']} | {seconds} |")
     atomic_write_bytes(out / "ablation.md", ("\n".join(lines) + "\n").encode())
     atomic_write_bytes(out / "ablation.json", (json.dumps(summary, indent=2) + "\n").encode())
 
 
 def _print_summary(console: Console, summary: dict[str, Any], ablate: bool) -> None:
     table = Table(title="ablation (held-out subjects)" if ablate else "held-out subjects, pooled")
-    for column in ("variant", "UF1", "UAR", "accuracy", "clips", "folds", "train s"):
-        table.add_column(column, justify="left" if column == "variant" else "right")
-    for row in summary["runs"].values():
-        fmt = lambda v: "-" if v is None else f"{v:.3f}"  # noqa: E731
-        table.add_row(row["label"], fmt(row["uf1"]), fmt(row["uar"]), fmt(row["accuracy"]), str(row["samples"] or "-"), row["folds"], str(row["train_seconds"]))
+    for column in ("", "UF1", "UAR", "accuracy", "clips", "train s"):
+        table.add_column(column, justify="left" if not column else "right")
+    for label, scores, seconds in _table_rows(summary, ablate):
+        table.add_row(label, _fmt(scores["uf1"]), _fmt(scores["uar"]), _fmt(scores["accuracy"]), str(scores["samples"] or "-"), seconds)
     console.print(table)
+    for row in summary["runs"].values():
+        flow = row["baselines"].get("flow", {}).get("uf1")
+        probe = row["baselines"].get("probe", {}).get("uf1")
+        if row["uf1"] is not None and flow is not None and probe is not None and row["uf1"] < max(probe, flow - 0.02):
+            console.print(f"[yellow]{row['label']}: UF1 {row['uf1']:.3f} is below its baselines (probe {probe:.3f}, flow {flow:.3f}): "
+                          "it has not learned the motion as well as a linear classifier; see README 'What the model learns'")
     out = Path(summary["out"])
-    written = [out / "metrics.json", out / "confusion.png", out / "curves.png", out / "best.pt"] if not ablate else [out / "ablation.md", out / "ablation.json"]
+    written = [out / n for n in ("metrics.json", "predictions.csv", "confusion.png", "baselines.png", "curves.png", "best.pt")] if not ablate else [out / "ablation.md", out / "ablation.json"]
     console.print("wrote " + ", ".join(str(p) for p in written if p.exists()) + f" in {summary['wall_seconds']:.0f} s")
 
 
@@ -169,7 +199,27 @@ def prepare_command(*, dataset: str, root: Path, out: Path, face_size: int, face
     return result
 
 
-def eval_command(*, model_path: Path, dataset: str, root: Optional[Path], synthetic: SyntheticSpec, face_detector: str, skip_invalid: bool, as_json: bool) -> dict[str, Any]:
+def synthetic_of_run(model_path: Path) -> Optional[SyntheticSpec]:
+    """The synthetic set a run folder was trained on (from its run.json), or None."""
+    try:
+        data = json.loads((Path(model_path) / "run.json").read_text())["identity"]["data"]
+        return SyntheticSpec(**data["synthetic"]) if data.get("dataset") == "synthetic" else None
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def synthetic_of_model(meta: dict[str, Any]) -> Optional[SyntheticSpec]:
+    """The synthetic set an exported model was trained on (its ONNX metadata's ``training_data``), or
+    None: calibrating on the same set is the only sensible default when the user names no other."""
+    try:
+        data = meta.get("training_data") or {}
+        return SyntheticSpec(**data["synthetic"]) if data.get("dataset") == "synthetic" else None
+    except (KeyError, TypeError, MptEdgeError):
+        return None
+
+
+def eval_command(*, model_path: Path, dataset: str, root: Optional[Path], synthetic: SyntheticSpec, face_detector: str, skip_invalid: bool,
+                 as_json: bool, baselines: bool = True) -> dict[str, Any]:
     from train.checkpoint import read_checkpoint
     from train.evaluate import _jobs, evaluate, total_predictions
 
@@ -184,7 +234,7 @@ def eval_command(*, model_path: Path, dataset: str, root: Optional[Path], synthe
     with make_progress(console) as progress:
         bars = None if as_json else progress
         source = open_with_progress(bars, dataset, root, synthetic, skip_invalid, face_size, face_detector, console.print)
-        result = evaluate(model_path, source, tick=counter(bars, "predicting", total_predictions(model_path, source)))
+        result = evaluate(model_path, source, tick=counter(bars, "predicting", total_predictions(model_path, source)), baselines=baselines)
     if not as_json:
         table = Table(title=f"{dataset}: {result['folds']} model(s) from {model_path}")
         for column in ("data set", "UF1", "UAR", "accuracy", "clips"):
@@ -192,7 +242,13 @@ def eval_command(*, model_path: Path, dataset: str, root: Optional[Path], synthe
         rows = list(result["per_source"].items()) if len(result["per_source"]) > 1 else []
         for name, metrics in rows + [("composite" if rows else dataset, result["composite"])]:
             table.add_row(name, f"{metrics['uf1']:.4f}", f"{metrics['uar']:.4f}", f"{metrics['accuracy']:.4f}", str(metrics["samples"]))
+        if result["baselines"]:  # short row names: the table must fit 80 columns
+            table.caption = "; ".join(f"{name}: {metrics['label']}" for name, metrics in result["baselines"].items())
+        for name, metrics in result["baselines"].items():
+            table.add_row(f"baseline: {name}", f"{metrics['uf1']:.4f}", f"{metrics['uar']:.4f}", f"{metrics['accuracy']:.4f}", str(metrics["samples"]))
         console.print(table)
+        if baselines and not result["baselines"]:
+            console.print("baselines: shown for run folders only (they are refitted on each fold's training subjects)")
     return result
 
 
@@ -210,7 +266,8 @@ def calibrate_command(*, model: Path, backend: str, out: Path, dataset: str, roo
         logging.getLogger("nncf").setLevel(logging.ERROR)
     with make_progress(console) as progress:
         bars = None if as_json else progress
-        source = open_with_progress(bars, dataset, root, None, skip_invalid, face_size, face_detector, console.print)
+        synthetic = synthetic_of_model(meta) if root is None else None
+        source = open_with_progress(bars, dataset, root, synthetic, skip_invalid, face_size, face_detector, console.print)
         if list(source.class_names) != list(meta["class_names"]):
             raise MptEdgeError(f"{model} predicts {meta['class_names']} but {dataset} has {source.class_names}; calibrate with the data it was trained on")
         pairs = load_pairs(source.records, face_size, counter(bars, "decoding onset/apex frames", len(source.records)))

@@ -6,6 +6,8 @@ UF1/UAR/accuracy per source data set and for the composite — the layout of the
 * a single ``.pt``: it predicts every clip of the data set;
 * a bundle folder (``mpt-edge build``): its engine (INT8 or not) predicts every clip — what the device
   would say.
+
+Baselines (:mod:`train.baselines`) need a training split, so they are shown for run folders only.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import numpy as np
 import torch
 
 from mpt_edge.errors import MptEdgeError
+from train.baselines import BASELINES, LABELS, PairFeatures
 from train.checkpoint import load_model
 from train.data.pairs import encode_pairs, load_pairs
 from train.data.sources import DataSource
@@ -27,8 +30,13 @@ from train.metrics import summarize
 
 def _jobs(model_path: Path) -> list[tuple[str, Path, Optional[list[str]]]]:
     """(name, checkpoint or bundle, subjects it may be scored on or None for all)."""
+    return [(name, path, held) for name, path, held, _ in _fold_jobs(model_path)]
+
+
+def _fold_jobs(model_path: Path) -> list[tuple[str, Path, Optional[list[str]], list[str]]]:
+    """:func:`_jobs` plus each fold's validation subjects (left out of its training, like the model)."""
     if model_path.is_dir() and (model_path / "manifest.json").is_file():
-        return [("bundle", model_path, None)]
+        return [("bundle", model_path, None, [])]
     if model_path.is_dir():
         results = sorted((model_path / "folds").glob("*/result.json"))
         if not (model_path / "run.json").is_file() or not results:
@@ -38,9 +46,9 @@ def _jobs(model_path: Path) -> list[tuple[str, Path, Optional[list[str]]]]:
             result = json.loads(path.read_text())
             if not result["test_subjects"]:
                 raise MptEdgeError(f"fold {result['fold']} of {model_path} held out no subjects (protocol all); evaluate its best.pt on another data set instead")
-            jobs.append((result["fold"], path.parent / "best.pt", list(result["test_subjects"])))
+            jobs.append((result["fold"], path.parent / "best.pt", list(result["test_subjects"]), list(result.get("val_subjects", []))))
         return jobs
-    return [("model", model_path, None)]
+    return [("model", model_path, None, [])]
 
 
 def _scorer(path: Path) -> tuple[list[str], Any, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
@@ -66,13 +74,20 @@ def _scorer(path: Path) -> tuple[list[str], Any, Callable[[np.ndarray, np.ndarra
     return list(payload["class_names"]), model.motion_config, score_model
 
 
-def evaluate(model_path: Path, source: DataSource, batch_size: int = 16, tick: Optional[Callable[[], None]] = None) -> dict[str, Any]:
-    jobs = _jobs(Path(model_path))
+def evaluate(
+    model_path: Path, source: DataSource, batch_size: int = 16, tick: Optional[Callable[[], None]] = None, baselines: bool = True,
+) -> dict[str, Any]:
+    """Score the model(s) of ``model_path`` on ``source``. For a run folder (folds with held-out
+    subjects) the baselines are refitted on each fold's training subjects and pooled the same way."""
+    jobs = _fold_jobs(Path(model_path))
+    with_baselines = baselines and all(held is not None for _, _, held, _ in jobs)
+    baseline_pred: dict[str, list[int]] = {name: [] for name in BASELINES}
     subjects = np.array([r.subject for r in source.records])
     datasets = np.array([r.dataset for r in source.records])
     y_true, y_pred, origin = [], [], []
     pairs_cache: dict[int, Any] = {}
-    for name, path, held_out in jobs:
+    features_cache: dict[int, PairFeatures] = {}
+    for name, path, held_out, val_subjects in jobs:
         class_names, motion_config, score = _scorer(path)
         if list(class_names) != list(source.class_names):
             raise MptEdgeError(f"{path} predicts {list(class_names)} but {source.name} has classes {source.class_names}; evaluate on the data set it was trained for")
@@ -83,6 +98,11 @@ def evaluate(model_path: Path, source: DataSource, batch_size: int = 16, tick: O
         if face not in pairs_cache:
             pairs_cache[face] = load_pairs(source.records, face)
         pairs = pairs_cache[face]
+        if with_baselines:
+            features = features_cache.setdefault(face, PairFeatures(pairs))
+            train_idx = np.flatnonzero(~np.isin(subjects, list(held_out or []) + list(val_subjects)))
+            for baseline, result in features.baselines(motion_config, train_idx, indices, len(source.class_names), 0).items():
+                baseline_pred[baseline] += result["y_pred"]
         for start in range(0, len(indices), batch_size):
             chunk = indices[start : start + batch_size]
             images, motion = encode_pairs(pairs, chunk, motion_config)
@@ -97,6 +117,7 @@ def evaluate(model_path: Path, source: DataSource, batch_size: int = 16, tick: O
     return {
         "model": str(model_path), "dataset": source.name, "class_names": source.class_names, "folds": len(jobs),
         "composite": summarize(y_true, y_pred, num_classes), "per_source": per_source,
+        "baselines": {name: {"label": LABELS[name], **summarize(y_true, pred, num_classes)} for name, pred in baseline_pred.items()} if with_baselines else {},
     }
 
 

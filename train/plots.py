@@ -47,8 +47,12 @@ def plot_confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str], 
     return _save(fig, path)
 
 
-def plot_curves(histories: dict[str, list[dict[str, Any]]], path: Path) -> Path:
-    """Training loss and held-out UF1 per epoch, one line per fold (mean in bold when several)."""
+def plot_curves(
+    histories: dict[str, list[dict[str, Any]]], path: Path, references: dict[str, float] | None = None, starts: dict[str, float] | None = None,
+) -> Path:
+    """Training loss and held-out UF1 per epoch, one line per fold (mean in bold when several);
+    ``references`` (the baselines' pooled held-out UF1) are drawn as horizontal lines to beat, and
+    ``starts`` (held-out UF1 before the first gradient step, per fold) at epoch 0."""
     plt = _figure()
     fig, (ax_loss, ax_uf1) = plt.subplots(1, 2, figsize=(10, 3.8))
     many = len(histories) > 1
@@ -57,7 +61,9 @@ def plot_curves(histories: dict[str, list[dict[str, Any]]], path: Path) -> Path:
         style = {"alpha": 0.35, "linewidth": 1} if many else {"linewidth": 2}
         ax_loss.plot(epochs, [h["train_loss"] for h in history], **style)
         if history and "eval_uf1" in history[0]:
-            ax_uf1.plot(epochs, [h["eval_uf1"] for h in history], label=None if many else "held-out UF1", **style)
+            before = [(0, (starts or {})[name])] if name in (starts or {}) else []
+            xs, ys = zip(*(before + [(e, h["eval_uf1"]) for e, h in zip(epochs, history)]))
+            ax_uf1.plot(xs, ys, label=None if many else "held-out UF1 (epoch 0: solved read-out)" if before else "held-out UF1", **style)
         if history and "val_uf1" in history[0]:
             ax_uf1.plot(epochs, [h["val_uf1"] for h in history], linestyle="--", label=None if many else "validation UF1", **style)
     if many:
@@ -68,10 +74,29 @@ def plot_curves(histories: dict[str, list[dict[str, Any]]], path: Path) -> Path:
         if with_eval:
             mean_uf1 = np.mean([[h["eval_uf1"] for h in hist[:length]] for hist in with_eval], axis=0)
             ax_uf1.plot(range(1, length + 1), mean_uf1, color="black", linewidth=2, label="mean held-out UF1 (per fold)")
+    for (name, value), colour in zip((references or {}).items(), ("tab:red", "tab:green", "tab:purple")):
+        ax_uf1.axhline(value, color=colour, linestyle=":", linewidth=1.5, label=f"{name} baseline {value:.3f}")
     ax_loss.set(xlabel="epoch", ylabel="training loss", title="loss")
     ax_uf1.set(xlabel="epoch", ylabel="UF1", title="held-out subjects", ylim=(0, 1.02))
     for ax in (ax_loss, ax_uf1):
         ax.grid(alpha=0.3)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(loc="best")
+    return _save(fig, path)
+
+
+def plot_comparison(metrics: dict[str, dict[str, Any]], labels: dict[str, str], path: Path, title: str) -> Path:
+    """Grouped bars of UF1 / UAR / accuracy: the model beside its baselines, same clips."""
+    plt = _figure()
+    keys = ("uf1", "uar", "accuracy")
+    fig, ax = plt.subplots(figsize=(7.5, 3.8))
+    width = 0.8 / max(1, len(metrics))
+    for i, (name, values) in enumerate(metrics.items()):
+        xs = np.arange(len(keys)) + (i - (len(metrics) - 1) / 2) * width
+        bars = ax.bar(xs, [values[k] for k in keys], width, label=labels.get(name, name))
+        ax.bar_label(bars, fmt="%.3f", fontsize=8)
+    ax.set_xticks(range(len(keys)), ["UF1", "UAR", "accuracy"])
+    ax.set(ylim=(0, 1.1), title=title)
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend(loc="lower right", fontsize=8)
     return _save(fig, path)

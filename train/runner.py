@@ -30,13 +30,14 @@ from mpt_edge import __version__
 from mpt_edge.errors import MptEdgeError
 from mpt_edge.io import atomic_write_bytes
 from mpt_edge.motion.config import MotionConfig
-from train.configs import get_config
+from train.baselines import BASELINES, LABELS, PairFeatures
+from train.configs import MPTConfig, get_config
 from train.data.pairs import PairSet
 from train.distributed import DistContext
 from train.fit import FoldTrainer, Reporter, TrainOptions
 from train.metrics import pooled_loso
 from train.model import MPT
-from train.plots import plot_confusion, plot_curves
+from train.plots import plot_comparison, plot_confusion, plot_curves
 from train.protocol import Fold, make_folds, select_folds
 
 
@@ -45,27 +46,35 @@ class RunSpec:
     model: str = "mpt-tiny"
     alpha: Optional[float] = None  # None: MotionConfig's default
     motion_prompts: bool = True
+    prompt_readout: bool = True  # the linear read-out of the prompts beside the [CLS] head
     backbone_weights: Optional[str] = None
     protocol: str = "holdout"
     test_fraction: float = 0.25
     val_subjects: int = 0
     folds: Optional[str] = None
     options: TrainOptions = field(default_factory=TrainOptions)
+    baselines: bool = True  # fit the probe and flow baselines on every fold (not part of the identity)
 
     def identity(self, data: dict[str, Any]) -> dict[str, Any]:
         """What must match for a resume: everything but the fold selection."""
         return {
-            "data": data, "model": self.model, "alpha": self.alpha, "motion_prompts": self.motion_prompts,
+            "data": data, "model": self.model, "alpha": self.alpha, "motion_prompts": self.motion_prompts, "prompt_readout": self.prompt_readout,
             "backbone_weights": self.backbone_weights, "protocol": self.protocol, "test_fraction": self.test_fraction,
             "val_subjects": self.val_subjects, "options": self.options.to_dict(),
         }
 
 
+def resolve_configs(spec: RunSpec, num_classes: int) -> tuple[MPTConfig, MotionConfig]:
+    """The model and motion configs a run spec stands for (defaults filled in): what provenance records."""
+    cfg = get_config(spec.model, num_classes=num_classes, use_motion_prompts=spec.motion_prompts, prompt_readout=spec.prompt_readout)
+    motion = MotionConfig(face_size=cfg.image_size, patch_size=cfg.patch_size, **({} if spec.alpha is None else {"alpha": spec.alpha}))
+    return cfg, motion
+
+
 def build_model(spec: RunSpec, num_classes: int, face_size: int, log: Callable[[str], None]) -> MPT:
-    cfg = get_config(spec.model, num_classes=num_classes, use_motion_prompts=spec.motion_prompts)
+    cfg, motion = resolve_configs(spec, num_classes)
     if cfg.image_size != face_size:
         raise MptEdgeError(f"the data has {face_size}px faces but {cfg.name} needs {cfg.image_size}px; regenerate/prepare the data at {cfg.image_size}px")
-    motion = MotionConfig(face_size=cfg.image_size, patch_size=cfg.patch_size, **({} if spec.alpha is None else {"alpha": spec.alpha}))
     torch.manual_seed(spec.options.seed)  # identical initial weights in every fold and on every rank
     model = MPT(cfg, motion)
     if spec.backbone_weights:
@@ -87,6 +96,7 @@ def check_run_folder(out: Path, identity: dict[str, Any], same_run_allowed: bool
     run_file = out / "run.json"
     if not run_file.is_file():
         return
+    identity = json.loads(json.dumps(identity))  # as run.json stores it (tuples become lists)
     if not same_run_allowed:
         raise MptEdgeError(f"{out} already holds a training run; pass --resume to continue it or choose another --out")
     try:
@@ -102,9 +112,14 @@ def run_training(
     spec: RunSpec, pairs: PairSet, class_names: list[str], data_identity: dict[str, Any], out: Path,
     resume: bool = False, device: torch.device = torch.device("cpu"), dist: DistContext = DistContext(),
     reporter_for: Optional[Callable[[Fold], Reporter]] = None, log: Callable[[str], None] = print,
+    features: Optional[PairFeatures] = None,
 ) -> dict[str, Any]:
-    """Train every selected fold into ``out`` and return the metrics written to ``out/metrics.json``."""
+    """Train every selected fold into ``out`` and return the metrics written to ``out/metrics.json``.
+    ``features`` (shared between the variants of --ablate) caches what the baselines and the
+    standardisation statistics need."""
     identity = spec.identity(data_identity)
+    features = features or PairFeatures(pairs)
+    _, motion_config = resolve_configs(spec, len(class_names))
     check_run_folder(out, identity, resume or spec.folds is not None)  # shards of one run share OUT
     all_folds = make_folds(pairs.subjects, spec.protocol, spec.test_fraction, spec.val_subjects, spec.options.seed)
     folds = select_folds(all_folds, spec.folds)
@@ -128,49 +143,110 @@ def run_training(
             counts = model.parameter_counts()
             log(f"{model.cfg.name}: {counts['total']:,} parameters, {counts['trainable']:,} trainable ({100 * counts['trainable'] / counts['total']:.1f} %)")
         log(f"fold {fold.name}: {len(train_idx)} training clips, {int(test_mask.sum())} held out ({', '.join(fold.test_subjects) or 'none'})")
+        eval_idx = np.flatnonzero(test_mask)
         trainer = FoldTrainer(
-            model, pairs, train_idx, np.flatnonzero(test_mask), np.flatnonzero(val_mask), spec.options, class_names,
+            model, pairs, train_idx, eval_idx, np.flatnonzero(val_mask), spec.options, class_names,
             folder, fold.index, device, dist, reporter_for(fold) if reporter_for else None, identity={**identity, "fold": fold.name},
+            train_motion=features.motion(motion_config)[train_idx] if spec.motion_prompts else None,
         )
         started = time.perf_counter()
         result = trainer.fit(resume=resume)
+        seconds = round(time.perf_counter() - started, 1)
         if dist.is_main:
+            baselines: dict[str, Any] = {}
+            if spec.baselines and len(eval_idx):
+                started = time.perf_counter()
+                baselines = features.baselines(motion_config, train_idx, eval_idx, len(class_names), spec.options.seed)
+                log(f"fold {fold.name}: baselines fitted in {time.perf_counter() - started:.1f} s")
             _write_json(folder / "result.json", {
                 "fold": fold.name, "test_subjects": list(fold.test_subjects), "val_subjects": list(fold.val_subjects),
-                "selection": result.selection, "best_epoch": result.best_epoch, "seconds": round(time.perf_counter() - started, 1),
-                "history": result.history, "keys": result.eval_keys, "y_true": result.y_true, "y_pred": result.y_pred, "scores": result.scores,
+                "selection": result.selection, "best_epoch": result.best_epoch, "seconds": seconds,
+                "history": result.history, "start": result.start, "keys": result.eval_keys, "y_true": result.y_true, "y_pred": result.y_pred, "scores": result.scores,
+                "baselines": baselines,
             })
         dist.barrier()
     if not dist.is_main:
         return {}
-    metrics = pool_results(out, class_names, len(all_folds), spec)
+    metrics = pool_results(out, class_names, len(all_folds), spec, provenance(spec, data_identity, class_names, all_folds))
     if spec.protocol in ("holdout", "all") and (out / "folds" / all_folds[0].name / "best.pt").is_file():
         shutil.copyfile(out / "folds" / all_folds[0].name / "best.pt", out / ".best.pt.tmp")
         (out / ".best.pt.tmp").replace(out / "best.pt")
     return metrics
 
 
-def pool_results(out: Path, class_names: list[str], expected_folds: int, spec: RunSpec) -> dict[str, Any]:
-    """Pool every finished fold in ``out`` into metrics.json, confusion.png and curves.png."""
+def provenance(spec: RunSpec, data_identity: dict[str, Any], class_names: list[str], folds: list[Fold]) -> dict[str, Any]:
+    """Everything that produced a run, resolved (no ``None`` standing for "the default"): data and
+    preset, model and motion configs (alpha included), options, seed and the exact split."""
+    import cv2
+
+    cfg, motion = resolve_configs(spec, len(class_names))
+    return {
+        "mpt_edge_version": __version__, "torch": torch.__version__, "opencv": cv2.__version__,
+        "data": data_identity, "model_config": cfg.to_dict(), "motion_config": motion.to_dict(),
+        "options": spec.options.to_dict(), "seed": spec.options.seed, "protocol": spec.protocol,
+        "test_fraction": spec.test_fraction, "val_subjects": spec.val_subjects, "backbone_weights": spec.backbone_weights,
+        "baselines": spec.baselines,
+        "split": {f.name: {"test": list(f.test_subjects), "val": list(f.val_subjects)} for f in folds},
+    }
+
+
+def pool_results(out: Path, class_names: list[str], expected_folds: int, spec: RunSpec, provenance_record: dict[str, Any]) -> dict[str, Any]:
+    """Pool every finished fold in ``out`` into metrics.json, predictions.csv and the plots; the
+    baselines are pooled the same way, over the same folds."""
     results = []
     for path in sorted((out / "folds").glob("*/result.json")):
         results.append(json.loads(path.read_text()))
     evaluated = [r for r in results if r["y_true"]]
+    num_classes = len(class_names)
     metrics: dict[str, Any] = {
         "mpt_edge_version": __version__, "protocol": spec.protocol, "class_names": class_names,
         "folds_finished": len(results), "folds_total": expected_folds, "complete": len(results) == expected_folds,
         "selection": results[0]["selection"] if results else None,
-        "model": spec.model, "alpha": spec.alpha, "motion_prompts": spec.motion_prompts,
+        "model": spec.model, "alpha": provenance_record["motion_config"]["alpha"], "motion_prompts": spec.motion_prompts,
         "train_seconds": round(sum(r["seconds"] for r in results), 1),
+        "provenance": provenance_record,
     }
+    references: dict[str, float] = {}
     if evaluated:
-        pooled = pooled_loso(((r["fold"], r["y_true"], r["y_pred"]) for r in evaluated), len(class_names))
+        pooled = pooled_loso(((r["fold"], r["y_true"], r["y_pred"]) for r in evaluated), num_classes)
         metrics.update(pooled)
+        baselines = {}
+        for name in BASELINES:
+            if all(name in r.get("baselines", {}) for r in evaluated):
+                folds = ((r["fold"], r["y_true"], r["baselines"][name]["y_pred"]) for r in evaluated)
+                baselines[name] = {"label": LABELS[name], **pooled_loso(folds, num_classes)}
+                references[name] = baselines[name]["pooled"]["uf1"]
+        metrics["baselines"] = baselines
         title = f"{spec.protocol}: UF1 {pooled['pooled']['uf1']:.3f}, UAR {pooled['pooled']['uar']:.3f} ({len(evaluated)} fold{'s' if len(evaluated) > 1 else ''})"
         plot_confusion(pooled["pooled"]["confusion"], class_names, out / "confusion.png", title)
-    plot_curves({r["fold"]: r["history"] for r in results}, out / "curves.png")
+        if baselines:
+            bars = {"model": pooled["pooled"], **{name: b["pooled"] for name, b in baselines.items()}}
+            plot_comparison(bars, {k: LABELS[k] for k in bars}, out / "baselines.png", f"held-out subjects ({spec.protocol})")
+        write_predictions(out / "predictions.csv", evaluated, class_names)
+    starts = {r["fold"]: r["start"]["eval_uf1"] for r in results if r.get("start")}
+    plot_curves({r["fold"]: r["history"] for r in results}, out / "curves.png", references, starts)
     _write_json(out / "metrics.json", metrics)
     return metrics
+
+
+def write_predictions(path: Path, results: list[dict[str, Any]], class_names: list[str]) -> None:
+    """One row per held-out clip: fold, clip, subject, source data set, true and predicted label, the
+    model's class scores and each baseline's prediction, so UF1/UAR can be recomputed elsewhere."""
+    import csv
+    import io
+
+    names = [n for n in BASELINES if all(n in r.get("baselines", {}) for r in results)]
+    table = io.StringIO()
+    writer = csv.writer(table, lineterminator="\n")
+    writer.writerow(["fold", "clip", "subject", "dataset", "true", "predicted", *(f"score_{c}" for c in class_names), *(f"{n}_predicted" for n in names)])
+    for r in results:
+        for row, key in enumerate(r["keys"]):
+            dataset, subject, clip = key.split("/", 2)
+            writer.writerow([
+                r["fold"], clip, subject, dataset, class_names[r["y_true"][row]], class_names[r["y_pred"][row]],
+                *(f"{v:.6f}" for v in r["scores"][row]), *(class_names[r["baselines"][n]["y_pred"][row]] for n in names),
+            ])
+    atomic_write_bytes(path, table.getvalue().encode())
 
 
 def variant(spec: RunSpec, name: str) -> RunSpec:

@@ -73,7 +73,7 @@ def open_dataset(
             synthetic = read_synthetic_spec(Path(root))[0] if root and (Path(root) / "dataset.json").is_file() else SyntheticSpec()
         root = ensure_synthetic(synthetic, root, on_generated_clip)
         spec, result = read_synthetic(root, skip_invalid)
-        identity = {"dataset": name, "synthetic": asdict(spec), "clips": len(result.records)}
+        identity = {"dataset": name, "synthetic": asdict(spec), "style": asdict(spec.style), "clips": len(result.records)}
         return DataSource(name, root, result.records, list(spec.class_names), result.skipped, result.notes, identity)
     if root is None:
         raise MptEdgeError(f"--dataset {name} needs --root PATH: the data set folder as distributed (or a `mpt-edge prepare` cache)")

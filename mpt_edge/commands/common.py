@@ -1,0 +1,64 @@
+"""What several commands share: one-line user errors, option help texts and the synthetic-set options."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import sys
+from typing import TYPE_CHECKING, Callable, Iterator, Optional, TypeVar
+
+import typer
+
+from mpt_edge.errors import MptEdgeError
+
+if TYPE_CHECKING:
+    from train.data.synthetic_folder import SyntheticSpec
+
+F = TypeVar("F", bound=Callable[..., object])
+
+EXIT_USER_ERROR = 2
+
+DATASET_HELP = "Data set: synthetic (built in), casme2, samm, smic (SMIC-HS), casme3 (CAS(ME)^3 part A), megc2019 (composite)."
+ROOT_HELP = "Data set folder as distributed, or a `mpt-edge prepare` cache. For synthetic: where it is generated (default: the user cache)."
+
+
+def user_errors(func: F) -> F:
+    """Turn MptEdgeError (and its InputError/ValueError kin) into one line on stderr and exit 2."""
+
+    @functools.wraps(func)
+    def wrapper(*args: object, **kwargs: object) -> object:
+        try:
+            return func(*args, **kwargs)
+        except MptEdgeError as error:
+            typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
+            raise typer.Exit(EXIT_USER_ERROR) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+@contextlib.contextmanager
+def json_only_stdout(as_json: bool) -> Iterator[None]:
+    """With --json, stdout carries the JSON alone: whatever libraries print meanwhile (NNCF's progress
+    bars) goes to stderr, so `mpt-edge calibrate --json | jq` works."""
+    if not as_json:
+        yield
+        return
+    with contextlib.redirect_stdout(sys.stderr):
+        yield
+
+
+# The synthetic set's options, shared by train and eval (an eval must regenerate the same set).
+SYNTHETIC_PRESET = typer.Option("easy", "--synthetic-preset", help="Synthetic set: easy (clear motion, the demo's) or hard (0.1-0.5 px motion among blinks, head motion, noise, JPEG; 24 subjects, 5 imbalanced classes).")
+SYNTHETIC_SUBJECTS = typer.Option(None, "--synthetic-subjects", help="Synthetic set: number of subjects (default: the preset's, easy 16 / hard 24).")
+SYNTHETIC_CLIPS = typer.Option(None, "--synthetic-clips", help="Synthetic set: clips per class and subject, on average (default: easy 4 / hard 3).")
+SYNTHETIC_CLASSES = typer.Option(None, "--synthetic-classes", help="Synthetic set: 3 (MEGC2019 labels) or 5 (CASME II labels) classes (default: easy 3 / hard 5).")
+SYNTHETIC_SEED = typer.Option(0, "--synthetic-seed", help="Synthetic set: generator seed.")
+
+
+def synthetic_spec(preset: str, subjects: Optional[int], clips: Optional[int], classes: Optional[int], seed: int) -> "SyntheticSpec":
+    """The synthetic set the options name, each unset size taken from the preset."""
+    from train.data.synthetic_folder import SyntheticSpec
+    from train.data.synthetic_presets import preset_defaults
+
+    subjects, clips, classes = preset_defaults(preset, subjects, clips, classes)
+    return SyntheticSpec(subjects=subjects, clips_per_class=clips, classes=classes, seed=seed, preset=preset)

@@ -1,0 +1,76 @@
+"""``mpt-edge train``: options -> :func:`train.cli_train.train_command` (imported lazily: torch)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from mpt_edge.commands.common import (
+    DATASET_HELP, ROOT_HELP, SYNTHETIC_CLASSES, SYNTHETIC_CLIPS, SYNTHETIC_PRESET, SYNTHETIC_SEED, SYNTHETIC_SUBJECTS,
+    synthetic_spec, user_errors,
+)
+from mpt_edge.motion.config import DEFAULT_ALPHA
+
+
+@user_errors
+def train(
+    dataset: str = typer.Option("synthetic", "--dataset", help=DATASET_HELP),
+    root: Optional[Path] = typer.Option(None, "--root", help=ROOT_HELP),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip clips with annotation/frame problems instead of stopping."),
+    face: str = typer.Option("haar", "--face", help="Face alignment for real data: haar (OpenCV cascades) or none (frames are face crops already)."),
+    synthetic_preset: str = SYNTHETIC_PRESET,
+    synthetic_subjects: Optional[int] = SYNTHETIC_SUBJECTS,
+    synthetic_clips: Optional[int] = SYNTHETIC_CLIPS,
+    synthetic_classes: Optional[int] = SYNTHETIC_CLASSES,
+    synthetic_seed: int = SYNTHETIC_SEED,
+    model: str = typer.Option("mpt-tiny", "--model", "-m", help="Model config: mpt-tiny (ViT-Ti/16), mpt-small, mpt-base (the paper's ViT-B/16)."),
+    backbone_weights: Optional[Path] = typer.Option(None, "--backbone-weights", help="timm vit_*_patch16_224 weights (.safetensors or state dict); default: random init."),
+    alpha: float = typer.Option(DEFAULT_ALPHA, "--alpha", "-a", help="Motion magnification factor (0 = none)."),
+    motion_prompts: bool = typer.Option(True, "--motion-prompts/--no-motion-prompts", help="Use motion prompt tokens (off: the ablation)."),
+    prompt_readout: bool = typer.Option(True, "--prompt-readout/--no-prompt-readout", help="A linear read-out of the standardised prompts beside the [CLS] head, solved first (linear probe) and then fine-tuned."),
+    readout_lr_scale: float = typer.Option(0.0, "--readout-lr-scale", help="Learning rate of the prompt read-out relative to --lr while fine-tuning (0, the default: keep its solved optimum)."),
+    train_backbone: bool = typer.Option(False, "--train-backbone", help="Also train the ViT's own weights (prompt tuning keeps them frozen)."),
+    protocol: str = typer.Option("holdout", "--protocol", help="holdout (held-out subjects), loso (leave one subject out), all (train on everything, for deployment)."),
+    test_fraction: float = typer.Option(0.25, "--test-fraction", help="holdout: share of subjects held out."),
+    val_subjects: int = typer.Option(0, "--val-subjects", help="Subjects taken from training for selecting the best epoch (0: keep the last epoch)."),
+    folds: Optional[str] = typer.Option(None, "--folds", help="Run only some folds: K/N (shard K of N), or a list like 0,3-5 or sub03."),
+    epochs: int = typer.Option(12, "--epochs", help="Training epochs per fold."),
+    batch_size: int = typer.Option(8, "--batch-size", help="Clips per optimisation step (across all DDP ranks)."),
+    lr: float = typer.Option(1e-4, "--lr", help="Peak AdamW learning rate of fine-tuning (warm-up, then cosine to 0)."),
+    weight_decay: float = typer.Option(0.05, "--weight-decay", help="AdamW weight decay."),
+    class_balanced: bool = typer.Option(False, "--class-balanced", help="Weight the loss by inverse class frequency (imbalanced real data)."),
+    augment: bool = typer.Option(True, "--augment/--no-augment", help="Flip/affine/gain augmentation applied identically to onset and apex, while fine-tuning and when solving the prompt read-out."),
+    seed: int = typer.Option(0, "--seed", help="Seed of initial weights, splits, batch order and augmentation."),
+    baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="Also fit a linear probe of the motion prompts and a Farneback-flow classifier on every fold's split, and report them beside the model."),
+    device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
+    out: Path = typer.Option(Path("runs/train"), "--out", "-o", help="Run folder: checkpoints, metrics.json, predictions.csv, plots."),
+    resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    ablate: bool = typer.Option(False, "--ablate", help="Also train without magnification and without motion prompts; write ablation.md."),
+    as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (no progress bars)."),
+) -> None:
+    """Train MPT (holdout, LOSO or all subjects) on a data set or the built-in synthetic set."""
+    from mpt_edge.motion.images import check_alpha
+
+    check_alpha(alpha)
+    from train.cli_train import train_command
+    from train.fit import TrainOptions
+    from train.runner import RunSpec
+
+    options = TrainOptions(
+        epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
+        class_balanced=class_balanced, augment=augment, seed=seed, readout_lr_scale=readout_lr_scale, train_backbone=train_backbone,
+    )
+    spec = RunSpec(
+        model=model, alpha=alpha, motion_prompts=motion_prompts, prompt_readout=prompt_readout, backbone_weights=str(backbone_weights) if backbone_weights else None,
+        protocol=protocol, test_fraction=test_fraction, val_subjects=val_subjects, folds=folds, options=options, baselines=baselines,
+    )
+    synthetic = synthetic_spec(synthetic_preset, synthetic_subjects, synthetic_clips, synthetic_classes, synthetic_seed)
+    summary = train_command(
+        dataset=dataset, root=root, skip_invalid=skip_invalid, synthetic=synthetic, spec=spec,
+        out=out, resume=resume, device_name=device, ablate=ablate, as_json=as_json, face_detector=face,
+    )
+    if as_json and summary:
+        typer.echo(json.dumps(summary))
