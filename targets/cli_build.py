@@ -46,12 +46,14 @@ def build_command(*, source: Path, target: str, out: Path, work: Optional[Path],
 
     def load_pairs():
         from mpt_edge.onnx_meta import read_onnx_meta
-        from train.cli_train import report_source
+        from train.cli_train import report_source, synthetic_of_model
         from train.data.pairs import load_pairs as decode
         from train.data.sources import open_dataset
 
-        face_size = int(read_onnx_meta(work / "model.onnx" if source.suffix == ".pt" else source)["motion_config"]["face_size"])
-        data = open_dataset(dataset, root, None, False, None, face_size, face_detector)
+        meta = read_onnx_meta(work / "model.onnx" if source.suffix == ".pt" else source)
+        face_size = int(meta["motion_config"]["face_size"])
+        synthetic = synthetic_of_model(meta) if dataset == "synthetic" and root is None else None
+        data = open_dataset(dataset, root, synthetic, False, None, face_size, face_detector)
         report_source(data, console.print)
         return decode(data.records, face_size)
 

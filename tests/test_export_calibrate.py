@@ -13,12 +13,14 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from calibrate.backends import FLOAT_KEPT_PREFIXES, float_kept_nodes
 from calibrate.sampling import stratified_indices
 from mpt_edge.cli import EXIT_USER_ERROR, app
 from mpt_edge.engines import open_engine
 from mpt_edge.errors import InputError
 from mpt_edge.onnx_meta import read_onnx_meta
 from train.checkpoint import load_model
+from train.cli_train import synthetic_of_model
 from train.configs import REGISTRY, MPTConfig
 from train.export import sample_inputs
 
@@ -89,7 +91,7 @@ def test_calibrate_writes_a_runnable_int8_model_and_a_report(trained, exported, 
     out = tmp_path / backend
     result = runner.invoke(app, ["calibrate", str(path), "--backend", backend, "--out", str(out), "--root", str(trained / "data"), "--size", "8", "--json"])
     assert result.exit_code == 0, result.output
-    report = json.loads(result.output.strip().splitlines()[-1])
+    report = json.loads(result.stdout)  # stdout is the JSON alone (NNCF's progress bars go to stderr)
     int8 = out / ("model_int8.xml" if backend == "openvino" else f"model_int8_qdq_{backend}.onnx")
     assert int8.suffix == suffix and int8.is_file() and json.loads((out / f"report_{backend}.json").read_text()) == report
     assert report["calibration_clips"] == 8 and report["held_out_subjects"] == ["sub02"] and report["held_out_clips"] == 6
@@ -98,6 +100,7 @@ def test_calibrate_writes_a_runnable_int8_model_and_a_report(trained, exported, 
     assert set(report["int8"]) >= {"uf1", "uar", "accuracy"} and report["latency_ms_batch1"]
     logits = open_engine(int8).infer({"apex": np.zeros((1, 3, 224, 224), np.float32), "motion": np.zeros((1, 49, 6), np.float32)})
     assert logits.shape == (1, 3) and np.isfinite(logits).all()
+    assert float_kept_layers_are_float(int8, float_kept_nodes(path))
     if suffix == ".onnx":
         proto = onnx.load(str(int8))
         quantizers = [n for n in proto.graph.node if n.op_type == "QuantizeLinear"]
@@ -173,6 +176,49 @@ def test_bench_int8_prints_json(trained, exported, tmp_path):
     report = json.loads(out)
     assert set(report["median_rate"]) >= {"openvino_fp32_throughput", "openvino_int8_throughput", "onnxruntime_fp32_sync"}
     assert all(rate > 0 for rate in report["median_rate"].values()) and "int8_flags" in report["machine"]
+
+
+def float_kept_layers_are_float(int8_model, names) -> bool:
+    """The prompt projection and the prompt read-out compute in float: their inputs are not dequantized
+    INT8 (Q/DQ ONNX) / not fake-quantized (OpenVINO IR)."""
+    if int8_model.suffix == ".onnx":
+        graph = onnx.load(str(int8_model)).graph
+        producers = {out: node.op_type for node in graph.node for out in node.output}
+        kept = [n for n in graph.node if any(i.startswith(FLOAT_KEPT_PREFIXES) for i in n.input) and n.op_type in ("Gemm", "MatMul")]
+        return len(kept) == 2 and all(producers.get(i) != "DequantizeLinear" for n in kept for i in n.input)
+    import openvino as ov
+
+    kept = [op for op in ov.Core().read_model(str(int8_model)).get_ordered_ops() if op.get_type_name() == "MatMul"
+            and op.get_friendly_name().split("/")[0] in names]
+    quantized = {"FakeQuantize", "FakeConvert"}
+
+    def fed_by_fake_quantize(op) -> bool:  # through a Convert/Reshape or directly
+        for src in op.inputs():
+            node = src.get_source_output().get_node()
+            while node.get_type_name() in ("Convert", "Reshape") and node.inputs():
+                node = node.input(0).get_source_output().get_node()
+            if node.get_type_name() in quantized:
+                return True
+        return False
+
+    return len(kept) == 2 and not any(fed_by_fake_quantize(op) for op in kept)
+
+
+def test_float_kept_nodes_are_the_prompt_layers(exported):
+    path, _ = exported
+    graph = onnx.load(str(path)).graph
+    names = float_kept_nodes(path)
+    kept = [n for n in graph.node if n.name in names]
+    assert len(kept) == 2 and {i.split(".")[0] for n in kept for i in n.input} >= {"prompt_readout", "motion_embed"}
+
+
+def test_exported_model_names_its_training_data_and_calibration_defaults_to_it(exported):
+    path, _ = exported
+    meta = read_onnx_meta(path)
+    assert meta["training_data"]["dataset"] == "synthetic"
+    spec = synthetic_of_model(meta)
+    assert (spec.subjects, spec.clips_per_class, spec.preset) == (4, 2, "easy")
+    assert synthetic_of_model({"training_data": {"dataset": "casme2"}}) is None and synthetic_of_model({}) is None
 
 
 def test_accuracy_aware_openvino_calibration(trained, exported, tmp_path):
