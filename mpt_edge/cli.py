@@ -14,7 +14,7 @@ import typer
 
 from mpt_edge import __version__
 from mpt_edge.commands import eval as eval_command, train as train_command
-from mpt_edge.commands.common import DATASET_HELP, EXIT_USER_ERROR, ROOT_HELP, json_only_stdout, user_errors
+from mpt_edge.commands.common import DATASET_HELP, EXIT_USER_ERROR, PRECISION, ROOT_HELP, json_only_stdout, user_errors
 from mpt_edge.errors import MptEdgeError
 from mpt_edge.motion.config import DEFAULT_ALPHA
 
@@ -148,12 +148,13 @@ def bench(
     bundle: Path = typer.Argument(..., help="A bundle folder from `mpt-edge build`."),
     seconds: float = typer.Option(5.0, "--seconds", help="How long to measure."),
     warmup: int = typer.Option(5, "--warmup", help="Untimed inferences first."),
+    precision: str = PRECISION,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
-    """Latency p50/p99 and throughput of a bundle's engine (batch 1)."""
+    """Latency p50/p99 and throughput of a bundle's engine (batch 1); both precisions where it carries two."""
     from targets.cli_build import bench_command
 
-    result = bench_command(bundle_path=bundle, seconds=seconds, warmup=warmup, as_json=as_json)
+    result = bench_command(bundle_path=bundle, seconds=seconds, warmup=warmup, as_json=as_json, precision=precision)
     if as_json:
         typer.echo(json.dumps(result))
 
@@ -182,6 +183,7 @@ def run(
     max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Stop after this many frames."),
     detect_every: int = typer.Option(15, "--detect-every", help="Re-detect the face every N frames (the crop is held in between)."),
     face: str = typer.Option("haar", "--face", help="haar, or none when the source already shows an aligned face."),
+    precision: str = PRECISION,
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON on stderr at the end."),
 ) -> None:
     """Stream a camera or video through spotting, magnification, tokenization and the engine; print events."""
@@ -190,7 +192,7 @@ def run(
 
     handle = open(events, "a", encoding="utf-8") if events else None
     try:
-        summary = run_stream(bundle, source, handle, show, record, max_frames, PipelineConfig(detect_every=detect_every, face_detector=face))
+        summary = run_stream(bundle, source, handle, show, record, max_frames, PipelineConfig(detect_every=detect_every, face_detector=face), precision=precision)
     finally:
         if handle:
             handle.close()
@@ -212,6 +214,7 @@ def bench_stream(
     bundle: Path = typer.Option(..., "--bundle", "-b", help="A bundle folder from `mpt-edge build`."),
     video: str = typer.Argument(..., help="A video file, replayed as fast as possible."),
     face: str = typer.Option("haar", "--face", help="haar, or none for pre-aligned faces."),
+    precision: str = PRECISION,
 ) -> None:
     """Replay a video through the pipeline as fast as possible; print fps, per-stage time, latency, memory as JSON."""
     import io
@@ -220,7 +223,7 @@ def bench_stream(
     from mpt_edge.stream.run import require_file_source, run_stream
 
     require_file_source(video)
-    summary = run_stream(bundle, video, io.StringIO(), config=PipelineConfig(face_detector=face))
+    summary = run_stream(bundle, video, io.StringIO(), config=PipelineConfig(face_detector=face), precision=precision)
     typer.echo(json.dumps(summary))
 
 

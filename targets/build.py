@@ -76,14 +76,21 @@ def _openvino_fp32_ir(onnx_path: Path, work: Path) -> Path:
 
 def _files_for(profile: TargetProfile, onnx_path: Path, int8: Optional[Path], work: Path, log: Log) -> tuple[dict[str, Path], dict[str, str]]:
     """(bundle name -> source file, role -> bundle name) for one target."""
+    # INT8 CPU bundles carry the FP32 model too: the device keeps whichever runs faster on its CPU
+    # (mpt_edge.precision), since INT8 is slower than FP32 on CPUs without VNNI/AMX.
     if profile.backend == "openvino":
-        model = int8 if profile.precision == "int8" else _openvino_fp32_ir(onnx_path, work)
-        assert model is not None
-        return {model.name: model, model.with_suffix(".bin").name: model.with_suffix(".bin")}, {"model": model.name}
+        fp32 = _openvino_fp32_ir(onnx_path, work)
+        files = {fp32.name: fp32, fp32.with_suffix(".bin").name: fp32.with_suffix(".bin")}
+        if profile.precision != "int8":
+            return files, {"model": fp32.name}
+        assert int8 is not None
+        files.update({int8.name: int8, int8.with_suffix(".bin").name: int8.with_suffix(".bin")})
+        return files, {"model": int8.name, "model_fp32": fp32.name}
     if profile.backend == "onnxruntime":
-        model = int8 if profile.precision == "int8" else onnx_path
-        assert model is not None
-        return {model.name: model}, {"model": model.name}
+        if profile.precision != "int8":
+            return {onnx_path.name: onnx_path}, {"model": onnx_path.name}
+        assert int8 is not None
+        return {int8.name: int8, onnx_path.name: onnx_path}, {"model": int8.name, "model_fp32": onnx_path.name}
     if profile.backend == "tensorrt":
         assert int8 is not None
         files = {"model_int8_qdq.onnx": int8, "build_engine.sh": work / "build_engine.sh", "build_engine.py": SCRIPTS / "build_engine.py"}
@@ -164,6 +171,7 @@ def build_bundle(
         "model_config": meta["model_config"], "motion_config": meta["motion_config"], "class_names": meta["class_names"],
         "inputs": {name: [1, 3, size, size] if name == "apex" else [1, grid * grid, 6] for name in meta["inputs"]},
         "outputs": {"logits": [1, len(meta["class_names"])]}, "roles": roles,
+        "precisions": {profile.precision: "model", **({"fp32": "model_fp32"} if "model_fp32" in roles else {})},
         "source": {"file": Path(source).name, "sha256": sha256_file(Path(source)), "fp32_onnx_sha256": sha256_file(onnx_path)},
         "validation": {
             "held_out": {k: report[k] for k in ("fp32", "int8", "agreement", "held_out_clips", "evaluation_split") if k in report},

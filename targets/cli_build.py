@@ -69,14 +69,34 @@ def build_command(*, source: Path, target: str, out: Path, work: Optional[Path],
     return summary
 
 
-def bench_command(*, bundle_path: Path, seconds: float, warmup: int, as_json: bool) -> dict[str, Any]:
+def bench_command(*, bundle_path: Path, seconds: float, warmup: int, as_json: bool, precision: str = "auto") -> dict[str, Any]:
+    """The precision the device would run (auto: measured once and cached), and with two models in the
+    bundle the other one too, so the user sees what the choice was worth."""
     from mpt_edge.bundle import load_bundle
-    from mpt_edge.engines import open_bundle_engine
+    from mpt_edge.precision import available, resolve_precision
 
     bundle = load_bundle(bundle_path)
-    engine = open_bundle_engine(bundle)
-    rng = np.random.default_rng(0)
-    feeds = {name: rng.standard_normal(tuple(shape), dtype=np.float32) for name, shape in bundle.manifest["inputs"].items()}
+    log = Console(stderr=True, quiet=as_json).print
+    chosen = resolve_precision(bundle, precision, log)
+    result = _bench_one(bundle, chosen, seconds, warmup)
+    result["precision_chosen_by"] = "auto (measured on this CPU)" if precision == "auto" and len(available(bundle)) > 1 else "bundle" if precision == "auto" else "--precision"
+    result["by_precision"] = {chosen: {k: result[k] for k in ("latency_ms", "throughput_per_s", "runs")}}
+    for other in sorted(set(available(bundle)) - {chosen}):
+        result["by_precision"][other] = {k: v for k, v in _bench_one(bundle, other, seconds, warmup).items() if k in ("latency_ms", "throughput_per_s", "runs")}
+    if not as_json:
+        for name, figures in result["by_precision"].items():
+            mark = " (used)" if name == chosen else ""
+            Console().print(f"{result['target']} ({result['backend']} {name}{mark}): p50 {figures['latency_ms']['p50']:.2f} ms, p99 {figures['latency_ms']['p99']:.2f} ms, "
+                            f"{figures['throughput_per_s']:.1f} inferences/s over {figures['runs']} runs")
+    return result
+
+
+def _bench_one(bundle: Any, precision: str, seconds: float, warmup: int) -> dict[str, Any]:
+    from mpt_edge.engines import open_bundle_engine
+    from mpt_edge.precision import random_feeds
+
+    engine = open_bundle_engine(bundle, precision=precision)
+    feeds = random_feeds(bundle)
     for _ in range(warmup):
         engine.infer(feeds)
     times = []
@@ -86,11 +106,8 @@ def bench_command(*, bundle_path: Path, seconds: float, warmup: int, as_json: bo
         engine.infer(feeds)
         times.append((time.perf_counter() - t) * 1000)
     times.sort()
-    result = {
-        "bundle": str(bundle_path), "target": bundle.manifest["target"]["name"], "backend": bundle.backend, "precision": bundle.manifest["precision"],
+    return {
+        "bundle": str(bundle.root), "target": bundle.manifest["target"]["name"], "backend": bundle.backend, "precision": precision,
         "runs": len(times), "latency_ms": {"p50": round(statistics.median(times), 3), "p99": round(times[min(len(times) - 1, int(0.99 * len(times)))], 3), "mean": round(statistics.fmean(times), 3)},
         "throughput_per_s": round(1000 * len(times) / sum(times), 2),
     }
-    if not as_json:
-        Console().print(f"{result['target']} ({result['backend']} {result['precision']}): p50 {result['latency_ms']['p50']:.2f} ms, p99 {result['latency_ms']['p99']:.2f} ms, {result['throughput_per_s']:.1f} inferences/s over {result['runs']} runs")
-    return result

@@ -80,8 +80,18 @@ def test_cpu_bundles_predict_what_the_checkpoint_predicts(trained, tmp_path, tar
         assert "int8" in bundle.manifest["validation"]["held_out"]
     bench = runner.invoke(app, ["bench", str(out), "--seconds", "0.2", "--json"])
     assert bench.exit_code == 0, bench.output
-    figures = json.loads(bench.output.strip().splitlines()[-1])
+    figures = json.loads(bench.stdout)
     assert figures["latency_ms"]["p50"] > 0 and figures["latency_ms"]["p99"] >= figures["latency_ms"]["p50"] and figures["throughput_per_s"] > 0
+    decision = out.parent / f"{out.name}.precision.json"
+    if bundle.manifest["precision"] == "int8":  # CPU INT8 bundles carry the FP32 model too; the device keeps the faster
+        assert bundle.manifest["precisions"] == {"int8": "model", "fp32": "model_fp32"} and set(bundle.manifest["validation"]["held_out"]) >= {"fp32", "int8"}
+        assert set(figures["by_precision"]) == {"int8", "fp32"} and figures["precision"] == json.loads(decision.read_text())["precision"]
+        fp32 = np.concatenate([open_bundle_engine(bundle, precision="fp32").infer({"apex": i[None], "motion": m[None]}) for i, m in real_inputs()])
+        assert np.abs(fp32 - theirs).max() < 1e-3
+        forced = json.loads(runner.invoke(app, ["bench", str(out), "--seconds", "0.2", "--precision", "fp32", "--json"]).stdout)
+        assert forced["precision"] == "fp32" and forced["precision_chosen_by"] == "--precision"
+    else:
+        assert set(figures["by_precision"]) == {bundle.manifest["precision"]} and not decision.exists()
 
 
 def test_jetson_bundle_carries_a_checked_qdq_model_and_valid_build_scripts(trained, tmp_path):

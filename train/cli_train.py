@@ -219,7 +219,7 @@ def synthetic_of_model(meta: dict[str, Any]) -> Optional[SyntheticSpec]:
 
 
 def eval_command(*, model_path: Path, dataset: str, root: Optional[Path], synthetic: SyntheticSpec, face_detector: str, skip_invalid: bool,
-                 as_json: bool, baselines: bool = True) -> dict[str, Any]:
+                 as_json: bool, baselines: bool = True, precision: str = "auto") -> dict[str, Any]:
     from train.checkpoint import read_checkpoint
     from train.evaluate import _jobs, evaluate, total_predictions
 
@@ -234,7 +234,7 @@ def eval_command(*, model_path: Path, dataset: str, root: Optional[Path], synthe
     with make_progress(console) as progress:
         bars = None if as_json else progress
         source = open_with_progress(bars, dataset, root, synthetic, skip_invalid, face_size, face_detector, console.print)
-        result = evaluate(model_path, source, tick=counter(bars, "predicting", total_predictions(model_path, source)), baselines=baselines)
+        result = evaluate(model_path, source, tick=counter(bars, "predicting", total_predictions(model_path, source)), baselines=baselines, precision=precision)
     if not as_json:
         table = Table(title=f"{dataset}: {result['folds']} model(s) from {model_path}")
         for column in ("data set", "UF1", "UAR", "accuracy", "clips"):

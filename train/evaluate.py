@@ -51,14 +51,16 @@ def _fold_jobs(model_path: Path) -> list[tuple[str, Path, Optional[list[str]], l
     return [("model", model_path, None, [])]
 
 
-def _scorer(path: Path) -> tuple[list[str], Any, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
+def _scorer(path: Path, precision: str = "auto") -> tuple[list[str], Any, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
     """(class names, motion config, scores of a batch) for a checkpoint (PyTorch) or a bundle (its engine)."""
     if path.is_dir():
         from mpt_edge.bundle import load_bundle
         from mpt_edge.engines import open_bundle_engine
 
+        from mpt_edge.precision import resolve_precision
+
         bundle = load_bundle(path)
-        engine = open_bundle_engine(bundle)
+        engine = open_bundle_engine(bundle, precision=resolve_precision(bundle, precision))
         names = list(bundle.manifest["inputs"])
 
         def score_bundle(images: np.ndarray, motion: np.ndarray) -> np.ndarray:
@@ -76,6 +78,7 @@ def _scorer(path: Path) -> tuple[list[str], Any, Callable[[np.ndarray, np.ndarra
 
 def evaluate(
     model_path: Path, source: DataSource, batch_size: int = 16, tick: Optional[Callable[[], None]] = None, baselines: bool = True,
+    precision: str = "auto",
 ) -> dict[str, Any]:
     """Score the model(s) of ``model_path`` on ``source``. For a run folder (folds with held-out
     subjects) the baselines are refitted on each fold's training subjects and pooled the same way."""
@@ -88,7 +91,7 @@ def evaluate(
     pairs_cache: dict[int, Any] = {}
     features_cache: dict[int, PairFeatures] = {}
     for name, path, held_out, val_subjects in jobs:
-        class_names, motion_config, score = _scorer(path)
+        class_names, motion_config, score = _scorer(path, precision)
         if list(class_names) != list(source.class_names):
             raise MptEdgeError(f"{path} predicts {list(class_names)} but {source.name} has classes {source.class_names}; evaluate on the data set it was trained for")
         indices = np.flatnonzero(np.isin(subjects, held_out)) if held_out is not None else np.arange(len(subjects))

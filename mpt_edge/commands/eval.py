@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from mpt_edge.commands.common import (
-    DATASET_HELP, ROOT_HELP, SYNTHETIC_CLASSES, SYNTHETIC_CLIPS, SYNTHETIC_SEED, SYNTHETIC_SUBJECTS, synthetic_spec, user_errors,
+    DATASET_HELP, PRECISION, ROOT_HELP, SYNTHETIC_CLASSES, SYNTHETIC_CLIPS, SYNTHETIC_SEED, SYNTHETIC_SUBJECTS, synthetic_spec, user_errors,
 )
 from mpt_edge.errors import MptEdgeError
 
@@ -27,6 +27,7 @@ def eval_(
     baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="For a run folder: refit the probe and flow baselines on each fold's training subjects and show them beside the model."),
     face: str = typer.Option("haar", "--face", help="Face alignment for raw real data: haar or none."),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip clips with annotation/frame problems instead of stopping."),
+    precision: str = PRECISION,
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ) -> None:
     """UF1 / UAR / accuracy of a checkpoint, a LOSO run or a built bundle, per source data set and composite."""
@@ -38,6 +39,6 @@ def eval_(
     recorded = synthetic_of_run(model) if synthetic_preset is None and sizes == (None, None, None) and synthetic_seed == 0 else None
     synthetic = recorded or synthetic_spec(synthetic_preset or "easy", *sizes, synthetic_seed)
     result = eval_command(model_path=model, dataset=dataset, root=root, synthetic=synthetic, face_detector=face, skip_invalid=skip_invalid,
-                          as_json=as_json, baselines=baselines)
+                          as_json=as_json, baselines=baselines, precision=precision)
     if as_json:
         typer.echo(json.dumps(result))

@@ -42,16 +42,23 @@ def open_engine(path: str | Path, threads: int | None = None) -> Engine:
     raise InputError(f"{path}: unknown model type {path.suffix!r}; expected .onnx or an OpenVINO .xml")
 
 
-def open_bundle_engine(bundle: "Bundle", log=print) -> Engine:
-    """The engine a bundle's manifest names, with the manifest's backend options."""
+def open_bundle_engine(bundle: "Bundle", log=print, precision: str | None = None) -> Engine:
+    """The engine of one of the bundle's models (``precision``: int8 or fp32 where the bundle carries
+    both, see mpt_edge.precision; None: the target's own precision), with the manifest's options."""
+    from mpt_edge.precision import available
+
     options = bundle.manifest["target"].get("options", {})
-    model = bundle.path("model")
+    models = available(bundle)
+    precision = precision or bundle.manifest["precision"]
+    if precision not in models:
+        raise InputError(f"bundle {bundle.root} has no {precision} model (it carries {', '.join(sorted(models))})")
+    model = bundle.path(models[precision])
     if bundle.backend == "openvino":
         from mpt_edge.engines.openvino import OpenVinoEngine
 
-        return OpenVinoEngine(
-            model, hint=options.get("performance_hint", "LATENCY"), inference_precision=options.get("inference_precision")
-        )
+        # an FP32 model stays FP32 (OpenVINO would run it in bf16 on BF16/AMX CPUs)
+        wanted = "f32" if precision == "fp32" else options.get("inference_precision")
+        return OpenVinoEngine(model, hint=options.get("performance_hint", "LATENCY"), inference_precision=wanted)
     if bundle.backend == "onnxruntime":
         from mpt_edge.engines.onnxruntime import OnnxRuntimeEngine
 
