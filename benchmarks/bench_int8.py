@@ -32,13 +32,16 @@ def cpu_flags() -> list[str]:
     for line in text.splitlines():
         if line.startswith("flags"):
             flags |= set(line.split(":", 1)[1].split())
-    return sorted(f for f in flags if f in {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "avx512_bf16"})
+    return sorted(f for f in flags if f in {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "amx_bf16", "avx512_bf16"})
 
 
-def openvino_throughput(path: Path, feeds: dict[str, np.ndarray], seconds: float) -> float:
+def openvino_throughput(path: Path, feeds: dict[str, np.ndarray], seconds: float, inference_precision: str | None = None) -> float:
+    """``inference_precision="f32"`` for a true FP32 figure: on BF16/AMX CPUs OpenVINO runs FP32
+    models in bf16 unless told otherwise (measured: 1.7x the f32 throughput of mpt-tiny on Zen 5)."""
     import openvino as ov
 
-    compiled = ov.Core().compile_model(str(path), "CPU", {"PERFORMANCE_HINT": "THROUGHPUT"})
+    config = {"PERFORMANCE_HINT": "THROUGHPUT", **({"INFERENCE_PRECISION_HINT": inference_precision} if inference_precision else {})}
+    compiled = ov.Core().compile_model(str(path), "CPU", config)
     requests = compiled.get_property("OPTIMAL_NUMBER_OF_INFER_REQUESTS")
     queue = ov.AsyncInferQueue(compiled, requests)
     for _ in range(2 * requests):
@@ -84,9 +87,11 @@ def main() -> None:
     feeds = {k: v for k, v in feeds.items() if k in meta["inputs"]}
 
     methods: dict[str, Callable[[], float]] = {
-        "openvino_fp32_throughput": lambda: openvino_throughput(args.onnx, feeds, args.seconds),
+        "openvino_fp32_throughput": lambda: openvino_throughput(args.onnx, feeds, args.seconds, "f32"),
         "openvino_int8_throughput": lambda: openvino_throughput(args.openvino_int8, feeds, args.seconds),
     }
+    if {"avx512_bf16", "amx_bf16"} & set(cpu_flags()):  # what OpenVINO does with an FP32 model here by default
+        methods["openvino_fp32_model_in_bf16_throughput"] = lambda: openvino_throughput(args.onnx, feeds, args.seconds, "bf16")
     latency_engines = {"openvino_fp32": OpenVinoEngine(args.onnx, inference_precision="f32"), "openvino_int8": OpenVinoEngine(args.openvino_int8), "onnxruntime_fp32": OnnxRuntimeEngine(args.onnx)}
     if args.qdq:
         latency_engines["onnxruntime_qdq_int8"] = OnnxRuntimeEngine(args.qdq)
