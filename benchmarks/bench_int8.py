@@ -13,9 +13,13 @@ between runs. The CPU's INT8 instruction support is reported with the figures: w
 from __future__ import annotations
 
 import argparse
+import contextlib
+import logging
 import json
 import platform
 import statistics
+import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Callable
@@ -53,6 +57,27 @@ def openvino_throughput(path: Path, feeds: dict[str, np.ndarray], seconds: float
         done += 1
     queue.wait_all()
     return done / (time.perf_counter() - start)
+
+
+def weight_only_routes(onnx_path: Path, scratch: Path) -> dict[str, object]:
+    """Routes that need no calibration set: FP32 activations with INT8-compressed weights
+    (``nncf.compress_weights``, OpenVINO) and ONNX Runtime's dynamic INT8 (MatMulInteger, activations
+    quantized per call)."""
+    import nncf
+    import openvino as ov
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from mpt_edge.engines.onnxruntime import OnnxRuntimeEngine
+    from mpt_edge.engines.openvino import OpenVinoEngine
+
+    compressed = scratch / "int8_weights.xml"
+    logging.getLogger("nncf").setLevel(logging.ERROR)  # nncf logs its tables to stdout, which carries the JSON
+    with contextlib.redirect_stdout(sys.stderr):
+        weights = nncf.compress_weights(ov.Core().read_model(str(onnx_path)), mode=nncf.CompressWeightsMode.INT8_ASYM)
+    ov.save_model(weights, str(compressed), compress_to_fp16=False)
+    dynamic = scratch / "dynamic_int8.onnx"
+    quantize_dynamic(str(onnx_path), str(dynamic), weight_type=QuantType.QInt8, op_types_to_quantize=["MatMul", "Gemm"])
+    return {"openvino_fp32_int8_weights": OpenVinoEngine(compressed, inference_precision="f32"), "onnxruntime_dynamic_int8": OnnxRuntimeEngine(dynamic)}
 
 
 def sync_rate(call: Callable[[], object], seconds: float) -> float:
@@ -95,6 +120,8 @@ def main() -> None:
     latency_engines = {"openvino_fp32": OpenVinoEngine(args.onnx, inference_precision="f32"), "openvino_int8": OpenVinoEngine(args.openvino_int8), "onnxruntime_fp32": OnnxRuntimeEngine(args.onnx)}
     if args.qdq:
         latency_engines["onnxruntime_qdq_int8"] = OnnxRuntimeEngine(args.qdq)
+    scratch = tempfile.TemporaryDirectory()
+    latency_engines.update(weight_only_routes(args.onnx, Path(scratch.name)))
     for name, engine in latency_engines.items():
         methods[f"{name}_sync"] = lambda engine=engine: sync_rate(lambda: engine.infer(feeds), args.seconds)
     if args.checkpoint:

@@ -50,7 +50,7 @@ def build(trained, target, out, *extra):
     result = runner.invoke(app, ["build", str(trained / "run" / "best.pt"), "--target", target, "--out", str(out), "--root", str(trained / "data"),
                                  "--calibration-size", "8", "--work", str(trained / "work"), "--json", *extra])
     assert result.exit_code == 0, result.output
-    return json.loads(result.output.strip().splitlines()[-1])
+    return json.loads(result.stdout)  # stdout is the JSON alone
 
 
 def real_inputs(count=6):

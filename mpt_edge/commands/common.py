@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import sys
 from typing import TYPE_CHECKING, Callable, Iterator, Optional, TypeVar
 
@@ -43,8 +44,14 @@ def json_only_stdout(as_json: bool) -> Iterator[None]:
     if not as_json:
         yield
         return
-    with contextlib.redirect_stdout(sys.stderr):
-        yield
+    nncf_log = logging.getLogger("nncf")  # its handler holds the import-time sys.stdout: quiet it instead
+    level = nncf_log.level
+    nncf_log.setLevel(logging.ERROR)
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        nncf_log.setLevel(level)
 
 
 # For bundles that carry an INT8 and an FP32 model (CPU targets): mpt_edge.precision.
