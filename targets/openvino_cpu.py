@@ -13,7 +13,6 @@ PROFILES = [
     TargetProfile(
         name="openvino-cpu-fp32", family="openvino_cpu", backend="openvino", precision="fp32",
         description="OpenVINO on the CPU, FP32 (CPUs whose INT8 path is slow: no VNNI)", needs=("openvino",),
-        # f32 pinned: on AVX-512 BF16 / AMX CPUs OpenVINO would otherwise quietly run this "FP32" bundle in bf16.
-        options={"performance_hint": "LATENCY", "num_streams": 1, "inference_precision": "f32"},
+        options={"performance_hint": "LATENCY", "num_streams": 1},
     ),
 ]

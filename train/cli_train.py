@@ -199,11 +199,19 @@ def prepare_command(*, dataset: str, root: Path, out: Path, face_size: int, face
     return result
 
 
+def synthetic_of_data(data: Any) -> Optional[SyntheticSpec]:
+    """The synthetic set a data identity (``train.data.sources``) names, or None for real data or a
+    record this version cannot read."""
+    try:
+        return SyntheticSpec(**data["synthetic"]) if data.get("dataset") == "synthetic" else None
+    except (AttributeError, KeyError, TypeError, MptEdgeError):
+        return None
+
+
 def synthetic_of_run(model_path: Path) -> Optional[SyntheticSpec]:
     """The synthetic set a run folder was trained on (from its run.json), or None."""
     try:
-        data = json.loads((Path(model_path) / "run.json").read_text())["identity"]["data"]
-        return SyntheticSpec(**data["synthetic"]) if data.get("dataset") == "synthetic" else None
+        return synthetic_of_data(json.loads((Path(model_path) / "run.json").read_text())["identity"]["data"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
 
@@ -211,11 +219,7 @@ def synthetic_of_run(model_path: Path) -> Optional[SyntheticSpec]:
 def synthetic_of_model(meta: dict[str, Any]) -> Optional[SyntheticSpec]:
     """The synthetic set an exported model was trained on (its ONNX metadata's ``training_data``), or
     None: calibrating on the same set is the only sensible default when the user names no other."""
-    try:
-        data = meta.get("training_data") or {}
-        return SyntheticSpec(**data["synthetic"]) if data.get("dataset") == "synthetic" else None
-    except (KeyError, TypeError, MptEdgeError):
-        return None
+    return synthetic_of_data(meta.get("training_data"))
 
 
 def eval_command(*, model_path: Path, dataset: str, root: Optional[Path], synthetic: SyntheticSpec, face_detector: str, skip_invalid: bool,
@@ -259,11 +263,7 @@ def calibrate_command(*, model: Path, backend: str, out: Path, dataset: str, roo
 
     meta = read_onnx_meta(model)
     face_size = int(meta["motion_config"]["face_size"])
-    console = Console(stderr=True, quiet=as_json)
-    if as_json:  # stdout carries the JSON report alone; nncf's INFO chatter would corrupt it
-        import logging
-
-        logging.getLogger("nncf").setLevel(logging.ERROR)
+    console = Console(stderr=True, quiet=as_json)  # with --json, the CLI keeps stdout to the report (json_only_stdout)
     with make_progress(console) as progress:
         bars = None if as_json else progress
         synthetic = synthetic_of_model(meta) if root is None else None

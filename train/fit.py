@@ -221,16 +221,12 @@ class FoldTrainer:
         prompts plus, with augmentation on, READOUT_AUGMENTED_COPIES augmented versions (seeded by
         (seed, fold), so resume and DDP ranks solve the same). A read-out solved on clean prompts
         alone is knocked off its optimum by the first augmented batches."""
-        motions, labels = [train_motion], [self.pairs.labels[self.train_idx]]
-        if self.options.augment:
-            rng = np.random.default_rng([self.options.seed, self.fold_index, 0, READOUT_STREAM])
-            for _ in range(READOUT_AUGMENTED_COPIES):
-                for start in range(0, len(self.train_idx), 64):
-                    chunk = self.train_idx[start : start + 64]
-                    motions.append(encode_pairs(self.pairs, chunk, self.motion_config, rng)[1])
-                    labels.append(self.pairs.labels[chunk])
-        groups = [self.pairs.subjects[i] for i in self.train_idx] * (1 + (READOUT_AUGMENTED_COPIES if self.options.augment else 0))
-        return init_prompt_readout(self.model, np.concatenate(motions), np.concatenate(labels), groups, self.options.seed)
+        copies = READOUT_AUGMENTED_COPIES if self.options.augment else 0
+        rng = np.random.default_rng([self.options.seed, self.fold_index, 0, READOUT_STREAM])
+        motions = [train_motion] + [motion_features(self.pairs, self.train_idx, self.motion_config, rng) for _ in range(copies)]
+        labels = np.tile(self.pairs.labels[self.train_idx], 1 + copies)
+        groups = [self.pairs.subjects[i] for i in self.train_idx] * (1 + copies)
+        return init_prompt_readout(self.model, np.concatenate(motions), labels, groups, self.options.seed)
 
     def _fixed_inputs(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
         images, motion = encode_pairs(self.pairs, indices, self.motion_config)

@@ -56,9 +56,10 @@ def open_bundle_engine(bundle: "Bundle", log=print, precision: str | None = None
     if bundle.backend == "openvino":
         from mpt_edge.engines.openvino import OpenVinoEngine
 
-        # an FP32 model stays FP32 (OpenVINO would run it in bf16 on BF16/AMX CPUs)
-        wanted = "f32" if precision == "fp32" else options.get("inference_precision")
-        return OpenVinoEngine(model, hint=options.get("performance_hint", "LATENCY"), inference_precision=wanted)
+        # an FP32 model stays FP32: OpenVINO would quietly run it in bf16 on AVX-512 BF16 / AMX CPUs
+        return OpenVinoEngine(
+            model, hint=options.get("performance_hint", "LATENCY"), inference_precision="f32" if precision == "fp32" else None
+        )
     if bundle.backend == "onnxruntime":
         from mpt_edge.engines.onnxruntime import OnnxRuntimeEngine
 

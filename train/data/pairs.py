@@ -85,12 +85,14 @@ def encode_pairs(
     return images, motion
 
 
-def motion_features(pairs: PairSet, indices: Sequence[int], config: MotionConfig, chunk: int = 64) -> np.ndarray:
-    """(len(indices), K, F) motion prompts of un-augmented pairs, in chunks (the apex images that
-    :func:`encode_pairs` also makes are dropped at once): the training statistics the model
-    standardises with, and the linear probe's features."""
+def motion_features(
+    pairs: PairSet, indices: Sequence[int], config: MotionConfig, rng: Optional[np.random.Generator] = None, chunk: int = 64,
+) -> np.ndarray:
+    """(len(indices), K, F) motion prompts, in chunks (the apex images that :func:`encode_pairs` also
+    makes are dropped at once): un-augmented, the training statistics the model standardises with and
+    the linear probe's features; with ``rng``, augmented copies to solve the prompt read-out on."""
     indices = np.asarray(indices, dtype=np.int64)
     out = np.empty((len(indices),) + config.token_shape, np.float32)
     for start in range(0, len(indices), chunk):
-        out[start : start + chunk] = encode_pairs(pairs, indices[start : start + chunk], config)[1]
+        out[start : start + chunk] = encode_pairs(pairs, indices[start : start + chunk], config, rng)[1]
     return out
