@@ -13,30 +13,14 @@ between runs. The CPU's INT8 instruction support is reported with the figures: w
 from __future__ import annotations
 
 import argparse
-import contextlib
-import logging
 import json
-import platform
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-
-
-def cpu_flags() -> list[str]:
-    try:
-        text = Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return []
-    flags = set()
-    for line in text.splitlines():
-        if line.startswith("flags"):
-            flags |= set(line.split(":", 1)[1].split())
-    return sorted(f for f in flags if f in {"avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "amx_bf16", "avx512_bf16"})
 
 
 def openvino_throughput(path: Path, feeds: dict[str, np.ndarray], seconds: float, inference_precision: str | None = None) -> float:
@@ -67,12 +51,12 @@ def weight_only_routes(onnx_path: Path, scratch: Path) -> dict[str, object]:
     import openvino as ov
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    from mpt_edge.commands.common import json_only_stdout
     from mpt_edge.engines.onnxruntime import OnnxRuntimeEngine
     from mpt_edge.engines.openvino import OpenVinoEngine
 
     compressed = scratch / "int8_weights.xml"
-    logging.getLogger("nncf").setLevel(logging.ERROR)  # nncf logs its tables to stdout, which carries the JSON
-    with contextlib.redirect_stdout(sys.stderr):
+    with json_only_stdout(True):  # nncf prints its tables to stdout, which carries the JSON
         weights = nncf.compress_weights(ov.Core().read_model(str(onnx_path)), mode=nncf.CompressWeightsMode.INT8_ASYM)
     ov.save_model(weights, str(compressed), compress_to_fp16=False)
     dynamic = scratch / "dynamic_int8.onnx"
@@ -103,6 +87,7 @@ def main() -> None:
     from mpt_edge.engines.onnxruntime import OnnxRuntimeEngine
     from mpt_edge.engines.openvino import OpenVinoEngine
     from mpt_edge.onnx_meta import read_onnx_meta
+    from mpt_edge.precision import cpu_model_and_flags
 
     meta = read_onnx_meta(args.onnx)
     size = meta["motion_config"]["face_size"]
@@ -115,7 +100,8 @@ def main() -> None:
         "openvino_fp32_throughput": lambda: openvino_throughput(args.onnx, feeds, args.seconds, "f32"),
         "openvino_int8_throughput": lambda: openvino_throughput(args.openvino_int8, feeds, args.seconds),
     }
-    if {"avx512_bf16", "amx_bf16"} & set(cpu_flags()):  # what OpenVINO does with an FP32 model here by default
+    cpu, flags = cpu_model_and_flags()
+    if {"avx512_bf16", "amx_bf16"} & set(flags):  # what OpenVINO does with an FP32 model here by default
         methods["openvino_fp32_model_in_bf16_throughput"] = lambda: openvino_throughput(args.onnx, feeds, args.seconds, "bf16")
     latency_engines = {"openvino_fp32": OpenVinoEngine(args.onnx, inference_precision="f32"), "openvino_int8": OpenVinoEngine(args.openvino_int8), "onnxruntime_fp32": OnnxRuntimeEngine(args.onnx)}
     if args.qdq:
@@ -145,7 +131,7 @@ def main() -> None:
     rates = {name: round(statistics.median(values), 2) for name, values in samples.items()}
     result = {
         "benchmark": "int8_vs_fp32", "unit": "inferences/s (batch 1)", "model": meta["model_config"]["name"],
-        "machine": {"cpu": platform.processor() or platform.machine(), "int8_flags": cpu_flags(), "cores": __import__("os").cpu_count()},
+        "machine": {"cpu": cpu, "int8_flags": flags, "cores": __import__("os").cpu_count()},
         "rounds": args.rounds, "seconds_per_measurement": args.seconds, "median_rate": rates, "all_rates": samples,
         "ratios": {
             "openvino_int8_vs_fp32_throughput": round(rates["openvino_int8_throughput"] / rates["openvino_fp32_throughput"], 3),

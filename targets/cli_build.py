@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import statistics
-import time
 from importlib.util import find_spec
 from pathlib import Path
 from typing import Any, Optional
 
-import numpy as np
 from rich.console import Console
 from rich.table import Table
 
@@ -71,43 +69,36 @@ def build_command(*, source: Path, target: str, out: Path, work: Optional[Path],
 
 def bench_command(*, bundle_path: Path, seconds: float, warmup: int, as_json: bool, precision: str = "auto") -> dict[str, Any]:
     """The precision the device would run (auto: measured once and cached), and with two models in the
-    bundle the other one too, so the user sees what the choice was worth."""
+    bundle the other one too, measured interleaved with it so the ratio shows what the choice is worth."""
     from mpt_edge.bundle import load_bundle
-    from mpt_edge.precision import available, resolve_precision
+    from mpt_edge.engines import open_bundle_engine
+    from mpt_edge.precision import available, interleaved_times, random_feeds, resolve_precision
 
     bundle = load_bundle(bundle_path)
-    log = Console(stderr=True, quiet=as_json).print
-    chosen = resolve_precision(bundle, precision, log)
-    result = _bench_one(bundle, chosen, seconds, warmup)
-    result["precision_chosen_by"] = "auto (measured on this CPU)" if precision == "auto" and len(available(bundle)) > 1 else "bundle" if precision == "auto" else "--precision"
-    result["by_precision"] = {chosen: {k: result[k] for k in ("latency_ms", "throughput_per_s", "runs")}}
-    for other in sorted(set(available(bundle)) - {chosen}):
-        result["by_precision"][other] = {k: v for k, v in _bench_one(bundle, other, seconds, warmup).items() if k in ("latency_ms", "throughput_per_s", "runs")}
+    chosen = resolve_precision(bundle, precision, Console(stderr=True, quiet=as_json).print)
+    measured = [chosen, *sorted(set(available(bundle)) - {chosen})]
+    engines = {name: open_bundle_engine(bundle, precision=name) for name in measured}
+    times = interleaved_times(engines, random_feeds(bundle), seconds * len(engines), warmup, min_runs=10)
+    by_precision = {name: _latency_figures(times[name]) for name in measured}
+    if precision != "auto":
+        chosen_by = "--precision"
+    else:
+        chosen_by = "auto (measured on this CPU)" if len(measured) > 1 else "bundle"
+    result = {
+        "bundle": str(bundle.root), "target": bundle.manifest["target"]["name"], "backend": bundle.backend, "precision": chosen,
+        **by_precision[chosen], "precision_chosen_by": chosen_by, "by_precision": by_precision,
+    }
     if not as_json:
-        for name, figures in result["by_precision"].items():
+        for name, figures in by_precision.items():
             mark = " (used)" if name == chosen else ""
             Console().print(f"{result['target']} ({result['backend']} {name}{mark}): p50 {figures['latency_ms']['p50']:.2f} ms, p99 {figures['latency_ms']['p99']:.2f} ms, "
                             f"{figures['throughput_per_s']:.1f} inferences/s over {figures['runs']} runs")
     return result
 
 
-def _bench_one(bundle: Any, precision: str, seconds: float, warmup: int) -> dict[str, Any]:
-    from mpt_edge.engines import open_bundle_engine
-    from mpt_edge.precision import random_feeds
-
-    engine = open_bundle_engine(bundle, precision=precision)
-    feeds = random_feeds(bundle)
-    for _ in range(warmup):
-        engine.infer(feeds)
-    times = []
-    start = time.perf_counter()
-    while time.perf_counter() - start < seconds or len(times) < 10:
-        t = time.perf_counter()
-        engine.infer(feeds)
-        times.append((time.perf_counter() - t) * 1000)
-    times.sort()
+def _latency_figures(times: list[float]) -> dict[str, Any]:
+    times = sorted(times)
     return {
-        "bundle": str(bundle.root), "target": bundle.manifest["target"]["name"], "backend": bundle.backend, "precision": precision,
         "runs": len(times), "latency_ms": {"p50": round(statistics.median(times), 3), "p99": round(times[min(len(times) - 1, int(0.99 * len(times)))], 3), "mean": round(statistics.fmean(times), 3)},
         "throughput_per_s": round(1000 * len(times) / sum(times), 2),
     }
