@@ -71,7 +71,9 @@ class _Reader:
         self.position = 0
 
 
-def quantize_qdq(model: Path, out: Path, feeds: Sequence[dict[str, np.ndarray]], tensorrt: bool) -> Path:
+def quantize_qdq(model: Path, out: Path, feeds: Sequence[dict[str, np.ndarray]], tensorrt: bool, operator_format: bool = False) -> Path:
+    """``operator_format``: ONNX Runtime's QOperator form (QLinearMatMul/QLinearConv instead of Q/DQ
+    pairs around float ops) — measured in benchmarks/bench_int8.py; TensorRT takes Q/DQ only."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -83,7 +85,7 @@ def quantize_qdq(model: Path, out: Path, feeds: Sequence[dict[str, np.ndarray]],
         quant_pre_process(str(model), str(prepared), skip_symbolic_shape=True)
         staged = Path(tmp) / out.name
         quantize_static(
-            str(prepared), str(staged), Reader(feeds), quant_format=QuantFormat.QDQ, op_types_to_quantize=QDQ_OPS,
+            str(prepared), str(staged), Reader(feeds), quant_format=QuantFormat.QOperator if operator_format else QuantFormat.QDQ, op_types_to_quantize=QDQ_OPS,
             nodes_to_exclude=float_kept_nodes(prepared),
             per_channel=True, activation_type=QuantType.QInt8 if tensorrt else QuantType.QUInt8, weight_type=QuantType.QInt8,
             # TensorRT's explicit quantization takes INT8 Q/DQ only: biases stay float (no int32 bias DQ).
@@ -109,20 +111,26 @@ def _copy_metadata(source: Path, target: Path) -> None:
 def quantize_openvino(
     model: Path, out: Path, feeds: Sequence[dict[str, np.ndarray]], max_drop: Optional[float] = None,
     validation: Optional[tuple[Sequence[dict[str, np.ndarray]], np.ndarray, Callable[[np.ndarray, np.ndarray], float]]] = None,
+    *, transformer: bool = True, smooth_quant: bool = True, fast_bias_correction: bool = True,
 ) -> Path:
+    """The keyword settings are the NNCF choices benchmarks/bench_int8.py compares; the defaults are
+    what ``mpt-edge calibrate`` ships (see README "INT8 on CPUs" for the measured alternatives)."""
     import nncf
     import openvino as ov
+    from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, AdvancedSmoothQuantParameters
 
     ov_model = ov.Core().read_model(str(model))
     calibration = nncf.Dataset(list(feeds))
     # OpenVINO names an ONNX Gemm's MatMul "<node>/WithoutBiases"
     kept = [f"^{re.escape(name)}(/.*)?$" for name in float_kept_nodes(model)]
     common = dict(
-        model_type=nncf.ModelType.TRANSFORMER, subset_size=len(feeds),
+        model_type=nncf.ModelType.TRANSFORMER if transformer else None, subset_size=len(feeds), fast_bias_correction=fast_bias_correction,
         ignored_scope=nncf.IgnoredScope(patterns=kept, validate=False) if kept else None,
     )
+    # SmoothQuant (transformer model type only) moves activation outliers into the weights; -1 disables it
+    advanced = None if smooth_quant else AdvancedQuantizationParameters(smooth_quant_alphas=AdvancedSmoothQuantParameters(matmul=-1))
     if max_drop is None:
-        quantized = nncf.quantize(ov_model, calibration, **common)
+        quantized = nncf.quantize(ov_model, calibration, advanced_parameters=advanced, **common)
     else:
         if validation is None:
             raise InputError("--max-drop needs held-out validation clips")
@@ -134,7 +142,7 @@ def quantize_openvino(
 
         quantized = nncf.quantize_with_accuracy_control(
             ov_model, calibration, nncf.Dataset(list(val_feeds)), validation_fn=validate, max_drop=max_drop,
-            drop_type=nncf.DropType.ABSOLUTE, **common,
+            drop_type=nncf.DropType.ABSOLUTE, advanced_quantization_parameters=advanced, **common,
         )
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         staged = Path(tmp) / out.name

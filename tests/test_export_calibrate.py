@@ -161,21 +161,52 @@ def test_calibration_data_of_another_face_size_is_refused(exported, tmp_path):
         calibrate_model(path, "onnxruntime", tmp_path, small, size=8)
 
 
-def test_bench_int8_prints_json(trained, exported, tmp_path):
-    """The benchmark keeps running and printing its JSON; its figures belong to the closing notes."""
+def test_bench_int8_matrix_measures_every_route_it_names(trained, tmp_path):
+    """The route matrix builds each route with the project's quantizers, scores it on held-out clips
+    and times it; its figures belong to the README and the closing notes."""
     import subprocess
     import sys
     from pathlib import Path
 
-    path, _ = exported
-    assert runner.invoke(app, ["calibrate", str(path), "--out", str(tmp_path), "--root", str(trained / "data"), "--size", "8"]).exit_code == 0
     bench = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_int8.py"
+    env = {**__import__("os").environ, "PYTHONPATH": str(bench.parents[1]), "XDG_CACHE_HOME": str(tmp_path / "cache")}
+    routes = ["openvino_int8_no_smoothquant", "openvino_fp32_int8_weights", "onnxruntime_qoperator", "onnxruntime_dynamic"]
+    out = subprocess.run(
+        [sys.executable, str(bench), "--models", "mpt-micro", "--checkpoint", f"mpt-micro={trained / 'run' / 'best.pt'}", "--routes", ",".join(routes),
+         "--rounds", "1", "--seconds", "0.1", "--calibration-size", "8", "--eval-clips", "6", "--chart", str(tmp_path / "int8.png")],
+        check=True, capture_output=True, text=True, timeout=300, env=env,
+    ).stdout
+    report = json.loads(out)
+    measured = report["models"]["mpt-micro"]["routes"]
+    assert list(measured) == ["openvino_fp32", *routes]  # the FP32 reference is always measured
+    for name, route in measured.items():
+        assert route["p50_ms"] > 0 and route["p99_ms"] >= route["p50_ms"] and route["throughput_per_s"] > 0, name
+        assert 0 <= route["uf1"] <= 1 and 0 <= route["agreement_with_fp32"] <= 1 and route["megabytes"] > 0, name
+    assert measured["openvino_fp32"]["speedup_p50_vs_fp32"] == 1.0 and measured["openvino_fp32"]["max_abs_dlogit"] == 0.0
+    assert report["models"]["mpt-micro"]["data"]["held_out_clips"] == 6 and "int8_flags" in report["machine"]
+    assert (tmp_path / "int8.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.slow
+def test_bench_cpu_settings_reports_each_setting_and_the_runtime_graph(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bench = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_cpu_settings.py"
     env = {**__import__("os").environ, "PYTHONPATH": str(bench.parents[1])}
-    out = subprocess.run([sys.executable, str(bench), "--onnx", str(path), "--openvino-int8", str(tmp_path / "model_int8.xml"), "--rounds", "1", "--seconds", "0.2"],
+    checkpoint = tmp_path / "micro.pt"
+    from train.checkpoint import save_checkpoint
+    from train.model import MPT
+
+    save_checkpoint(checkpoint, MPT(MICRO).eval(), ["negative", "positive", "surprise"])
+    out = subprocess.run([sys.executable, str(bench), "--checkpoint", str(checkpoint), "--skip-sequence", "--rounds", "1", "--seconds", "0.05"],
                          check=True, capture_output=True, text=True, timeout=300, env=env).stdout
     report = json.loads(out)
-    assert set(report["median_rate"]) >= {"openvino_fp32_throughput", "openvino_int8_throughput", "onnxruntime_fp32_sync", "openvino_fp32_int8_weights_sync", "onnxruntime_dynamic_int8_sync"}
-    assert all(rate > 0 for rate in report["median_rate"].values()) and "int8_flags" in report["machine"]
+    assert {"openvino_fp32_hint_latency", "openvino_int8_latency_threads_1", "openvino_int8_latency_pinning_off", "onnxruntime_qdq_threads_1_all"} <= set(report["p50_ms"])
+    graph = report["openvino_runtime_graph"]["int8"]
+    assert any(key.startswith("FullyConnected:") and key.split(":")[1] in ("u8", "i8") for key in graph["layers_by_type_and_precision"])
+    assert abs(sum(graph["time_share_by_layer_type"].values()) - 1) < 0.05 or len(graph["time_share_by_layer_type"]) == 8
 
 
 def float_kept_layers_are_float(int8_model, names) -> bool:
