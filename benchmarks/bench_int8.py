@@ -14,10 +14,14 @@ ONNX, builds each route with the project's own quantizers, and measures:
 * held-out UF1 on the synthetic set, prediction agreement and max |Δlogit| against OpenVINO FP32;
 * model size on disk and build seconds.
 
-The CPU's INT8 instruction support (VNNI/AMX flags, OpenVINO's OPTIMIZATION_CAPABILITIES) and the
-``ONEDNN_MAX_CPU_ISA`` limit, if set, are reported with the figures: without VNNI, INT8 matrix
-products have no fast path, and ``ONEDNN_MAX_CPU_ISA=AVX512_CORE`` makes OpenVINO's oneDNN kernels
-behave as on a CPU without it (ONNX Runtime's MLAS kernels ignore that variable).
+The CPU's INT8 instruction support (VNNI/AMX flags, OpenVINO's OPTIMIZATION_CAPABILITIES) is
+reported with the figures: without VNNI, INT8 matrix products have no fast path.
+
+``--emulate-no-vnni`` measures OpenVINO as on an AVX-512 CPU without VNNI (and so without BF16,
+which came later): oneDNN's kernels are capped with ``ONEDNN_MAX_CPU_ISA=AVX512_CORE`` and every
+OpenVINO model is pinned to f32 — capped alone, OpenVINO still reads BF16 from the CPUID and runs the
+unquantized layers in bf16 through slow fallback kernels (measured: 12 attention MatMuls, 89 % of an
+INT8 mpt-tiny's time). ONNX Runtime's MLAS kernels ignore the cap: its rows stay this CPU's.
 """
 
 from __future__ import annotations
@@ -41,8 +45,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 REFERENCE = "openvino_fp32"
 ROUTES = (
     "openvino_fp32",  # the ONNX file in OpenVINO, pinned to f32
-    "openvino_int8",  # what `mpt-edge calibrate --backend openvino` ships: NNCF, transformer type, SmoothQuant, fast bias correction
-    "openvino_int8_no_smoothquant",
+    "openvino_int8",  # what `mpt-edge calibrate --backend openvino` ships: NNCF, transformer type, fast bias correction, no SmoothQuant
+    "openvino_int8_smoothquant",  # the same with SmoothQuant (NNCF's default for transformers)
     "openvino_int8_cnn_preset",  # NNCF without model_type=TRANSFORMER
     "openvino_int8_full_bias_correction",
     "openvino_fp32_int8_weights",  # nncf.compress_weights: INT8 weights, FP32 activations
@@ -129,6 +133,10 @@ def model_checkpoint(name: str, given: Optional[Path], scratch: Path, class_name
     return save_checkpoint(scratch / f"{name}-random.pt", model, class_names)
 
 
+# Set by --emulate-no-vnni: the inference precision of every OpenVINO model (None: OpenVINO's default).
+OPENVINO_PRECISION: dict[str, Optional[str]] = {"all": None}
+
+
 def build_routes(names: list[str], onnx_path: Path, scratch: Path, calibration: list[dict[str, np.ndarray]], feed: dict[str, np.ndarray], log: Callable[[str], None]) -> list[Route]:
     import nncf
     import openvino as ov
@@ -140,7 +148,7 @@ def build_routes(names: list[str], onnx_path: Path, scratch: Path, calibration: 
     from mpt_edge.engines.openvino import OpenVinoEngine
 
     nncf_settings = {
-        "openvino_int8": {}, "openvino_int8_no_smoothquant": {"smooth_quant": False},
+        "openvino_int8": {}, "openvino_int8_smoothquant": {"smooth_quant": True},
         "openvino_int8_cnn_preset": {"transformer": False}, "openvino_int8_full_bias_correction": {"fast_bias_correction": False},
     }
     routes = []
@@ -166,6 +174,7 @@ def build_routes(names: list[str], onnx_path: Path, scratch: Path, calibration: 
             else:
                 raise SystemExit(f"unknown route {name!r}; choose from {', '.join(ROUTES)}")
         build = time.perf_counter() - start
+        precision = OPENVINO_PRECISION["all"] or precision
         if name.startswith("openvino"):
             engine = OpenVinoEngine(path, inference_precision=precision)
             throughput: Optional[Callable[[float], float]] = OpenVinoThroughput(path, feed, precision)
@@ -282,7 +291,7 @@ def machine() -> dict[str, Any]:
     return {
         "cpu": cpu, "int8_flags": flags, "cores": os.cpu_count(),
         "openvino_capabilities": list(ov.Core().get_property("CPU", "OPTIMIZATION_CAPABILITIES")),
-        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"),
+        "onednn_max_cpu_isa": os.environ.get("ONEDNN_MAX_CPU_ISA"), "openvino_precision_pinned": OPENVINO_PRECISION["all"],
         "versions": {"openvino": ov.__version__.split("-")[0], "onnxruntime": __import__("onnxruntime").__version__, "nncf": __import__("nncf").__version__},
     }
 
@@ -314,7 +323,7 @@ def chart(results: dict[str, Any], info: dict[str, Any], path: Path) -> None:
         ax.set_xlabel("batch-1 speed-up over OpenVINO FP32 (p50)")
         ax.set_xlim(0, max(speed) * 1.6)
         ax.invert_yaxis()
-    isa = f", ONEDNN_MAX_CPU_ISA={info['onednn_max_cpu_isa']}" if info["onednn_max_cpu_isa"] else ""
+    isa = f" — emulated without VNNI/BF16: ONEDNN_MAX_CPU_ISA={info['onednn_max_cpu_isa']}, OpenVINO pinned to f32" if info["openvino_precision_pinned"] else ""
     fig.suptitle(f"INT8 routes on {info['cpu']}, {info['cores']} cores\n{', '.join(info['int8_flags']) or 'no VNNI/AMX'}{isa}", fontsize=9)
     fig.tight_layout()
     staged = path.with_suffix(".tmp.png")
@@ -334,9 +343,13 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--calibration-size", type=int, default=64)
     parser.add_argument("--eval-clips", type=int, default=96, help="held-out clips scored per route")
+    parser.add_argument("--emulate-no-vnni", action="store_true", help="OpenVINO as on an AVX-512 CPU without VNNI/BF16 (see above)")
     parser.add_argument("--chart", type=Path, help="write the PNG chart here")
     parser.add_argument("--out", type=Path, help="also write the JSON here")
     args = parser.parse_args()
+    if args.emulate_no_vnni:  # before OpenVINO loads oneDNN
+        os.environ["ONEDNN_MAX_CPU_ISA"] = "AVX512_CORE"
+        OPENVINO_PRECISION["all"] = "f32"
 
     from mpt_edge.io import atomic_write_bytes
 

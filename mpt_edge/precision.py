@@ -12,6 +12,7 @@ CPU, runtime version or bundle re-decides. Nothing about the user's frames is wr
 from __future__ import annotations
 
 import json
+import os
 import platform
 import statistics
 import time
@@ -70,6 +71,8 @@ def cpu_identity(backend: str) -> dict[str, Any]:
         core = ov.Core()
         identity["openvino"] = ov.get_version()
         identity["optimization_capabilities"] = sorted(str(c) for c in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
+        if os.environ.get("ONEDNN_MAX_CPU_ISA"):  # caps oneDNN's kernels (e.g. AVX512_CORE: no VNNI): another CPU, in effect
+            identity["onednn_max_cpu_isa"] = os.environ["ONEDNN_MAX_CPU_ISA"]
     elif backend == "onnxruntime":
         import onnxruntime as ort
 

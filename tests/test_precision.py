@@ -109,3 +109,13 @@ def test_timing_interleaves_the_engines_round_by_round():
     times = interleaved_times({"a": Logged("a"), "b": Logged("b")}, {}, seconds=0.06, warmup=0, min_runs=6, rounds=3)
     blocks = [name for i, name in enumerate(order) if i == 0 or order[i - 1] != name]
     assert blocks == ["a", "b"] * 3 and min(len(t) for t in times.values()) >= 6  # every round measures each engine in turn
+
+
+def test_a_capped_instruction_set_is_another_cpu(monkeypatch):
+    """ONEDNN_MAX_CPU_ISA=AVX512_CORE makes OpenVINO run as on a CPU without VNNI (INT8 measured 0.2-0.6x
+    FP32 that way on Zen 5): a decision made without the cap must not be reused under it."""
+    monkeypatch.delenv("ONEDNN_MAX_CPU_ISA", raising=False)
+    plain = precision_module.cpu_identity("openvino")
+    monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE")
+    capped = precision_module.cpu_identity("openvino")
+    assert capped != plain and capped["onednn_max_cpu_isa"] == "AVX512_CORE"
