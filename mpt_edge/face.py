@@ -42,9 +42,59 @@ class Alignment:
     box: tuple[int, int, int, int] | None  # x, y, w, h of the detected face on the source frame
     face_size: int
 
-    def apply(self, frame: np.ndarray) -> np.ndarray:
-        """The face crop of ``frame`` (any frame of the clip: onset, apex, ...)."""
-        return cv2.warpAffine(frame, np.asarray(self.matrix, np.float64), (self.face_size, self.face_size), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_REPLICATE)
+    @property
+    def scale(self) -> float:
+        """Crop pixels per source pixel."""
+        (a, b, _), _ = self.matrix
+        return math.hypot(a, b)
+
+    def apply(self, frame: np.ndarray, shift: tuple[float, float] = (0.0, 0.0)) -> np.ndarray:
+        """The face crop of ``frame`` (any frame of the clip: onset, apex, ...), its content moved by
+        ``shift`` crop pixels (the runtime's head-motion compensation).
+
+        ``warpAffine`` samples bilinearly (it has no area mode): shrinking a 1080p face by 3x that way
+        keeps one source pixel in nine and all their noise. So a face more than 2x larger than the
+        crop is first area-averaged (``cv2.resize`` INTER_AREA on its own region only, never the whole
+        frame) to twice the crop's size, then warped.
+        """
+        matrix = np.asarray(self.matrix, np.float64).copy()
+        matrix[:, 2] += shift
+        size = self.face_size
+        if self.scale < 0.5 and frame.ndim in (2, 3):
+            inverse = cv2.invertAffineTransform(matrix)
+            corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], np.float64) @ inverse.T
+            height, width = frame.shape[:2]
+            x0, y0 = (max(0, int(math.floor(v)) - 2) for v in corners.min(0))
+            x1, y1 = min(width, int(math.ceil(corners[:, 0].max())) + 2), min(height, int(math.ceil(corners[:, 1].max())) + 2)
+            if x1 - x0 >= 8 and y1 - y0 >= 8:
+                factor = 2 * self.scale
+                region = frame[y0:y1, x0:x1]
+                shrunk = cv2.resize(region, (max(1, round((x1 - x0) * factor)), max(1, round((y1 - y0) * factor))), interpolation=cv2.INTER_AREA)
+                fx, fy = shrunk.shape[1] / (x1 - x0), shrunk.shape[0] / (y1 - y0)
+                # source -> shrunk: p' = ((x - x0 + .5) * fx - .5, ...); fold it into the crop transform
+                to_shrunk = np.array([[fx, 0, (0.5 - x0) * fx - 0.5], [0, fy, (0.5 - y0) * fy - 0.5], [0, 0, 1]])
+                matrix = (np.vstack([matrix, [0, 0, 1]]) @ np.linalg.inv(to_shrunk))[:2]
+                frame = shrunk
+        return cv2.warpAffine(frame, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+    def moved(self, dx: float, dy: float) -> "Alignment":
+        """The same crop following the face ``(dx, dy)`` crop pixels (what the tracker measured)."""
+        matrix = np.asarray(self.matrix, np.float64).copy()
+        matrix[:, 2] -= (dx, dy)
+        box = None
+        if self.box is not None:
+            inverse = cv2.invertAffineTransform(np.asarray(self.matrix, np.float64))[:, :2]
+            fx, fy = inverse @ np.array([dx, dy])
+            x, y, w, h = self.box
+            box = (int(round(x + fx)), int(round(y + fy)), w, h)
+        return Alignment(tuple(map(tuple, matrix.tolist())), self.method, box, self.face_size)  # type: ignore[arg-type]
+
+    def rescaled(self, factor: float) -> "Alignment":
+        """This alignment, found on a copy of the frame resized by ``factor``, for the full frame."""
+        matrix = np.asarray(self.matrix, np.float64).copy()
+        matrix[:, :2] *= factor
+        box = None if self.box is None else tuple(int(round(v / factor)) for v in self.box)
+        return Alignment(tuple(map(tuple, matrix.tolist())), self.method, box, self.face_size)  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
@@ -102,11 +152,17 @@ class FaceAligner:
             return None
         return (lx, ly), (rx, ry)
 
-    def align(self, onset: np.ndarray) -> Alignment:
-        """The alignment of a clip, computed on its onset frame."""
+    def align(self, onset: np.ndarray, detect_width: int | None = None) -> Alignment:
+        """The alignment of a clip, computed on its onset frame — on a copy at most ``detect_width``
+        pixels wide when given (Haar on a 1080p frame costs ~0.3 s; a face stays findable at 480 px),
+        mapped back to the full frame so the crop keeps the full resolution."""
         if not isinstance(onset, np.ndarray) or onset.ndim not in (2, 3) or onset.size == 0:
             raise InputError(f"onset frame must be an HxW or HxWx3 image, got {getattr(onset, 'shape', type(onset).__name__)}")
         height, width = onset.shape[:2]
+        if detect_width and width > detect_width:
+            factor = detect_width / width
+            small = cv2.resize(onset, (detect_width, max(1, round(height * factor))), interpolation=cv2.INTER_AREA)
+            return self.align(small).rescaled(factor)
         box = self.detect(onset)
         if box is None:
             side = min(height, width)

@@ -72,7 +72,7 @@ def test_parse_source_kinds(tmp_path):
         parse_source(str(tmp_path / "missing.mp4"))
 
 
-def test_live_source_drops_oldest_frames_and_keeps_the_queue_bounded():
+def test_live_source_drops_frames_it_cannot_keep_up_with_and_keeps_the_queue_bounded():
     frames = [np.full((8, 8, 3), i % 255, np.uint8) for i in range(300)]
     capture = CaptureThread(SourceSpec("camera", 0, True), queue_size=4, max_reconnects=0, opener=lambda spec: FakeCapture(frames))
     sizes = []
@@ -85,6 +85,38 @@ def test_live_source_drops_oldest_frames_and_keeps_the_queue_bounded():
     assert capture.stats.dropped > 0 and max(sizes) <= 4
     assert received == sorted(received) and len(received) + capture.stats.dropped == 300
     assert capture.stats.errors  # the fake camera "disconnected" at the end and did not come back
+
+
+class GrabbingCapture(FakeCapture):
+    """A capture with OpenCV's grab/retrieve split, counting colour conversions."""
+
+    def __init__(self, frames):
+        super().__init__(frames)
+        self.retrieved = 0
+
+    def grab(self):
+        time.sleep(0.0005)  # a 2000 fps camera: faster than the consumer below
+        if self.position >= len(self.frames):
+            return False
+        self.position += 1
+        return True
+
+    def read(self):
+        if not self.grab():
+            return False, None
+        self.retrieved += 1
+        return True, self.frames[self.position - 1]
+
+
+def test_frames_a_slow_pipeline_would_drop_are_grabbed_but_never_converted():
+    frames = [np.full((8, 8, 3), i % 255, np.uint8) for i in range(300)]
+    opened = GrabbingCapture(frames)
+    capture = CaptureThread(SourceSpec("camera", 0, True), queue_size=4, max_reconnects=0, opener=lambda spec: opened)
+    received = [frame.index for frame in capture.start() if not time.sleep(0.002)]
+    assert capture.stats.dropped > 0 and len(received) + capture.stats.dropped == 300
+    # only the frames the pipeline got were converted (the end-of-stream marker may displace one)
+    assert len(received) <= opened.retrieved <= len(received) + 1 < 300
+    assert received == sorted(received)
 
 
 def test_a_camera_that_disconnects_is_reopened_with_backoff_then_ends_with_a_message():
@@ -171,6 +203,32 @@ def test_run_finds_the_micro_expressions_of_a_video_with_mostly_right_labels(bun
     assert set(p.name for p in tmp_path.iterdir()) == before | {"events.jsonl"}  # nothing else written without --record
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert summary["frames"] == 300 and summary["dropped"] == 0 and summary["latency_ms_apex_to_event"]["p50"] > 0
+
+
+@pytest.mark.slow
+def test_a_720p_camera_finds_every_event_with_the_labels_of_the_demo_size(bundle_dir, video, tmp_path):
+    """The same micro-expressions on a 1280x720 canvas, the face enlarged 2x (a person at the same
+    distance from a 720p camera): every event found, the crop placed once, and the labels those of
+    the 320x256 video — detection on a downscaled copy, the crop from the full frame."""
+    from train.data.synthetic_video import CANVASES
+
+    _, truth = video
+    width, height, scale = CANVASES["720p"]
+    big = write_video(tmp_path / "720p.avi", render_stream(truth, 300, seed=101, frame_size=(width, height), face_scale=scale))
+    runs = {}
+    for name, path in (("demo", video[0]), ("720p", big)):
+        events_file = tmp_path / f"{name}.jsonl"
+        result = runner.invoke(app, ["run", "--bundle", str(bundle_dir), "--source", str(path), "--events", str(events_file), "--json"])
+        assert result.exit_code == 0, result.output
+        events = [json.loads(line) for line in events_file.read_text().splitlines()]
+        runs[name] = ({t.apex: next((e["label"] for e in events if abs(e["frame_apex"] - t.apex) <= 3), None) for t in truth},
+                      json.loads(result.output.strip().splitlines()[-1]), len(events))
+    labels, summary, count = runs["720p"]
+    assert None not in labels.values() and count == len(truth), runs
+    assert summary["crop_changes"] == 1 and summary["no_face_frames"] == 0
+    right = sum(labels[t.apex] == NAMES[t.label] for t in truth)
+    right_demo = sum(runs["demo"][0][t.apex] == NAMES[t.label] for t in truth)
+    assert right >= min(right_demo, len(truth) - 1), runs
 
 
 def test_record_is_opt_in_and_writes_the_annotated_video(bundle_dir, video, tmp_path):

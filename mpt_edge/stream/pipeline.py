@@ -1,12 +1,27 @@
-"""The streaming loop: frame -> face (detect every N frames, hold the crop in between) -> spotting ->
-magnification + Gaussian tokenization (the shared ``model_inputs``) -> engine -> event.
+"""The streaming loop: frame -> face (detect small, follow cheaply) -> spotting on the registered
+face -> magnification + Gaussian tokenization (the shared ``model_inputs``) on the registered
+onset/apex crops -> engine -> event.
 
-Tracking is "hold with hysteresis": the face is re-detected every ``detect_every`` frames, but the
-crop only moves when the face really moved (centre shift > ``move_fraction`` of its size, or size
-change > 20 %); then the spotter restarts, so onset and apex of one event always come from the *same*
-crop (a crop change would look like motion). No face for a while: spotting pauses and the gap is
-counted, never guessed at. Frames whose size changes re-trigger detection. Nothing is stored: crops
-live in a ring buffer of a few frames.
+Face: detected on a copy of the frame at most ``detect_width`` px wide (``FaceAligner.align``), the
+crop taken from the full-resolution frame. Between detections the face is *followed*: every frame
+the crop is compared with the anchor face (the one seen when the crop was placed;
+:mod:`mpt_edge.stream.tracking`), and when the face has moved by more than a few hundredths of a
+pixel the crop is taken again, shifted by the tracked offset — so every crop shows the face where the
+anchor had it (head motion compensated) and the spotter keeps running. The scheduled detections only
+*check* the tracked face: a detection that disagrees (centre shift > ``move_fraction`` of its size,
+or size change > 20 %) twice in a row, or a face the tracker lost, re-anchors the crop; only then
+does the spotter restart (counted in ``crop_changes``). So detector jitter never restarts it, and a
+face that jumps is re-anchored at once (tracker lost) or within two detections. No face: spotting
+pauses and the gap is counted, never guessed at. Nothing is stored: crops live in a ring buffer of a
+few frames.
+
+Head movement: compensation leaves a residue while the head moves (the tracker is a few hundredths
+of a pixel behind; the face is resampled at another sub-pixel phase). A spotted event whose onset and
+apex differ by more than ``head_motion_px`` of tracked motion is therefore checked: the apex is
+aligned on the onset exactly (ECC) and if less than ``head_motion_ratio`` x the spotter's threshold of
+motion is left, it was the head, not the face: counted in ``head_movements_suppressed``, not reported,
+and the spotter takes the moved face as its new neutral. A micro-expression during a head movement
+keeps its local motion after the alignment and is reported.
 """
 
 from __future__ import annotations
@@ -16,6 +31,7 @@ from collections import deque
 from dataclasses import dataclass, field
 from typing import Any, Optional
 
+import cv2
 import numpy as np
 
 from mpt_edge.bundle import Bundle
@@ -23,7 +39,8 @@ from mpt_edge.engines import Engine
 from mpt_edge.face import Alignment, FaceAligner
 from mpt_edge.preprocess import model_inputs
 from mpt_edge.stream.sources import Frame
-from mpt_edge.stream.spotting import ApexSpotter, SpotterConfig
+from mpt_edge.stream.spotting import ApexSpotter, Spot, SpotterConfig, face_signal, motion_energy
+from mpt_edge.stream.tracking import CropTracker, TrackerConfig
 
 STAGES = ("face", "spot", "magnify_tokenize", "infer")
 
@@ -33,7 +50,14 @@ class PipelineConfig:
     detect_every: int = 15
     face_detector: str = "haar"
     move_fraction: float = 0.1
+    detect_width: int = 480  # px; faces of 1080p/4k frames are found on a copy this wide
+    # Head movement or micro-expression (measured on the synthetic stream; see _is_head_movement):
+    head_motion_px: float = 0.3  # tracked motion (crop px) between onset and apex that makes an event suspect
+    head_motion_ratio: float = 0.45  # aligning apex on onset leaves < this x the peak: rigid (moves 0.06-0.40, MEs 0.48-0.98)
+    weak_peak_ratio: float = 2.0  # ... or a weak event (peak < this x threshold)
+    large_move_px: float = 1.0  # ... during a move larger than this
     spotter: SpotterConfig = SpotterConfig()
+    tracker: TrackerConfig = TrackerConfig()
 
 
 @dataclass
@@ -41,17 +65,20 @@ class PipelineStats:
     frames: int = 0
     no_face_frames: int = 0
     detections: int = 0
-    crop_changes: int = 0
+    crop_changes: int = 0  # re-anchors: the spotter restarted
+    crop_follows: int = 0  # frames on which the crop was re-taken at a new tracked offset (no restart)
+    lost_face: int = 0  # the tracker lost the face -> immediate detection
+    head_movements_suppressed: int = 0
     events: int = 0
     stage_seconds: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STAGES})
     latencies_ms: deque = field(default_factory=lambda: deque(maxlen=10_000))  # apex frame arrival -> event
 
 
-def _moved(old: Alignment, new: Alignment, fraction: float) -> bool:
-    if old.box is None or new.box is None:
-        return old.method != new.method
-    ox, oy, ow, oh = old.box
-    nx, ny, nw, nh = new.box
+def _disagree(tracked: Alignment, found: Alignment, fraction: float) -> bool:
+    if tracked.box is None or found.box is None:
+        return tracked.method != found.method
+    ox, oy, ow, oh = tracked.box
+    nx, ny, nw, nh = found.box
     shift = np.hypot((nx + nw / 2) - (ox + ow / 2), (ny + nh / 2) - (oy + oh / 2))
     return shift > fraction * ow or abs(nw - ow) > 0.2 * ow
 
@@ -63,58 +90,141 @@ class Pipeline:
         self.class_names = bundle.class_names
         self.aligner = FaceAligner(self.motion.face_size, config.face_detector)
         self.spotter = ApexSpotter(config.spotter)
-        self.buffer: deque[tuple[int, float, float, np.ndarray]] = deque(maxlen=config.spotter.max_frames + 8)
+        self.tracker = CropTracker(config.tracker)
+        # (index, time, arrival, registered crop, tracked face position in crop px)
+        self.buffer: deque[tuple[int, float, float, np.ndarray, np.ndarray]] = deque(maxlen=config.spotter.max_frames + 8)
         self.alignment: Optional[Alignment] = None
         self.frame_shape: Optional[tuple[int, ...]] = None
         self.last_detection = -10**9
+        self.disagreements = 0
+        self.offset = np.zeros(2)  # crop px the face has moved since the anchor (compensated)
+        self.position = np.zeros(2)  # ... and where it is now, dead band included
         self.stats = PipelineStats()
         self.input_names = list(bundle.manifest["inputs"])
+        self.to_crop = self.motion.face_size / config.spotter.size  # small-image px -> crop px
 
-    def _face(self, frame: Frame) -> Optional[Alignment]:
+    def _detect(self, frame: Frame) -> Optional[Alignment]:
+        """A face on this frame (None: no face), found on the downscaled copy."""
+        self.last_detection = frame.index
+        self.stats.detections += 1
+        found = self.aligner.align(frame.image, self.config.detect_width)
+        return None if found.method == "centre" and self.config.face_detector != "none" else found
+
+    def _anchor(self, alignment: Optional[Alignment], frame: Frame) -> Optional[tuple[np.ndarray, np.ndarray]]:
+        """Place the crop (or, with None, lose the face): the spotter restarts on the new anchor."""
+        self.alignment = alignment
+        self.offset = np.zeros(2)
+        self.disagreements = 0
+        self.spotter.reset()
+        self.buffer.clear()
+        if alignment is None:
+            self.tracker.reference = None
+            return None
+        self.stats.crop_changes += 1
+        crop = alignment.apply(frame.image)
+        small = face_signal(crop, self.config.spotter.size)
+        self.tracker.anchor(small)
+        return crop, small
+
+    def _registered(self, image: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """The crop with the face where the anchor had it (one interpolation from the source frame,
+        like every other crop: registering the small image instead left interpolation residue that
+        the spotter took for motion), and its small face."""
+        assert self.alignment is not None
+        crop = self.alignment.apply(image, shift=(-self.offset[0], -self.offset[1]))
+        return crop, face_signal(crop, self.config.spotter.size)
+
+    @property
+    def tracked_alignment(self) -> Optional[Alignment]:
+        """Where the face is now: the anchor crop moved by the tracked offset (for boxes and checks)."""
+        return None if self.alignment is None else self.alignment.moved(*self.offset)
+
+    def _face(self, frame: Frame) -> Optional[tuple[np.ndarray, np.ndarray]]:
+        """(registered crop, its small face) of this frame, or None without a face; ``self.position``
+        is where the tracker sees the face (offset + what the dead band left), in crop px."""
+        self.position = self.offset.copy()
         image = frame.image
         due = frame.index - self.last_detection >= self.config.detect_every
-        resized = image.shape != self.frame_shape
-        if resized or (due and not self.spotter.active):  # no face: retried every detect_every frames, not every frame
+        if image.shape != self.frame_shape or (self.alignment is None and due):
             self.frame_shape = image.shape
-            self.last_detection = frame.index
-            self.stats.detections += 1
-            found = self.aligner.align(image)
-            if found.method == "centre" and self.config.face_detector != "none":
-                self.alignment = None  # no face: pause spotting rather than spot on the background
-                self.spotter.reset()
-                self.buffer.clear()
-                return None
-            if self.alignment is None or resized or _moved(self.alignment, found, self.config.move_fraction):
-                self.alignment = found
-                self.stats.crop_changes += 1
-                self.spotter.reset()
-                self.buffer.clear()
-        return self.alignment
+            return self._anchor(self._detect(frame), frame)
+        if self.alignment is None:
+            return None
+        crop, small = self._registered(image)
+        measured = self.tracker.measure(small)  # what is left of the face's motion after the offset
+        if self.tracker.lost(measured):
+            self.stats.lost_face += 1
+            return self._anchor(self._detect(frame), frame)
+        self.position = self.offset + np.array([measured.dx, measured.dy]) * self.to_crop
+        if measured.distance > self.config.tracker.deadband:
+            # The head moved: follow it. Below the dead band the offset is left alone — re-cropping on
+            # every few hundredths of a pixel of estimation noise would be jitter the spotter sees.
+            self.offset += np.array([measured.dx, measured.dy]) * self.to_crop
+            self.stats.crop_follows += 1
+            crop, small = self._registered(image)
+        if due and not self.spotter.active:
+            found = self._detect(frame)
+            tracked = self.tracked_alignment
+            assert tracked is not None
+            # A missed detection is no evidence (Haar misses faces it found a frame before): whether the
+            # face is still there is the tracker's call (``lost`` above).
+            if found is not None and _disagree(tracked, found, self.config.move_fraction):
+                self.disagreements += 1
+                if self.disagreements >= 2:  # twice in a row: a real move, not jitter
+                    return self._anchor(found, frame)
+            elif found is not None:
+                self.disagreements = 0
+        return crop, small
+
+    def _is_head_movement(self, spot: Spot, onset_offset: np.ndarray, apex_offset: np.ndarray, onset: np.ndarray, apex: np.ndarray) -> bool:
+        """Did the head move between onset and apex, and does aligning the apex on the onset exactly
+        (ECC, on the registered crops) leave no motion above the spotter's threshold? Then what was
+        spotted was the tracker's few hundredths of a pixel of lag during a head movement, not a
+        micro-expression, whose local motion no translation can explain."""
+        if float(np.hypot(*(apex_offset - onset_offset))) <= self.config.head_motion_px:
+            return False
+        size = self.config.spotter.size
+        onset_small = face_signal(onset, size)
+        check = CropTracker(self.config.tracker)
+        check.anchor(onset_small)
+        residual = check.measure(face_signal(apex, size))
+        aligned = cv2.warpAffine(apex, np.array([[1.0, 0.0, -residual.dx * self.to_crop], [0.0, 1.0, -residual.dy * self.to_crop]]),
+                                 apex.shape[1::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        left = motion_energy(face_signal(aligned, size), onset_small, self.config.spotter)
+        moved = float(np.hypot(*(apex_offset - onset_offset)))
+        weak = spot.peak_energy < self.config.weak_peak_ratio * spot.threshold
+        return left < self.config.head_motion_ratio * spot.peak_energy or (weak and moved > self.config.large_move_px)
 
     def process(self, frame: Frame) -> Optional[dict[str, Any]]:
         """Feed one frame; returns an event dict when a micro-expression has just ended."""
         arrived = time.perf_counter()
         self.stats.frames += 1
         t0 = time.perf_counter()
-        alignment = self._face(frame)
-        if alignment is None:
+        face = self._face(frame)
+        if face is None or self.alignment is None:
             self.stats.no_face_frames += 1
             self.stats.stage_seconds["face"] += time.perf_counter() - t0
             return None
-        crop = alignment.apply(frame.image)
+        crop, small = face
         t1 = time.perf_counter()
-        self.buffer.append((frame.index, frame.time_s, arrived, crop))
-        spot = self.spotter.update(frame.index, crop)
+        self.buffer.append((frame.index, frame.time_s, arrived, crop, self.position))
+        spot = self.spotter.update_signal(frame.index, small)
         t2 = time.perf_counter()
         self.stats.stage_seconds["face"] += t1 - t0
         self.stats.stage_seconds["spot"] += t2 - t1
         if spot is None:
             return None
-        frames = {index: (time_s, arrival, image) for index, time_s, arrival, image in self.buffer}
+        frames = {index: rest for index, *rest in self.buffer}
         if spot.onset not in frames or spot.apex not in frames:
             return None  # the event started before the buffer (e.g. right after a crop change)
-        onset_time, _, onset_crop = frames[spot.onset]
-        apex_time, apex_arrival, apex_crop = frames[spot.apex]
+        # both crops are registered to the anchor face: head motion between them is already undone
+        onset_time, _, onset_crop, onset_offset = frames[spot.onset]
+        apex_time, apex_arrival, apex_crop, apex_offset = frames[spot.apex]
+        if self._is_head_movement(spot, onset_offset, apex_offset, onset_crop, apex_crop):
+            self.stats.head_movements_suppressed += 1
+            self.spotter.rebase(frame.index, small)  # a micro-expression may follow right away
+            self.stats.stage_seconds["spot"] += time.perf_counter() - t2
+            return None
         image, motion = model_inputs(onset_crop, apex_crop, self.motion)
         t3 = time.perf_counter()
         feeds = {"apex": image[None], "motion": motion[None]}
@@ -129,5 +239,5 @@ class Pipeline:
         return {
             "t_onset": round(onset_time, 4), "t_apex": round(apex_time, 4), "frame_onset": spot.onset, "frame_apex": spot.apex,
             "label": self.class_names[int(np.argmax(scores))], "scores": {n: round(float(s), 4) for n, s in zip(self.class_names, scores)},
-            "face_box": list(alignment.box) if alignment.box else None,
+            "face_box": list(tracked.box) if (tracked := self.tracked_alignment) and tracked.box else None,
         }

@@ -59,7 +59,8 @@ def run_stream(
                 if on_event:
                     on_event(event)
             if show or record:
-                box = pipeline.alignment.box if pipeline.alignment else None
+                tracked = pipeline.tracked_alignment
+                box = tracked.box if tracked else None
                 annotated = _overlay(frame.image, shown_event, box)
                 if record:
                     if writer is None:
@@ -90,6 +91,8 @@ def run_stream(
         "source": spec.describe(), "frames": stats.frames, "events": stats.events, "seconds": round(seconds, 2),
         "fps": round(stats.frames / seconds, 1) if seconds else None, "dropped": capture.stats.dropped, "corrupt_frames": capture.stats.corrupt,
         "reconnects": capture.stats.reconnects, "no_face_frames": stats.no_face_frames, "crop_changes": stats.crop_changes,
+        "crop_follows": stats.crop_follows, "lost_face": stats.lost_face, "detections": stats.detections,
+        "head_movements_suppressed": stats.head_movements_suppressed,
         "stage_ms_per_frame": {s: round(1000 * stats.stage_seconds[s] / max(1, stats.frames), 3) for s in STAGES},
         "latency_ms_apex_to_event": {"p50": round(statistics.median(latencies), 1), "p99": round(latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))], 1)} if latencies else None,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

@@ -1,8 +1,11 @@
 """Frame sources: camera index, video file, RTSP/HTTP URL or GStreamer pipeline string, read by a
 capture thread into a *bounded* queue.
 
-Drop policy: when the consumer falls behind, the oldest queued frame is dropped (and counted), so
-memory stays flat and the pipeline always works on recent frames; files are never dropped (the
+Drop policy: when the consumer falls behind on a live source, frames arriving while the queue is
+full are grabbed off the device but not converted to BGR (``grab`` without ``retrieve``: the
+conversion is a large part of reading a 1080p frame) and counted as dropped, so memory stays flat
+and the CPU goes to catching up; the queue is short, so the pipeline stays within a few frames of
+live; files are never dropped (the
 reader waits instead: a file is replayed, not watched live). A live source that fails is reopened
 with exponential back-off (0.5 s doubling to 8 s) up to ``max_reconnects`` consecutive times (a
 reopened source that delivers 30 frames is healthy again); a file's end ends the stream cleanly. Nothing is written anywhere: frames only live in the queue.
@@ -159,7 +162,17 @@ class CaptureThread:
         index = 0
         try:
             while not self._stop.is_set():
-                ok, image = self._capture.read()
+                if self.spec.live and self.queue.full() and hasattr(self._capture, "grab"):
+                    # Behind on a live source: take the frame off the device (grab) but skip its
+                    # colour conversion (retrieve) — it would be dropped anyway. Frees CPU to catch up.
+                    if self._capture.grab():
+                        self.stats.read += 1
+                        self.stats.dropped += 1
+                        index += 1
+                        continue
+                    ok, image = False, None
+                else:
+                    ok, image = self._capture.read()
                 if not ok:
                     if self.spec.live and self._reconnect():
                         continue
