@@ -184,6 +184,7 @@ def run(
     detect_every: int = typer.Option(15, "--detect-every", help="Re-detect the face every N frames (the crop is held in between)."),
     face: str = typer.Option("haar", "--face", help="haar, or none when the source already shows an aligned face."),
     precision: str = PRECISION,
+    open_timeout: float = typer.Option(10.0, "--open-timeout", min=0.1, help="Seconds a network source may take to open or to deliver a frame before it counts as failed."),
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON on stderr at the end."),
 ) -> None:
     """Stream a camera or video through spotting, magnification, tokenization and the engine; print events."""
@@ -192,7 +193,8 @@ def run(
 
     handle = open(events, "a", encoding="utf-8") if events else None
     try:
-        summary = run_stream(bundle, source, handle, show, record, max_frames, PipelineConfig(detect_every=detect_every, face_detector=face), precision=precision)
+        summary = run_stream(bundle, source, handle, show, record, max_frames, PipelineConfig(detect_every=detect_every, face_detector=face),
+                             precision=precision, open_timeout_s=open_timeout)
     finally:
         if handle:
             handle.close()

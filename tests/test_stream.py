@@ -119,6 +119,65 @@ def test_frames_a_slow_pipeline_would_drop_are_grabbed_but_never_converted():
     assert received == sorted(received)
 
 
+@pytest.fixture
+def silent_server():
+    """A TCP server on 127.0.0.1 that accepts connections and never answers: an IP camera that hangs."""
+    import socket
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    held = []
+    stop = threading.Event()
+
+    def accept():
+        server.settimeout(0.2)
+        while not stop.is_set():
+            try:
+                held.append(server.accept()[0])
+            except OSError:
+                continue
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+    yield server.getsockname()[1]
+    stop.set()
+    thread.join()
+    for connection in held:
+        connection.close()
+    server.close()
+
+
+@pytest.mark.parametrize("scheme", ["rtsp", "http"])
+def test_a_network_source_that_never_answers_fails_within_the_open_timeout(silent_server, scheme):
+    started = time.perf_counter()
+    with pytest.raises(InputError, match=r"within 1\.5 s .*--open-timeout"):
+        CaptureThread(parse_source(f"{scheme}://127.0.0.1:{silent_server}/live"), open_timeout_s=1.5)
+    assert time.perf_counter() - started < 4.0  # OpenCV's own default held it ~30 s
+    started = time.perf_counter()
+    with pytest.raises(InputError, match="refused, unreachable"):
+        CaptureThread(parse_source(f"{scheme}://127.0.0.1:1/live"), open_timeout_s=1.5)  # nothing listens on port 1
+    assert time.perf_counter() - started < 1.5
+
+
+def test_run_on_an_unanswering_url_is_one_line(bundle_dir, silent_server):
+    result = runner.invoke(app, ["run", "--bundle", str(bundle_dir), "--source", f"rtsp://127.0.0.1:{silent_server}/cam", "--open-timeout", "1"])
+    assert result.exit_code == EXIT_USER_ERROR and "within 1 s" in result.output and "Traceback" not in result.output, result.output
+
+
+def test_a_gstreamer_pipeline_without_gstreamer_in_opencv_is_one_line_with_the_fix(monkeypatch):
+    import cv2
+
+    from mpt_edge.stream import sources
+
+    monkeypatch.setattr(cv2, "getBuildInformation", lambda: "  Video I/O:\n    FFMPEG:   YES\n    GStreamer:   NO\n")
+    assert not sources.opencv_has_gstreamer()
+    with pytest.raises(InputError, match="built without GStreamer.*python3-opencv"):
+        CaptureThread(parse_source("videotestsrc num-buffers=30 ! videoconvert ! appsink"))
+    monkeypatch.setattr(cv2, "getBuildInformation", lambda: "    GStreamer:   YES (1.22.0)\n")
+    assert sources.opencv_has_gstreamer()
+
+
 def test_a_camera_that_disconnects_is_reopened_with_backoff_then_ends_with_a_message():
     opened = []
 
@@ -229,6 +288,38 @@ def test_a_720p_camera_finds_every_event_with_the_labels_of_the_demo_size(bundle
     right = sum(labels[t.apex] == NAMES[t.label] for t in truth)
     right_demo = sum(runs["demo"][0][t.apex] == NAMES[t.label] for t in truth)
     assert right >= min(right_demo, len(truth) - 1), runs
+
+
+@pytest.mark.slow
+def test_an_http_mjpeg_camera_finds_the_events_of_the_file_and_survives_a_restart(bundle_dir, video):
+    """A real HTTP MJPEG server on 127.0.0.1 replaying the test video: the same micro-expressions as
+    from the file; then the server is killed mid-stream and started again — the source reconnects
+    with back-off and the stream resumes."""
+    import io
+
+    from helpers.mjpeg_server import MjpegServer
+    from mpt_edge.stream.run import run_stream
+
+    path, truth = video
+    server = MjpegServer(path, fps=60).start()
+    try:
+        events = io.StringIO()
+        summary = run_stream(bundle_dir, server.url, events, max_frames=300, log=lambda m: None)
+        found = [json.loads(line) for line in events.getvalue().splitlines()]
+        assert sum(any(abs(e["frame_apex"] - t.apex) <= 3 for e in found) for t in truth) >= len(truth) - 1, found
+        assert summary["frames"] == 300 and summary["reconnects"] == 0
+
+        results: dict = {}
+        worker = threading.Thread(target=lambda: results.update(run_stream(bundle_dir, server.url, io.StringIO(), max_frames=400, log=lambda m: None)))
+        worker.start()
+        time.sleep(2.0)  # ~120 frames in
+        server.stop()
+        time.sleep(1.5)  # the camera is gone for a while
+        server.start()
+        worker.join(timeout=60)
+        assert not worker.is_alive() and results["frames"] == 400 and results["reconnects"] >= 1, results
+    finally:
+        server.stop()
 
 
 def test_record_is_opt_in_and_writes_the_annotated_video(bundle_dir, video, tmp_path):

@@ -21,7 +21,7 @@ from mpt_edge.engines import open_bundle_engine
 from mpt_edge.precision import resolve_precision
 from mpt_edge.errors import InputError
 from mpt_edge.stream.pipeline import STAGES, Pipeline, PipelineConfig
-from mpt_edge.stream.sources import CaptureThread, parse_source
+from mpt_edge.stream.sources import OPEN_TIMEOUT_S, CaptureThread, parse_source
 
 
 def _overlay(frame, event: Optional[dict[str, Any]], box) -> Any:
@@ -38,13 +38,13 @@ def run_stream(
     bundle_dir: Path, source: str, events_out: Optional[TextIO] = None, show: bool = False, record: Optional[Path] = None,
     max_frames: Optional[int] = None, config: PipelineConfig = PipelineConfig(), queue_size: int = 8, max_reconnects: int = 5,
     on_event: Optional[Callable[[dict[str, Any]], None]] = None, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
-    precision: str = "auto",
+    precision: str = "auto", open_timeout_s: float = OPEN_TIMEOUT_S,
 ) -> dict[str, Any]:
     bundle = load_bundle(bundle_dir)
     engine = open_bundle_engine(bundle, log, precision=resolve_precision(bundle, precision, log))
     pipeline = Pipeline(bundle, engine, config)
     spec = parse_source(source)
-    capture = CaptureThread(spec, queue_size, max_reconnects).start()
+    capture = CaptureThread(spec, queue_size, max_reconnects, open_timeout_s=open_timeout_s).start()
     writer = None
     out = events_out or sys.stdout
     started = time.perf_counter()

@@ -18,7 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
+from typing import Callable, Iterator, Optional
 
 import cv2
 import numpy as np
@@ -52,15 +52,44 @@ def parse_source(spec: str) -> SourceSpec:
     return SourceSpec("file", path, False)
 
 
-def open_capture(spec: SourceSpec) -> "cv2.VideoCapture":
-    """Open a source; OpenCV's own multi-line warnings are silenced: failures get one clear line from us."""
+OPEN_TIMEOUT_S = 10.0
+
+
+def opencv_has_gstreamer() -> bool:
+    """Whether this OpenCV was built with GStreamer (pip's ``opencv-python`` is not; JetPack's and
+    Debian's system OpenCV are)."""
+    for line in cv2.getBuildInformation().splitlines():
+        if line.strip().startswith("GStreamer:"):
+            return line.split(":", 1)[1].strip().upper().startswith("YES")
+    return False
+
+
+def require_gstreamer(pipeline: str) -> None:
+    if not opencv_has_gstreamer():
+        raise InputError(
+            f"this OpenCV {cv2.__version__} is built without GStreamer, so it cannot open the pipeline '{pipeline[:60]}'; "
+            "use the system OpenCV (JetPack's on a Jetson, `apt install python3-opencv` on Debian/Ubuntu) from a venv made with --system-site-packages, without pip's opencv-python"
+        )
+
+
+def open_capture(spec: SourceSpec, timeout_s: float = OPEN_TIMEOUT_S) -> "cv2.VideoCapture":
+    """Open a source; OpenCV's own multi-line warnings are silenced: failures get one clear line from us.
+
+    Network URLs are opened through FFmpeg with open *and* read timeouts of ``timeout_s``: without
+    them a host that accepts the connection and never answers held OpenCV ~30 s, and a stream that
+    stalls mid-way would block the capture thread for as long (measured: a silent server on
+    127.0.0.1 now fails after 2.0 s with ``timeout_s=2``; a refused port at once)."""
     logging = getattr(getattr(cv2, "utils", None), "logging", None)
     if logging is not None:
         logging.setLogLevel(logging.LOG_LEVEL_SILENT)
     if spec.kind == "gstreamer":
+        require_gstreamer(str(spec.target))
         return cv2.VideoCapture(str(spec.target), cv2.CAP_GSTREAMER)
     if spec.kind == "camera":
         return cv2.VideoCapture(int(spec.target))  # type: ignore[arg-type]
+    if spec.kind == "url":
+        milliseconds = max(1, int(timeout_s * 1000))
+        return cv2.VideoCapture(str(spec.target), cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, milliseconds, cv2.CAP_PROP_READ_TIMEOUT_MSEC, milliseconds])
     return cv2.VideoCapture(str(spec.target))
 
 
@@ -89,7 +118,7 @@ class CaptureThread:
 
     def __init__(
         self, spec: SourceSpec, queue_size: int = 8, max_reconnects: int = 5, backoff_s: float = 0.5,
-        opener: Callable[[SourceSpec], "cv2.VideoCapture"] = open_capture,
+        opener: Optional[Callable[[SourceSpec], "cv2.VideoCapture"]] = None, open_timeout_s: float = OPEN_TIMEOUT_S,
     ) -> None:
         if queue_size < 1:
             raise InputError("queue size must be >= 1")
@@ -97,9 +126,13 @@ class CaptureThread:
         self.queue: "queue.Queue[object]" = queue.Queue(maxsize=queue_size)
         self.stats = CaptureStats()
         self._stop = threading.Event()
-        self._open = opener
-        self._capture = opener(spec)
+        self.open_timeout_s = open_timeout_s
+        self._open = opener or (lambda spec: open_capture(spec, open_timeout_s))
+        self._capture = self._open(spec)
         if not self._capture.isOpened():
+            if spec.kind == "url":
+                raise InputError(f"cannot open {spec.target} within {self.open_timeout_s:g} s (refused, unreachable or not a video stream); "
+                                 "check the URL, that the camera is on the network, or raise --open-timeout")
             raise InputError(f"cannot open {spec.describe()}; check the device/path/URL (and that nothing else holds the camera)")
         self.fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0) or 30.0
         self._failures = 0
@@ -201,5 +234,5 @@ class CaptureThread:
             yield item  # type: ignore[misc]
 
 
-def open_stream(source: str, queue_size: int = 8, max_reconnects: int = 5) -> CaptureThread:
-    return CaptureThread(parse_source(source), queue_size, max_reconnects).start()
+def open_stream(source: str, queue_size: int = 8, max_reconnects: int = 5, open_timeout_s: float = OPEN_TIMEOUT_S) -> CaptureThread:
+    return CaptureThread(parse_source(source), queue_size, max_reconnects, open_timeout_s=open_timeout_s).start()
