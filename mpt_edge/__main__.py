@@ -1,3 +1,3 @@
-from mpt_edge.cli import main
+from mpt_edge.entry import main
 
 main()

@@ -83,3 +83,14 @@ def test_console_script_runs_without_torch_imported(frame_pair, tmp_path):
         "assert 'torch' not in sys.modules, 'torch was imported'" % (str(onset), str(apex), str(tmp_path / "o.png"))
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_without_opencv_the_entry_point_says_how_to_get_it():
+    """OpenCV is an extra (a Jetson uses JetPack's): its absence is one line with both fixes."""
+    import subprocess
+    import sys
+
+    code = "import sys; sys.modules['cv2'] = None; sys.argv = ['mpt-edge', 'targets']; from mpt_edge.entry import main; main()"
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert "pip install 'mpt-edge[opencv]'" in result.stderr and "--system-site-packages" in result.stderr and len(result.stderr.strip().splitlines()) == 1

@@ -1,0 +1,27 @@
+"""The ``mpt-edge`` console entry point: checks for OpenCV before the CLI (which imports it at load)
+is imported, so a device without it gets one line with the fix instead of a traceback.
+
+OpenCV is an extra (``mpt-edge[opencv]``), not a base dependency: a Jetson must use JetPack's system
+OpenCV (built with GStreamer for the CSI camera), which a pip ``opencv-python`` would shadow.
+"""
+
+from __future__ import annotations
+
+import sys
+
+OPENCV_MISSING = (
+    "error: OpenCV is not installed. On a PC: pip install 'mpt-edge[opencv]'. On a Jetson: use JetPack's OpenCV "
+    "(it has GStreamer) from a venv made with --system-site-packages (README: Deploying on a Jetson)"
+)
+EXIT_USER_ERROR = 2
+
+
+def main() -> None:
+    try:
+        import cv2  # noqa: F401
+    except ImportError:
+        print(OPENCV_MISSING, file=sys.stderr)
+        raise SystemExit(EXIT_USER_ERROR) from None
+    from mpt_edge.cli import main as cli_main
+
+    cli_main()
