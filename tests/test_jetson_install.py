@@ -40,6 +40,15 @@ def test_dockerfile_jetson_uses_what_jetpack_brings():
     assert "docker run --rm -it --runtime nvidia --device /dev/video0" in readme and "-f Dockerfile.jetson" in readme
 
 
+def test_dockerfile_jetson_passes_hadolint():
+    import shutil
+    import sys
+
+    linter = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
+    result = subprocess.run([linter, "--no-color", str(ROOT / "Dockerfile.jetson")], capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stdout + result.stderr
+
+
 def readme_csi_pipeline() -> str:
     match = re.search(r"--source '(nvarguscamerasrc[^']+)'", (ROOT / "README.md").read_text())
     assert match, "README has no CSI camera pipeline"
