@@ -185,6 +185,8 @@ def run(
     face: str = typer.Option("haar", "--face", help="haar, or none when the source already shows an aligned face."),
     precision: str = PRECISION,
     open_timeout: float = typer.Option(10.0, "--open-timeout", min=0.1, help="Seconds a network source may take to open or to deliver a frame before it counts as failed."),
+    serve: Optional[str] = typer.Option(None, "--serve", help="Serve a live view (annotated stream, events, health) at HOST:PORT, e.g. 127.0.0.1:8080."),
+    serve_token: Optional[str] = typer.Option(None, "--serve-token", help="Token the live view requires (generated and printed once when binding a non-loopback address)."),
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON on stderr at the end."),
 ) -> None:
     """Stream a camera or video through spotting, magnification, tokenization and the engine; print events."""
@@ -194,7 +196,7 @@ def run(
     handle = open(events, "a", encoding="utf-8") if events else None
     try:
         summary = run_stream(bundle, source, handle, show, record, max_frames, PipelineConfig(detect_every=detect_every, face_detector=face),
-                             precision=precision, open_timeout_s=open_timeout)
+                             precision=precision, open_timeout_s=open_timeout, serve=serve, serve_token=serve_token)
     finally:
         if handle:
             handle.close()

@@ -38,13 +38,25 @@ def run_stream(
     bundle_dir: Path, source: str, events_out: Optional[TextIO] = None, show: bool = False, record: Optional[Path] = None,
     max_frames: Optional[int] = None, config: PipelineConfig = PipelineConfig(), queue_size: int = 8, max_reconnects: int = 5,
     on_event: Optional[Callable[[dict[str, Any]], None]] = None, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
-    precision: str = "auto", open_timeout_s: float = OPEN_TIMEOUT_S,
+    precision: str = "auto", open_timeout_s: float = OPEN_TIMEOUT_S, serve: Optional[str] = None, serve_token: Optional[str] = None,
 ) -> dict[str, Any]:
     bundle = load_bundle(bundle_dir)
     engine = open_bundle_engine(bundle, log, precision=resolve_precision(bundle, precision, log))
     pipeline = Pipeline(bundle, engine, config)
     spec = parse_source(source)
-    capture = CaptureThread(spec, queue_size, max_reconnects, open_timeout_s=open_timeout_s).start()
+    live = None
+    if serve:
+        from mpt_edge.stream.live_view import LiveView, parse_bind
+
+        host, port = parse_bind(serve)
+        live = LiveView(host, port, serve_token, log=log).start()
+        log(f"live view: {live.url}")
+    try:
+        capture = CaptureThread(spec, queue_size, max_reconnects, open_timeout_s=open_timeout_s).start()
+    except BaseException:
+        if live is not None:
+            live.stop()
+        raise
     writer = None
     out = events_out or sys.stdout
     started = time.perf_counter()
@@ -52,6 +64,16 @@ def run_stream(
     try:
         for frame in capture:
             event = pipeline.process(frame)
+            if live is not None:
+                tracked = pipeline.tracked_alignment
+                live.publish_frame(frame.image, tracked.box if tracked else None, pipeline.spotter.last_energy, pipeline.spotter.last_threshold)
+                if event is not None:
+                    live.publish_event(event)
+                if pipeline.stats.frames % 15 == 0:
+                    elapsed = time.perf_counter() - started
+                    live.health.update(source_state="reconnecting" if capture.stats.reconnects and capture.queue.empty() else "connected",
+                                       fps=round(pipeline.stats.frames / elapsed, 1) if elapsed else 0.0, frames=pipeline.stats.frames,
+                                       dropped=capture.stats.dropped, events=pipeline.stats.events)
             if event is not None:
                 out.write(json.dumps(event) + "\n")
                 out.flush()
@@ -79,6 +101,9 @@ def run_stream(
     except KeyboardInterrupt:
         pass
     finally:
+        if live is not None:
+            live.health["source_state"] = "ended"
+            live.stop()
         capture.stop()
         if writer is not None:
             writer.release()

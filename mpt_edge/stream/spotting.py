@@ -83,6 +83,8 @@ class ApexSpotter:
         self.reset()
 
     def reset(self) -> None:
+        self.last_energy: Optional[float] = None
+        self.last_threshold: Optional[float] = None
         self.baseline: Optional[np.ndarray] = None
         self.noise: deque[float] = deque(maxlen=self.config.noise_window)
         self.active: list[tuple[int, float]] = []
@@ -135,6 +137,7 @@ class ApexSpotter:
         value = self.energy(small)
         warm = len(self.noise) >= self.config.warmup_frames
         limit = self.threshold() if warm else float("inf")
+        self.last_energy, self.last_threshold = value, limit  # for the live view's strip chart
         # An event ends when the energy falls back under the threshold, or under a third of its peak:
         # head drift accumulated while the baseline was frozen must not keep it open.
         peak = max((v for _, v in self.active), default=0.0)
