@@ -419,6 +419,98 @@ def test_a_gstreamer_pipeline_runs_where_opencv_has_gstreamer():
     assert result.returncode == 0 and result.stdout.strip() == "30 (240, 320, 3)", result.stdout + result.stderr
 
 
+@pytest.mark.slow
+def test_the_live_view_in_headless_chromium_shows_the_face_box_and_events(bundle_dir, video, tmp_path):
+    """`run --serve` on the test video streamed by a 30 fps MJPEG camera; Chromium (Debian's, installed
+    by .ci/run) opens the page: its screenshot (kept in this test's temp folder) shows the green face
+    box, its DOM the events pushed so far."""
+    import io
+    import shutil
+    import socket
+    import subprocess
+
+    from helpers.mjpeg_server import MjpegServer
+    from mpt_edge.stream.run import run_stream
+
+    browser = shutil.which("chromium") or shutil.which("chromium-browser")
+    if browser is None:
+        pytest.skip("no chromium (apt install chromium)")
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    camera = MjpegServer(video[0], fps=30).start()
+    results: dict = {}
+    worker = threading.Thread(target=lambda: results.update(run_stream(bundle_dir, camera.url, io.StringIO(), max_frames=270, log=lambda m: None, serve=f"127.0.0.1:{port}")))
+    worker.start()
+    try:
+        time.sleep(6.0)  # ~180 frames: several events so far
+        flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--timeout=3000"]
+        shot = tmp_path / "live-view.png"
+        subprocess.run([browser, *flags, "--window-size=800,700", f"--screenshot={shot}", f"http://127.0.0.1:{port}/"], capture_output=True, timeout=90)
+        dom = subprocess.run([browser, *flags, "--dump-dom", f"http://127.0.0.1:{port}/"], capture_output=True, text=True, timeout=90).stdout
+    finally:
+        worker.join(timeout=60)
+        camera.stop()
+    import cv2
+
+    image = cv2.imread(str(shot))
+    assert image is not None, "no screenshot"
+    green = (image[:, :, 1] > 170) & (image[:, :, 0] < 60) & (image[:, :, 2] < 60)  # the face box, BGR (0, 200, 0)
+    assert green.sum() > 200, green.sum()
+    listed = [line for line in dom.split("<li>")[1:]]
+    assert listed and any(name in listed[0] for name in NAMES), dom[-800:]
+    assert results["frames"] == 270
+
+
+@pytest.fixture
+def x_display():
+    """A virtual X display (Xvfb) for --show, and xdotool to press keys in it."""
+    import shutil
+    import subprocess
+
+    if not (shutil.which("Xvfb") and shutil.which("xdotool")):
+        pytest.skip("no Xvfb/xdotool (apt install xvfb xdotool)")
+    read, write = __import__("os").pipe()
+    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1024x768x24", "-nolisten", "tcp"], pass_fds=(write,),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    display = ":" + __import__("os").read(read, 16).decode().strip()
+    yield display
+    server.kill()
+    server.wait()
+
+
+@pytest.mark.slow
+def test_show_opens_a_window_q_ends_the_run_and_so_does_the_end_of_a_file(bundle_dir, video, x_display):
+    import os
+    import subprocess
+    import sys
+
+    from helpers.mjpeg_server import MjpegServer
+
+    env = {**os.environ, "DISPLAY": x_display}
+    camera = MjpegServer(video[0], fps=30).start()
+    try:
+        run = subprocess.Popen([sys.executable, "-m", "mpt_edge", "run", "--bundle", str(bundle_dir), "--source", camera.url, "--show", "--json"],
+                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        window, deadline = "", time.time() + 30
+        while not window and time.time() < deadline and run.poll() is None:
+            time.sleep(0.5)
+            window = subprocess.run(["xdotool", "search", "--name", "^mpt-edge$"], env=env, capture_output=True, text=True).stdout.split()
+        assert window, "no window appeared"
+        subprocess.run(["xdotool", "windowfocus", "--sync", window[0]], env=env, timeout=10)
+        subprocess.run(["xdotool", "key", "q"], env=env, timeout=10)
+        _, stderr = run.communicate(timeout=30)
+    finally:
+        if run.poll() is None:
+            run.kill()
+        camera.stop()
+    summary = json.loads(stderr.strip().splitlines()[-1])
+    assert run.returncode == 0 and 0 < summary["frames"] and not summary["errors"], stderr[-500:]
+    ended = subprocess.run([sys.executable, "-m", "mpt_edge", "run", "--bundle", str(bundle_dir), "--source", str(video[0]), "--show", "--json"],
+                           env=env, capture_output=True, text=True, timeout=120)
+    assert ended.returncode == 0 and json.loads(ended.stderr.strip().splitlines()[-1])["frames"] == 300, ended.stderr[-500:]
+
+
 def test_record_is_opt_in_and_writes_the_annotated_video(bundle_dir, video, tmp_path):
     path, _ = video
     out = tmp_path / "annotated.mp4"

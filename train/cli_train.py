@@ -340,4 +340,6 @@ def demo_command(*, out: Path, target: str, epochs: int, events: int, as_json: b
     console.print(f"found {matched}/{len(truth)} micro-expressions (apex within 3 frames), {right} with the right label, "
                   f"{len(found) - matched} false; {summary['fps']} fps, apex->event p50 "
                   f"{(summary['latency_ms_apex_to_event'] or {}).get('p50')} ms")
+    console.print(f"live view in a browser: mpt-edge run --bundle {bundle_dir} --source {video} --serve 127.0.0.1:8080  (open http://127.0.0.1:8080/)")
+    result["live_view_command"] = f"mpt-edge run --bundle {bundle_dir} --source {video} --serve 127.0.0.1:8080"
     return result
