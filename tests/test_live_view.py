@@ -81,8 +81,9 @@ def test_page_stream_events_and_health_on_loopback_without_a_token(view):
             line = events.readline()
         assert json.loads(line[6:]) == EVENT
     assert [json.loads(x) for x in get(base + "/events.jsonl").read().decode().splitlines()] == [EVENT]
-    live.health.update(source_state="connected", fps=30.0)
-    assert json.loads(get(base + "/healthz").read())["source_state"] == "connected"
+    live.health.update(fps=30.0)
+    live.source_state = lambda: "reconnecting"  # asked at request time: no frames flow while the camera is away
+    assert json.loads(get(base + "/healthz").read()) == {**live.health, "source_state": "reconnecting"}
 
 
 def test_a_non_loopback_bind_needs_the_token_on_every_request():

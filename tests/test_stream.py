@@ -191,7 +191,7 @@ def test_a_camera_that_disconnects_is_reopened_with_backoff_then_ends_with_a_mes
     worker.start()
     worker.join(timeout=10)
     assert not worker.is_alive(), "the stream hung"
-    assert len(done[0]) == 5 + 3 * 3 and capture.stats.reconnects == 3
+    assert len(done[0]) == 5 + 3 * 3 and capture.stats.reconnects == 3 and capture.state == "ended"
     assert "did not come back after 3 reconnects" in capture.stats.errors[0]
     assert opened[3] - opened[2] > opened[2] - opened[1] + 0.05  # back-off doubles: 0.05, 0.1, 0.2 s
 

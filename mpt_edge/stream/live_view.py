@@ -84,6 +84,7 @@ class LiveView:
     max_fps: float = 15.0
     energy_history: int = 150
     log: Callable[[str], None] = print
+    source_state: Optional[Callable[[], str]] = None  # asked at request time: no frames flow while reconnecting
     health: dict[str, Any] = field(default_factory=lambda: {"source_state": "starting", "fps": 0.0, "frames": 0, "dropped": 0, "events": 0})
 
     def __post_init__(self) -> None:
@@ -154,7 +155,8 @@ class LiveView:
                     if path == "/":
                         self._send(200, "text/html; charset=utf-8", (PAGE % {"query": query}).encode())
                     elif path == "/healthz":
-                        self._send(200, "application/json", json.dumps(view.health).encode())
+                        health = {**view.health, **({"source_state": view.source_state()} if view.source_state else {})}
+                        self._send(200, "application/json", json.dumps(health).encode())
                     elif path == "/events.jsonl":
                         self._send(200, "application/x-ndjson", "".join(json.dumps(e) + "\n" for e in list(view.events)).encode())
                     elif path == "/events":

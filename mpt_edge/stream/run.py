@@ -57,6 +57,8 @@ def run_stream(
         if live is not None:
             live.stop()
         raise
+    if live is not None:
+        live.source_state = lambda: capture.state
     writer = None
     out = events_out or sys.stdout
     started = time.perf_counter()
@@ -71,8 +73,7 @@ def run_stream(
                     live.publish_event(event)
                 if pipeline.stats.frames % 15 == 0:
                     elapsed = time.perf_counter() - started
-                    live.health.update(source_state="reconnecting" if capture.stats.reconnects and capture.queue.empty() else "connected",
-                                       fps=round(pipeline.stats.frames / elapsed, 1) if elapsed else 0.0, frames=pipeline.stats.frames,
+                    live.health.update(fps=round(pipeline.stats.frames / elapsed, 1) if elapsed else 0.0, frames=pipeline.stats.frames,
                                        dropped=capture.stats.dropped, events=pipeline.stats.events)
             if event is not None:
                 out.write(json.dumps(event) + "\n")

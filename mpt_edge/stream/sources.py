@@ -137,6 +137,7 @@ class CaptureThread:
         self.fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0) or 30.0
         self._failures = 0
         self._good_frames = 0
+        self.state = "connected"  # connected / reconnecting / ended: what the live view's /healthz reports
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
         self._started = time.monotonic()
 
@@ -177,6 +178,7 @@ class CaptureThread:
     def _reconnect(self) -> bool:
         """Reopen a failed live source; back-off doubles over consecutive failures (0.5 s .. 8 s). A
         reopened source must deliver ``STABLE_FRAMES`` frames before the failure count is forgiven."""
+        self.state = "reconnecting"
         while self._failures < self.max_reconnects:
             delay = min(self.backoff_s * 2**self._failures, 8.0)
             self._failures += 1
@@ -187,6 +189,7 @@ class CaptureThread:
             self.stats.reconnects += 1
             self._good_frames = 0
             if self._capture.isOpened():
+                self.state = "connected"
                 return True
         self.stats.errors.append(f"{self.spec.describe()} stopped delivering frames and did not come back after {self.max_reconnects} reconnects")
         return False
@@ -224,6 +227,7 @@ class CaptureThread:
         except Exception as error:  # a driver error must end the stream with a message, never hang it
             self.stats.errors.append(f"{self.spec.describe()}: {type(error).__name__}: {error}")
         finally:
+            self.state = "ended"
             self._put(_END)
 
     def __iter__(self) -> Iterator[Frame]:
