@@ -42,6 +42,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from calibrate.report import model_bytes  # noqa: E402
+
 REFERENCE = "openvino_fp32"
 ROUTES = (
     "openvino_fp32",  # the ONNX file in OpenVINO, pinned to f32
@@ -70,10 +72,6 @@ class Route:
     throughput: Optional[Callable[[float], float]] = None
     latencies_ms: list[float] = field(default_factory=list)
     rates: list[float] = field(default_factory=list)
-
-
-def file_bytes(path: Path) -> int:
-    return path.stat().st_size + (path.with_suffix(".bin").stat().st_size if path.suffix == ".xml" else 0)
 
 
 class OpenVinoThroughput:
@@ -182,7 +180,7 @@ def build_routes(names: list[str], onnx_path: Path, scratch: Path, calibration: 
         else:
             engine, throughput = OnnxRuntimeEngine(path), None
         routes.append(Route(name, path, engine, round(build, 1), throughput))
-        log(f"  built {name} in {build:.1f} s ({file_bytes(path) / 1e6:.1f} MB)")
+        log(f"  built {name} in {build:.1f} s ({model_bytes(path) / 1e6:.1f} MB)")
     return routes
 
 
@@ -265,7 +263,7 @@ def bench_model(name: str, checkpoint: Optional[Path], preset: str, routes: list
                 "p50_ms": round(p50, 2), "p99_ms": round(percentile(route.latencies_ms, 99), 2), "calls": len(route.latencies_ms),
                 "throughput_per_s": round(rate, 2), "throughput_kind": "async, THROUGHPUT hint" if route.throughput else "sequential",
                 "speedup_p50_vs_fp32": round(ref_p50 / p50, 3), "speedup_throughput_vs_fp32": round(rate / ref_rate, 3),
-                "megabytes": round(file_bytes(route.path) / 1e6, 1), "build_seconds": route.build_seconds, **scores[route.name],
+                "megabytes": round(model_bytes(route.path) / 1e6, 1), "build_seconds": route.build_seconds, **scores[route.name],
             }
         del built
         gc.collect()

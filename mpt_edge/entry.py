@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import sys
 
+from mpt_edge.commands.common import EXIT_USER_ERROR
+
 OPENCV_MISSING = (
     "error: OpenCV is not installed. On a PC: pip install 'mpt-edge[opencv]'. On a Jetson: use JetPack's OpenCV "
     "(it has GStreamer) from a venv made with --system-site-packages (README: Deploying on a Jetson)"
 )
-EXIT_USER_ERROR = 2
 
 
 def main() -> None:

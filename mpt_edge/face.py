@@ -87,17 +87,21 @@ class Alignment:
             fx, fy = inverse @ np.array([dx, dy])
             x, y, w, h = self.box
             box = (int(round(x + fx)), int(round(y + fy)), w, h)
-        return Alignment(tuple(map(tuple, matrix.tolist())), self.method, box, self.face_size)  # type: ignore[arg-type]
+        return Alignment.from_matrix(matrix, self.method, box, self.face_size)
 
     def rescaled(self, factor: float) -> "Alignment":
         """This alignment, found on a copy of the frame resized by ``factor``, for the full frame."""
         matrix = np.asarray(self.matrix, np.float64).copy()
         matrix[:, :2] *= factor
         box = None if self.box is None else tuple(int(round(v / factor)) for v in self.box)
-        return Alignment(tuple(map(tuple, matrix.tolist())), self.method, box, self.face_size)  # type: ignore[arg-type]
+        return Alignment.from_matrix(matrix, self.method, box, self.face_size)  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
+
+    @classmethod
+    def from_matrix(cls, matrix: np.ndarray, method: Method, box: tuple[int, int, int, int] | None, face_size: int) -> "Alignment":
+        return cls(tuple(map(tuple, np.asarray(matrix, np.float64).tolist())), method, box, face_size)  # type: ignore[arg-type]
 
 
 @lru_cache(maxsize=None)
@@ -181,7 +185,7 @@ class FaceAligner:
         scale = self.face_size / side
         matrix = cv2.getRotationMatrix2D(centre, angle, scale)
         matrix[:, 2] += np.array([self.face_size / 2.0, self.face_size / 2.0]) - np.array(centre)
-        return Alignment(tuple(map(tuple, matrix.tolist())), method, box, self.face_size)  # type: ignore[arg-type]
+        return Alignment.from_matrix(matrix, method, box, self.face_size)
 
     def align_pair(self, onset: np.ndarray, apex: np.ndarray) -> tuple[np.ndarray, np.ndarray, Alignment]:
         """(onset crop, apex crop, alignment): one transform, found on the onset, for both frames."""

@@ -18,9 +18,9 @@ few frames.
 Head movement: compensation leaves a residue while the head moves (the tracker is a few hundredths
 of a pixel behind; the face is resampled at another sub-pixel phase). A spotted event whose onset and
 apex differ by more than ``head_motion_px`` of tracked motion is therefore checked: the apex is
-aligned on the onset exactly (ECC) and if less than ``head_motion_ratio`` x the spotter's threshold of
-motion is left, it was the head, not the face: counted in ``head_movements_suppressed``, not reported,
-and the spotter takes the moved face as its new neutral. A micro-expression during a head movement
+aligned on the onset exactly (ECC) and if that leaves less than ``head_motion_ratio`` x the event's
+peak energy (or the event was weak and the move large), it was the head, not the face: counted in
+``head_movements_suppressed``, not reported, and the spotter takes the moved face as its new neutral. A micro-expression during a head movement
 keeps its local motion after the alignment and is reported.
 """
 
@@ -159,7 +159,7 @@ class Pipeline:
         if measured.distance > self.config.tracker.deadband:
             # The head moved: follow it. Below the dead band the offset is left alone — re-cropping on
             # every few hundredths of a pixel of estimation noise would be jitter the spotter sees.
-            self.offset += np.array([measured.dx, measured.dy]) * self.to_crop
+            self.offset = self.position.copy()
             self.stats.crop_follows += 1
             crop, small = self._registered(image)
         if due and not self.spotter.active:
@@ -178,10 +178,11 @@ class Pipeline:
 
     def _is_head_movement(self, spot: Spot, onset_offset: np.ndarray, apex_offset: np.ndarray, onset: np.ndarray, apex: np.ndarray) -> bool:
         """Did the head move between onset and apex, and does aligning the apex on the onset exactly
-        (ECC, on the registered crops) leave no motion above the spotter's threshold? Then what was
-        spotted was the tracker's few hundredths of a pixel of lag during a head movement, not a
-        micro-expression, whose local motion no translation can explain."""
-        if float(np.hypot(*(apex_offset - onset_offset))) <= self.config.head_motion_px:
+        (ECC, on the registered crops) remove most of the event's energy? Then what was spotted was
+        the tracker's few hundredths of a pixel of lag during a head movement, not a micro-expression,
+        whose local motion no translation can explain."""
+        moved = float(np.hypot(*(apex_offset - onset_offset)))
+        if moved <= self.config.head_motion_px:
             return False
         size = self.config.spotter.size
         onset_small = face_signal(onset, size)
@@ -191,7 +192,6 @@ class Pipeline:
         aligned = cv2.warpAffine(apex, np.array([[1.0, 0.0, -residual.dx * self.to_crop], [0.0, 1.0, -residual.dy * self.to_crop]]),
                                  apex.shape[1::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
         left = motion_energy(face_signal(aligned, size), onset_small, self.config.spotter)
-        moved = float(np.hypot(*(apex_offset - onset_offset)))
         weak = spot.peak_energy < self.config.weak_peak_ratio * spot.threshold
         return left < self.config.head_motion_ratio * spot.peak_energy or (weak and moved > self.config.large_move_px)
 

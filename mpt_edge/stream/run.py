@@ -103,7 +103,6 @@ def run_stream(
         pass
     finally:
         if live is not None:
-            live.health["source_state"] = "ended"
             live.stop()
         capture.stop()
         if writer is not None:

@@ -92,8 +92,9 @@ class ApexSpotter:
         self.refractory = 0
 
     def rebase(self, index: int, small: np.ndarray) -> None:
-        """Take ``small`` as the neutral face now, keeping the noise statistics: after a head movement
-        the registered face differs from the old baseline by interpolation residue, not expression."""
+        """Take ``small`` as the neutral face now, keeping the noise statistics: after a head movement,
+        a run too long for a micro-expression, or drift, the face differs from the old baseline by
+        something that is not an expression."""
         self.baseline = small
         self.active = []
         self.last_quiet = index
@@ -144,9 +145,7 @@ class ApexSpotter:
         if value > max(limit, self.config.end_fraction * peak):
             self.active.append((index, value))
             if len(self.active) > self.config.max_frames:  # too long for a micro-expression: the face now is the new neutral
-                self.baseline = small
-                self.active = []
-                self.last_quiet = index
+                self.rebase(index, small)
             return None
         spot = None
         if len(self.active) >= self.config.min_frames and self.last_quiet is not None:
@@ -155,9 +154,7 @@ class ApexSpotter:
                 spot = Spot(self.last_quiet, apex, index, top, limit)
                 self.refractory = self.config.refractory_frames
             else:  # drift or residue, not an expression: the face now is the neutral one
-                self.baseline = small
-                self.active = []
-                self.last_quiet = index
+                self.rebase(index, small)
                 return None
         self.active = []
         if spot is None:

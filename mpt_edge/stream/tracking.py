@@ -82,8 +82,7 @@ class CropTracker:
         if len(patches) >= 3:  # robust to a micro-expression: it moves one or two patches, not most
             dx, dy = (float(v) for v in np.median(patches[:, 2:], axis=0))
             inliers = patches[np.hypot(patches[:, 2] - dx, patches[:, 3] - dy) < 0.3]
-        dx, dy, similarity = self._refine(current, dx, dy, inliers)
-        return Measurement(float(dx), float(dy), similarity if similarity is not None else float(response))
+        return Measurement(*self._refine(current, dx, dy, inliers))
 
     def _patch_shifts(self, current: np.ndarray) -> np.ndarray:
         """(y, x, dx, dy) of the patches of a 3x3 grid (half-overlapping) whose correlation is clear."""
@@ -100,7 +99,7 @@ class CropTracker:
                     found.append((y, x, px, py))
         return np.asarray(found, np.float64).reshape(-1, 4)
 
-    def _refine(self, current: np.ndarray, dx: float, dy: float, inliers: Optional[np.ndarray]) -> tuple[float, float, Optional[float]]:
+    def _refine(self, current: np.ndarray, dx: float, dy: float, inliers: Optional[np.ndarray]) -> tuple[float, float, float]:
         """ECC translation from the robust estimate, on the patches that agree with it (kept only if it
         stays near it), and ECC's correlation coefficient: the face against a wall scores ~0, against
         itself in sensor noise 0.9+, a clearer "is it still the face" than the phase-correlation peak."""
