@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-SYSTEM_PYTHON = "/usr/bin/python3"
 
 
 def test_the_base_install_carries_no_opencv_wheel_the_extra_does():
@@ -59,12 +58,9 @@ def test_the_readme_csi_pipeline_is_valid_gstreamer():
     """nvarguscamerasrc/nvvidconv exist only on a Jetson: stood in for by videotestsrc/videoconvert,
     NVMM memory by system memory; the rest of the pipeline must parse and deliver BGR frames through
     the project's own capture code (with Debian's GStreamer-enabled OpenCV)."""
-    code = "import cv2, sys; sys.exit(0 if 'GStreamer:                   YES' in cv2.getBuildInformation() else 1)"
-    try:
-        usable = subprocess.run([SYSTEM_PYTHON, "-c", code], capture_output=True, timeout=60).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        usable = False
-    if not usable:
+    from helpers.system import run_system_python, system_opencv_has_gstreamer
+
+    if not system_opencv_has_gstreamer():
         pytest.skip("no OpenCV with GStreamer for the system Python (apt install python3-opencv)")
     pipeline = (readme_csi_pipeline().replace("nvarguscamerasrc", "videotestsrc num-buffers=10")
                 .replace("(memory:NVMM)", "").replace("nvvidconv", "videoconvert"))
@@ -74,6 +70,5 @@ def test_the_readme_csi_pipeline_is_valid_gstreamer():
         "capture = CaptureThread(parse_source(sys.argv[1]), max_reconnects=0).start()\n"
         "print([f.image.shape for f in capture][-1], len(capture.stats.errors))\n"
     )
-    result = subprocess.run([SYSTEM_PYTHON, "-c", script, pipeline], capture_output=True, text=True, timeout=120,
-                            env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    result = run_system_python(script, pipeline)
     assert result.returncode == 0 and result.stdout.startswith("(720, 1280, 3)"), (pipeline, result.stdout, result.stderr)

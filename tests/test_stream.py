@@ -322,30 +322,17 @@ def test_an_http_mjpeg_camera_finds_the_events_of_the_file_and_survives_a_restar
         server.stop()
 
 
-SYSTEM_PYTHON = "/usr/bin/python3"
-
-
-def system_python_has(code: str) -> bool:
-    import subprocess
-
-    try:
-        return subprocess.run([SYSTEM_PYTHON, "-c", code], capture_output=True, timeout=60).returncode == 0
-    except (OSError, subprocess.TimeoutExpired):
-        return False
-
-
 @pytest.fixture
 def rtsp_server(video):
     """gst-rtsp-server on 127.0.0.1 serving the test video (system Python + Debian's GStreamer)."""
-    import socket
     import subprocess
     from pathlib import Path
 
+    from helpers.system import SYSTEM_PYTHON, free_port, system_python_has
+
     if not system_python_has("import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"):
         pytest.skip("no gst-rtsp-server for the system Python (apt install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good)")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     script = Path(__file__).parent / "helpers" / "rtsp_server.py"
     processes = []
 
@@ -403,10 +390,9 @@ def test_an_rtsp_camera_that_restarts_is_reconnected_and_resumes(bundle_dir, rts
 def test_a_gstreamer_pipeline_runs_where_opencv_has_gstreamer():
     """pip's OpenCV has no GStreamer; Debian's python3-opencv (system Python) has: the project's own
     capture code reads a videotestsrc pipeline there."""
-    import subprocess
-    from pathlib import Path
+    from helpers.system import run_system_python, system_opencv_has_gstreamer
 
-    if not system_python_has("import cv2, sys; sys.exit(0 if 'GStreamer:                   YES' in cv2.getBuildInformation() else 1)"):
+    if not system_opencv_has_gstreamer():
         pytest.skip("no OpenCV with GStreamer for the system Python (apt install python3-opencv)")
     code = (
         "from mpt_edge.stream.sources import CaptureThread, parse_source\n"
@@ -414,8 +400,7 @@ def test_a_gstreamer_pipeline_runs_where_opencv_has_gstreamer():
         "frames = [f.image.shape for f in capture]\n"
         "print(len(frames), frames[0])\n"
     )
-    result = subprocess.run([SYSTEM_PYTHON, "-c", code], capture_output=True, text=True, timeout=120,
-                            env={**__import__("os").environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])})
+    result = run_system_python(code)
     assert result.returncode == 0 and result.stdout.strip() == "30 (240, 320, 3)", result.stdout + result.stderr
 
 
@@ -433,18 +418,16 @@ def test_the_live_view_in_headless_chromium_shows_the_face_box_and_events(bundle
 
     import io
     import shutil
-    import socket
     import subprocess
 
     from helpers.mjpeg_server import MjpegServer
+    from helpers.system import free_port
     from mpt_edge.stream.run import run_stream
 
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
         pytest.skip("no chromium (apt install chromium)")
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = free_port()
     camera = MjpegServer(video[0], fps=30).start()
     results: dict = {}
     worker = threading.Thread(target=lambda: results.update(run_stream(bundle_dir, camera.url, io.StringIO(), max_frames=270, log=lambda m: None, serve=f"127.0.0.1:{port}")))

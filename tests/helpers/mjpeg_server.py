@@ -4,13 +4,14 @@ It can be stopped and started again on the same port, to test reconnects for rea
 
 from __future__ import annotations
 
-import socket
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
+
+from helpers.system import free_port
 
 BOUNDARY = b"mpteedgeframe"
 
@@ -30,7 +31,7 @@ def jpeg_frames(video: Path, quality: int = 95) -> list[bytes]:
 class MjpegServer:
     def __init__(self, video: Path, fps: float = 30.0, port: int = 0) -> None:
         self.frames, self.fps = jpeg_frames(video), fps
-        self.port = port or _free_port()
+        self.port = port or free_port()
         self.sent = 0
         self._server: ThreadingHTTPServer | None = None
 
@@ -73,8 +74,3 @@ class MjpegServer:
             server.shutdown()
             server.server_close()
 
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
