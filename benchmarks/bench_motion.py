@@ -1,4 +1,5 @@
-"""Motion prompt generation speed: fast path vs a plain numpy/scipy reference vs a PyPI peer.
+"""Motion prompt generation speed: fast path vs a plain numpy/scipy reference vs a PyPI peer, and
+what each prompt variant (lk / patch / flow) costs on the host per onset/apex pair.
 
 Prints one JSON object. Compare the ratios inside one run (same machine, same load).
 Usage: python benchmarks/bench_motion.py [--pairs 30] [--rounds 7] [--size 224]
@@ -14,11 +15,13 @@ import os
 import platform
 import time
 import warnings
+from dataclasses import replace
 
 import cv2
 import numpy as np
 
 from mpt_edge.motion import LinearEulerianMagnifier, MotionConfig, gaussian_tokenize, motion_prompts
+from mpt_edge.motion.config import PROMPT_VARIANTS
 from mpt_edge.motion.reference import reference_magnify, reference_tokenize
 
 
@@ -106,6 +109,10 @@ def main() -> None:
         "fast_magnify_only": (fast_magnify, pairs),
         "reference_magnify_only": (reference_magnify_only, ref_pairs),
     }
+    for variant in PROMPT_VARIANTS:  # the default (lk) is fast_magnify_and_tokenize above
+        if variant != config.prompt_variant:
+            variant_config = replace(config, prompt_variant=variant)
+            methods[f"variant_{variant}"] = (lambda onset, apex, c=variant_config: motion_prompts(onset, apex, c), pairs)
     peer, reason = peer_magnifier(alpha)
     if peer is not None:
         methods["peer_magnify_only"] = (peer, ref_pairs)
@@ -122,6 +129,9 @@ def main() -> None:
         tokens = gaussian_tokenize(onset, fast_mag, config)
         agreement["max_abs_diff_tokens"] = max(agreement["max_abs_diff_tokens"], float(np.abs(tokens - reference_tokenize(onset, ref_mag, config)).max()))
     results["fast_vs_reference"] = agreement
+    results["prompt_variant_ms_per_pair"] = {
+        v: 1000.0 / rates["fast_magnify_and_tokenize" if v == config.prompt_variant else f"variant_{v}"] for v in PROMPT_VARIANTS
+    }
 
     if peer is None:
         results["peer_eulerian_magnification"] = {"status": reason}

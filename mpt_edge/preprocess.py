@@ -11,7 +11,7 @@ import numpy as np
 
 from mpt_edge.motion.config import MotionConfig
 from mpt_edge.motion.images import as_float_image
-from mpt_edge.motion.tokenize import motion_prompts
+from mpt_edge.motion.tokenize import motion_inputs
 
 #: ImageNet statistics the ViT backbones were pre-trained with (timm ``vit_*_patch16_224``).
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -38,7 +38,11 @@ def apex_image(apex_bgr: np.ndarray) -> np.ndarray:
 
 
 def model_inputs(onset_bgr: np.ndarray, apex_bgr: np.ndarray, config: MotionConfig) -> tuple[np.ndarray, np.ndarray]:
-    """Aligned onset/apex face crops -> (apex image (3, S, S), motion prompts (K, F)), S = face size."""
+    """Aligned onset/apex face crops -> (ViT image (3, S, S), motion prompts (K, F)), S = face size.
+    The ViT image is the apex, or with ``config.vit_input == "magnified"`` the magnified apex
+    (clipped to the 0..1 range a camera frame has)."""
     onset = fit_face(as_float_image(onset_bgr, "onset frame"), config.face_size)
     apex = fit_face(as_float_image(apex_bgr, "apex frame"), config.face_size)
-    return apex_image(apex), motion_prompts(onset, apex, config)
+    magnified, prompts = motion_inputs(onset, apex, config)
+    vit_frame = np.clip(magnified, 0.0, 1.0) if config.vit_input == "magnified" else apex
+    return apex_image(vit_frame), prompts

@@ -221,6 +221,16 @@ def test_spotter_finds_onset_and_apex_of_known_events():
     assert sum(1 for i, f in enumerate(render_stream([], 300, seed=9)) if quiet.update(i, f[16:240, 48:272])) <= 1
 
 
+def score_events(events, truth):
+    """(true events found with the apex within 3 frames, of those labelled right)."""
+    matched = right = 0
+    for event in truth:
+        hits = [e for e in events if abs(e["frame_apex"] - event.apex) <= 3]
+        matched += bool(hits)
+        right += bool(hits) and hits[0]["label"] == NAMES[event.label]
+    return matched, right
+
+
 @pytest.fixture(scope="module")
 def bundle_dir(tmp_path_factory):
     """A small model trained on the synthetic set in this session, built into an onnxruntime bundle."""
@@ -251,11 +261,7 @@ def test_run_finds_the_micro_expressions_of_a_video_with_mostly_right_labels(bun
     result = runner.invoke(app, ["run", "--bundle", str(bundle_dir), "--source", str(path), "--events", str(events_file), "--json"])
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in events_file.read_text().splitlines()]
-    matched, right = 0, 0
-    for event in truth:
-        hits = [e for e in events if abs(e["frame_apex"] - event.apex) <= 3]
-        matched += bool(hits)
-        right += bool(hits) and hits[0]["label"] == NAMES[event.label]
+    matched, right = score_events(events, truth)
     assert matched >= len(truth) - 1 and len(events) <= len(truth) + 1
     assert right >= 0.6 * len(truth), events
     assert set(events[0]) >= {"t_onset", "t_apex", "label", "scores", "face_box"}
@@ -557,3 +563,28 @@ def test_bench_stream_prints_stage_times(bundle_dir, video):
     assert result.exit_code == 0, result.output
     report = json.loads(result.output.strip().splitlines()[-1])
     assert report["fps"] > 0 and set(report["stage_ms_per_frame"]) == {"face", "spot", "magnify_tokenize", "infer"} and report["peak_rss_mb"] > 0
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("variant,vit_input,target", [("patch", "magnified", "openvino-cpu"), ("flow", "apex", "onnxruntime-cpu")])
+def test_every_prompt_variant_calibrates_and_streams_the_right_events(tmp_path, video, variant, vit_input, target):
+    """The other motion prompt designs go the whole way: train, export, INT8 calibration in the
+    bundle, and `mpt-edge run` on the video (the lk / apex default is `bundle_dir` above)."""
+    path, truth = video
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(REGISTRY, SMALL.name, SMALL)
+        trained = runner.invoke(app, ["train", "--root", str(tmp_path / "data"), "--synthetic-subjects", "8", "--synthetic-clips", "3",
+                                      "--model", SMALL.name, "--epochs", "8", "--protocol", "all", "--alpha", "4",
+                                      "--prompt-variant", variant, "--vit-input", vit_input, "--out", str(tmp_path / "run")])
+        assert trained.exit_code == 0, trained.output
+        built = runner.invoke(app, ["build", str(tmp_path / "run" / "best.pt"), "--target", target, "--out", str(tmp_path / "bundle")])
+        assert built.exit_code == 0, built.output
+    bundle = load_bundle(tmp_path / "bundle")
+    assert (bundle.motion_config.prompt_variant, bundle.motion_config.vit_input) == (variant, vit_input)
+    events_file = tmp_path / "events.jsonl"
+    result = runner.invoke(app, ["run", "--bundle", str(tmp_path / "bundle"), "--source", str(path), "--events", str(events_file), "--json"])
+    assert result.exit_code == 0, result.output
+    events = [json.loads(line) for line in events_file.read_text().splitlines()]
+    matched, right = score_events(events, truth)
+    assert matched >= len(truth) - 1 and len(events) <= len(truth) + 1
+    assert right >= 0.6 * len(truth), events

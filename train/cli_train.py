@@ -21,13 +21,8 @@ from train.data.synthetic_folder import SyntheticSpec
 from train.distributed import init_from_env, shutdown
 from train.progress import EpochBars, counter, make_progress
 from train.baselines import BASELINES, LABELS as BASELINE_LABELS, PairFeatures
-from train.runner import ABLATIONS, RunSpec, run_training, variant
-
-_ABLATION_LABELS = {
-    "mpt": "MPT (magnified motion prompts)",
-    "no-magnification": "without magnification (alpha = 0)",
-    "no-motion-prompts": "without motion prompts",
-}
+from train.grid import GridSpec, grid_size, run_grid
+from train.runner import RunSpec, run_training
 
 
 def resolve_device(name: str) -> torch.device:
@@ -45,11 +40,16 @@ def resolve_device(name: str) -> torch.device:
 def train_command(
     *, dataset: str, root: Optional[Path], skip_invalid: bool, synthetic: SyntheticSpec, spec: RunSpec,
     out: Path, resume: bool, device_name: str, ablate: bool, as_json: bool, face_detector: str = "haar",
+    grid: Optional[GridSpec] = None,
 ) -> dict[str, Any]:
+    """One training run, or with ``ablate`` the motion prompt grid (:mod:`train.grid`)."""
     device = resolve_device(device_name)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist = init_from_env(device)
+    if ablate and dist.enabled:
+        shutdown(dist)
+        raise MptEdgeError("--ablate runs its cells one after another in one process; start it without torchrun")
     quiet = as_json or not dist.is_main
     console = Console(stderr=True, quiet=quiet)
     log = console.print if not quiet else (lambda *_: None)
@@ -60,28 +60,36 @@ def train_command(
             face_size = _face_size(spec)
             source = open_with_progress(bars, dataset, root, synthetic, skip_invalid, face_size, face_detector, log)
             pairs = load_pairs(source.records, face_size, counter(bars, "decoding onset/apex frames", len(source.records)))
-            variants = ABLATIONS if ablate else ("mpt",)
-            features = PairFeatures(pairs)  # shared by the variants: flow features once per run
-            results = {}
-            for name in variants:
-                run_spec = variant(spec, name)
-                run_out = out / "ablation" / name if ablate else out
-                if ablate:
-                    log(f"[bold]ablation: {_ABLATION_LABELS[name]}")
-                results[name] = run_training(
-                    run_spec, pairs, source.class_names, source.identity, run_out, resume, device, dist,
-                    (lambda fold: EpochBars(progress, fold.name, log)) if not quiet else None, log, features,
+            if ablate:
+                grid = grid or GridSpec()
+                tick = _grid_ticker(bars, grid_size(grid))
+                summary = run_grid(spec, grid, pairs, source.class_names, source.identity, out, resume, device, log, tick)
+            else:
+                metrics = run_training(
+                    spec, pairs, source.class_names, source.identity, out, resume, device, dist,
+                    (lambda fold: EpochBars(progress, fold.name, log)) if not quiet else None, log,
                 )
     finally:
         shutdown(dist)
     if not dist.is_main:
         return {}
-    summary = _summary(results, out, ablate, time.perf_counter() - started)
     if ablate:
-        _write_ablation(summary, out)
+        summary["wall_seconds"] = round(time.perf_counter() - started, 1)
+        if not as_json:
+            print_grid_summary(console, summary)
+        return summary
+    summary = _summary(metrics, out, time.perf_counter() - started)
     if not as_json:
-        _print_summary(console if not quiet else Console(stderr=True), summary, ablate)
+        _print_summary(console if not quiet else Console(stderr=True), summary)
     return summary
+
+
+def _grid_ticker(bars: Optional[Any], total: int) -> Callable[[str], None]:
+    """One bar over the grid's runs, its status the last run's result."""
+    if bars is None:
+        return lambda _: None
+    task = bars.add_task("ablation grid (runs)", total=total, status="")
+    return lambda status: bars.update(task, advance=1, status=status)
 
 
 def open_with_progress(
@@ -115,63 +123,63 @@ def _scores(pooled: dict[str, Any]) -> dict[str, Any]:
     return {"uf1": pooled.get("uf1"), "uar": pooled.get("uar"), "accuracy": pooled.get("accuracy"), "samples": pooled.get("samples")}
 
 
-def _summary(results: dict[str, dict[str, Any]], out: Path, ablate: bool, seconds: float) -> dict[str, Any]:
-    rows = {}
-    for name, metrics in results.items():
-        rows[name] = {
-            "label": _ABLATION_LABELS[name], **_scores(metrics.get("pooled", {})),
-            "folds": f"{metrics['folds_finished']}/{metrics['folds_total']}",
-            "complete": metrics["complete"], "train_seconds": metrics["train_seconds"],
-            "alpha": metrics["alpha"],
-            "baselines": {b: _scores(v["pooled"]) for b, v in metrics.get("baselines", {}).items()},
-            "metrics": str((out / "ablation" / name if ablate else out) / "metrics.json"),
-        }
-    return {"out": str(out), "wall_seconds": round(seconds, 1), "runs": rows}
+def _summary(metrics: dict[str, Any], out: Path, seconds: float) -> dict[str, Any]:
+    row = {
+        **_scores(metrics.get("pooled", {})),
+        "folds": f"{metrics['folds_finished']}/{metrics['folds_total']}",
+        "complete": metrics["complete"], "train_seconds": metrics["train_seconds"], "alpha": metrics["alpha"],
+        "baselines": {b: _scores(v["pooled"]) for b, v in metrics.get("baselines", {}).items()},
+        "metrics": str(out / "metrics.json"),
+    }
+    return {"out": str(out), "wall_seconds": round(seconds, 1), "runs": {"mpt": row}}
 
 
 def _fmt(value: Optional[float]) -> str:
     return "-" if value is None else f"{value:.3f}"
 
 
-def _table_rows(summary: dict[str, Any], ablate: bool) -> list[tuple[str, dict[str, Any], str]]:
-    """(label, scores, train seconds) per line: each run, then its baselines on the same clips. The
-    flow baseline does not depend on the variant, so an ablation lists it once."""
-    lines, flow_done = [], False
+def _table_rows(summary: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
+    """(label, scores, train seconds) per line: the run, then its baselines on the same clips."""
+    lines = []
     for row in summary["runs"].values():
-        lines.append((row["label"] if ablate else "MPT (this model)", row, str(row["train_seconds"])))
+        lines.append(("MPT (this model)", row, str(row["train_seconds"])))
         for name in BASELINES:
-            if name not in row["baselines"] or (name == "flow" and flow_done):
-                continue
-            flow_done = flow_done or name == "flow"
-            suffix = f" (alpha = {row['alpha']:g})" if name == "probe" and ablate else ""
-            lines.append((f"  baseline: {BASELINE_LABELS[name]}{suffix}", row["baselines"][name], "-"))
+            if name in row["baselines"]:
+                lines.append((f"  baseline: {BASELINE_LABELS[name]}", row["baselines"][name], "-"))
     return lines
 
 
-def _write_ablation(summary: dict[str, Any], out: Path) -> None:
-    lines = ["| variant | UF1 | UAR | accuracy | held-out clips | train s |", "| --- | --- | --- | --- | --- | --- |"]
-    for label, scores, seconds in _table_rows(summary, ablate=True):
-        lines.append(f"| {label.strip()} | {_fmt(scores['uf1'])} | {_fmt(scores['uar'])} | {_fmt(scores['accuracy'])} | {scores['samples']} | {seconds} |")
-    atomic_write_bytes(out / "ablation.md", ("\n".join(lines) + "\n").encode())
-    atomic_write_bytes(out / "ablation.json", (json.dumps(summary, indent=2) + "\n").encode())
-
-
-def _print_summary(console: Console, summary: dict[str, Any], ablate: bool) -> None:
-    table = Table(title="ablation (held-out subjects)" if ablate else "held-out subjects, pooled")
+def _print_summary(console: Console, summary: dict[str, Any]) -> None:
+    table = Table(title="held-out subjects, pooled")
     for column in ("", "UF1", "UAR", "accuracy", "clips", "train s"):
         table.add_column(column, justify="left" if not column else "right")
-    for label, scores, seconds in _table_rows(summary, ablate):
+    for label, scores, seconds in _table_rows(summary):
         table.add_row(label, _fmt(scores["uf1"]), _fmt(scores["uar"]), _fmt(scores["accuracy"]), str(scores["samples"] or "-"), seconds)
     console.print(table)
     for row in summary["runs"].values():
         flow = row["baselines"].get("flow", {}).get("uf1")
         probe = row["baselines"].get("probe", {}).get("uf1")
         if row["uf1"] is not None and flow is not None and probe is not None and row["uf1"] < max(probe, flow - 0.02):
-            console.print(f"[yellow]{row['label']}: UF1 {row['uf1']:.3f} is below its baselines (probe {probe:.3f}, flow {flow:.3f}): "
-                          "it has not learned the motion as well as a linear classifier; see README 'What the model learns'")
+            console.print(f"[yellow]UF1 {row['uf1']:.3f} is below the baselines (probe {probe:.3f}, flow {flow:.3f}): "
+                          "the model has not learned the motion as well as a linear classifier; see README 'What the model learns'")
     out = Path(summary["out"])
-    written = [out / n for n in ("metrics.json", "predictions.csv", "confusion.png", "baselines.png", "curves.png", "best.pt")] if not ablate else [out / "ablation.md", out / "ablation.json"]
+    written = [out / n for n in ("metrics.json", "predictions.csv", "confusion.png", "baselines.png", "curves.png", "best.pt")]
     console.print("wrote " + ", ".join(str(p) for p in written if p.exists()) + f" in {summary['wall_seconds']:.0f} s")
+
+
+def print_grid_summary(console: Console, summary: dict[str, Any]) -> None:
+    """The grid's ranking (best first) and what it wrote."""
+    table = Table(title=f"motion prompt grid: held-out UF1 over {summary['grid']['splits']} splits")
+    for column in ("cell", "model", "probe", "flow"):
+        table.add_column(column, justify="left" if column == "cell" else "right")
+    for name in summary["ranking"]:
+        row = summary["cells"][name]
+        table.add_row(name, *(f"{row[k]['mean']:.3f} ± {row[k]['std']:.3f}" if row.get(k, {}).get("values") else "-" for k in ("model", "probe", "flow")))
+    console.print(table)
+    for name, row in summary["loso"].items():
+        console.print(f"LOSO {name}: UF1 {row['model']:.3f} (probe {row.get('probe', float('nan')):.3f}, flow {row.get('flow', float('nan')):.3f}, {row['folds']} folds)")
+    out = Path(summary["out"])
+    console.print(f"wrote {out / 'ablation.md'}, {out / 'ablation.json'}, {out / 'ablation.png'}")
 
 
 def prepare_command(*, dataset: str, root: Path, out: Path, face_size: int, face_detector: str, skip_invalid: bool, as_json: bool) -> dict[str, Any]:

@@ -172,7 +172,7 @@ class FoldTrainer:
         self, model: MPT, pairs: PairSet, train_idx: np.ndarray, eval_idx: np.ndarray, val_idx: np.ndarray,
         options: TrainOptions, class_names: list[str], folder: Path, fold_index: int, device: torch.device,
         dist: DistContext = DistContext(), reporter: Optional[Reporter] = None, identity: Optional[dict[str, Any]] = None,
-        train_motion: Optional[np.ndarray] = None,
+        train_motion: Optional[np.ndarray] = None, cached_inputs: Optional[tuple[np.ndarray, np.ndarray]] = None,
     ) -> None:
         if len(train_idx) == 0:
             raise MptEdgeError("no training clips in this fold; use more subjects or another --protocol")
@@ -180,6 +180,9 @@ class FoldTrainer:
         self.train_idx, self.eval_idx, self.val_idx = np.asarray(train_idx), np.asarray(eval_idx), np.asarray(val_idx)
         self.class_names, self.folder, self.fold_index = class_names, folder, fold_index
         self.device, self.dist = device, dist
+        # (images, prompts) of *every* pair, used when augmentation is off: batches are then slices,
+        # not a fresh magnification and tokenization of each clip in every epoch
+        self.cached_inputs = cached_inputs if not options.augment else None
         self.reporter = reporter or SilentReporter()
         self.identity = identity or {}
         self.motion_config: MotionConfig = model.motion_config
@@ -228,8 +231,13 @@ class FoldTrainer:
         groups = [self.pairs.subjects[i] for i in self.train_idx] * (1 + copies)
         return init_prompt_readout(self.model, np.concatenate(motions), labels, groups, self.options.seed)
 
+    def _encoded(self, indices: np.ndarray, rng: Optional[np.random.Generator] = None) -> tuple[np.ndarray, np.ndarray]:
+        if rng is None and self.cached_inputs is not None:
+            return self.cached_inputs[0][indices], self.cached_inputs[1][indices]
+        return encode_pairs(self.pairs, indices, self.motion_config, rng)
+
     def _fixed_inputs(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        images, motion = encode_pairs(self.pairs, indices, self.motion_config)
+        images, motion = self._encoded(indices)
         return torch.from_numpy(images).to(self.device), torch.from_numpy(motion).to(self.device)
 
     # --- checkpoints ------------------------------------------------------------------------
@@ -288,7 +296,7 @@ class FoldTrainer:
             losses = []
             for batch in batches:
                 local = batch[self.dist.rank :: self.dist.world_size]
-                images, motion = encode_pairs(self.pairs, local, self.motion_config, rng if opts.augment else None)
+                images, motion = self._encoded(local, rng if opts.augment else None)
                 labels = torch.from_numpy(self.pairs.labels[local]).to(self.device)
                 logits = self.wrapped(torch.from_numpy(images).to(self.device), torch.from_numpy(motion).to(self.device) if self.use_motion else None)
                 loss = self.loss_fn(logits, labels)

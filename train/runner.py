@@ -45,6 +45,8 @@ from train.protocol import Fold, make_folds, select_folds
 class RunSpec:
     model: str = "mpt-tiny"
     alpha: Optional[float] = None  # None: MotionConfig's default
+    prompt_variant: Optional[str] = None  # None: MotionConfig's default (lk / patch / flow)
+    vit_input: Optional[str] = None  # None: MotionConfig's default (apex / magnified)
     motion_prompts: bool = True
     prompt_readout: bool = True  # the linear read-out of the prompts beside the [CLS] head
     backbone_weights: Optional[str] = None
@@ -58,16 +60,24 @@ class RunSpec:
     def identity(self, data: dict[str, Any]) -> dict[str, Any]:
         """What must match for a resume: everything but the fold selection."""
         return {
-            "data": data, "model": self.model, "alpha": self.alpha, "motion_prompts": self.motion_prompts, "prompt_readout": self.prompt_readout,
+            "data": data, "model": self.model, "alpha": self.alpha, **self._motion_choices(), "motion_prompts": self.motion_prompts, "prompt_readout": self.prompt_readout,
             "backbone_weights": self.backbone_weights, "protocol": self.protocol, "test_fraction": self.test_fraction,
             "val_subjects": self.val_subjects, "options": self.options.to_dict(),
         }
 
 
+    def _motion_choices(self) -> dict[str, Any]:
+        """The prompt design a spec chooses, left out where it is the default, so that run folders of
+        earlier versions (which had no such fields) still resume."""
+        chosen = {"prompt_variant": self.prompt_variant, "vit_input": self.vit_input}
+        return {k: v for k, v in chosen.items() if v is not None and v != getattr(MotionConfig, k)}
+
+
 def resolve_configs(spec: RunSpec, num_classes: int) -> tuple[MPTConfig, MotionConfig]:
     """The model and motion configs a run spec stands for (defaults filled in): what provenance records."""
     cfg = get_config(spec.model, num_classes=num_classes, use_motion_prompts=spec.motion_prompts, prompt_readout=spec.prompt_readout)
-    motion = MotionConfig(face_size=cfg.image_size, patch_size=cfg.patch_size, **({} if spec.alpha is None else {"alpha": spec.alpha}))
+    chosen = {"alpha": spec.alpha, "prompt_variant": spec.prompt_variant, "vit_input": spec.vit_input}
+    motion = MotionConfig(face_size=cfg.image_size, patch_size=cfg.patch_size, **{k: v for k, v in chosen.items() if v is not None})
     return cfg, motion
 
 
@@ -148,6 +158,7 @@ def run_training(
             model, pairs, train_idx, eval_idx, np.flatnonzero(val_mask), spec.options, class_names,
             folder, fold.index, device, dist, reporter_for(fold) if reporter_for else None, identity={**identity, "fold": fold.name},
             train_motion=features.motion(motion_config)[train_idx] if spec.motion_prompts else None,
+            cached_inputs=features.inputs(motion_config) if not spec.options.augment else None,
         )
         started = time.perf_counter()
         result = trainer.fit(resume=resume)

@@ -29,6 +29,8 @@ def train(
     model: str = typer.Option("mpt-tiny", "--model", "-m", help="Model config: mpt-tiny (ViT-Ti/16), mpt-small, mpt-base (the paper's ViT-B/16)."),
     backbone_weights: Optional[Path] = typer.Option(None, "--backbone-weights", help="timm vit_*_patch16_224 weights (.safetensors or state dict); default: random init."),
     alpha: float = typer.Option(DEFAULT_ALPHA, "--alpha", "-a", help="Motion magnification factor (0 = none)."),
+    prompt_variant: str = typer.Option("lk", "--prompt-variant", help="How a Gaussian window becomes a prompt token: lk (Lucas-Kanade moments), patch (motion-map patches), flow (dense DIS optical flow)."),
+    vit_input: str = typer.Option("apex", "--vit-input", help="What the ViT's patch tokens see: apex (the apex frame) or magnified (the magnified apex)."),
     motion_prompts: bool = typer.Option(True, "--motion-prompts/--no-motion-prompts", help="Use motion prompt tokens (off: the ablation)."),
     prompt_readout: bool = typer.Option(True, "--prompt-readout/--no-prompt-readout", help="A linear read-out of the standardised prompts beside the [CLS] head, solved first (linear probe) and then fine-tuned."),
     readout_lr_scale: float = typer.Option(0.0, "--readout-lr-scale", help="Learning rate of the prompt read-out relative to --lr while fine-tuning (0, the default: keep its solved optimum)."),
@@ -48,13 +50,22 @@ def train(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     out: Path = typer.Option(Path("runs/train"), "--out", "-o", help="Run folder: checkpoints, metrics.json, predictions.csv, plots."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
-    ablate: bool = typer.Option(False, "--ablate", help="Also train without magnification and without motion prompts; write ablation.md."),
+    ablate: bool = typer.Option(False, "--ablate", help="Run the motion prompt grid (alpha x prompt variant x ViT input, plus no prompts) on --ablate-splits held-out splits, then LOSO for the best cells; writes ablation.md/.json/.png. Resumable with --resume."),
+    ablate_alphas: str = typer.Option("0,2,4,8,16", "--ablate-alphas", help="--ablate: magnification factors."),
+    ablate_variants: str = typer.Option("lk,patch,flow", "--ablate-variants", help="--ablate: prompt variants."),
+    ablate_vit_inputs: str = typer.Option("apex,magnified", "--ablate-vit-inputs", help="--ablate: ViT inputs."),
+    ablate_splits: int = typer.Option(3, "--ablate-splits", help="--ablate: held-out subject splits per cell (seeds 0..N-1)."),
+    ablate_epochs: int = typer.Option(2, "--ablate-epochs", help="--ablate: fine-tuning epochs per cell (no augmentation, so inputs are computed once per cell)."),
+    ablate_loso: int = typer.Option(2, "--ablate-loso", help="--ablate: best cells run again leave-one-subject-out (0: none)."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON (no progress bars)."),
 ) -> None:
     """Train MPT (holdout, LOSO or all subjects) on a data set or the built-in synthetic set."""
     from mpt_edge.motion.images import check_alpha
 
     check_alpha(alpha)
+    from mpt_edge.motion.config import MotionConfig
+
+    MotionConfig(prompt_variant=prompt_variant, vit_input=vit_input)  # a wrong name is a one-line error before any work
     from train.cli_train import train_command
     from train.fit import TrainOptions
     from train.runner import RunSpec
@@ -64,13 +75,35 @@ def train(
         class_balanced=class_balanced, augment=augment, seed=seed, readout_lr_scale=readout_lr_scale, train_backbone=train_backbone,
     )
     spec = RunSpec(
-        model=model, alpha=alpha, motion_prompts=motion_prompts, prompt_readout=prompt_readout, backbone_weights=str(backbone_weights) if backbone_weights else None,
+        model=model, alpha=alpha, prompt_variant=prompt_variant, vit_input=vit_input, motion_prompts=motion_prompts, prompt_readout=prompt_readout, backbone_weights=str(backbone_weights) if backbone_weights else None,
         protocol=protocol, test_fraction=test_fraction, val_subjects=val_subjects, folds=folds, options=options, baselines=baselines,
     )
     synthetic = synthetic_spec(synthetic_preset, synthetic_subjects, synthetic_clips, synthetic_classes, synthetic_seed)
+    grid = None
+    if ablate:
+        from train.grid import GridSpec
+
+        grid = GridSpec(
+            alphas=tuple(float(a) for a in _csv(ablate_alphas, "--ablate-alphas")), variants=tuple(_csv(ablate_variants, "--ablate-variants")),
+            vit_inputs=tuple(_csv(ablate_vit_inputs, "--ablate-vit-inputs")), splits=ablate_splits, epochs=ablate_epochs, loso_cells=ablate_loso,
+        )
     summary = train_command(
         dataset=dataset, root=root, skip_invalid=skip_invalid, synthetic=synthetic, spec=spec,
-        out=out, resume=resume, device_name=device, ablate=ablate, as_json=as_json, face_detector=face,
+        out=out, resume=resume, device_name=device, ablate=ablate, as_json=as_json, face_detector=face, grid=grid,
     )
     if as_json and summary:
         typer.echo(json.dumps(summary))
+
+
+def _csv(text: str, option: str) -> list[str]:
+    """A comma-separated option's items; a number option that is not one is a one-line error."""
+    items = [t.strip() for t in text.split(",") if t.strip()]
+    if not items:
+        raise typer.BadParameter(f"{option} is empty")
+    if option == "--ablate-alphas":
+        for item in items:
+            try:
+                float(item)
+            except ValueError:
+                raise typer.BadParameter(f"{option}: {item!r} is not a number (e.g. 0,2,4,8,16)") from None
+    return items

@@ -2,7 +2,7 @@
 
 from mpt_edge.motion.config import DEFAULT_ALPHA, FEATURE_NAMES, MotionConfig
 from mpt_edge.motion.magnify import LinearEulerianMagnifier, Magnifier, magnify
-from mpt_edge.motion.tokenize import gaussian_tokenize, motion_prompts, token_centres
+from mpt_edge.motion.tokenize import gaussian_tokenize, motion_inputs, motion_prompts, token_centres
 
 __all__ = [
     "DEFAULT_ALPHA",
@@ -12,6 +12,7 @@ __all__ = [
     "MotionConfig",
     "gaussian_tokenize",
     "magnify",
+    "motion_inputs",
     "motion_prompts",
     "token_centres",
 ]

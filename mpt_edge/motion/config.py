@@ -31,7 +31,7 @@ DEFAULT_ALPHA = 2.0
 
 #: Per-kernel motion features, in the order the token array stores them. Units: flow in pixels of the
 #: face crop (of the *magnified* motion), intensity differences on the 0..1 scale.
-FEATURE_NAMES: tuple[str, ...] = (
+LK_FEATURE_NAMES: tuple[str, ...] = (
     "flow_x",  # Gaussian-windowed Lucas-Kanade displacement, x
     "flow_y",  # ... y
     "normal_flow_x",  # per-axis estimate, robust where the structure tensor is degenerate
@@ -39,6 +39,21 @@ FEATURE_NAMES: tuple[str, ...] = (
     "mean_diff",  # signed mean of (magnified apex - onset)
     "mean_abs_diff",  # motion energy
 )
+FEATURE_NAMES = LK_FEATURE_NAMES  # the default variant's; kept under its old name for the magnify command
+
+#: Per-kernel features of the ``flow`` variant: dense optical flow pooled by the Gaussian windows.
+FLOW_FEATURE_NAMES: tuple[str, ...] = ("flow_x", "flow_y", "flow_magnitude")
+#: Channels of every cell of a ``patch`` token (``patch_cells``² cells per token).
+PATCH_CHANNELS: tuple[str, ...] = (
+    "diff",  # magnified apex - onset
+    "normal_flow_x",  # -<I_x D> / (<I_x^2> + eps) over the cell: motion in px, independent of the texture's contrast
+    "normal_flow_y",
+)
+
+#: How a Gaussian window turns the motion into one prompt token (README "Motion prompt variants").
+PROMPT_VARIANTS: tuple[str, ...] = ("lk", "patch", "flow")
+#: What the ViT's patch tokens see: the apex frame, or the magnified apex.
+VIT_INPUTS: tuple[str, ...] = ("apex", "magnified")
 
 
 @dataclass(frozen=True)
@@ -54,6 +69,9 @@ class MotionConfig:
     token_grid: int = 7  # tokens per side; token_grid**2 motion prompt tokens
     sigma_patches: float = 1.0  # Gaussian sigma in units of patch_size
     flow_eps: float = 1e-4  # Tikhonov term of the 2x2 Lucas-Kanade solve (0..1 intensity units^2)
+    prompt_variant: str = "lk"  # lk (Lucas-Kanade moments) | patch (motion-map patches) | flow (dense DIS flow)
+    vit_input: str = "apex"  # apex | magnified: the image the ViT's patch tokens are made from
+    patch_cells: int = 2  # patch variant: cells per side of each token's patch (probe, hard preset, α 0: 1 -> 0.841, 2 -> 0.808, 4 -> 0.622: more features overfit 288 clips)
 
     def __post_init__(self) -> None:
         problems = []
@@ -73,6 +91,12 @@ class MotionConfig:
             problems.append(f"token_grid={self.token_grid} (need 1..{self.face_size // self.patch_size})")
         if not (self.sigma_patches > 0.0) or not (self.flow_eps > 0.0):
             problems.append("sigma_patches and flow_eps must be > 0")
+        if self.prompt_variant not in PROMPT_VARIANTS:
+            problems.append(f"prompt_variant={self.prompt_variant!r} (choose {', '.join(PROMPT_VARIANTS)})")
+        if self.vit_input not in VIT_INPUTS:
+            problems.append(f"vit_input={self.vit_input!r} (choose {', '.join(VIT_INPUTS)})")
+        if not (1 <= self.patch_cells <= 8):
+            problems.append(f"patch_cells={self.patch_cells} (need 1..8)")
         if problems:
             raise InputError("invalid motion config: " + "; ".join(problems))
 
@@ -81,8 +105,18 @@ class MotionConfig:
         return self.token_grid * self.token_grid
 
     @property
+    def feature_names(self) -> tuple[str, ...]:
+        """Names of the F numbers of one token, in storage order, for this prompt variant."""
+        if self.prompt_variant == "flow":
+            return FLOW_FEATURE_NAMES
+        if self.prompt_variant == "patch":
+            cells = [(y, x) for y in range(self.patch_cells) for x in range(self.patch_cells)]
+            return tuple(f"{channel}@{y},{x}" for channel in PATCH_CHANNELS for y, x in cells)
+        return LK_FEATURE_NAMES
+
+    @property
     def num_features(self) -> int:
-        return len(FEATURE_NAMES)
+        return len(self.feature_names)
 
     @property
     def token_shape(self) -> tuple[int, int]:

@@ -109,12 +109,24 @@ def _features_from_moments(sxx, syy, sxy, sxt, syt, mean_diff, mean_abs, eps: fl
     return features.astype(np.float32)
 
 
-def motion_prompts(onset: np.ndarray, apex: np.ndarray, config: MotionConfig | None = None) -> np.ndarray:
-    """Onset/apex pair -> motion prompt features: magnify, then tokenize. The one entry point for
-    training data, calibration data and the streaming runtime."""
+def motion_inputs(onset: np.ndarray, apex: np.ndarray, config: MotionConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Onset/apex pair -> (magnified apex, float32 0..1 unclipped; motion prompt features): magnify,
+    then tokenize with ``config.prompt_variant``. The magnified apex is returned because the ViT may
+    see it (``vit_input="magnified"``)."""
     config = config or MotionConfig()
     onset_f, apex_f = as_float_pair(onset, apex)  # once: not again inside magnify and tokenize
     magnified = magnify_validated(
         onset_f, apex_f, config.alpha, config.pyramid_levels, config.finest_level_gain, config.lowpass_gain
     )
-    return _tokenize_validated(onset_f, magnified, config)
+    if config.prompt_variant == "lk":
+        return magnified, _tokenize_validated(onset_f, magnified, config)
+    from mpt_edge.motion.prompt_variants import flow_tokens, patch_tokens
+
+    tokenizer = patch_tokens if config.prompt_variant == "patch" else flow_tokens
+    return magnified, tokenizer(to_gray(onset_f), to_gray(magnified), config)
+
+
+def motion_prompts(onset: np.ndarray, apex: np.ndarray, config: MotionConfig | None = None) -> np.ndarray:
+    """Onset/apex pair -> motion prompt features of shape ``config.token_shape``: magnify, then
+    tokenize. The one definition for training data, calibration data and the streaming runtime."""
+    return motion_inputs(onset, apex, config)[1]
