@@ -42,6 +42,7 @@ FLOW_GRID = 8  # cells per side the flow field is averaged over (8 x 8 x (dx, dy
 C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0)
 DEFAULT_C = 1.0  # when the training subjects are too few for a grouped CV
 CV_FOLDS = 4
+MAX_ITER = 5000
 
 
 def flow_features(onset_bgr: np.ndarray, apex_bgr: np.ndarray, grid: int = FLOW_GRID) -> np.ndarray:
@@ -93,7 +94,13 @@ def fit_classifier(train_x: np.ndarray, train_y: np.ndarray, train_groups: Seque
     if key not in _FITTED:
         while len(_FITTED) >= _FITTED_KEEP:
             _FITTED.pop(next(iter(_FITTED)))
-        _FITTED[key] = _fit_classifier(train_x, train_y, train_groups, seed)
+        from threadpoolctl import threadpool_limits
+
+        # One BLAS thread: these are small matrices, and beside torch's OpenMP threads (still
+        # spinning after a training step) multi-threaded BLAS calls slowed a 588-feature fit from
+        # 19 s to several minutes in the --ablate grid.
+        with threadpool_limits(limits=1):
+            _FITTED[key] = _fit_classifier(train_x, train_y, train_groups, seed)
     return _FITTED[key]
 
 
@@ -104,7 +111,7 @@ def _fit_classifier(train_x: np.ndarray, train_y: np.ndarray, train_groups: Sequ
     from sklearn.preprocessing import StandardScaler
 
     train_x = np.asarray(train_x, np.float64).reshape(len(train_x), -1)
-    pipeline = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=5000, random_state=seed))
+    pipeline = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=MAX_ITER, random_state=seed))
     groups = np.asarray(train_groups)
     folds = min(CV_FOLDS, len(np.unique(groups)))
     if folds < 2:
