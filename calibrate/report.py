@@ -7,7 +7,7 @@ import os
 import statistics
 import time
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Optional, Sequence
 
 import numpy as np
 
@@ -73,12 +73,14 @@ def qdq_sensitivity(float_model: Path, qdq_model: Path, feeds: Sequence[dict[str
 
 def accuracy_report(
     float_model: Path, int8_model: Path, backend: str, eval_feeds: Sequence[dict[str, np.ndarray]], labels: np.ndarray,
-    class_names: Sequence[str], sensitivity_feeds: Sequence[dict[str, np.ndarray]],
+    class_names: Sequence[str], sensitivity_feeds: Sequence[dict[str, np.ndarray]], qdq_model: Optional[Path] = None,
 ) -> dict[str, Any]:
+    """FP32 vs the quantized model on the held-out clips. ``qdq_model``: the INT8 Q/DQ model with FP32
+    elsewhere, for the per-tensor sensitivity (the TensorRT model's FP16 parts would blur it)."""
     fp32 = open_engine(float_model)
     int8 = open_engine(int8_model)
-    fp32_pred = predict_all(fp32, eval_feeds).argmax(1)
-    int8_pred = predict_all(int8, eval_feeds).argmax(1)
+    fp32_logits, int8_logits = predict_all(fp32, eval_feeds), predict_all(int8, eval_feeds)
+    fp32_pred, int8_pred = fp32_logits.argmax(1), int8_logits.argmax(1)
     num_classes = len(class_names)
     report: dict[str, Any] = {
         "backend": backend, "held_out_clips": int(len(labels)),
@@ -88,12 +90,13 @@ def accuracy_report(
         "bytes": {"fp32": model_bytes(float_model), "int8": model_bytes(int8_model)},
     }
     report["uf1_drop"] = round(report["fp32"]["uf1"] - report["int8"]["uf1"], 4)
+    report["max_abs_logit_difference"] = float(np.abs(fp32_logits - int8_logits).max()) if len(labels) else None
     feed = eval_feeds[0]
     report["latency_ms_batch1"] = {f"fp32 {fp32.backend}": latency_ms(fp32, feed), f"int8 {int8.backend}": latency_ms(int8, feed)}
     if backend == "openvino":
         report["latency_ms_batch1"]["fp32 openvino"] = latency_ms(open_engine_openvino_fp32(float_model), feed)
     if int8_model.suffix == ".onnx":
-        report["most_sensitive_tensors"] = qdq_sensitivity(float_model, int8_model, sensitivity_feeds)
+        report["most_sensitive_tensors"] = qdq_sensitivity(float_model, qdq_model or int8_model, sensitivity_feeds)
     return report
 
 

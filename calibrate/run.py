@@ -15,6 +15,7 @@ from typing import Any, Callable, Optional
 import numpy as np
 
 from calibrate.backends import BACKENDS, output_path, quantize_openvino, quantize_qdq
+from calibrate.mixed_precision import to_mixed_precision
 from calibrate.report import accuracy_report, qdq_sensitivity
 from calibrate.sampling import stratified_indices
 from mpt_edge.bundle import sha256_file
@@ -67,15 +68,21 @@ def calibrate_model(
     labels = pairs.labels[eval_idx]
     out_dir.mkdir(parents=True, exist_ok=True)
     target = output_path(out_dir, backend)
-    if backend == "openvino":
-        validation = (eval_feeds, labels, lambda y, p: summarize(y, p, len(meta["class_names"]))["uf1"]) if max_drop is not None else None
-        quantize_openvino(model, target, calibration_feeds, max_drop, validation)
-    else:
-        if max_drop is not None:
-            raise InputError("--max-drop is implemented for --backend openvino (nncf accuracy control); Q/DQ models keep MatMul/Conv only")
-        quantize_qdq(model, target, calibration_feeds, tensorrt=backend == "tensorrt")
-    log(f"wrote {target}")
-    report = accuracy_report(model, target, backend, eval_feeds, labels, meta["class_names"], calibration_feeds[:SENSITIVITY_CLIPS])
+    with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
+        int8_only = target
+        if backend == "openvino":
+            validation = (eval_feeds, labels, lambda y, p: summarize(y, p, len(meta["class_names"]))["uf1"]) if max_drop is not None else None
+            quantize_openvino(model, target, calibration_feeds, max_drop, validation)
+        else:
+            if max_drop is not None:
+                raise InputError("--max-drop is implemented for --backend openvino (nncf accuracy control); Q/DQ models keep MatMul/Conv only")
+            int8_only = Path(tmp) / "int8_fp32.onnx" if backend == "tensorrt" else target
+            quantize_qdq(model, int8_only, calibration_feeds, tensorrt=backend == "tensorrt")
+            if backend == "tensorrt":  # strongly typed: the FP16 decisions are made here, not by builder flags
+                to_mixed_precision(int8_only, target)
+                log(f"{target.name}: INT8 Q/DQ + FP16 (LayerNorm, Softmax and the prompt path in FP32), opset 19, strongly typed")
+        log(f"wrote {target}")
+        report = accuracy_report(model, target, backend, eval_feeds, labels, meta["class_names"], calibration_feeds[:SENSITIVITY_CLIPS], int8_only)
     if backend == "openvino":  # per-layer view through an ONNX Runtime Q/DQ simulation of the same calibration
         with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
             simulated = quantize_qdq(model, Path(tmp) / "sim.onnx", calibration_feeds, tensorrt=False)
@@ -86,6 +93,7 @@ def calibrate_model(
     report.update({
         "model": str(model), "model_sha256": sha256_file(model), "int8_model": str(target), "calibration_clips": int(len(chosen)), "calibration_size_requested": size, "calibration_seed": seed,
         "evaluation_split": split, "held_out_subjects": held_out, "class_names": meta["class_names"], "max_drop": max_drop,
+        "precision": "INT8 Q/DQ + FP16 elsewhere (LayerNorm, Softmax, prompt path FP32), strongly typed" if backend == "tensorrt" else "INT8",
     })
     atomic_write_bytes(out_dir / f"report_{backend}.json", (json.dumps(report, indent=2) + "\n").encode())
     return report

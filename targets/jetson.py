@@ -1,4 +1,5 @@
-"""NVIDIA Jetson Orin targets: TensorRT INT8 from the Q/DQ ONNX (explicit quantization), FP16 fallback.
+"""NVIDIA Jetson Orin targets: TensorRT from the strongly typed ONNX (INT8 Q/DQ on MatMul/Gemm/Conv,
+FP16 elsewhere, FP32 where accuracy needs it: :mod:`calibrate.mixed_precision`).
 
 A TensorRT engine is specific to the GPU and TensorRT version it was built with, so a Jetson engine
 is built *on the Jetson*: the bundle carries the Q/DQ ONNX, ``build_engine.sh`` (trtexec) and
@@ -15,15 +16,15 @@ _COMMON = dict(family="jetson", backend="tensorrt", precision="int8", needs=("on
 
 PROFILES = [
     TargetProfile(
-        name="jetson-orin", description="Jetson AGX Orin / Orin NX: TensorRT INT8 (+FP16 fallback) on the GPU",
+        name="jetson-orin", description="Jetson AGX Orin / Orin NX: TensorRT strongly typed INT8 + FP16 on the GPU",
         options={"workspace_mb": 2048, "dla_core": None, "gpu_fallback": True, "builder_optimization_level": 3}, **_COMMON,
     ),
     TargetProfile(
-        name="jetson-orin-nano", description="Jetson Orin Nano: TensorRT INT8 (+FP16 fallback), small workspace, no DLA",
+        name="jetson-orin-nano", description="Jetson Orin Nano: TensorRT strongly typed INT8 + FP16, small workspace, no DLA",
         options={"workspace_mb": 768, "dla_core": None, "gpu_fallback": True, "builder_optimization_level": 3}, **_COMMON,
     ),
     TargetProfile(
-        name="jetson-orin-dla", description="Jetson AGX Orin: INT8 on DLA core 0, unsupported layers fall back to the GPU",
+        name="jetson-orin-dla", description="Jetson AGX Orin: DLA core 0 (TensorRT 10 only), unsupported layers fall back to the GPU",
         options={"workspace_mb": 2048, "dla_core": 0, "gpu_fallback": True, "builder_optimization_level": 3}, **_COMMON,
     ),
 ]

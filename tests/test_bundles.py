@@ -105,7 +105,8 @@ def test_jetson_bundle_carries_a_checked_qdq_model_and_valid_build_scripts(train
     assert logits.shape == (1, 3) and np.isfinite(logits).all()
     subprocess.run(["bash", "-n", str(out / "build_engine.sh")], check=True)
     script = (out / "build_engine.sh").read_text()
-    assert "--int8 --fp16" in script and "--memPoolSize=workspace:2048M" in script and "--onnx=model_int8_qdq.onnx" in script
+    assert "--stronglyTyped" in script and "--int8" not in script and "--fp16" not in script  # strongly typed: TensorRT 10 and 11
+    assert "--memPoolSize=workspace:2048M" in script and "--onnx=model_int8_qdq.onnx" in script
     py_compile.compile(str(out / "build_engine.py"), doraise=True)
     assert out.with_suffix(".tar").is_file()
     nano = tmp_path / "nano"

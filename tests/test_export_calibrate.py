@@ -111,6 +111,33 @@ def test_calibrate_writes_a_runnable_int8_model_and_a_report(trained, exported, 
         assert json.loads(dict((p.key, p.value) for p in proto.metadata_props)["mpt_edge"])["class_names"]
 
 
+def test_the_tensorrt_model_is_strongly_typed_int8_fp16_with_fp32_where_accuracy_needs_it(trained, exported, tmp_path):
+    """TensorRT 11 builds only strongly typed networks: the ONNX model itself must say FP16 for the
+    unquantized layers (opset 19 Q/DQ with FP16 scales), FP32 for LayerNorm, Softmax and the prompt
+    path, FP32 inputs/outputs; checked here in ONNX Runtime against FP32."""
+    path, _ = exported
+    out = tmp_path / "trt"
+    result = runner.invoke(app, ["calibrate", str(path), "--backend", "tensorrt", "--out", str(out), "--root", str(trained / "data"), "--size", "8", "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    model = onnx.shape_inference.infer_shapes(onnx.load(str(out / "model_int8_qdq_tensorrt.onnx")))
+    assert max(o.version for o in model.opset_import if o.domain in ("", "ai.onnx")) >= 19
+    onnx.checker.check_model(model)  # topologically sorted, as TensorRT's parser reads it
+    graph = model.graph
+    types = {v.name: v.type.tensor_type.elem_type for v in [*graph.value_info, *graph.input, *graph.output]}
+    types.update({i.name: i.data_type for i in graph.initializer})
+    FLOAT, FLOAT16 = onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16
+    assert all(types[t.name] == FLOAT for t in [*graph.input, *graph.output])
+    assert {types[n.input[0]] for n in graph.node if n.op_type in ("LayerNormalization", "Softmax")} == {FLOAT}
+    assert {types[n.output[0]] for n in graph.node if n.op_type == "DequantizeLinear" and not n.input[0].startswith(("prompt_readout.", "motion_embed."))} == {FLOAT16}
+    kept = set(float_kept_nodes(path))
+    for node in graph.node:
+        if node.name in kept:  # the prompt projections read FP32
+            assert types[node.output[0]] == FLOAT, node.name
+    assert report["precision"].startswith("INT8 Q/DQ + FP16") and report["agreement"] >= 5 / 6
+    assert 0 <= report["max_abs_logit_difference"] < 1.0
+
+
 def test_calibration_set_is_stratified_by_class_and_subject():
     labels = np.repeat([0, 1, 2], 40)
     subjects = [f"s{i % 8}" for i in range(120)]

@@ -1,4 +1,8 @@
-"""TensorRT engine: build an INT8 engine from a Q/DQ ONNX model (explicit quantization) and run it.
+"""TensorRT engine: build a strongly typed engine from the INT8 Q/DQ + FP16 ONNX model and run it.
+
+Strongly typed, for TensorRT 10 (JetPack 6 ships 10.3) and 11 (what pip installs, which builds
+nothing else): the model's own tensor types decide every layer's precision (``calibrate.mixed_precision``
+made them), so no precision flags are set and the TensorRT version decides nothing else.
 
 One builder serves three callers: ``mpt-edge build`` on a workstation with an NVIDIA GPU, the
 bundle's ``build_engine.py`` on the Jetson, and the runtime, which builds and caches the engine on
@@ -11,6 +15,7 @@ extra). Nothing here is imported unless a TensorRT engine is actually opened.
 
 from __future__ import annotations
 
+import ctypes
 import json
 import os
 import subprocess
@@ -47,24 +52,25 @@ def gpu_name() -> str:
 
 
 def build_engine(onnx_path: Path, engine_path: Path, options: dict[str, Any], log=print) -> dict[str, Any]:
-    """Serialize an INT8 (+FP16 fallback) engine for this GPU; returns what engine.json records."""
+    """Serialize an engine for this GPU from the strongly typed INT8/FP16 ONNX; returns what engine.json records."""
     import time
 
     trt = _tensorrt()
     logger = trt.Logger(trt.Logger.WARNING)
     builder = trt.Builder(logger)
-    network = builder.create_network(0)
+    network = builder.create_network(strongly_typed_flags(trt))
     parser = trt.OnnxParser(network, logger)
     if not parser.parse(Path(onnx_path).read_bytes()):
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise MptEdgeError(f"TensorRT cannot parse {onnx_path}: {errors[:300]}")
     config = builder.create_builder_config()
     config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(options.get("workspace_mb", 1024)) << 20)
-    config.set_flag(trt.BuilderFlag.INT8)  # Q/DQ nodes carry the scales: explicit quantization
-    config.set_flag(trt.BuilderFlag.FP16)  # layers without Q/DQ (LayerNorm, Softmax, GELU) run in FP16
+    # No precision flags: the network is strongly typed, so the ONNX model's own tensor types decide
+    # (INT8 from its Q/DQ nodes, FP16/FP32 from calibrate.mixed_precision). TensorRT 11 has no such flags.
     if options.get("builder_optimization_level") is not None:
         config.builder_optimization_level = int(options["builder_optimization_level"])
     if options.get("dla_core") is not None:
+        check_dla(trt, builder, int(options["dla_core"]))
         config.default_device_type = trt.DeviceType.DLA
         config.DLA_core = int(options["dla_core"])
         if options.get("gpu_fallback", True):
@@ -89,6 +95,24 @@ def build_engine(onnx_path: Path, engine_path: Path, options: dict[str, Any], lo
     atomic_write_bytes(Path(engine_path).parent / ENGINE_INFO, json.dumps(info, indent=2).encode())
     log(f"built {engine_path} in {seconds:.1f} s with TensorRT {trt.__version__} on {info['gpu']}")
     return info
+
+
+def strongly_typed_flags(trt) -> int:
+    """``create_network`` flags for a strongly typed network: TensorRT 10 asks for it with
+    ``STRONGLY_TYPED``; in TensorRT 11 every network is strongly typed (the flag may be gone)."""
+    flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    return 1 << int(flag) if flag is not None else 0
+
+
+def check_dla(trt, builder, core: int) -> None:
+    """DLA only where this TensorRT and device have it (TensorRT 11 dropped DLA; only Jetson AGX Orin
+    and Orin NX carry DLA cores): otherwise one line naming the target to use instead."""
+    cores = int(getattr(builder, "num_DLA_cores", 0) or 0) if hasattr(trt.DeviceType, "DLA") else 0
+    if core >= cores:
+        raise MptEdgeError(
+            f"DLA core {core} is not available with TensorRT {trt.__version__} on this device ({cores} DLA core(s)); "
+            "build with --target jetson-orin (GPU) instead"
+        )
 
 
 def check_engine_info(folder: Path, installed_version: str, gpu: str) -> None:
@@ -129,13 +153,17 @@ class TensorRtEngine:
         names = [self.engine.get_tensor_name(i) for i in range(self.engine.num_io_tensors)]
         self.input_names = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.INPUT]
         self.output_names = [n for n in names if self.engine.get_tensor_mode(n) == trt.TensorIOMode.OUTPUT]
-        self.host: dict[str, np.ndarray] = {}
+        self.host: dict[str, np.ndarray] = {}  # numpy views of pinned (page-locked) host memory
+        self.pinned: list[int] = []
         self.device: dict[str, int] = {}
         for name in names:
             shape = tuple(self.context.get_tensor_shape(name))
             dtype = np.dtype(trt.nptype(self.engine.get_tensor_dtype(name)))
-            self.host[name] = np.empty(shape, dtype)
-            self.device[name] = self._check(cudart.cudaMalloc(self.host[name].nbytes))
+            nbytes = int(np.prod(shape)) * dtype.itemsize
+            pointer = self._check(cudart.cudaMallocHost(nbytes))  # pinned: the async copies really are async
+            self.pinned.append(pointer)
+            self.host[name] = np.frombuffer((ctypes.c_byte * nbytes).from_address(pointer), dtype=dtype).reshape(shape)
+            self.device[name] = self._check(cudart.cudaMalloc(nbytes))
             self.context.set_tensor_address(name, self.device[name])
 
     def _check(self, result):
@@ -147,10 +175,11 @@ class TensorRtEngine:
     def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         kind = self.cudart.cudaMemcpyKind
         for name in self.input_names:
-            array = np.ascontiguousarray(feeds[name], dtype=self.host[name].dtype)
+            array = np.asarray(feeds[name])
             if array.shape != self.host[name].shape:
                 raise InputError(f"input {name} has shape {array.shape}; the engine takes {self.host[name].shape}")
-            self._check(self.cudart.cudaMemcpyAsync(self.device[name], array.ctypes.data, array.nbytes, kind.cudaMemcpyHostToDevice, self.stream))
+            np.copyto(self.host[name], array, casting="same_kind")
+            self._check(self.cudart.cudaMemcpyAsync(self.device[name], self.host[name].ctypes.data, self.host[name].nbytes, kind.cudaMemcpyHostToDevice, self.stream))
         self.context.execute_async_v3(self.stream)
         out = self.output_names[0]
         self._check(self.cudart.cudaMemcpyAsync(self.host[out].ctypes.data, self.device[out], self.host[out].nbytes, kind.cudaMemcpyDeviceToHost, self.stream))
@@ -160,6 +189,8 @@ class TensorRtEngine:
     def __del__(self) -> None:
         for pointer in getattr(self, "device", {}).values():
             self.cudart.cudaFree(pointer)
+        for pointer in getattr(self, "pinned", []):
+            self.cudart.cudaFreeHost(pointer)
 
 
 def build_from_bundle(folder: Path) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Build the TensorRT engine for this device from the bundle's Q/DQ INT8 ONNX (TensorRT Python API).
+"""Build the TensorRT engine for this device from the bundle's strongly typed INT8/FP16 ONNX (TensorRT Python API).
 
 Run on the device: ``python3 build_engine.py`` inside the bundle folder. It uses the same builder as
 ``mpt-edge`` itself (:func:`mpt_edge.engines.tensorrt.build_from_bundle`), so the engine is built
