@@ -14,6 +14,7 @@ import numpy as np
 from mpt_edge.bundle import Bundle, pack_bundle, sha256_file, write_bundle
 from mpt_edge.engines import open_engine
 from mpt_edge.errors import InputError, MptEdgeError
+from mpt_edge.motion.config import MotionConfig
 from mpt_edge.onnx_meta import read_onnx_meta
 from targets.profile import TargetProfile
 
@@ -161,15 +162,15 @@ def build_bundle(
     files, roles = _files_for(profile, onnx_path, int8, work, log)
     check_model = files[roles["model"]]
     rng = np.random.default_rng(0)
-    grid = meta["motion_config"]["token_grid"]
-    size = meta["motion_config"]["face_size"]
-    probe = [{"apex": rng.standard_normal((1, 3, size, size), dtype=np.float32), "motion": rng.standard_normal((1, grid * grid, 6), dtype=np.float32)} for _ in range(4)]
+    motion = MotionConfig.from_dict(meta["motion_config"])  # the prompt variant sets the feature count
+    size, tokens = motion.face_size, [1, *motion.token_shape]
+    probe = [{"apex": rng.standard_normal((1, 3, size, size), dtype=np.float32), "motion": rng.standard_normal(tokens, dtype=np.float32)} for _ in range(4)]
     probe = [{k: v for k, v in f.items() if k in meta["inputs"]} for f in probe]
     check = validate(check_model, onnx_path, probe)
     manifest = {
         "target": profile.to_dict(), "backend": profile.backend, "precision": profile.precision,
         "model_config": meta["model_config"], "motion_config": meta["motion_config"], "class_names": meta["class_names"],
-        "inputs": {name: [1, 3, size, size] if name == "apex" else [1, grid * grid, 6] for name in meta["inputs"]},
+        "inputs": {name: [1, 3, size, size] if name == "apex" else tokens for name in meta["inputs"]},
         "outputs": {"logits": [1, len(meta["class_names"])]}, "roles": roles,
         "precisions": {profile.precision: "model", **({"fp32": "model_fp32"} if "model_fp32" in roles else {})},
         "source": {"file": Path(source).name, "sha256": sha256_file(Path(source)), "fp32_onnx_sha256": sha256_file(onnx_path)},
