@@ -16,6 +16,9 @@ class OnnxRuntimeEngine:
         import onnxruntime as ort
 
         options = ort.SessionOptions()
+        # errors only: the FP16 TensorRT model (checked here on the CPU) makes ORT warn once per FP16
+        # Mul it has no CPU kernel to constant-fold, hundreds of lines that say nothing to the user
+        options.log_severity_level = 3
         if threads:
             options.intra_op_num_threads = threads
         try:
