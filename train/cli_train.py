@@ -14,13 +14,12 @@ from rich.console import Console
 from rich.table import Table
 
 from mpt_edge.errors import MptEdgeError
-from mpt_edge.io import atomic_write_bytes
 from train.data.pairs import load_pairs
 from train.data.sources import DataSource, open_dataset
 from train.data.synthetic_folder import SyntheticSpec
 from train.distributed import init_from_env, shutdown
 from train.progress import EpochBars, counter, make_progress
-from train.baselines import BASELINES, LABELS as BASELINE_LABELS, PairFeatures
+from train.baselines import BASELINES, LABELS as BASELINE_LABELS
 from train.grid import GridSpec, grid_size, run_grid
 from train.runner import RunSpec, run_training
 
