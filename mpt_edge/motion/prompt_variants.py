@@ -4,10 +4,11 @@ token (``MotionConfig.prompt_variant``; ``lk`` lives in :mod:`mpt_edge.motion.to
 * ``patch`` — motion-map tokens: under each token's Gaussian window the motion map is kept as a small
   ``patch_cells`` x ``patch_cells`` patch instead of being reduced to six numbers, so the model sees
   the *shape* of the motion (a lip corner pulled up vs down). Channels per cell: the magnified
-  difference D = J - I, and I_x·D, I_y·D (the numerators of Lucas-Kanade, whose sign is the direction
-  of motion; D alone flips sign with the texture). Each cell is a small Gaussian average, the cells of
-  one token are weighted by the token's Gaussian envelope. The model's per-token projection embeds the
-  ``3 * patch_cells**2`` numbers.
+  difference D = J - I, and the cell's normal flow -<I_x D> / (<I_x²> + eps), -<I_y D> / (<I_y²> + eps)
+  (its sign is the direction of motion; D alone flips sign with the texture, and the unnormalised
+  I_x·D follows each face's texture contrast: that first form scored a linear probe of 0.46-0.62 on the
+  hard preset). Each cell is a small Gaussian average, the cells of one token are weighted by the
+  token's Gaussian envelope. The model's per-token projection embeds the ``3 * patch_cells**2`` numbers.
 * ``flow`` — dense optical flow onset -> magnified apex (OpenCV DIS, medium preset, on 8-bit gray:
   DIS takes 8-bit images; 1/255 quantisation is far below the sensor noise), pooled by the same
   Gaussian windows: mean flow x, y and mean flow magnitude per token.
@@ -23,16 +24,9 @@ import cv2
 import numpy as np
 
 from mpt_edge.motion.config import MotionConfig
-from mpt_edge.motion.tokenize import gaussian_pooling_matrix
+from mpt_edge.motion.tokenize import gaussian_pool, gaussian_pooling_matrix, token_pooling
 
 _local = threading.local()
-
-
-def _pool(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-    """(C, H, W) images -> (C, rows, cols) Gaussian pools: ``rows @ X @ cols.T`` per channel."""
-    channels, height, width = images.shape
-    pooled_cols = (images.reshape(-1, width) @ cols.T).reshape(channels, height, -1)
-    return np.einsum("gh,chw->cgw", rows, pooled_cols)
 
 
 def _envelope(length: int, grid: int, cells: int, sigma: float) -> np.ndarray:
@@ -55,7 +49,7 @@ def patch_tokens(i0: np.ndarray, i1: np.ndarray, config: MotionConfig) -> np.nda
     moments = np.stack([diff, grad_x * diff, grad_y * diff, grad_x * grad_x, grad_y * grad_y])
     fine_rows = gaussian_pooling_matrix(height, grid * cells, 0.5 * height / (grid * cells))
     fine_cols = gaussian_pooling_matrix(width, grid * cells, 0.5 * width / (grid * cells))
-    sd, sxt, syt, sxx, syy = _pool(moments, fine_rows, fine_cols)  # each (grid*cells, grid*cells)
+    sd, sxt, syt, sxx, syy = gaussian_pool(moments, fine_rows, fine_cols)  # each (grid*cells, grid*cells)
     eps = config.flow_eps
     pooled = np.stack([sd, -sxt / (sxx + eps), -syt / (syy + eps)])  # per-cell normal flow: texture-free
     scale = config.sigma_px / config.face_size
@@ -84,7 +78,5 @@ def flow_tokens(i0: np.ndarray, i1: np.ndarray, config: MotionConfig) -> np.ndar
     flow = _dis().calc(_to_u8(i0), _to_u8(i1), None)
     magnitude = np.sqrt(flow[..., 0] ** 2 + flow[..., 1] ** 2)
     channels = np.stack([flow[..., 0], flow[..., 1], magnitude])
-    rows = gaussian_pooling_matrix(height, config.token_grid, config.sigma_px * height / config.face_size)
-    cols = gaussian_pooling_matrix(width, config.token_grid, config.sigma_px * width / config.face_size)
-    pooled = _pool(channels, rows, cols)  # (3, grid, grid)
+    pooled = gaussian_pool(channels, *token_pooling(config, height, width))  # (3, grid, grid)
     return np.ascontiguousarray(pooled.reshape(3, -1).T, dtype=np.float32)

@@ -54,6 +54,21 @@ def gaussian_pooling_matrix(length: int, grid: int, sigma: float) -> np.ndarray:
     return weights.astype(np.float32)
 
 
+def token_pooling(config: MotionConfig, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
+    """(rows, cols) pooling matrices of the token kernels for an H x W image (sigma scales with it)."""
+    rows = gaussian_pooling_matrix(height, config.token_grid, config.sigma_px * height / config.face_size)
+    cols = gaussian_pooling_matrix(width, config.token_grid, config.sigma_px * width / config.face_size)
+    return rows, cols
+
+
+def gaussian_pool(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
+    """(C, H, W) images -> (C, len(rows), len(cols)): ``rows @ X @ cols.T`` per channel. Columns
+    first as one (C*H x W) @ (W x g) BLAS call, then rows on the small result."""
+    channels, height, width = images.shape
+    pooled_cols = (images.reshape(-1, width) @ cols.T).reshape(channels, height, -1)
+    return rows @ pooled_cols
+
+
 def token_centres(config: MotionConfig, height: int | None = None, width: int | None = None) -> np.ndarray:
     """(tokens, 2) x, y centre of every kernel in pixels, in token order (row-major)."""
     height = height or config.face_size
@@ -91,11 +106,7 @@ def _tokenize_validated(onset_f: np.ndarray, magnified_f: np.ndarray, config: Mo
     np.multiply(grad_y, temporal, out=products[4])
     products[5] = temporal
     np.abs(temporal, out=products[6])
-    pool_rows = gaussian_pooling_matrix(height, config.token_grid, config.sigma_px * height / config.face_size)
-    pool_cols = gaussian_pooling_matrix(width, config.token_grid, config.sigma_px * width / config.face_size)
-    # Columns first as one (7H x W) @ (W x g) BLAS call, then rows on the small result.
-    pooled_cols = (products.reshape(-1, width) @ pool_cols.T).reshape(_NUM_MOMENTS, height, -1)
-    pooled = (pool_rows @ pooled_cols).reshape(_NUM_MOMENTS, -1)
+    pooled = gaussian_pool(products, *token_pooling(config, height, width)).reshape(_NUM_MOMENTS, -1)
     sxx, syy, sxy, sxt, syt, mean_diff, mean_abs = pooled
     return _features_from_moments(sxx, syy, sxy, sxt, syt, mean_diff, mean_abs, config.flow_eps)
 
