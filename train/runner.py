@@ -60,24 +60,26 @@ class RunSpec:
     def identity(self, data: dict[str, Any]) -> dict[str, Any]:
         """What must match for a resume: everything but the fold selection."""
         return {
-            "data": data, "model": self.model, "alpha": self.alpha, **self._motion_choices(), "motion_prompts": self.motion_prompts, "prompt_readout": self.prompt_readout,
+            "data": data, "model": self.model, "alpha": self.alpha, **self._design_choices(), "motion_prompts": self.motion_prompts, "prompt_readout": self.prompt_readout,
             "backbone_weights": self.backbone_weights, "protocol": self.protocol, "test_fraction": self.test_fraction,
             "val_subjects": self.val_subjects, "options": self.options.to_dict(),
         }
 
+    def motion_overrides(self) -> dict[str, Any]:
+        """The MotionConfig fields this spec sets (None stands for the config's default)."""
+        chosen = {"alpha": self.alpha, "prompt_variant": self.prompt_variant, "vit_input": self.vit_input}
+        return {k: v for k, v in chosen.items() if v is not None}
 
-    def _motion_choices(self) -> dict[str, Any]:
-        """The prompt design a spec chooses, left out where it is the default, so that run folders of
-        earlier versions (which had no such fields) still resume."""
-        chosen = {"prompt_variant": self.prompt_variant, "vit_input": self.vit_input}
-        return {k: v for k, v in chosen.items() if v is not None and v != getattr(MotionConfig, k)}
+    def _design_choices(self) -> dict[str, Any]:
+        """The prompt design in the identity, left out where it is the default, so that run folders of
+        earlier versions (which had no such fields) still resume; alpha has its own key."""
+        return {k: v for k, v in self.motion_overrides().items() if k != "alpha" and v != getattr(MotionConfig, k)}
 
 
 def resolve_configs(spec: RunSpec, num_classes: int) -> tuple[MPTConfig, MotionConfig]:
     """The model and motion configs a run spec stands for (defaults filled in): what provenance records."""
     cfg = get_config(spec.model, num_classes=num_classes, use_motion_prompts=spec.motion_prompts, prompt_readout=spec.prompt_readout)
-    chosen = {"alpha": spec.alpha, "prompt_variant": spec.prompt_variant, "vit_input": spec.vit_input}
-    motion = MotionConfig(face_size=cfg.image_size, patch_size=cfg.patch_size, **{k: v for k, v in chosen.items() if v is not None})
+    motion = MotionConfig(face_size=cfg.image_size, patch_size=cfg.patch_size, **spec.motion_overrides())
     return cfg, motion
 
 
@@ -154,11 +156,12 @@ def run_training(
             log(f"{model.cfg.name}: {counts['total']:,} parameters, {counts['trainable']:,} trainable ({100 * counts['trainable'] / counts['total']:.1f} %)")
         log(f"fold {fold.name}: {len(train_idx)} training clips, {int(test_mask.sum())} held out ({', '.join(fold.test_subjects) or 'none'})")
         eval_idx = np.flatnonzero(test_mask)
+        # inputs first: their prompts become features.motion's, instead of a second tokenization pass
+        cached_inputs = features.inputs(motion_config) if not spec.options.augment else None
         trainer = FoldTrainer(
             model, pairs, train_idx, eval_idx, np.flatnonzero(val_mask), spec.options, class_names,
             folder, fold.index, device, dist, reporter_for(fold) if reporter_for else None, identity={**identity, "fold": fold.name},
-            train_motion=features.motion(motion_config)[train_idx] if spec.motion_prompts else None,
-            cached_inputs=features.inputs(motion_config) if not spec.options.augment else None,
+            train_motion=features.motion(motion_config)[train_idx] if spec.motion_prompts else None, cached_inputs=cached_inputs,
         )
         started = time.perf_counter()
         result = trainer.fit(resume=resume)
