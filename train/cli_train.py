@@ -38,15 +38,14 @@ def resolve_device(name: str) -> torch.device:
 
 def train_command(
     *, dataset: str, root: Optional[Path], skip_invalid: bool, synthetic: SyntheticSpec, spec: RunSpec,
-    out: Path, resume: bool, device_name: str, ablate: bool, as_json: bool, face_detector: str = "haar",
-    grid: Optional[GridSpec] = None,
+    out: Path, resume: bool, device_name: str, as_json: bool, face_detector: str = "haar", grid: Optional[GridSpec] = None,
 ) -> dict[str, Any]:
-    """One training run, or with ``ablate`` the motion prompt grid (:mod:`train.grid`)."""
+    """One training run, or with a ``grid`` (``--ablate``) the motion prompt grid (:mod:`train.grid`)."""
     device = resolve_device(device_name)
     if device.type == "cuda":
         torch.cuda.set_device(device)
     dist = init_from_env(device)
-    if ablate and dist.enabled:
+    if grid is not None and dist.enabled:
         shutdown(dist)
         raise MptEdgeError("--ablate runs its cells one after another in one process; start it without torchrun")
     quiet = as_json or not dist.is_main
@@ -59,8 +58,7 @@ def train_command(
             face_size = _face_size(spec)
             source = open_with_progress(bars, dataset, root, synthetic, skip_invalid, face_size, face_detector, log)
             pairs = load_pairs(source.records, face_size, counter(bars, "decoding onset/apex frames", len(source.records)))
-            if ablate:
-                grid = grid or GridSpec()
+            if grid is not None:
                 tick = _grid_ticker(bars, grid_size(grid))
                 summary = run_grid(spec, grid, pairs, source.class_names, source.identity, out, resume, device, log, tick)
             else:
@@ -72,7 +70,7 @@ def train_command(
         shutdown(dist)
     if not dist.is_main:
         return {}
-    if ablate:
+    if grid is not None:
         summary["wall_seconds"] = round(time.perf_counter() - started, 1)
         if not as_json:
             print_grid_summary(console, summary)
@@ -314,7 +312,7 @@ def demo_command(*, out: Path, target: str, epochs: int, events: int, as_json: b
     console.print("[bold]1/4 train mpt-tiny on the synthetic set")
     if not (run_dir / "best.pt").is_file():
         train_command(dataset="synthetic", root=None, skip_invalid=False, synthetic=SyntheticSpec(), spec=RunSpec(options=TrainOptions(epochs=epochs)),
-                      out=run_dir, resume=(run_dir / "run.json").is_file(), device_name="auto", ablate=False, as_json=False)
+                      out=run_dir, resume=(run_dir / "run.json").is_file(), device_name="auto", as_json=False)
     console.print(f"[bold]2/4 build the {target} bundle")
     if not (bundle_dir / "manifest.json").is_file():
         def pairs():

@@ -117,17 +117,21 @@ def run_grid(
     if not resume and root.is_dir() and any(root.rglob("run.json")):
         raise MptEdgeError(f"{out} already holds an ablation grid; pass --resume to continue it (finished runs are kept) or choose another --out")
     features = PairFeatures(pairs)
+
+    def finished_or_run(spec: RunSpec, folder: Path, announce: str = "") -> dict[str, Any]:
+        metrics = _finished(folder)
+        if metrics is None:
+            if announce:
+                log(announce)
+            metrics = run_training(spec, pairs, class_names, data_identity, folder, resume, device, log=lambda *_: None, features=features)
+        return metrics
+
     cells = grid_cells(grid)
     rows: dict[str, dict[str, Any]] = {}
     for cell in cells:
         per_split = []
         for seed in range(grid.splits):
-            folder = root / cell.name / f"seed{seed}"
-            metrics = _finished(folder)
-            if metrics is None:
-                spec = cell.spec(base, seed, grid.epochs)
-                metrics = run_training(spec, pairs, class_names, data_identity, folder, resume, device, log=lambda *_: None, features=features)
-            per_split.append(_pooled(metrics))
+            per_split.append(_pooled(finished_or_run(cell.spec(base, seed, grid.epochs), root / cell.name / f"seed{seed}")))
             tick(f"{cell.name} seed {seed}: UF1 {per_split[-1]['model']:.3f}")
         rows[cell.name] = {
             "variant": cell.variant, "vit_input": cell.vit_input, "alpha": cell.alpha,
@@ -139,12 +143,7 @@ def run_grid(
     ranked = sorted((c for c in cells if c.variant != NO_PROMPTS), key=lambda c: -rows[c.name]["model"]["mean"])
     loso = {}
     for cell in ranked[: grid.loso_cells]:
-        folder = root / "loso" / cell.name
-        metrics = _finished(folder)
-        if metrics is None:
-            log(f"LOSO: {cell.name}")
-            metrics = run_training(cell.spec(base, 0, grid.epochs, "loso"), pairs, class_names, data_identity, folder, resume, device,
-                                   log=lambda *_: None, features=features)
+        metrics = finished_or_run(cell.spec(base, 0, grid.epochs, "loso"), root / "loso" / cell.name, f"LOSO: {cell.name}")
         loso[cell.name] = {**_pooled(metrics), "folds": metrics["folds_total"]}
         tick(f"LOSO {cell.name}: UF1 {loso[cell.name]['model']:.3f}")
     summary = {
@@ -152,7 +151,7 @@ def run_grid(
         "recipe": f"{base.model}, prompt read-out solved on clean prompts, then {grid.epochs} epochs of fine-tuning without augmentation; "
                   f"holdout splits = seeds 0..{grid.splits - 1}",
         "cells": rows, "ranking": [c.name for c in ranked], "loso": loso,
-        "train_seconds": round(sum(r["seconds"]["mean"] * len(r["seconds"]["values"]) for r in rows.values()) + sum(v["seconds"] for v in loso.values()), 1),
+        "train_seconds": round(sum(sum(r["seconds"]["values"]) for r in rows.values()) + sum(v["seconds"] for v in loso.values()), 1),
     }
     write_grid_report(summary, out)
     return summary

@@ -84,26 +84,31 @@ def train(
         from train.grid import GridSpec
 
         grid = GridSpec(
-            alphas=tuple(float(a) for a in _csv(ablate_alphas, "--ablate-alphas")), variants=tuple(_csv(ablate_variants, "--ablate-variants")),
+            alphas=_numbers(ablate_alphas, "--ablate-alphas"), variants=tuple(_csv(ablate_variants, "--ablate-variants")),
             vit_inputs=tuple(_csv(ablate_vit_inputs, "--ablate-vit-inputs")), splits=ablate_splits, epochs=ablate_epochs, loso_cells=ablate_loso,
         )
     summary = train_command(
         dataset=dataset, root=root, skip_invalid=skip_invalid, synthetic=synthetic, spec=spec,
-        out=out, resume=resume, device_name=device, ablate=ablate, as_json=as_json, face_detector=face, grid=grid,
+        out=out, resume=resume, device_name=device, as_json=as_json, face_detector=face, grid=grid,
     )
     if as_json and summary:
         typer.echo(json.dumps(summary))
 
 
 def _csv(text: str, option: str) -> list[str]:
-    """A comma-separated option's items; a number option that is not one is a one-line error."""
+    """A comma-separated option's items; an empty one is a one-line error."""
     items = [t.strip() for t in text.split(",") if t.strip()]
     if not items:
         raise typer.BadParameter(f"{option} is empty")
-    if option == "--ablate-alphas":
-        for item in items:
-            try:
-                float(item)
-            except ValueError:
-                raise typer.BadParameter(f"{option}: {item!r} is not a number (e.g. 0,2,4,8,16)") from None
     return items
+
+
+def _numbers(text: str, option: str) -> tuple[float, ...]:
+    """A comma-separated list of numbers; an item that is not one is a one-line error."""
+    numbers = []
+    for item in _csv(text, option):
+        try:
+            numbers.append(float(item))
+        except ValueError:
+            raise typer.BadParameter(f"{option}: {item!r} is not a number (e.g. 0,2,4,8,16)") from None
+    return tuple(numbers)
