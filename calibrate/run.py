@@ -14,6 +14,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from calibrate.backbone_fidelity import backbone_fidelity
 from calibrate.backends import BACKENDS, output_path, quantize_openvino, quantize_qdq
 from calibrate.mixed_precision import to_mixed_precision
 from calibrate.report import accuracy_report, qdq_sensitivity
@@ -83,6 +84,8 @@ def calibrate_model(
                 log(f"{target.name}: INT8 Q/DQ + FP16 (LayerNorm, Softmax and the prompt path in FP32), opset 19, strongly typed")
         log(f"wrote {target}")
         report = accuracy_report(model, target, backend, eval_feeds, labels, meta["class_names"], calibration_feeds[:SENSITIVITY_CLIPS], int8_only)
+        grid = int(meta["model_config"]["image_size"]) // int(meta["model_config"]["patch_size"])
+        report["backbone"] = backbone_fidelity(model, target, eval_feeds, grid * grid)
     if backend == "openvino":  # per-layer view through an ONNX Runtime Q/DQ simulation of the same calibration
         with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
             simulated = quantize_qdq(model, Path(tmp) / "sim.onnx", calibration_feeds, tensorrt=False)

@@ -238,12 +238,13 @@ def demo(
     target: str = typer.Option("openvino-cpu", "--target", "-t", help="Bundle target to build and run."),
     epochs: int = typer.Option(12, "--epochs", help="Training epochs."),
     events: int = typer.Option(12, "--events", help="Micro-expressions in the demo video."),
+    backbone_weights: Optional[Path] = typer.Option(None, "--backbone-weights", help="Pretrained backbone weights (timm / Hugging Face ViT or DINOv2); the model config is the one that fits them."),
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """The whole chain on the built-in synthetic set: train -> build -> stream a video -> events."""
     from train.cli_train import demo_command
 
-    result = demo_command(out=out, target=target, epochs=epochs, events=events, as_json=as_json)
+    result = demo_command(out=out, target=target, epochs=epochs, events=events, as_json=as_json, backbone_weights=backbone_weights)
     if as_json:
         typer.echo(json.dumps(result))
 

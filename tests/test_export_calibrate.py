@@ -98,6 +98,11 @@ def test_calibrate_writes_a_runnable_int8_model_and_a_report(trained, exported, 
     assert 0 <= report["agreement"] <= 1 and report["bytes"]["int8"] > 0  # (a 56k-parameter model is not smaller in INT8)
     assert report["most_sensitive_tensors"] and all(np.isfinite(r["sqnr_db"]) for r in report["most_sensitive_tensors"])
     assert set(report["int8"]) >= {"uf1", "uar", "accuracy"} and report["latency_ms_batch1"]
+    backbone = report["backbone"]  # what the head reads, FP32 vs INT8, not only the logits
+    assert backbone["clips"] == 6 and backbone["tensor"]
+    for part in ("cls", "patch_tokens"):
+        assert 0.5 < backbone[part]["cosine_min"] <= backbone[part]["cosine_mean"] <= 1.0 + 1e-9
+        assert np.isfinite(backbone[part]["sqnr_db"]) and backbone[part]["sqnr_db"] > 0
     logits = open_engine(int8).infer({"apex": np.zeros((1, 3, 224, 224), np.float32), "motion": np.zeros((1, 49, 6), np.float32)})
     assert logits.shape == (1, 3) and np.isfinite(logits).all()
     assert float_kept_layers_are_float(int8, float_kept_nodes(path))

@@ -287,15 +287,21 @@ def calibrate_command(*, model: Path, backend: str, out: Path, dataset: str, roo
         console.print(table)
         latency = ", ".join(f"{k} {v['p50']:.1f} ms" for k, v in report["latency_ms_batch1"].items())
         console.print(f"prediction agreement {report['agreement']:.1%}; UF1 drop {report['uf1_drop']:+.4f}; latency p50 (batch 1): {latency}")
+        backbone = report["backbone"]
+        console.print(
+            f"backbone output ({backbone['clips']} clips): [CLS] cosine {backbone['cls']['cosine_mean']:.4f} (min {backbone['cls']['cosine_min']:.4f}), "
+            f"SQNR {backbone['cls']['sqnr_db']:.1f} dB; patch tokens cosine {backbone['patch_tokens']['cosine_mean']:.4f}, SQNR {backbone['patch_tokens']['sqnr_db']:.1f} dB"
+        )
         worst = ", ".join(f"{r['tensor']} {r['sqnr_db']:.1f} dB" for r in report.get("most_sensitive_tensors", [])[:3])
         console.print(f"most quantization-sensitive tensors ({report['sensitivity_source']}): {worst}")
         console.print(f"wrote {report['int8_model']} and {out / f'report_{backend}.json'}")
     return report
 
 
-def demo_command(*, out: Path, target: str, epochs: int, events: int, as_json: bool) -> dict[str, Any]:
-    """The whole chain on the embedded default: synthetic set -> train mpt-tiny -> bundle -> a synthetic
-    video with known micro-expressions streamed through `run` -> events compared with the truth."""
+def demo_command(*, out: Path, target: str, epochs: int, events: int, as_json: bool, backbone_weights: Optional[Path] = None) -> dict[str, Any]:
+    """The whole chain on the embedded default: synthetic set -> train mpt-tiny (or, with
+    ``backbone_weights``, the config those weights fit) -> bundle -> a synthetic video with known
+    micro-expressions streamed through `run` -> events compared with the truth."""
     import io
     import json as json_lib
 
@@ -309,9 +315,14 @@ def demo_command(*, out: Path, target: str, epochs: int, events: int, as_json: b
     console = Console(stderr=True)
     out.mkdir(parents=True, exist_ok=True)
     run_dir, bundle_dir, video = out / "train", out / "bundle", out / "demo.avi"
-    console.print("[bold]1/4 train mpt-tiny on the synthetic set")
+    spec = RunSpec(options=TrainOptions(epochs=epochs))
+    if backbone_weights is not None:
+        from train.weights import config_for_weights
+
+        spec = RunSpec(model=config_for_weights(backbone_weights), backbone_weights=str(backbone_weights), options=TrainOptions(epochs=epochs))
+    console.print(f"[bold]1/4 train {spec.model} on the synthetic set" + (f" (backbone {backbone_weights})" if backbone_weights else ""))
     if not (run_dir / "best.pt").is_file():
-        train_command(dataset="synthetic", root=None, skip_invalid=False, synthetic=SyntheticSpec(), spec=RunSpec(options=TrainOptions(epochs=epochs)),
+        train_command(dataset="synthetic", root=None, skip_invalid=False, synthetic=SyntheticSpec(), spec=spec,
                       out=run_dir, resume=(run_dir / "run.json").is_file(), device_name="auto", as_json=False)
     console.print(f"[bold]2/4 build the {target} bundle")
     if not (bundle_dir / "manifest.json").is_file():

@@ -145,6 +145,16 @@ def check_fits(cfg: MPTConfig, state: dict[str, torch.Tensor], path: str | Path)
         raise MptEdgeError(f"backbone weights {path} hold {shape.describe()}, but {cfg.name} is {wanted.describe()}: {advice}")
 
 
+def config_for_weights(path: str | Path) -> str:
+    """The registry config whose backbone the file fits (what ``demo --backbone-weights`` trains)."""
+    shape = backbone_shape(read_state_dict(path))
+    fits = shape.matching_configs() if shape else []
+    if not fits:
+        described = shape.describe() if shape else "no ViT"
+        raise MptEdgeError(f"backbone weights {path} hold {described}; no built-in config fits it (configs: {', '.join(REGISTRY)})")
+    return fits[0]
+
+
 def load_backbone_weights(model: MPT, path: str | Path) -> dict[str, int]:
     """Copy a timm / Hugging Face ViT or DINOv2 state dict into the frozen backbone; returns counts."""
     state = read_state_dict(path)

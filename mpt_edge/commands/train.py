@@ -34,6 +34,7 @@ def train(
     motion_prompts: bool = typer.Option(True, "--motion-prompts/--no-motion-prompts", help="Use motion prompt tokens (off: the ablation)."),
     prompt_readout: bool = typer.Option(True, "--prompt-readout/--no-prompt-readout", help="A linear read-out of the standardised prompts beside the [CLS] head, solved first (linear probe) and then fine-tuned."),
     readout_lr_scale: float = typer.Option(0.0, "--readout-lr-scale", help="Learning rate of the prompt read-out relative to --lr while fine-tuning (0, the default: keep its solved optimum)."),
+    probe_head: Optional[bool] = typer.Option(None, "--probe-head/--no-probe-head", help="Solve the [CLS] head (with the prompt read-out, if any) as one linear probe before fine-tuning (default: on with --backbone-weights and no prompt read-out, else off)."),
     train_backbone: bool = typer.Option(False, "--train-backbone", help="Also train the ViT's own weights (prompt tuning keeps them frozen)."),
     protocol: str = typer.Option("holdout", "--protocol", help="holdout (held-out subjects), loso (leave one subject out), all (train on everything, for deployment)."),
     test_fraction: float = typer.Option(0.25, "--test-fraction", help="holdout: share of subjects held out."),
@@ -67,12 +68,13 @@ def train(
 
     MotionConfig(prompt_variant=prompt_variant, vit_input=vit_input)  # a wrong name is a one-line error before any work
     from train.cli_train import train_command
-    from train.fit import TrainOptions
+    from train.fit import TrainOptions, default_probe_head
     from train.runner import RunSpec
 
     options = TrainOptions(
         epochs=epochs, batch_size=batch_size, lr=lr, weight_decay=weight_decay,
         class_balanced=class_balanced, augment=augment, seed=seed, readout_lr_scale=readout_lr_scale, train_backbone=train_backbone,
+        probe_head=default_probe_head(backbone_weights, motion_prompts, prompt_readout) if probe_head is None else probe_head,
     )
     spec = RunSpec(
         model=model, alpha=alpha, prompt_variant=prompt_variant, vit_input=vit_input, motion_prompts=motion_prompts, prompt_readout=prompt_readout, backbone_weights=str(backbone_weights) if backbone_weights else None,
