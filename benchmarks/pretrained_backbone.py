@@ -40,9 +40,8 @@ def cells(seeds: list[int]) -> list[dict]:
         {"name": "pretrained backbone, no motion prompts", "backbone": "pretrained", "args": ["--no-motion-prompts", *probe], "seeds": seeds},
         {"name": "pretrained, head and read-out solved jointly", "backbone": "pretrained", "args": probe, "seeds": seeds[:1]},
         {"name": "pretrained, α 0", "backbone": "pretrained", "args": ["--alpha", "0", *no_probe], "seeds": seeds[:1]},
-        {"name": "pretrained, α 4", "backbone": "pretrained", "args": ["--alpha", "4", *no_probe], "seeds": seeds[:1]},
         {"name": "pretrained, ViT input magnified (α 2)", "backbone": "pretrained", "args": ["--vit-input", "magnified", *no_probe], "seeds": seeds[:1]},
-        {"name": "pretrained, ViT input magnified, α 4", "backbone": "pretrained", "args": ["--vit-input", "magnified", "--alpha", "4", *no_probe], "seeds": seeds[:1]},
+        {"name": "pretrained, α 4", "backbone": "pretrained", "args": ["--alpha", "4", *no_probe], "seeds": seeds[:1]},
     ]
 
 

@@ -16,7 +16,14 @@ downgrades onnx, which breaks the CPU install. Kept in FP32:
 * LayerNormalization and Softmax (their reductions lose accuracy in FP16; NVIDIA's ViT recipes keep them);
 * the motion-prompt path from the ``motion`` input up to its projections and every layer with prompt
   weights: sub-pixel motion lives in small differences of the standardised prompts (the same reason
-  INT8 leaves those layers float).
+  INT8 leaves those layers float);
+* every INT8 layer one of whose per-channel weight scales is below FP16's smallest normal number
+  (2^-14 ≈ 6.1e-5), with its DequantizeLinear nodes: such a scale becomes an FP16 subnormal (or 0) and
+  its channel's weights lose their precision. A random-init ViT has none; the pretrained DINOv2
+  ViT-S/14 has them in its patch embedding (scales down to 4e-6) and in many MLP/attention channels,
+  and converting them anyway ruined the model (final [CLS] cosine 0.61 against FP32, from the first
+  block on). Kept layers stay INT8 with FP32 output (DQ -> MatMul in FP32, the classic explicit
+  quantization pattern), the activations around them FP16.
 """
 
 from __future__ import annotations
@@ -26,6 +33,7 @@ import tempfile
 from pathlib import Path
 
 FP32_OPS = ("LayerNormalization", "Softmax")
+FP16_MIN_NORMAL = 2.0**-14
 QDQ_FP16_OPSET = 19
 MOTION_INPUT = "motion"
 
@@ -45,6 +53,67 @@ def prompt_path_nodes(graph, kept_prefixes: tuple[str, ...]) -> list[str]:
             names.append(node.name)
             prompt_tensors.update(node.output)
     return names
+
+
+def subnormal_scale_layers(graph) -> list[str]:
+    """Names of the Q/DQ layers (MatMul/Gemm/Conv and their DequantizeLinear inputs) with a weight
+    scale that FP16 can only hold as a subnormal: they are kept in FP32."""
+    import numpy as np
+    from onnx import numpy_helper
+
+    initializers = {init.name: init for init in graph.initializer}
+    producers = {out: node for node in graph.node for out in node.output}
+    names = []
+    for node in graph.node:
+        if node.op_type not in ("MatMul", "Gemm", "Conv"):
+            continue
+        dequantizers = [producers[i] for i in node.input if i in producers and producers[i].op_type == "DequantizeLinear"]
+        tiny = False
+        for dq in dequantizers:
+            if dq.input[0] in initializers and dq.input[1] in initializers:  # a weight's DQ: its scale is a constant
+                scale = np.abs(numpy_helper.to_array(initializers[dq.input[1]]).astype(np.float64))
+                tiny = tiny or bool(scale.size and scale.min() < FP16_MIN_NORMAL)
+        if tiny:
+            names += [node.name, *(dq.name for dq in dequantizers)]
+    return names
+
+
+def drop_cast_round_trips(model) -> int:
+    """Remove FP32 -> FP16 -> FP32 Cast pairs that the converter puts between two FP32-kept nodes
+    (it casts every kept node's output to FP16 and back for a kept consumer): they only round the
+    tensor, and between a weight's DequantizeLinear and its MatMul they would hide the Q/DQ pattern
+    TensorRT fuses into an INT8 layer. Returns how many pairs were removed."""
+    import onnx
+
+    FLOAT, FLOAT16 = onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16
+    inferred = onnx.shape_inference.infer_shapes(model).graph
+    types = {v.name: v.type.tensor_type.elem_type for v in [*inferred.value_info, *inferred.input, *inferred.output]}
+    types.update({i.name: i.data_type for i in model.graph.initializer})
+    graph = model.graph
+
+    def cast_to(node) -> int:
+        return next((a.i for a in node.attribute if a.name == "to"), -1)
+
+    producers = {out: node for node in graph.node for out in node.output}
+    outputs = {o.name for o in graph.output}
+    removed = 0
+    for back in [n for n in graph.node if n.op_type == "Cast" and cast_to(n) == FLOAT]:
+        there = producers.get(back.input[0])
+        if there is None or there.op_type != "Cast" or cast_to(there) != FLOAT16 or types.get(there.input[0]) != FLOAT:
+            continue
+        if back.output[0] in outputs:
+            continue
+        source = there.input[0]
+        for node in graph.node:
+            for k, name in enumerate(node.input):
+                if name == back.output[0]:
+                    node.input[k] = source
+        graph.node.remove(back)
+        removed += 1
+    used = {name for node in graph.node for name in node.input} | outputs
+    for node in [n for n in graph.node if n.op_type == "Cast" and not (set(n.output) & used)]:
+        graph.node.remove(node)
+    return removed
 
 
 def sort_topologically(graph) -> None:
@@ -87,8 +156,9 @@ def to_mixed_precision(qdq_model: Path, out: Path) -> Path:
         model = version_converter.convert_version(model, QDQ_FP16_OPSET)
         del model.metadata_props[:]
         model.metadata_props.extend(metadata)
-    kept = prompt_path_nodes(model.graph, FLOAT_KEPT_PREFIXES)
+    kept = prompt_path_nodes(model.graph, FLOAT_KEPT_PREFIXES) + subnormal_scale_layers(model.graph)
     mixed = convert_float_to_float16(model, keep_io_types=True, op_block_list=list(FP32_OPS), node_block_list=kept)
+    drop_cast_round_trips(mixed)
     sort_topologically(mixed.graph)  # the converter appends its input Casts last; TensorRT's parser reads in order
     out.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:

@@ -35,3 +35,41 @@ def test_identical_models_are_perfect_and_a_changed_one_is_not(tmp_path):
     assert same["cls"]["cosine_min"] > 0.99999 and same["cls"]["sqnr_db"] > 100
     changed = backbone_fidelity(tmp_path / "a.onnx", tmp_path / "c.onnx", feeds, num_patches=2)
     assert changed["cls"]["cosine_mean"] < 0.99 and changed["patch_tokens"]["sqnr_db"] < 20
+
+
+def test_layers_with_subnormal_fp16_weight_scales_stay_fp32(tmp_path):
+    """A per-channel weight scale below 2^-14 is an FP16 subnormal: that layer (and its DQ) stays FP32
+    in the strongly typed model; a layer with ordinary scales becomes FP16. Both still compute."""
+    import onnxruntime as ort
+
+    from calibrate.mixed_precision import subnormal_scale_layers, to_mixed_precision
+
+    rng = np.random.default_rng(0)
+
+    def qdq_matmul(prefix: str, x: str, scale: float):
+        w = rng.integers(-127, 128, (4, 4)).astype(np.int8)
+        inits = [numpy_helper.from_array(w, f"{prefix}_wq"), numpy_helper.from_array(np.full(4, scale, np.float32), f"{prefix}_ws"),
+                 numpy_helper.from_array(np.zeros(4, np.int8), f"{prefix}_wz")]
+        nodes = [helper.make_node("DequantizeLinear", [f"{prefix}_wq", f"{prefix}_ws", f"{prefix}_wz"], [f"{prefix}_w"], name=f"{prefix}_dq", axis=1),
+                 helper.make_node("MatMul", [x, f"{prefix}_w"], [f"{prefix}_y"], name=f"{prefix}_mm")]
+        return nodes, inits
+
+    tiny_nodes, tiny_inits = qdq_matmul("tiny", "x", 4e-6)
+    big_nodes, big_inits = qdq_matmul("big", "tiny_y", 1e-2)
+    nodes = tiny_nodes + big_nodes + [helper.make_node("Relu", ["big_y"], ["y"], name="relu")]
+    graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 4])], tiny_inits + big_inits)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 19)])
+    assert sorted(subnormal_scale_layers(model.graph)) == ["tiny_dq", "tiny_mm"]
+    onnx.save(model, str(tmp_path / "q.onnx"))
+    to_mixed_precision(tmp_path / "q.onnx", tmp_path / "mixed.onnx")
+    mixed = onnx.shape_inference.infer_shapes(onnx.load(str(tmp_path / "mixed.onnx")))
+    types = {v.name: v.type.tensor_type.elem_type for v in mixed.graph.value_info}
+    nodes = {n.name: n for n in mixed.graph.node}
+    assert types[nodes["tiny_dq"].output[0]] == TensorProto.FLOAT and types[nodes["big_dq"].output[0]] == TensorProto.FLOAT16
+    # each weight's DQ feeds its MatMul directly (the Q/DQ pattern TensorRT fuses), no Cast between
+    assert nodes["tiny_dq"].output[0] in nodes["tiny_mm"].input and nodes["big_dq"].output[0] in nodes["big_mm"].input
+    x = {"x": rng.standard_normal((2, 4)).astype(np.float32) * 1e4}
+    reference = ort.InferenceSession(str(tmp_path / "q.onnx"), providers=["CPUExecutionProvider"]).run(None, x)[0]
+    got = ort.InferenceSession(str(tmp_path / "mixed.onnx"), providers=["CPUExecutionProvider"]).run(None, x)[0]
+    np.testing.assert_allclose(got, reference, rtol=2e-2, atol=2e-2 * np.abs(reference).max())

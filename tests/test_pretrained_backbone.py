@@ -166,3 +166,44 @@ def test_position_grid_is_interpolated_like_dinov2():
     assert torch.allclose(resized[0, 1:].reshape(16, 16, 384).permute(2, 0, 1), expected[0])
     tiny = MPT(get_config("mpt-tiny", depth=1))
     assert tiny.position_embedding() is tiny.pos_embed
+
+
+def test_jointly_solved_head_and_readout_reproduce_the_probe():
+    """init_linear_heads splits one logistic regression over [CLS] + prompts into the [CLS] head and
+    the read-out, through the model's own standardisation: the logits are the probe's."""
+    from train.baselines import fit_classifier
+    from train.fit import init_linear_heads
+
+    rng = np.random.default_rng(0)
+    model = MPT(get_config("mpt-tiny", depth=1))
+    labels = np.repeat(np.arange(3), 20)
+    groups = [f"s{i % 6}" for i in range(60)]
+    motion = (rng.standard_normal((60, 49, 6)) * 0.3 + labels[:, None, None] * 0.05).astype(np.float32)
+    cls = rng.standard_normal((60, 192)) * 2.0 + labels[:, None] * 0.1
+    model.motion_embed.set_feature_statistics(torch.from_numpy(motion))
+    init_linear_heads(model, motion, cls, labels, groups, seed=0)
+    fitted, _ = fit_classifier(np.concatenate([cls, motion.reshape(60, -1)], axis=1), labels, groups, 0)
+    expected = fitted.decision_function(np.concatenate([cls, motion.reshape(60, -1)], axis=1))
+    with torch.no_grad():
+        ours = model.head(torch.from_numpy(cls).float()) + model.prompt_readout(model.motion_embed.standardise(torch.from_numpy(motion)).flatten(1))
+    np.testing.assert_allclose(ours.numpy(), expected, atol=2e-3 * np.abs(expected).max())
+
+
+def test_the_head_is_probed_by_default_only_where_pretrained_and_alone():
+    from train.fit import default_probe_head
+
+    assert default_probe_head("w.safetensors", motion_prompts=False, prompt_readout=True)
+    assert default_probe_head("w.safetensors", motion_prompts=True, prompt_readout=False)
+    assert not default_probe_head("w.safetensors", motion_prompts=True, prompt_readout=True)
+    assert not default_probe_head(None, motion_prompts=False, prompt_readout=True)
+
+
+def test_the_config_that_fits_the_weights_is_found(dinov2_file, tmp_path):
+    from train.weights import config_for_weights
+
+    assert config_for_weights(dinov2_file) == "mpt-small-dinov2"
+    from safetensors.torch import save_file
+
+    save_file({"pos_embed": torch.zeros(1, 50, 100), "patch_embed.proj.weight": torch.zeros(100, 3, 32, 32)}, str(tmp_path / "odd.safetensors"))
+    with pytest.raises(MptEdgeError, match=r"odd.safetensors hold a ViT \(width 100, patch 32, 0 blocks, 7x7 position grid\); no built-in config"):
+        config_for_weights(tmp_path / "odd.safetensors")
