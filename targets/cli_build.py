@@ -10,6 +10,7 @@ from typing import Any, Optional
 from rich.console import Console
 from rich.table import Table
 
+from mpt_edge.errors import MptEdgeError
 from targets import REGISTRY, get_target
 
 
@@ -39,6 +40,8 @@ def build_command(*, source: Path, target: str, out: Path, work: Optional[Path],
     from targets.build import build_bundle
 
     profile = get_target(target)
+    if out.exists() and not out.is_dir():
+        raise MptEdgeError(f"--out {out} is an existing file, not a folder; choose a folder for the bundle (it is created if missing)")
     console = Console(stderr=True, quiet=as_json)
     work = work or out.parent / f".{out.name}.work"
 

@@ -94,3 +94,25 @@ def test_without_opencv_the_entry_point_says_how_to_get_it():
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
     assert "pip install 'mpt-edge[opencv]'" in result.stderr and "--system-site-packages" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+
+
+def test_a_pickle_that_a_safe_load_refuses_is_one_line(tmp_path):
+    import pickle
+
+    class Evil:
+        def __reduce__(self):
+            return (print, ("pwned",))
+
+    (tmp_path / "evil.pt").write_bytes(pickle.dumps({"format": "mpt-edge", "x": Evil()}))
+    result = subprocess.run([sys.executable, "-m", "mpt_edge.cli", "export", str(tmp_path / "evil.pt"), "--out", str(tmp_path / "m.onnx")],
+                            capture_output=True, text=True, timeout=120)
+    assert result.returncode == EXIT_USER_ERROR
+    lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
+    assert len(lines) == 1 and "safe load refuses" in lines[0] and "evil.pt" in lines[0] and "pwned" not in result.stdout
+
+
+def test_build_into_an_existing_file_is_one_line(tmp_path):
+    (tmp_path / "bundle").write_text("a file")
+    result = runner.invoke(app, ["build", str(tmp_path / "absent.pt"), "--target", "onnxruntime-cpu", "--out", str(tmp_path / "bundle")])
+    assert result.exit_code == EXIT_USER_ERROR
+    assert "is an existing file, not a folder" in result.output and "Traceback" not in result.output

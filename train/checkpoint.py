@@ -10,6 +10,8 @@ is one clear error, not a traceback.
 from __future__ import annotations
 
 import io
+import pickle
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -54,8 +56,15 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
     if not path.is_file():
         raise CheckpointError(f"checkpoint {path} does not exist; pass the .pt file that `mpt-edge train` wrote")
     try:
-        payload = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as error:  # truncated, corrupt, or a pickle that wants to run code
+        with warnings.catch_warnings():  # torch warns about pickle protocols before refusing a file
+            warnings.simplefilter("ignore", UserWarning)
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:  # weights_only refused objects that are not tensors: maybe code
+        raise CheckpointError(
+            f"cannot read checkpoint {path}: it holds pickled Python objects that a safe load refuses (not an mpt-edge checkpoint, and possibly code); "
+            "never load it unchecked: pass the .pt file that `mpt-edge train` wrote"
+        ) from None
+    except Exception as error:  # truncated, corrupt
         first = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
         raise CheckpointError(f"cannot read checkpoint {path} ({first}); it is corrupt or not an mpt-edge checkpoint: retrain or restore it") from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
