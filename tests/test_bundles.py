@@ -90,6 +90,9 @@ def test_cpu_bundles_predict_what_the_checkpoint_predicts(trained, tmp_path, tar
         assert np.abs(fp32 - theirs).max() < 1e-3
         forced = json.loads(runner.invoke(app, ["bench", str(out), "--seconds", "0.2", "--precision", "fp32", "--json"]).stdout)
         assert forced["precision"] == "fp32" and forced["precision_chosen_by"] == "--precision"
+        # the reported precision is timed alone; the two precisions side by side are their own figure
+        assert forced["measured"] == "alone" and forced["by_precision_measured"] == "interleaved" and set(forced["by_precision"]) == {"int8", "fp32"}
+        assert forced["runs"] >= 10 and forced["latency_ms"] != forced["by_precision"]["fp32"]["latency_ms"]
     else:
         assert set(figures["by_precision"]) == {bundle.manifest["precision"]} and not decision.exists()
 
