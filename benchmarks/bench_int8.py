@@ -3,6 +3,8 @@ with one PNG chart.
 
     python benchmarks/bench_int8.py --models mpt-tiny,mpt-small,mpt-base \\
         --checkpoint mpt-tiny=runs/train/best.pt --chart int8.png --out int8.json
+    # the pretrained DINOv2 ViT-S/14 (trained with --backbone-weights, see README):
+    python benchmarks/bench_int8.py --models mpt-small-dinov2 --checkpoint mpt-small-dinov2=runs/pretrained/pretrained-backbone-s0/best.pt
 
 For every model (a trained checkpoint where ``--checkpoint`` names one, otherwise random-init weights:
 fine for speed, and accuracy is then judged by agreement with FP32) the benchmark exports the FP32
@@ -12,7 +14,9 @@ ONNX, builds each route with the project's own quantizers, and measures:
   THROUGHPUT hint with its optimal number of asynchronous requests; ONNX Runtime: sequential calls),
   routes interleaved round by round (``--rounds`` x ``--seconds``; this shared VM's speed drifts);
 * held-out UF1 on the synthetic set, prediction agreement and max |Δlogit| against OpenVINO FP32;
-* model size on disk and build seconds.
+* model size on disk and build seconds;
+* for every quantized route, the backbone itself: cosine and SQNR of the final [CLS] and patch tokens
+  against FP32 (``calibrate/backbone_fidelity.py``), since a float prompt read-out can hide a ruined ViT.
 
 The CPU's INT8 instruction support (VNNI/AMX flags, OpenVINO's OPTIMIZATION_CAPABILITIES) is
 reported with the figures: without VNNI, INT8 matrix products have no fast path.
@@ -42,6 +46,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from calibrate.backbone_fidelity import backbone_fidelity  # noqa: E402
 from calibrate.report import model_bytes  # noqa: E402
 
 REFERENCE = "openvino_fp32"
@@ -246,6 +251,17 @@ def bench_model(name: str, checkpoint: Optional[Path], preset: str, routes: list
         built = build_routes(routes, onnx_path, scratch, calibration, feed, log)
         log(f"{name}: accuracy on {len(eval_feeds)} held-out clips")
         scores = accuracy(built, eval_feeds, pairs.labels[eval_idx], len(meta["class_names"]))
+        grid = int(meta["model_config"]["image_size"]) // int(meta["model_config"]["patch_size"])
+        for route in built:  # what the head reads, FP32 vs this route (quantized routes only)
+            if route.name not in FP32_ROUTES:
+                try:
+                    fidelity = backbone_fidelity(onnx_path, route.path, eval_feeds[: args.fidelity_clips], grid * grid)
+                except (ValueError, RuntimeError) as error:  # a route whose graph no longer has the tensor by name
+                    log(f"{name} {route.name}: no backbone fidelity ({str(error).splitlines()[0][:120]})")
+                    continue
+                scores[route.name]["backbone_cls_cosine"] = fidelity["cls"]["cosine_mean"]
+                scores[route.name]["backbone_cls_sqnr_db"] = fidelity["cls"]["sqnr_db"]
+                scores[route.name]["backbone_patch_cosine"] = fidelity["patch_tokens"]["cosine_mean"]
         log(f"{name}: timing {len(built)} routes, {args.rounds} rounds of {args.seconds:g} s each")
         measure(built, feed, args.rounds, args.seconds)
         reference = next((r for r in built if r.name == REFERENCE), built[0])
@@ -342,6 +358,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=2.0)
     parser.add_argument("--calibration-size", type=int, default=64)
     parser.add_argument("--eval-clips", type=int, default=96, help="held-out clips scored per route")
+    parser.add_argument("--fidelity-clips", type=int, default=16, help="held-out clips for the backbone's [CLS]/patch-token cosine and SQNR per INT8 route")
     parser.add_argument("--emulate-no-vnni", action="store_true", help="OpenVINO as on an AVX-512 CPU without VNNI/BF16 (see above)")
     parser.add_argument("--chart", type=Path, help="write the PNG chart here")
     parser.add_argument("--out", type=Path, help="also write the JSON here")

@@ -220,6 +220,8 @@ def test_bench_int8_matrix_measures_every_route_it_names(trained, tmp_path):
         assert route["p50_ms"] > 0 and route["p99_ms"] >= route["p50_ms"] and route["throughput_per_s"] > 0, name
         assert 0 <= route["uf1"] <= 1 and 0 <= route["agreement_with_fp32"] <= 1 and route["megabytes"] > 0, name
     assert measured["openvino_fp32"]["speedup_p50_vs_fp32"] == 1.0 and measured["openvino_fp32"]["max_abs_dlogit"] == 0.0
+    for name in ("openvino_int8_smoothquant", "onnxruntime_qoperator"):  # the backbone's own fidelity per INT8 route
+        assert 0.5 < measured[name]["backbone_cls_cosine"] <= 1.0 + 1e-9 and measured[name]["backbone_cls_sqnr_db"] > 0, name
     assert report["models"]["mpt-micro"]["data"]["held_out_clips"] == 6 and "int8_flags" in report["machine"]
     assert (tmp_path / "int8.png").read_bytes()[:4] == b"\x89PNG"
 
