@@ -122,6 +122,9 @@ def quantize_openvino(
     import openvino as ov
     from nncf.quantization.advanced_parameters import AdvancedQuantizationParameters, AdvancedSmoothQuantParameters
 
+    from mpt_edge.verbosity import library_output, quiet
+
+    quiet("nncf")  # its INFO lines ("Not adding activation input quantizer ...") are not the user's business
     ov_model = ov.Core().read_model(str(model))
     calibration = nncf.Dataset(list(feeds))
     # OpenVINO names an ONNX Gemm's MatMul "<node>/WithoutBiases"
@@ -133,7 +136,8 @@ def quantize_openvino(
     # SmoothQuant (transformer model type only) moves activation outliers into the weights; -1 disables it
     advanced = None if smooth_quant else AdvancedQuantizationParameters(smooth_quant_alphas=AdvancedSmoothQuantParameters(matmul=-1))
     if max_drop is None:
-        quantized = nncf.quantize(ov_model, calibration, advanced_parameters=advanced, **common)
+        with library_output():
+            quantized = nncf.quantize(ov_model, calibration, advanced_parameters=advanced, **common)
     else:
         if validation is None:
             raise InputError("--max-drop needs held-out validation clips")
@@ -143,10 +147,11 @@ def quantize_openvino(
             logits = np.concatenate([compiled(item)[0] for item in items])
             return float(metric(val_labels, logits.argmax(1)))
 
-        quantized = nncf.quantize_with_accuracy_control(
-            ov_model, calibration, nncf.Dataset(list(val_feeds)), validation_fn=validate, max_drop=max_drop,
-            drop_type=nncf.DropType.ABSOLUTE, advanced_quantization_parameters=advanced, **common,
-        )
+        with library_output():
+            quantized = nncf.quantize_with_accuracy_control(
+                ov_model, calibration, nncf.Dataset(list(val_feeds)), validation_fn=validate, max_drop=max_drop,
+                drop_type=nncf.DropType.ABSOLUTE, advanced_quantization_parameters=advanced, **common,
+            )
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         staged = Path(tmp) / out.name
         ov.save_model(quantized, str(staged), compress_to_fp16=False)

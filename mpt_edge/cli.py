@@ -36,8 +36,12 @@ def _version_callback(value: bool) -> None:
 @app.callback()
 def _root(
     version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."),
+    verbose: bool = typer.Option(False, "--verbose", help="Also show third-party libraries' log lines (NNCF, OpenVINO, ...)."),
 ) -> None:
     """Train -> export -> calibrate -> build -> run."""
+    from mpt_edge.verbosity import set_verbose
+
+    set_verbose(verbose)
 
 
 app.command(name="train")(train_command.train)

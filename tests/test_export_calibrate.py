@@ -318,3 +318,19 @@ def test_the_shipped_openvino_int8_has_no_smoothquant(exported, tmp_path):
         return [op.get_friendly_name() for op in ov.Core().read_model(str(ir)).get_ordered_ops() if "smooth_quant" in op.get_friendly_name()]
 
     assert smoothing_ops(False) == [] and smoothing_ops(True)
+
+
+def test_calibrate_into_a_pipe_is_quiet_unless_verbose(trained, exported, tmp_path):
+    """No third-party log lines and no progress-bar debris in a pipe; --verbose brings NNCF's back."""
+    import subprocess
+    import sys
+
+    path, _ = exported
+    base = [sys.executable, "-m", "mpt_edge.cli"]
+    args = ["calibrate", str(path), "--backend", "openvino", "--root", str(trained / "data"), "--size", "8"]
+    quiet = subprocess.run(base + args + ["--out", str(tmp_path / "q")], capture_output=True, text=True, timeout=300)
+    assert quiet.returncode == 0, quiet.stderr
+    text = quiet.stdout + quiet.stderr
+    assert "INFO:nncf" not in text and "Statistics collection" not in text and "wrote" in text
+    loud = subprocess.run(base + ["--verbose"] + args + ["--out", str(tmp_path / "v")], capture_output=True, text=True, timeout=300)
+    assert loud.returncode == 0 and "Statistics collection" in loud.stdout + loud.stderr

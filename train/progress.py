@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Any, Callable, Optional
 
 from rich.console import Console
@@ -9,9 +10,11 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 
 def make_progress(console: Console) -> Progress:
+    """Bars on a terminal; into a pipe or a file none (rich would leave a truncated last frame such
+    as ``generating synthetic set ━━ 1…``): the steps' own one-line messages say what happens."""
     return Progress(
         TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False,
+        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False, disable=not console.is_terminal,
     )
 
 
@@ -39,7 +42,7 @@ class EpochBars:
         self.losses: list[float] = []
 
     def epoch_started(self, epoch: int, epochs: int, batches: int) -> None:
-        self.losses = []
+        self.losses, self.epochs, self.started = [], epochs, time.perf_counter()
         self.task = self.progress.add_task(f"{self.fold} epoch {epoch + 1}/{epochs}", total=batches, status="")
 
     def batch_done(self, loss: float) -> None:
@@ -53,3 +56,5 @@ class EpochBars:
         if "val_uf1" in record:
             parts.append(f"val UF1 {record['val_uf1']:.3f}")
         self.progress.update(self.task, status=", ".join(parts))
+        if self.progress.disable:  # no bar to show it: one plain line per epoch
+            self.log(f"{self.fold} epoch {record['epoch']}/{self.epochs}: {', '.join(parts)} ({time.perf_counter() - self.started:.1f} s)")
