@@ -136,6 +136,20 @@ def test_the_tensorrt_model_is_strongly_typed_int8_fp16_with_fp32_where_accuracy
     assert {types[n.input[0]] for n in graph.node if n.op_type in ("LayerNormalization", "Softmax")} == {FLOAT}
     from calibrate.mixed_precision import subnormal_scale_layers
 
+    weights = {i.name for i in graph.initializer}
+    producers = {out: n for n in graph.node for out in n.output}
+
+    def is_weight(name: str) -> bool:  # an initializer, or an initializer behind its DequantizeLinear (and Casts)
+        node = producers.get(name)
+        while node is not None and node.op_type in ("DequantizeLinear", "Cast") and node.input[0] not in weights:
+            node = producers.get(node.input[0])
+        return name in weights or (node is not None and node.op_type == "DequantizeLinear")
+
+    attention = [n for n in graph.node if n.op_type == "MatMul" and not any(is_weight(i) for i in n.input)]
+    assert attention, "the ViT's attention MatMuls"
+    for node in attention:  # q·kᵀ and softmax·v stay FP16 (TensorRT's fused attention), never INT8
+        assert not any(producers.get(i) is not None and producers[i].op_type == "DequantizeLinear" for i in node.input), node.name
+
     fp32_layers = set(subnormal_scale_layers(graph))  # weight scales FP16 holds only as subnormals: layer kept FP32
     for node in graph.node:
         if node.op_type == "DequantizeLinear" and not node.input[0].startswith(("prompt_readout.", "motion_embed.")):
