@@ -222,7 +222,7 @@ def bench_model(name: str, checkpoint: Optional[Path], preset: str, routes: list
     from mpt_edge.motion.config import MotionConfig
     from mpt_edge.onnx_meta import read_onnx_meta
     from train.checkpoint import read_checkpoint
-    from train.cli_train import open_with_progress, synthetic_of_data
+    from train.session import open_with_progress, synthetic_of_data
     from train.data.pairs import load_pairs
     from train.export import export_onnx
 

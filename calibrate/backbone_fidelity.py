@@ -26,7 +26,7 @@ def final_tokens_name(float_model: Path) -> str:
     return norms[-1].output[0]
 
 
-def _onnx_tokens(model: Path, tensor: str, feeds: Sequence[dict[str, np.ndarray]]) -> np.ndarray:
+def _onnx_tokens(model: Path, tensor: str, feeds: Sequence[dict[str, np.ndarray]], optimize: bool = True) -> np.ndarray:
     import onnx
     import onnxruntime as ort
 
@@ -40,6 +40,8 @@ def _onnx_tokens(model: Path, tensor: str, feeds: Sequence[dict[str, np.ndarray]
     proto.graph.output.append(output)
     options = ort.SessionOptions()
     options.log_severity_level = 3
+    if not optimize:  # op by op, as written (mpt_edge.engines.onnxruntime: ORT's FP16 Q/DQ fusions overflow)
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     session = ort.InferenceSession(proto.SerializeToString(), options, providers=["CPUExecutionProvider"])
     return np.concatenate([session.run([tensor], feed)[0].astype(np.float32) for feed in feeds])
 
@@ -57,9 +59,9 @@ def _openvino_tokens(model: Path, tensor: str, feeds: Sequence[dict[str, np.ndar
     return np.concatenate([np.asarray(request.infer(feed)[port], np.float32) for feed in feeds])
 
 
-def final_tokens(model: Path, tensor: str, feeds: Sequence[dict[str, np.ndarray]]) -> np.ndarray:
+def final_tokens(model: Path, tensor: str, feeds: Sequence[dict[str, np.ndarray]], optimize: bool = True) -> np.ndarray:
     """(clips, tokens, D) final-LayerNorm output of ``model`` (ONNX or OpenVINO IR)."""
-    return _openvino_tokens(model, tensor, feeds) if model.suffix == ".xml" else _onnx_tokens(model, tensor, feeds)
+    return _openvino_tokens(model, tensor, feeds) if model.suffix == ".xml" else _onnx_tokens(model, tensor, feeds, optimize)
 
 
 def _compare(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
@@ -73,11 +75,14 @@ def _compare(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
     }
 
 
-def backbone_fidelity(float_model: Path, quantized_model: Path, feeds: Sequence[dict[str, np.ndarray]], num_patches: int) -> dict[str, Any]:
-    """Cosine and SQNR of the final [CLS] and patch tokens, quantized vs FP32, over ``feeds``."""
+def backbone_fidelity(
+    float_model: Path, quantized_model: Path, feeds: Sequence[dict[str, np.ndarray]], num_patches: int, optimize: bool = True
+) -> dict[str, Any]:
+    """Cosine and SQNR of the final [CLS] and patch tokens, quantized vs FP32, over ``feeds``
+    (``optimize=False``: the quantized ONNX model run as written, for the TensorRT model)."""
     tensor = final_tokens_name(float_model)
     reference = final_tokens(float_model, tensor, feeds)
-    quantized = final_tokens(quantized_model, tensor, feeds)
+    quantized = final_tokens(quantized_model, tensor, feeds, optimize)
     return {
         "tensor": tensor, "clips": len(feeds),
         "cls": _compare(reference[:, :1], quantized[:, :1]),

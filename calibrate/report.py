@@ -78,7 +78,7 @@ def accuracy_report(
     """FP32 vs the quantized model on the held-out clips. ``qdq_model``: the INT8 Q/DQ model with FP32
     elsewhere, for the per-tensor sensitivity (the TensorRT model's FP16 parts would blur it)."""
     fp32 = open_engine(float_model)
-    int8 = open_engine(int8_model)
+    int8 = open_engine(int8_model, optimize=backend != "tensorrt")  # the TensorRT model is checked as written
     fp32_logits, int8_logits = predict_all(fp32, eval_feeds), predict_all(int8, eval_feeds)
     fp32_pred, int8_pred = fp32_logits.argmax(1), int8_logits.argmax(1)
     num_classes = len(class_names)

@@ -85,7 +85,7 @@ def calibrate_model(
         log(f"wrote {target}")
         report = accuracy_report(model, target, backend, eval_feeds, labels, meta["class_names"], calibration_feeds[:SENSITIVITY_CLIPS], int8_only)
         grid = int(meta["model_config"]["image_size"]) // int(meta["model_config"]["patch_size"])
-        report["backbone"] = backbone_fidelity(model, target, eval_feeds, grid * grid)
+        report["backbone"] = backbone_fidelity(model, target, eval_feeds, grid * grid, optimize=backend != "tensorrt")
     if backend == "openvino":  # per-layer view through an ONNX Runtime Q/DQ simulation of the same calibration
         with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
             simulated = quantize_qdq(model, Path(tmp) / "sim.onnx", calibration_feeds, tensorrt=False)

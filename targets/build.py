@@ -127,7 +127,7 @@ def _maybe_build_engine_here(qdq: Path, profile: TargetProfile, work: Path, log:
     folder = work / f"engine-{profile.name}"
     folder.mkdir(parents=True, exist_ok=True)
     build_engine(qdq, folder / ENGINE, profile.options, log)
-    engine, reference = TensorRtEngine(folder / ENGINE), open_engine(qdq)
+    engine, reference = TensorRtEngine(folder / ENGINE), open_engine(qdq, optimize=False)
     rng = np.random.default_rng(0)
     feeds = {name: rng.standard_normal(tuple(engine.host[name].shape), dtype=np.float32) for name in engine.input_names}
     difference = float(np.abs(engine.infer(feeds) - reference.infer(feeds)).max())
@@ -135,9 +135,10 @@ def _maybe_build_engine_here(qdq: Path, profile: TargetProfile, work: Path, log:
     return folder / ENGINE
 
 
-def validate(model_file: Path, fp32_onnx: Path, feeds: list[dict[str, np.ndarray]]) -> dict[str, Any]:
-    """The bundle's own model against the FP32 export on held-out inputs."""
-    engine, reference = open_engine(model_file), open_engine(fp32_onnx)
+def validate(model_file: Path, fp32_onnx: Path, feeds: list[dict[str, np.ndarray]], optimize: bool = True) -> dict[str, Any]:
+    """The bundle's own model against the FP32 export on held-out inputs (``optimize=False``: the
+    TensorRT model, run as written)."""
+    engine, reference = open_engine(model_file, optimize=optimize), open_engine(fp32_onnx)
     ours = np.concatenate([engine.infer(f) for f in feeds])
     theirs = np.concatenate([reference.infer(f) for f in feeds])
     return {"clips": len(feeds), "agreement_with_fp32": float(np.mean(ours.argmax(1) == theirs.argmax(1))), "max_abs_logit_difference": float(np.abs(ours - theirs).max())}
@@ -166,7 +167,7 @@ def build_bundle(
     size, tokens = motion.face_size, [1, *motion.token_shape]
     probe = [{"apex": rng.standard_normal((1, 3, size, size), dtype=np.float32), "motion": rng.standard_normal(tokens, dtype=np.float32)} for _ in range(4)]
     probe = [{k: v for k, v in f.items() if k in meta["inputs"]} for f in probe]
-    check = validate(check_model, onnx_path, probe)
+    check = validate(check_model, onnx_path, probe, optimize=profile.backend != "tensorrt")
     manifest = {
         "target": profile.to_dict(), "backend": profile.backend, "precision": profile.precision,
         "model_config": meta["model_config"], "motion_config": meta["motion_config"], "class_names": meta["class_names"],

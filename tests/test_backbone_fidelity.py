@@ -73,3 +73,23 @@ def test_layers_with_subnormal_fp16_weight_scales_stay_fp32(tmp_path):
     reference = ort.InferenceSession(str(tmp_path / "q.onnx"), providers=["CPUExecutionProvider"]).run(None, x)[0]
     got = ort.InferenceSession(str(tmp_path / "mixed.onnx"), providers=["CPUExecutionProvider"]).run(None, x)[0]
     np.testing.assert_allclose(got, reference, rtol=2e-2, atol=2e-2 * np.abs(reference).max())
+
+
+def test_the_tensorrt_model_is_checked_op_by_op(tmp_path):
+    """ORT's CPU fusions of FP16 Q/DQ Gemms overflowed on a pretrained ViT: the strongly typed model is
+    run as written (no graph optimizations) wherever it is checked on the CPU."""
+    import inspect
+
+    import onnxruntime as ort
+
+    from calibrate import report, run
+    from mpt_edge.engines import open_engine
+    from targets import build
+
+    tiny_graph(tmp_path / "a.onnx", 1.0)
+    level = open_engine(tmp_path / "a.onnx", optimize=False).session.get_session_options().graph_optimization_level
+    assert level == ort.GraphOptimizationLevel.ORT_DISABLE_ALL
+    assert open_engine(tmp_path / "a.onnx").session.get_session_options().graph_optimization_level != level
+    assert 'optimize=backend != "tensorrt"' in inspect.getsource(report.accuracy_report)
+    assert 'optimize=backend != "tensorrt"' in inspect.getsource(run.calibrate_model)
+    assert 'optimize=profile.backend != "tensorrt"' in inspect.getsource(build.build_bundle)

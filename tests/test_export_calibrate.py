@@ -20,7 +20,7 @@ from mpt_edge.engines import open_engine
 from mpt_edge.errors import InputError
 from mpt_edge.onnx_meta import read_onnx_meta
 from train.checkpoint import load_model
-from train.cli_train import synthetic_of_model
+from train.session import synthetic_of_model
 from train.configs import REGISTRY, MPTConfig
 from train.export import sample_inputs
 

@@ -1,10 +1,11 @@
-"""``mpt-edge train``: options -> :func:`train.cli_train.train_command` (imported lazily: torch)."""
+"""``mpt-edge train``: options, then :func:`run_train` (the train stage, imported lazily: torch), then the summary."""
 
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
-from typing import Optional
+from typing import TYPE_CHECKING, Any, Callable, Optional
 
 import typer
 
@@ -12,7 +13,15 @@ from mpt_edge.commands.common import (
     DATASET_HELP, ROOT_HELP, SYNTHETIC_CLASSES, SYNTHETIC_CLIPS, SYNTHETIC_PRESET, SYNTHETIC_SEED, SYNTHETIC_SUBJECTS,
     synthetic_spec, user_errors,
 )
+from mpt_edge.errors import MptEdgeError
 from mpt_edge.motion.config import DEFAULT_ALPHA
+
+if TYPE_CHECKING:
+    from rich.console import Console
+
+    from train.data.synthetic_folder import SyntheticSpec
+    from train.grid import GridSpec
+    from train.runner import RunSpec
 
 
 @user_errors
@@ -67,7 +76,6 @@ def train(
     from mpt_edge.motion.config import MotionConfig
 
     MotionConfig(prompt_variant=prompt_variant, vit_input=vit_input)  # a wrong name is a one-line error before any work
-    from train.cli_train import train_command
     from train.fit import TrainOptions, default_probe_head
     from train.runner import RunSpec
 
@@ -89,7 +97,7 @@ def train(
             alphas=_numbers(ablate_alphas, "--ablate-alphas"), variants=tuple(_csv(ablate_variants, "--ablate-variants")),
             vit_inputs=tuple(_csv(ablate_vit_inputs, "--ablate-vit-inputs")), splits=ablate_splits, epochs=ablate_epochs, loso_cells=ablate_loso,
         )
-    summary = train_command(
+    summary = run_train(
         dataset=dataset, root=root, skip_invalid=skip_invalid, synthetic=synthetic, spec=spec,
         out=out, resume=resume, device_name=device, as_json=as_json, face_detector=face, grid=grid,
     )
@@ -114,3 +122,137 @@ def _numbers(text: str, option: str) -> tuple[float, ...]:
         except ValueError:
             raise typer.BadParameter(f"{option}: {item!r} is not a number (e.g. 0,2,4,8,16)") from None
     return tuple(numbers)
+
+
+def run_train(
+    *, dataset: str, root: Optional[Path], skip_invalid: bool, synthetic: "SyntheticSpec", spec: "RunSpec",
+    out: Path, resume: bool, device_name: str, as_json: bool, face_detector: str = "haar", grid: Optional["GridSpec"] = None,
+) -> dict[str, Any]:
+    """One training run, or with a ``grid`` (``--ablate``) the motion prompt grid (:mod:`train.grid`);
+    progress on stderr, the summary table after. Also what ``demo`` trains with."""
+    import torch
+    from rich.console import Console
+
+    from train.configs import get_config
+    from train.data.pairs import load_pairs
+    from train.distributed import init_from_env, shutdown
+    from train.grid import grid_size, run_grid
+    from train.progress import EpochBars, counter, make_progress
+    from train.runner import run_training
+    from train.session import open_with_progress, resolve_device
+
+    device = resolve_device(device_name)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    dist = init_from_env(device)
+    if grid is not None and dist.enabled:
+        shutdown(dist)
+        raise MptEdgeError("--ablate runs its cells one after another in one process; start it without torchrun")
+    quiet = as_json or not dist.is_main
+    console = Console(stderr=True, quiet=quiet)
+    log = console.print if not quiet else (lambda *_: None)
+    started = time.perf_counter()
+    try:
+        with make_progress(console) as progress:
+            bars = None if quiet else progress
+            face_size = get_config(spec.model).image_size
+            source = open_with_progress(bars, dataset, root, synthetic, skip_invalid, face_size, face_detector, log)
+            pairs = load_pairs(source.records, face_size, counter(bars, "decoding onset/apex frames", len(source.records)))
+            if grid is not None:
+                tick = _grid_ticker(bars, grid_size(grid))
+                summary = run_grid(spec, grid, pairs, source.class_names, source.identity, out, resume, device, log, tick)
+            else:
+                metrics = run_training(
+                    spec, pairs, source.class_names, source.identity, out, resume, device, dist,
+                    (lambda fold: EpochBars(progress, fold.name, log)) if not quiet else None, log,
+                )
+    finally:
+        shutdown(dist)
+    if not dist.is_main:
+        return {}
+    if grid is not None:
+        summary["wall_seconds"] = round(time.perf_counter() - started, 1)
+        if not as_json:
+            print_grid_summary(console, summary)
+        return summary
+    summary = _summary(metrics, out, time.perf_counter() - started)
+    if not as_json:
+        _print_summary(console if not quiet else Console(stderr=True), summary)
+    return summary
+
+
+def _grid_ticker(bars: Optional[Any], total: int) -> Callable[[str], None]:
+    """One bar over the grid's runs, its status the last run's result."""
+    if bars is None:
+        return lambda _: None
+    task = bars.add_task("ablation grid (runs)", total=total, status="")
+    return lambda status: bars.update(task, advance=1, status=status)
+
+
+def _scores(pooled: dict[str, Any]) -> dict[str, Any]:
+    return {"uf1": pooled.get("uf1"), "uar": pooled.get("uar"), "accuracy": pooled.get("accuracy"), "samples": pooled.get("samples")}
+
+
+def _summary(metrics: dict[str, Any], out: Path, seconds: float) -> dict[str, Any]:
+    row = {
+        **_scores(metrics.get("pooled", {})),
+        "folds": f"{metrics['folds_finished']}/{metrics['folds_total']}",
+        "complete": metrics["complete"], "train_seconds": metrics["train_seconds"], "alpha": metrics["alpha"],
+        "baselines": {b: _scores(v["pooled"]) for b, v in metrics.get("baselines", {}).items()},
+        "metrics": str(out / "metrics.json"),
+    }
+    return {"out": str(out), "wall_seconds": round(seconds, 1), "runs": {"mpt": row}}
+
+
+def _fmt(value: Optional[float]) -> str:
+    return "-" if value is None else f"{value:.3f}"
+
+
+def _table_rows(summary: dict[str, Any]) -> list[tuple[str, dict[str, Any], str]]:
+    """(label, scores, train seconds) per line: the run, then its baselines on the same clips."""
+    from train.baselines import BASELINES, LABELS as BASELINE_LABELS
+
+    lines = []
+    for row in summary["runs"].values():
+        lines.append(("MPT (this model)", row, str(row["train_seconds"])))
+        for name in BASELINES:
+            if name in row["baselines"]:
+                lines.append((f"  baseline: {BASELINE_LABELS[name]}", row["baselines"][name], "-"))
+    return lines
+
+
+def _print_summary(console: "Console", summary: dict[str, Any]) -> None:
+    from rich.table import Table
+
+    table = Table(title="held-out subjects, pooled")
+    for column in ("", "UF1", "UAR", "accuracy", "clips", "train s"):
+        table.add_column(column, justify="left" if not column else "right")
+    for label, scores, seconds in _table_rows(summary):
+        table.add_row(label, _fmt(scores["uf1"]), _fmt(scores["uar"]), _fmt(scores["accuracy"]), str(scores["samples"] or "-"), seconds)
+    console.print(table)
+    for row in summary["runs"].values():
+        flow = row["baselines"].get("flow", {}).get("uf1")
+        probe = row["baselines"].get("probe", {}).get("uf1")
+        if row["uf1"] is not None and flow is not None and probe is not None and row["uf1"] < max(probe, flow - 0.02):
+            console.print(f"[yellow]UF1 {row['uf1']:.3f} is below the baselines (probe {probe:.3f}, flow {flow:.3f}): "
+                          "the model has not learned the motion as well as a linear classifier; see README 'What the model learns'")
+    out = Path(summary["out"])
+    written = [out / n for n in ("metrics.json", "predictions.csv", "confusion.png", "baselines.png", "curves.png", "best.pt")]
+    console.print("wrote " + ", ".join(str(p) for p in written if p.exists()) + f" in {summary['wall_seconds']:.0f} s")
+
+
+def print_grid_summary(console: "Console", summary: dict[str, Any]) -> None:
+    """The grid's ranking (best first) and what it wrote."""
+    from rich.table import Table
+
+    table = Table(title=f"motion prompt grid: held-out UF1 over {summary['grid']['splits']} splits")
+    for column in ("cell", "model", "probe", "flow"):
+        table.add_column(column, justify="left" if column == "cell" else "right")
+    for name in summary["ranking"]:
+        row = summary["cells"][name]
+        table.add_row(name, *(f"{row[k]['mean']:.3f} ± {row[k]['std']:.3f}" if row.get(k, {}).get("values") else "-" for k in ("model", "probe", "flow")))
+    console.print(table)
+    for name, row in summary["loso"].items():
+        console.print(f"LOSO {name}: UF1 {row['model']:.3f} (probe {row.get('probe', float('nan')):.3f}, flow {row.get('flow', float('nan')):.3f}, {row['folds']} folds)")
+    out = Path(summary["out"])
+    console.print(f"wrote {out / 'ablation.md'}, {out / 'ablation.json'}, {out / 'ablation.png'}")

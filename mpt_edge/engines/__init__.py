@@ -26,15 +26,16 @@ class Engine(Protocol):
         ...
 
 
-def open_engine(path: str | Path, threads: int | None = None) -> Engine:
-    """The engine for a model file, chosen by its type: ``.onnx`` (Q/DQ or FP32) or OpenVINO ``.xml``."""
+def open_engine(path: str | Path, threads: int | None = None, optimize: bool = True) -> Engine:
+    """The engine for a model file, chosen by its type: ``.onnx`` (Q/DQ or FP32) or OpenVINO ``.xml``.
+    ``optimize=False``: an ONNX model run op by op as written (the TensorRT model's CPU check)."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"model file {path} does not exist; build or calibrate it first")
     if path.suffix == ".onnx":
         from mpt_edge.engines.onnxruntime import OnnxRuntimeEngine
 
-        return OnnxRuntimeEngine(path, threads)
+        return OnnxRuntimeEngine(path, threads, optimize)
     if path.suffix == ".xml":
         from mpt_edge.engines.openvino import OpenVinoEngine
 

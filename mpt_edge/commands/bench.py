@@ -1,0 +1,35 @@
+"""``mpt-edge bench``: a bundle's engine timed at batch 1 (:mod:`mpt_edge.bundle_bench`)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from mpt_edge.commands.common import PRECISION, user_errors
+
+
+@user_errors
+def bench(
+    bundle: Path = typer.Argument(..., help="A bundle folder from `mpt-edge build`."),
+    seconds: float = typer.Option(5.0, "--seconds", help="How long to measure."),
+    warmup: int = typer.Option(5, "--warmup", help="Untimed inferences first."),
+    precision: str = PRECISION,
+    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+) -> None:
+    """Latency p50/p99 and throughput of a bundle's engine (batch 1); both precisions where it carries two."""
+    from rich.console import Console
+
+    from mpt_edge.bundle_bench import bench_bundle
+
+    result = bench_bundle(bundle, seconds, warmup, precision, Console(stderr=True, quiet=as_json).print)
+    if as_json:
+        typer.echo(json.dumps(result))
+        return
+    rows = [(f"{result['precision']} (used, alone)", result)]
+    if result["by_precision_measured"] == "interleaved":
+        rows += [(f"{name} (interleaved)", figures) for name, figures in result["by_precision"].items()]
+    for name, figures in rows:
+        Console().print(f"{result['target']} ({result['backend']} {name}): p50 {figures['latency_ms']['p50']:.2f} ms, p99 {figures['latency_ms']['p99']:.2f} ms, "
+                        f"{figures['throughput_per_s']:.1f} inferences/s over {figures['runs']} runs")

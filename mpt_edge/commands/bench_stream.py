@@ -1,0 +1,28 @@
+"""``mpt-edge bench-stream``: a video replayed through the pipeline as fast as possible, figures as JSON."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+
+from mpt_edge.commands.common import PRECISION, user_errors
+
+
+@user_errors
+def bench_stream(
+    bundle: Path = typer.Option(..., "--bundle", "-b", help="A bundle folder from `mpt-edge build`."),
+    video: str = typer.Argument(..., help="A video file, replayed as fast as possible."),
+    face: str = typer.Option("haar", "--face", help="haar, or none for pre-aligned faces."),
+    precision: str = PRECISION,
+) -> None:
+    """Replay a video through the pipeline as fast as possible; print fps, per-stage time, latency, memory as JSON."""
+    import io
+
+    from mpt_edge.stream.pipeline import PipelineConfig
+    from mpt_edge.stream.run import require_file_source, run_stream
+
+    require_file_source(video)
+    summary = run_stream(bundle, video, io.StringIO(), config=PipelineConfig(face_detector=face), precision=precision)
+    typer.echo(json.dumps(summary))

@@ -1,0 +1,73 @@
+"""How the train stage opens its data for a command: the device to train on, a data set opened with
+progress bars and what was read reported, and the synthetic set a run, a checkpoint or an exported
+model was trained on (so eval, calibrate and build default to it)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any, Callable, Optional
+
+import torch
+
+from mpt_edge.errors import MptEdgeError
+from train.data.sources import DataSource, open_dataset
+from train.data.synthetic_folder import SyntheticSpec
+from train.progress import counter
+
+
+def resolve_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise MptEdgeError("--device cuda: no CUDA device is visible to torch here; use --device cpu (or auto)")
+    if name not in ("cpu", "cuda"):
+        raise MptEdgeError(f"--device {name!r}: choose auto, cpu or cuda")
+    if name == "cuda" and "LOCAL_RANK" in os.environ:
+        return torch.device("cuda", int(os.environ["LOCAL_RANK"]))
+    return torch.device(name)
+
+
+def open_with_progress(
+    bars: Optional[Any], dataset: str, root: Optional[Path], synthetic: Optional[SyntheticSpec], skip_invalid: bool,
+    face_size: int, face_detector: str, log: Callable[..., None],
+) -> DataSource:
+    """open_dataset with progress bars for generating / aligning, then what was read reported."""
+    shown = synthetic or SyntheticSpec()  # None: whatever set is at --root; its size is only for the bar
+    tick = counter(bars, "generating synthetic set", shown.subjects * shown.clips_per_class * shown.classes) if dataset == "synthetic" else None
+    source = open_dataset(dataset, root, synthetic, skip_invalid, tick, face_size, face_detector, progress=lambda what, total: counter(bars, what, total))
+    report_source(source, log)
+    return source
+
+
+def report_source(source: DataSource, log: Callable[..., None]) -> None:
+    """What was read, skipped and deliberately left out: never silent."""
+    for note in source.notes:
+        log(f"note: {note}")
+    if source.skipped:
+        log(f"[yellow]skipped {len(source.skipped)} invalid clip(s) (--skip-invalid): {source.skipped[0]}{' ...' if len(source.skipped) > 1 else ''}")
+    log(f"data: {len(source.records)} clips of {len({r.subject for r in source.records})} subjects from {source.root}")
+
+
+def synthetic_of_data(data: Any) -> Optional[SyntheticSpec]:
+    """The synthetic set a data identity (``train.data.sources``) names, or None for real data or a
+    record this version cannot read."""
+    try:
+        return SyntheticSpec(**data["synthetic"]) if data.get("dataset") == "synthetic" else None
+    except (AttributeError, KeyError, TypeError, MptEdgeError):
+        return None
+
+
+def synthetic_of_run(model_path: Path) -> Optional[SyntheticSpec]:
+    """The synthetic set a run folder was trained on (from its run.json), or None."""
+    try:
+        return synthetic_of_data(json.loads((Path(model_path) / "run.json").read_text())["identity"]["data"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def synthetic_of_model(meta: dict[str, Any]) -> Optional[SyntheticSpec]:
+    """The synthetic set an exported model was trained on (its ONNX metadata's ``training_data``), or
+    None: calibrating on the same set is the only sensible default when the user names no other."""
+    return synthetic_of_data(meta.get("training_data"))
