@@ -93,6 +93,10 @@ def summarise(values: list[float | None]) -> dict:
     return {"mean": round(statistics.fmean(present), 3), "std": round(statistics.pstdev(present), 3), "values": [round(v, 3) for v in present]}
 
 
+def _seconds(stat: dict) -> str:
+    return "-" if stat["mean"] is None else f"{stat['mean']:.0f}"
+
+
 def table(rows: list[dict], epochs: int, cpu: str) -> str:
     def cell(stat: dict) -> str:
         if stat["mean"] is None:
@@ -109,7 +113,7 @@ def table(rows: list[dict], epochs: int, cpu: str) -> str:
     for row in rows:
         lines.append(
             f"| {row['name']} | {len(row['runs'])} | {cell(row['uf1'])} | {cell(row['start_uf1'])} | {cell(row['probe'])} | {cell(row['flow'])} | "
-            f"{row['wall_seconds']['mean'] or '-'} ({row['train_seconds']['mean']}) |"
+            f"{_seconds(row['wall_seconds'])} ({_seconds(row['train_seconds'])}) |"
         )
     return "\n".join(lines) + "\n"
 
