@@ -119,3 +119,22 @@ def test_a_capped_instruction_set_is_another_cpu(monkeypatch):
     monkeypatch.setenv("ONEDNN_MAX_CPU_ISA", "AVX512_CORE")
     capped = precision_module.cpu_identity("openvino")
     assert capped != plain and capped["onednn_max_cpu_isa"] == "AVX512_CORE"
+
+
+def test_openvino_under_an_isa_cap_without_bf16_runs_f32(tmp_path):
+    """ONEDNN_MAX_CPU_ISA=AVX2 (the stand-in for an AVX2-only CPU): OpenVINO must not pick bf16, which
+    the capped oneDNN has no kernels for (an INT8 IR failed to compile on an AMX CPU)."""
+    import subprocess
+    import sys
+
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(tmp_path / "m.onnx"))
+    code = ("from mpt_edge.engines.openvino import OpenVinoEngine, isa_capped_below_bf16; "
+            f"e = OpenVinoEngine({str(tmp_path / 'm.onnx')!r}); print(isa_capped_below_bf16(), str(e.compiled.get_property('INFERENCE_PRECISION_HINT')).split(\"'\")[1])")
+    env = {**__import__("os").environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env, check=True).stdout.split()
+    assert out[0] == "True" and out[1] == "float32", out

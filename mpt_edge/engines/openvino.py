@@ -2,11 +2,20 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import numpy as np
 
 from mpt_edge.errors import InputError
+
+
+def isa_capped_below_bf16() -> bool:
+    """Whether oneDNN is capped (ONEDNN_MAX_CPU_ISA) to an ISA without bf16 kernels. OpenVINO still
+    reads BF16/AMX from the CPUID and picks bf16, which then has no kernel: measured here, an INT8 IR
+    failed to compile under ``ONEDNN_MAX_CPU_ISA=AVX2`` on an AMX CPU. Such a cap means f32."""
+    isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
+    return bool(isa) and isa not in ("ALL", "DEFAULT") and not any(key in isa for key in ("BF16", "AMX", "FP16", "AVX10"))
 
 
 class OpenVinoEngine:
@@ -21,6 +30,8 @@ class OpenVinoEngine:
 
         core = ov.Core()
         config = {"PERFORMANCE_HINT": hint}
+        if inference_precision is None and isa_capped_below_bf16():
+            inference_precision = "f32"
         if inference_precision:
             config["INFERENCE_PRECISION_HINT"] = inference_precision
         if threads:
