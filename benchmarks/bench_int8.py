@@ -46,7 +46,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from calibrate.backbone_fidelity import backbone_fidelity  # noqa: E402
+from calibrate.backbone_fidelity import backbone_fidelity, final_tokens, final_tokens_name  # noqa: E402
 from calibrate.report import model_bytes  # noqa: E402
 
 REFERENCE = "openvino_fp32"
@@ -252,10 +252,12 @@ def bench_model(name: str, checkpoint: Optional[Path], preset: str, routes: list
         log(f"{name}: accuracy on {len(eval_feeds)} held-out clips")
         scores = accuracy(built, eval_feeds, pairs.labels[eval_idx], len(meta["class_names"]))
         grid = int(meta["model_config"]["image_size"]) // int(meta["model_config"]["patch_size"])
+        fidelity_feeds = eval_feeds[: args.fidelity_clips]
+        fp32_tokens = final_tokens(onnx_path, final_tokens_name(onnx_path), fidelity_feeds)  # once, for every route
         for route in built:  # what the head reads, FP32 vs this route (quantized routes only)
             if route.name not in FP32_ROUTES:
                 try:
-                    fidelity = backbone_fidelity(onnx_path, route.path, eval_feeds[: args.fidelity_clips], grid * grid)
+                    fidelity = backbone_fidelity(onnx_path, route.path, fidelity_feeds, grid * grid, reference=fp32_tokens)
                 except (ValueError, RuntimeError) as error:  # a route whose graph no longer has the tensor by name
                     log(f"{name} {route.name}: no backbone fidelity ({str(error).splitlines()[0][:120]})")
                     continue

@@ -76,12 +76,16 @@ def _compare(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
 
 
 def backbone_fidelity(
-    float_model: Path, quantized_model: Path, feeds: Sequence[dict[str, np.ndarray]], num_patches: int, optimize: bool = True
+    float_model: Path, quantized_model: Path, feeds: Sequence[dict[str, np.ndarray]], num_patches: int, optimize: bool = True,
+    reference: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Cosine and SQNR of the final [CLS] and patch tokens, quantized vs FP32, over ``feeds``
-    (``optimize=False``: the quantized ONNX model run as written, for the TensorRT model)."""
+    (``optimize=False``: the quantized ONNX model run as written, for the TensorRT model).
+    ``reference``: the FP32 model's :func:`final_tokens` on the same feeds, where several quantized
+    models are compared with it (computed here otherwise)."""
     tensor = final_tokens_name(float_model)
-    reference = final_tokens(float_model, tensor, feeds)
+    if reference is None:
+        reference = final_tokens(float_model, tensor, feeds)
     quantized = final_tokens(quantized_model, tensor, feeds, optimize)
     return {
         "tensor": tensor, "clips": len(feeds),

@@ -168,12 +168,6 @@ def init_linear_heads(
     return c
 
 
-def init_prompt_readout(model: MPT, train_motion: np.ndarray, labels: np.ndarray, groups: list[str], seed: int) -> float:
-    """The prompt read-out alone solved as a linear probe (:func:`init_linear_heads`)."""
-    assert model.prompt_readout is not None and model.motion_embed is not None
-    return init_linear_heads(model, train_motion, None, labels, groups, seed)
-
-
 def warmup_cosine(step: int, total: int, warmup: int) -> float:
     """LR multiplier: linear warm-up to 1, then cosine to 0 at ``total``."""
     if warmup and step < warmup:

@@ -210,7 +210,7 @@ class MPT(nn.Module):
         self.head = nn.Linear(dim, cfg.num_classes)
         self.prompt_readout: nn.Linear | None = None
         if cfg.prompt_readout and cfg.use_motion_prompts:
-            # Both start at zero: training first solves the read-out (train.fit.init_prompt_readout),
+            # Both start at zero: training first solves the read-out (train.fit.init_linear_heads),
             # so the model starts where the linear probe of its prompts ends.
             self.prompt_readout = nn.Linear(self.motion_config.num_tokens * self.motion_config.num_features, cfg.num_classes)
             for layer in (self.head, self.prompt_readout):
