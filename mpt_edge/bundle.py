@@ -22,7 +22,7 @@ import tempfile
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Any, Iterator
+from typing import Optional, Any, Iterator
 
 from mpt_edge import __version__
 from mpt_edge.errors import InputError
@@ -49,6 +49,12 @@ class Bundle:
     @property
     def motion_config(self) -> MotionConfig:
         return MotionConfig.from_dict(self.manifest["motion_config"])
+
+    @property
+    def face_detector(self) -> Optional[str]:
+        """The detector that aligned the model's training faces (None: rendered crops, or a bundle of
+        mpt-edge 0.1.0 before landmark alignment): the device aligns with the same one by default."""
+        return (self.manifest.get("face") or {}).get("detector")
 
     @property
     def class_names(self) -> list[str]:

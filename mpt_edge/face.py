@@ -1,36 +1,58 @@
-"""Face detection and alignment shared by training (``mpt-edge prepare``) and the runtime.
+"""Face alignment shared by training (``mpt-edge prepare``) and the runtime (:mod:`mpt_edge.stream`).
 
-Detector: OpenCV's Haar cascades (frontal face + eyes). They are the one detector whose weights ship
-inside a registry package (``opencv-python`` < 5 bundles them in ``cv2.data``), so nothing is ever
-downloaded. Alignment is computed on the **onset** frame only and the *same* similarity transform is
-applied to the apex, so the transform itself cannot create or hide onset->apex motion:
+The detectors live in :mod:`mpt_edge.faces` (BlazeFace + face mesh, MTCNN, Haar). Alignment is
+computed on the **onset** frame only and the *same* similarity transform is applied to the apex, so
+the transform itself cannot create or hide onset->apex motion. From the largest face found:
 
-1. the largest frontal face box on the onset frame (grayscale, histogram-equalised);
-2. if both eyes are found in the upper half of that box, the face is rotated so that the eye line is
-   level (method ``eyes``), otherwise it is only cropped (method ``box``);
-3. the box, enlarged by ``margin`` on every side, is mapped to a ``face_size`` square.
+- ``landmarks``: eye centres and mouth centre (mesh, MTCNN) -> the least-squares similarity onto the
+  canonical layout (:data:`CANONICAL`): the eyes level, the face the same size and place in every crop;
+- ``eyes``: eye centres only (Haar's eye boxes) -> the eyes levelled, the crop from the face box;
+- ``box``: a face box without eyes -> cropped, not rotated;
+- ``frame``: ``--face none``, the frames already are face crops: the centred square.
 
-When no face is found (data sets that ship pre-cropped faces, tiny frames), the centred square of the
-frame is used and the alignment says so (method ``centre``): callers count and report these, they
-never happen silently. A better landmark aligner was looked for: OpenCV 5's YuNet and the LBF facemark
-need model files from outside PyPI, and mediapipe pulls opencv-contrib beside opencv-python; none
-installs offline from the registry alone.
+A clip whose face is not found is **not** aligned on the whole frame: :class:`NoFaceError` names it,
+and ``prepare`` skips and counts it (``--skip-invalid``) or stops. Faces that fill the frame (pre-
+cropped data sets) are looked for again on the frame padded by a border, where detectors trained on
+whole photos find them.
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from functools import lru_cache
-from typing import Literal
+from typing import Literal, Optional
 
 import cv2
 import numpy as np
 
-from mpt_edge.errors import InputError, MptEdgeError
+from mpt_edge.errors import InputError
+from mpt_edge.faces import DETECTORS, Detector, Face, largest, open_detector
 
-Method = Literal["eyes", "box", "centre"]
-DETECTORS = ("haar", "none")
+Method = Literal["landmarks", "eyes", "box", "frame", "centre"]  # centre: caches of mpt-edge 0.1.0 before landmark alignment (whole frame, no face)
+ALIGNED_ON_A_FACE = ("landmarks", "eyes", "box")
+# Where the landmarks go, in fractions of a face box (margin 0): eye centres and mouth centre of a
+# frontal face, as a Haar box frames them (so crops keep the framing the earlier models were trained on).
+CANONICAL = {"right_eye": (0.30, 0.38), "left_eye": (0.70, 0.38), "mouth": (0.50, 0.78)}
+PAD_RETRY = 0.6  # border (fraction of the frame) for the second look at a frame the face may fill
+
+
+class NoFaceError(InputError):
+    """No face on the frame a clip is aligned on."""
+
+
+def similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """2x3 least-squares similarity (rotation, uniform scale, translation) taking ``source`` points to
+    ``target`` points (Umeyama's closed form, no reflection)."""
+    mean_s, mean_t = source.mean(0), target.mean(0)
+    s, t = source - mean_s, target - mean_t
+    a = (s * t).sum()  # sum of dot products
+    b = (s[:, 0] * t[:, 1] - s[:, 1] * t[:, 0]).sum()  # sum of cross products
+    norm = (s ** 2).sum()
+    if norm <= 1e-12:
+        raise InputError("landmarks coincide; cannot align on them")
+    ca, sa = a / norm, b / norm
+    rotation = np.array([[ca, -sa], [sa, ca]])
+    return np.hstack([rotation, (mean_t - rotation @ mean_s)[:, None]])
 
 
 @dataclass(frozen=True)
@@ -41,6 +63,7 @@ class Alignment:
     method: Method
     box: tuple[int, int, int, int] | None  # x, y, w, h of the detected face on the source frame
     face_size: int
+    detector: str = ""  # what found the face (haar, blazeface, mtcnn; none: the frame is the crop)
 
     @property
     def scale(self) -> float:
@@ -87,105 +110,92 @@ class Alignment:
             fx, fy = inverse @ np.array([dx, dy])
             x, y, w, h = self.box
             box = (int(round(x + fx)), int(round(y + fy)), w, h)
-        return Alignment.from_matrix(matrix, self.method, box, self.face_size)
+        return Alignment.from_matrix(matrix, self.method, box, self.face_size, self.detector)
 
     def rescaled(self, factor: float) -> "Alignment":
         """This alignment, found on a copy of the frame resized by ``factor``, for the full frame."""
         matrix = np.asarray(self.matrix, np.float64).copy()
         matrix[:, :2] *= factor
         box = None if self.box is None else tuple(int(round(v / factor)) for v in self.box)
-        return Alignment.from_matrix(matrix, self.method, box, self.face_size)  # type: ignore[arg-type]
+        return Alignment.from_matrix(matrix, self.method, box, self.face_size, self.detector)  # type: ignore[arg-type]
 
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
     @classmethod
-    def from_matrix(cls, matrix: np.ndarray, method: Method, box: tuple[int, int, int, int] | None, face_size: int) -> "Alignment":
-        return cls(tuple(map(tuple, np.asarray(matrix, np.float64).tolist())), method, box, face_size)  # type: ignore[arg-type]
-
-
-@lru_cache(maxsize=None)
-def _cascade(name: str) -> "cv2.CascadeClassifier":
-    folder = getattr(getattr(cv2, "data", None), "haarcascades", None)
-    if not folder or not hasattr(cv2, "CascadeClassifier"):
-        raise MptEdgeError(
-            f"OpenCV {cv2.__version__} has no bundled Haar cascades; install opencv-python>=4.8,<5 (pip install 'opencv-python<5') or pass --face none"
-        )
-    cascade = cv2.CascadeClassifier(folder + name)
-    if cascade.empty():
-        raise MptEdgeError(f"cannot load {folder + name}; reinstall opencv-python<5 or pass --face none")
-    return cascade
+    def from_matrix(cls, matrix: np.ndarray, method: Method, box: tuple[int, int, int, int] | None, face_size: int, detector: str = "") -> "Alignment":
+        return cls(tuple(map(tuple, np.asarray(matrix, np.float64).tolist())), method, box, face_size, detector)  # type: ignore[arg-type]
 
 
 class FaceAligner:
     """Detect on the onset, align every frame of the clip the same way."""
 
-    def __init__(self, face_size: int = 224, detector: str = "haar", margin: float = 0.15, min_face: int = 48) -> None:
+    def __init__(self, face_size: int = 224, detector: str = "blazeface", margin: float = 0.15, min_face: int = 48, engine: str = "auto") -> None:
         if detector not in DETECTORS:
             raise InputError(f"unknown face detector {detector!r}; choose one of {', '.join(DETECTORS)}")
         if face_size < 32 or not 0 <= margin < 1:
             raise InputError(f"face_size={face_size} (need >= 32) and margin={margin} (need 0..1)")
         self.face_size, self.detector, self.margin, self.min_face = face_size, detector, margin, min_face
-        if detector == "haar":
-            _cascade("haarcascade_frontalface_default.xml")  # fail now, with the fix, not mid-data set
+        # open now: a missing model or cascade fails here, with the fix, not mid-data set
+        self.model: Optional[Detector] = None if detector == "none" else open_detector(detector, engine, min_face)
 
-    def detect(self, frame: np.ndarray) -> tuple[int, int, int, int] | None:
-        """Largest frontal face (x, y, w, h), or None."""
-        if self.detector == "none":
-            return None
-        gray = cv2.equalizeHist(_gray_uint8(frame))
-        size = min(gray.shape[:2])
-        minimum = min(self.min_face, max(16, size // 4))
-        faces = _cascade("haarcascade_frontalface_default.xml").detectMultiScale(gray, 1.1, 5, minSize=(minimum, minimum))
-        if len(faces) == 0:
-            return None
-        x, y, w, h = max(faces, key=lambda f: f[2] * f[3])
-        return int(x), int(y), int(w), int(h)
+    def faces(self, frame: np.ndarray) -> list[Face]:
+        """Every face on the frame; if none, a second look with the frame padded (a face that fills it)."""
+        if self.model is None:
+            return []
+        found = self.model.detect(frame)
+        if found:
+            return found
+        height, width = frame.shape[:2]
+        pad = int(round(PAD_RETRY * max(height, width)))
+        padded = cv2.copyMakeBorder(frame, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0)
+        return [_shifted(f, -pad) for f in self.model.detect(padded)]
 
-    def eyes(self, frame: np.ndarray, box: tuple[int, int, int, int]) -> tuple[tuple[float, float], tuple[float, float]] | None:
-        """Centres of the left and right eye (image left/right) inside the upper half of ``box``."""
-        x, y, w, h = box
-        gray = cv2.equalizeHist(_gray_uint8(frame)[y : y + h // 2, x : x + w])
-        found = _cascade("haarcascade_eye.xml").detectMultiScale(gray, 1.1, 5, minSize=(max(8, w // 10), max(8, w // 10)))
-        if len(found) < 2:
-            return None
-        two = sorted(found, key=lambda e: e[2] * e[3], reverse=True)[:2]
-        centres = sorted(((x + ex + ew / 2.0, y + ey + eh / 2.0) for ex, ey, ew, eh in two))
-        (lx, ly), (rx, ry) = centres
-        if rx - lx < w * 0.2 or abs(math.degrees(math.atan2(ry - ly, rx - lx))) > 30:  # not a plausible eye pair
-            return None
-        return (lx, ly), (rx, ry)
+    def alignment_of(self, face: Face) -> Alignment:
+        """The crop transform for one found face (its landmarks where it has them)."""
+        side = self.face_size
+        scale = side / (1 + 2 * self.margin)
+        canonical = {k: ((self.margin + u) * scale, (self.margin + v) * scale) for k, (u, v) in CANONICAL.items()}
+        if face.eyes is not None and face.mouth is not None:
+            source = np.array([face.eyes[0], face.eyes[1], face.mouth], np.float64)
+            target = np.array([canonical["right_eye"], canonical["left_eye"], canonical["mouth"]], np.float64)
+            return Alignment.from_matrix(similarity(source, target), "landmarks", face.int_box, side, self.detector)
+        x, y, w, h = face.box
+        centre, box_side = (x + w / 2.0, y + h / 2.0), max(w, h) * (1 + 2 * self.margin)
+        if face.eyes is not None:
+            (lx, ly), (rx, ry) = face.eyes
+            return self._to_square(centre, box_side, math.degrees(math.atan2(ry - ly, rx - lx)), "eyes", face.int_box)
+        return self._to_square(centre, box_side, 0.0, "box", face.int_box)
 
-    def align(self, onset: np.ndarray, detect_width: int | None = None) -> Alignment:
-        """The alignment of a clip, computed on its onset frame — on a copy at most ``detect_width``
-        pixels wide when given (Haar on a 1080p frame costs ~0.3 s; a face stays findable at 480 px),
-        mapped back to the full frame so the crop keeps the full resolution."""
+    def find(self, onset: np.ndarray, detect_width: int | None = None) -> Optional[Alignment]:
+        """The alignment of a clip, computed on its onset frame, or None if it shows no face — on a copy
+        at most ``detect_width`` pixels wide when given (a face stays findable at 480 px), mapped back
+        to the full frame so the crop keeps the full resolution."""
         if not isinstance(onset, np.ndarray) or onset.ndim not in (2, 3) or onset.size == 0:
             raise InputError(f"onset frame must be an HxW or HxWx3 image, got {getattr(onset, 'shape', type(onset).__name__)}")
         height, width = onset.shape[:2]
+        if self.model is None:
+            return self._to_square((width / 2.0, height / 2.0), min(height, width), 0.0, "frame", None)
         if detect_width and width > detect_width:
             factor = detect_width / width
             small = cv2.resize(onset, (detect_width, max(1, round(height * factor))), interpolation=cv2.INTER_AREA)
-            return self.align(small).rescaled(factor)
-        box = self.detect(onset)
-        if box is None:
-            side = min(height, width)
-            return self._to_square((width / 2.0, height / 2.0), side, 0.0, "centre", None)
-        x, y, w, h = box
-        side = max(w, h) * (1 + 2 * self.margin)
-        centre = (x + w / 2.0, y + h / 2.0)
-        eyes = self.eyes(onset, box)
-        if eyes is None:
-            return self._to_square(centre, side, 0.0, "box", box)
-        (lx, ly), (rx, ry) = eyes
-        angle = math.degrees(math.atan2(ry - ly, rx - lx))
-        return self._to_square(centre, side, angle, "eyes", box)
+            found = self.find(small)
+            return None if found is None else found.rescaled(factor)
+        face = largest(self.faces(onset))
+        return None if face is None else self.alignment_of(face)
+
+    def align(self, onset: np.ndarray, detect_width: int | None = None) -> Alignment:
+        """:meth:`find`, with a clear error where the frame shows no face."""
+        found = self.find(onset, detect_width)
+        if found is None:
+            raise NoFaceError(f"no face found by {self.detector} on the {onset.shape[1]}x{onset.shape[0]} onset frame")
+        return found
 
     def _to_square(self, centre: tuple[float, float], side: float, angle: float, method: Method, box) -> Alignment:
         scale = self.face_size / side
         matrix = cv2.getRotationMatrix2D(centre, angle, scale)
         matrix[:, 2] += np.array([self.face_size / 2.0, self.face_size / 2.0]) - np.array(centre)
-        return Alignment.from_matrix(matrix, method, box, self.face_size)
+        return Alignment.from_matrix(matrix, method, box, self.face_size, self.detector)
 
     def align_pair(self, onset: np.ndarray, apex: np.ndarray) -> tuple[np.ndarray, np.ndarray, Alignment]:
         """(onset crop, apex crop, alignment): one transform, found on the onset, for both frames."""
@@ -195,7 +205,9 @@ class FaceAligner:
         return alignment.apply(onset), alignment.apply(apex), alignment
 
 
-def _gray_uint8(frame: np.ndarray) -> np.ndarray:
-    if frame.dtype != np.uint8:
-        frame = np.clip(frame.astype(np.float32) * (255.0 if frame.dtype.kind == "f" else 1.0), 0, 255).astype(np.uint8)
-    return frame if frame.ndim == 2 else cv2.cvtColor(frame, cv2.COLOR_BGR2GRAY)
+def _shifted(face: Face, offset: float) -> Face:
+    """A face found on a padded frame, in the unpadded frame's pixels."""
+    x, y, w, h = face.box
+    move = lambda p: None if p is None else (p[0] + offset, p[1] + offset)  # noqa: E731
+    eyes = None if face.eyes is None else (move(face.eyes[0]), move(face.eyes[1]))
+    return Face((x + offset, y + offset, w, h), face.score, eyes, move(face.mouth), None if face.points is None else face.points + offset, face.source)  # type: ignore[arg-type]

@@ -11,6 +11,7 @@ from typing import Any, Callable, Optional
 
 import numpy as np
 
+from mpt_edge.faces import CANONICAL_LAYOUT
 from mpt_edge.bundle import Bundle, pack_bundle, sha256_file, write_bundle
 from mpt_edge.engines import open_engine
 from mpt_edge.errors import InputError, MptEdgeError
@@ -173,6 +174,8 @@ def build_bundle(
         "model_config": meta["model_config"], "motion_config": meta["motion_config"], "class_names": meta["class_names"],
         "inputs": {name: [1, 3, size, size] if name == "apex" else tokens for name in meta["inputs"]},
         "outputs": {"logits": [1, len(meta["class_names"])]}, "roles": roles,
+        # how the training faces were aligned (mpt_edge.face): the device aligns the same way
+        "face": {"detector": (meta.get("training_data") or {}).get("detector"), "layout": CANONICAL_LAYOUT},
         "precisions": {profile.precision: "model", **({"fp32": "model_fp32"} if "model_fp32" in roles else {})},
         "source": {"file": Path(source).name, "sha256": sha256_file(Path(source)), "fp32_onnx_sha256": sha256_file(onnx_path)},
         "validation": {

@@ -6,7 +6,11 @@ that is itself a coded folder (:mod:`train.data.coded_folder`)::
                                            Estimated Emotion, Dataset, Source* (original frame numbers)
     CACHE/<subject>/<clip>/img1.png        aligned onset crop (face_size x face_size, lossless)
     CACHE/<subject>/<clip>/img2.png        aligned apex crop, same transform as the onset
-    CACHE/<subject>/<clip>/alignment.json  how the crop was found (eyes / box / centre)
+    CACHE/<subject>/<clip>/alignment.json  how the crop was found (landmarks / eyes / box / frame)
+
+A clip whose onset shows no face is never aligned on the whole frame: it stops the run with a line
+naming it, or (``--skip-invalid``) is left out and named in ``dataset.json`` (``no_face``). ``train``
+refuses a cache where most clips were not aligned on a face (:func:`check_aligned`).
 
 Each clip folder is written to a temp folder and renamed into place, so a killed run resumes where
 it stopped (finished clips are skipped) and never leaves half a clip. The table and dataset.json
@@ -30,7 +34,7 @@ import cv2
 
 from mpt_edge import __version__
 from mpt_edge.errors import InputError
-from mpt_edge.face import FaceAligner
+from mpt_edge.face import ALIGNED_ON_A_FACE, FaceAligner, NoFaceError
 from mpt_edge.io import atomic_write_bytes
 from train.data.clips import ClipRecord, load_pair
 
@@ -43,6 +47,7 @@ class PrepareSummary:
     clips: int
     reused: int
     methods: dict[str, int]
+    no_face: tuple[str, ...] = ()  # subject/clip of the clips left out: no face on their onset
 
 
 def _safe(name: str) -> str:
@@ -70,7 +75,7 @@ def _write_clip(folder: Path, record: ClipRecord, aligner: FaceAligner) -> str:
 
 def prepare_records(
     records: Sequence[ClipRecord], out: Path, source: str, class_names: Sequence[str], aligner: FaceAligner,
-    root: Path, on_clip: Optional[Callable[[], None]] = None,
+    root: Path, on_clip: Optional[Callable[[], None]] = None, skip_invalid: bool = False,
 ) -> PrepareSummary:
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -79,7 +84,7 @@ def prepare_records(
         meta = json.loads(meta_path.read_text())
         if meta.get("source") != source or meta.get("face_size") != aligner.face_size or meta.get("detector") != aligner.detector:
             raise InputError(f"{out} holds a cache of {meta.get('source')} at {meta.get('face_size')}px/{meta.get('detector')}; use another --out")
-    rows, methods, reused = [], Counter(), 0
+    rows, methods, reused, no_face = [], Counter(), 0, []
     for record in records:
         subject, clip = _safe(record.subject), _safe(record.clip)
         folder = out / subject / clip
@@ -88,7 +93,16 @@ def prepare_records(
             methods[json.loads((folder / "alignment.json").read_text())["method"]] += 1
             reused += 1
         else:
-            methods[_write_clip(folder, record, aligner)] += 1
+            try:
+                methods[_write_clip(folder, record, aligner)] += 1
+            except NoFaceError as error:
+                if not skip_invalid:
+                    raise InputError(f"clip {subject}/{clip} ({record.frames.get(record.onset, record.source_row)}): {error}; "
+                                     "pass --face none if the frames are face crops, another --face detector, or --skip-invalid to leave such clips out") from None
+                no_face.append(f"{subject}/{clip}")
+                if on_clip:
+                    on_clip()
+                continue
         rows.append([subject, clip, 1, 2, 2, record.emotion, record.dataset, record.onset, record.apex, record.offset])
         if on_clip:
             on_clip()
@@ -100,11 +114,26 @@ def prepare_records(
     meta = {
         "name": PREPARED, "source": source, "classes": list(class_names), "face_size": aligner.face_size,
         "detector": aligner.detector, "margin": aligner.margin, "alignment_methods": dict(methods),
+        "no_face": no_face,
         "root": str(Path(root).resolve()), "clips": len(rows), "mpt_edge_version": __version__,
     }
     atomic_write_bytes(meta_path, json.dumps(meta, indent=2).encode())
-    return PrepareSummary(out, len(rows), reused, dict(methods))
+    return PrepareSummary(out, len(rows), reused, dict(methods), tuple(no_face))
 
+
+def check_aligned(meta: dict, root: Path, allow_unaligned: bool = False) -> None:
+    """Refuse a cache where most clips were not aligned on a face (no face found, or the whole frame
+    squashed by mpt-edge 0.1.0 before landmark alignment's ``centre`` fallback), unless the user says so. ``frame`` (``--face
+    none``) counts as aligned: the user declared the frames face crops."""
+    methods = meta.get("alignment_methods") or {}
+    on_face = sum(v for k, v in methods.items() if k in ALIGNED_ON_A_FACE or k == "frame")
+    total = sum(methods.values()) + len(meta.get("no_face") or [])
+    if allow_unaligned or total == 0 or on_face * 2 > total:
+        return
+    raise InputError(
+        f"{root}: only {on_face} of {total} clips were aligned on a face ({methods.get('centre', 0)} on the whole frame, "
+        f"{len(meta.get('no_face') or [])} without a face); prepare it again with another --face detector, or pass --allow-unaligned"
+    )
 
 def read_prepared_meta(root: Path) -> Optional[dict]:
     """dataset.json of a finished prepared cache, or None if ``root`` is not one."""

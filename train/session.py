@@ -31,12 +31,13 @@ def resolve_device(name: str) -> torch.device:
 
 def open_with_progress(
     bars: Optional[Any], dataset: str, root: Optional[Path], synthetic: Optional[SyntheticSpec], skip_invalid: bool,
-    face_size: int, face_detector: str, log: Callable[..., None],
+    face_size: int, face_detector: str, log: Callable[..., None], trained_detector: Optional[str] = None, require_faces: bool = False,
 ) -> DataSource:
     """open_dataset with progress bars for generating / aligning, then what was read reported."""
     shown = synthetic or SyntheticSpec()  # None: whatever set is at --root; its size is only for the bar
     tick = counter(bars, "generating synthetic set", shown.subjects * shown.clips_per_class * shown.classes) if dataset == "synthetic" else None
-    source = open_dataset(dataset, root, synthetic, skip_invalid, tick, face_size, face_detector, progress=lambda what, total: counter(bars, what, total))
+    source = open_dataset(dataset, root, synthetic, skip_invalid, tick, face_size, face_detector, progress=lambda what, total: counter(bars, what, total),
+                          trained_detector=trained_detector, require_faces=require_faces, log=log)
     report_source(source, log)
     return source
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from mpt_edge.faces import FACE_HELP
 from mpt_edge.commands.common import PRECISION, user_errors
 
 
@@ -14,7 +15,7 @@ from mpt_edge.commands.common import PRECISION, user_errors
 def bench_stream(
     bundle: Path = typer.Option(..., "--bundle", "-b", help="A bundle folder from `mpt-edge build`."),
     video: str = typer.Argument(..., help="A video file, replayed as fast as possible."),
-    face: str = typer.Option("haar", "--face", help="haar, or none for pre-aligned faces."),
+    face: str = typer.Option("auto", "--face", help=FACE_HELP),
     precision: str = PRECISION,
 ) -> None:
     """Replay a video through the pipeline as fast as possible; print fps, per-stage time, latency, memory as JSON."""

@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 import typer
 
+from mpt_edge.faces import FACE_HELP
 from mpt_edge.commands.common import DATASET_HELP, ROOT_HELP, json_only_stdout, user_errors
 from mpt_edge.errors import MptEdgeError
 
@@ -21,7 +22,7 @@ def build(
     root: Optional[Path] = typer.Option(None, "--root", help=ROOT_HELP),
     calibration_size: int = typer.Option(300, "--calibration-size", help="INT8 calibration clips (stratified by class and subject)."),
     work: Optional[Path] = typer.Option(None, "--work", help="Folder for intermediate results, reused when their inputs' hashes match (default: beside --out)."),
-    face: str = typer.Option("haar", "--face", help="Face alignment for raw real calibration data: haar or none."),
+    face: str = typer.Option("auto", "--face", help=FACE_HELP),
     tar: bool = typer.Option(False, "--tar", help="Also pack the bundle as OUT.tar."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
@@ -53,7 +54,8 @@ def run_build(*, source: Path, target: str, out: Path, work: Optional[Path], dat
         meta = read_onnx_meta(work / "model.onnx" if source.suffix == ".pt" else source)
         face_size = int(meta["motion_config"]["face_size"])
         synthetic = synthetic_of_model(meta) if dataset == "synthetic" and root is None else None
-        data = open_dataset(dataset, root, synthetic, False, None, face_size, face_detector)
+        data = open_dataset(dataset, root, synthetic, False, None, face_size, face_detector,
+                            trained_detector=(meta.get("training_data") or {}).get("detector"), log=console.print)
         report_source(data, console.print)
         return decode(data.records, face_size)
 

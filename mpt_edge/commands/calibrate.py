@@ -8,6 +8,7 @@ from typing import Any, Optional
 
 import typer
 
+from mpt_edge.faces import FACE_HELP
 from mpt_edge.commands.common import DATASET_HELP, ROOT_HELP, json_only_stdout, user_errors
 from mpt_edge.errors import MptEdgeError
 
@@ -22,7 +23,7 @@ def calibrate(
     size: int = typer.Option(300, "--size", help="Calibration clips (stratified by class and subject; all if fewer)."),
     seed: int = typer.Option(0, "--seed", help="Seed of the calibration draw."),
     max_drop: Optional[float] = typer.Option(None, "--max-drop", help="openvino: keep sensitive layers in FP32 until held-out UF1 drops at most this much (e.g. 0.01)."),
-    face: str = typer.Option("haar", "--face", help="Face alignment for raw real data: haar or none."),
+    face: str = typer.Option("auto", "--face", help=FACE_HELP),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip clips with annotation/frame problems instead of stopping."),
     as_json: bool = typer.Option(False, "--json", help="Print the accuracy report as JSON."),
 ) -> None:
@@ -51,7 +52,8 @@ def run_calibrate(*, model: Path, backend: str, out: Path, dataset: str, root: O
     with make_progress(console) as progress:
         bars = None if as_json else progress
         synthetic = synthetic_of_model(meta) if root is None else None
-        source = open_with_progress(bars, dataset, root, synthetic, skip_invalid, face_size, face_detector, console.print)
+        source = open_with_progress(bars, dataset, root, synthetic, skip_invalid, face_size, face_detector, console.print,
+                                    trained_detector=(meta.get("training_data") or {}).get("detector"))
         if list(source.class_names) != list(meta["class_names"]):
             raise MptEdgeError(f"{model} predicts {meta['class_names']} but {dataset} has {source.class_names}; calibrate with the data it was trained on")
         pairs = load_pairs(source.records, face_size, counter(bars, "decoding onset/apex frames", len(source.records)))

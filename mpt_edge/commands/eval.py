@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Optional
 
 import typer
 
+from mpt_edge.faces import FACE_HELP
 from mpt_edge.commands.common import (
     DATASET_HELP, PRECISION, ROOT_HELP, SYNTHETIC_CLASSES, SYNTHETIC_CLIPS, SYNTHETIC_SEED, SYNTHETIC_SUBJECTS, synthetic_spec, user_errors,
 )
@@ -28,7 +29,7 @@ def eval_(
     synthetic_classes: Optional[int] = SYNTHETIC_CLASSES,
     synthetic_seed: int = SYNTHETIC_SEED,
     baselines: bool = typer.Option(True, "--baselines/--no-baselines", help="For a run folder: refit the probe and flow baselines on each fold's training subjects and show them beside the model."),
-    face: str = typer.Option("haar", "--face", help="Face alignment for raw real data: haar or none."),
+    face: str = typer.Option("auto", "--face", help=FACE_HELP),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip clips with annotation/frame problems instead of stopping."),
     precision: str = PRECISION,
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),

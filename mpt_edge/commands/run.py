@@ -8,6 +8,7 @@ from typing import Optional
 
 import typer
 
+from mpt_edge.faces import FACE_HELP
 from mpt_edge.commands.common import EXIT_USER_ERROR, PRECISION, user_errors
 
 
@@ -20,7 +21,7 @@ def run(
     record: Optional[Path] = typer.Option(None, "--record", help="Write the annotated video here (opt-in: faces are biometric data)."),
     max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Stop after this many frames."),
     detect_every: int = typer.Option(15, "--detect-every", help="Re-detect the face every N frames (the crop is held in between)."),
-    face: str = typer.Option("haar", "--face", help="haar, or none when the source already shows an aligned face."),
+    face: str = typer.Option("auto", "--face", help=FACE_HELP),
     precision: str = PRECISION,
     open_timeout: float = typer.Option(10.0, "--open-timeout", min=0.1, help="Seconds a network source may take to open or to deliver a frame before it counts as failed."),
     serve: Optional[str] = typer.Option(None, "--serve", help="Serve a live view (annotated stream, events, health) at HOST:PORT, e.g. 127.0.0.1:8080."),

@@ -14,6 +14,7 @@ from mpt_edge.commands.common import (
     synthetic_spec, user_errors,
 )
 from mpt_edge.errors import MptEdgeError
+from mpt_edge.faces import FACE_HELP
 from mpt_edge.motion.config import DEFAULT_ALPHA
 
 if TYPE_CHECKING:
@@ -29,7 +30,8 @@ def train(
     dataset: str = typer.Option("synthetic", "--dataset", help=DATASET_HELP),
     root: Optional[Path] = typer.Option(None, "--root", help=ROOT_HELP),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip clips with annotation/frame problems instead of stopping."),
-    face: str = typer.Option("haar", "--face", help="Face alignment for real data: haar (OpenCV cascades) or none (frames are face crops already)."),
+    face: str = typer.Option("auto", "--face", help=FACE_HELP),
+    allow_unaligned: bool = typer.Option(False, "--allow-unaligned", help="Train even on a prepared set where most clips were not aligned on a face."),
     synthetic_preset: str = SYNTHETIC_PRESET,
     synthetic_subjects: Optional[int] = SYNTHETIC_SUBJECTS,
     synthetic_clips: Optional[int] = SYNTHETIC_CLIPS,
@@ -99,7 +101,7 @@ def train(
         )
     summary = run_train(
         dataset=dataset, root=root, skip_invalid=skip_invalid, synthetic=synthetic, spec=spec,
-        out=out, resume=resume, device_name=device, as_json=as_json, face_detector=face, grid=grid,
+        out=out, resume=resume, device_name=device, as_json=as_json, face_detector=face, grid=grid, allow_unaligned=allow_unaligned,
     )
     if as_json and summary:
         typer.echo(json.dumps(summary))
@@ -126,7 +128,8 @@ def _numbers(text: str, option: str) -> tuple[float, ...]:
 
 def run_train(
     *, dataset: str, root: Optional[Path], skip_invalid: bool, synthetic: "SyntheticSpec", spec: "RunSpec",
-    out: Path, resume: bool, device_name: str, as_json: bool, face_detector: str = "haar", grid: Optional["GridSpec"] = None,
+    out: Path, resume: bool, device_name: str, as_json: bool, face_detector: str = "auto", grid: Optional["GridSpec"] = None,
+    allow_unaligned: bool = False,
 ) -> dict[str, Any]:
     """One training run, or with a ``grid`` (``--ablate``) the motion prompt grid (:mod:`train.grid`);
     progress on stderr, the summary table after. Also what ``demo`` trains with."""
@@ -156,7 +159,7 @@ def run_train(
         with make_progress(console) as progress:
             bars = None if quiet else progress
             face_size = get_config(spec.model).image_size
-            source = open_with_progress(bars, dataset, root, synthetic, skip_invalid, face_size, face_detector, log)
+            source = open_with_progress(bars, dataset, root, synthetic, skip_invalid, face_size, face_detector, log, require_faces=not allow_unaligned)
             pairs = load_pairs(source.records, face_size, counter(bars, "decoding onset/apex frames", len(source.records)))
             if grid is not None:
                 tick = _grid_ticker(bars, grid_size(grid))

@@ -37,6 +37,7 @@ import numpy as np
 from mpt_edge.bundle import Bundle
 from mpt_edge.engines import Engine
 from mpt_edge.face import Alignment, FaceAligner
+from mpt_edge.faces import resolve_detector
 from mpt_edge.preprocess import model_inputs
 from mpt_edge.stream.sources import Frame
 from mpt_edge.stream.spotting import ApexSpotter, Spot, SpotterConfig, face_signal, motion_energy
@@ -48,7 +49,7 @@ STAGES = ("face", "spot", "magnify_tokenize", "infer")
 @dataclass(frozen=True)
 class PipelineConfig:
     detect_every: int = 15
-    face_detector: str = "haar"
+    face_detector: str = "auto"  # auto: the bundle's (what its training faces were aligned with), else the best installed
     move_fraction: float = 0.1
     detect_width: int = 480  # px; faces of 1080p/4k frames are found on a copy this wide
     # Head movement or micro-expression (measured on the synthetic stream; see _is_head_movement):
@@ -88,7 +89,11 @@ class Pipeline:
         self.bundle, self.engine, self.config = bundle, engine, config
         self.motion = bundle.motion_config
         self.class_names = bundle.class_names
-        self.aligner = FaceAligner(self.motion.face_size, config.face_detector)
+        self.face_detector = resolve_detector(config.face_detector, bundle.face_detector)
+        self.aligner = FaceAligner(self.motion.face_size, self.face_detector)
+        # BlazeFace shrinks the frame to 192 px itself and places its mesh on the full-resolution frame;
+        # Haar and MTCNN cost grows with the frame: they look at a copy at most detect_width wide
+        self.detect_width = None if self.face_detector == "blazeface" else config.detect_width
         self.spotter = ApexSpotter(config.spotter)
         self.tracker = CropTracker(config.tracker)
         # (index, time, arrival, registered crop, tracked face position in crop px)
@@ -107,8 +112,7 @@ class Pipeline:
         """A face on this frame (None: no face), found on the downscaled copy."""
         self.last_detection = frame.index
         self.stats.detections += 1
-        found = self.aligner.align(frame.image, self.config.detect_width)
-        return None if found.method == "centre" and self.config.face_detector != "none" else found
+        return self.aligner.find(frame.image, self.detect_width)
 
     def _anchor(self, alignment: Optional[Alignment], frame: Frame) -> Optional[tuple[np.ndarray, np.ndarray]]:
         """Place the crop (or, with None, lose the face): the spotter restarts on the new anchor."""

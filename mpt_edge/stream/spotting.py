@@ -100,6 +100,13 @@ class ApexSpotter:
         self.last_quiet = index
         self.refractory = 0
 
+    @property
+    def _inner(self) -> tuple[slice, slice]:
+        """The pixels of the cells inside the margin (where :func:`motion_energy` looks)."""
+        cell = self.config.size // self.config.cells
+        low, high = self.config.margin_cells * cell, (self.config.cells - self.config.margin_cells) * cell
+        return slice(low, high), slice(low, high)
+
     def _small(self, face: np.ndarray) -> np.ndarray:
         return face_signal(face, self.config.size)
 
@@ -127,9 +134,12 @@ class ApexSpotter:
             return None
         # Overall brightness follows the baseline: light flicker and a camera's gain are not motion
         # (on the 720p synthetic stream, 2 % flicker over 10 s set the noise floor, not the sensor).
-        level = float(small.mean())
+        # Measured on the cells the energy looks at: the crop's edges (background, or the border of a
+        # crop that reaches past the frame after a head movement) would otherwise rescale the face.
+        inner = self._inner
+        level = float(small[inner].mean())
         if level > 1e-6:
-            small = small * np.float32(float(self.baseline.mean()) / level)
+            small = small * np.float32(float(self.baseline[inner].mean()) / level)
         if self.refractory > 0:  # the face is still settling back after an event: follow it, do not trigger
             self.refractory -= 1
             self.baseline = 0.5 * self.baseline + 0.5 * small

@@ -61,11 +61,14 @@ def prepared_cache_for(name: str, root: Path, face_size: int, detector: str) -> 
 
 def open_dataset(
     name: str, root: Optional[Path], synthetic: Optional[SyntheticSpec] = SyntheticSpec(), skip_invalid: bool = False,
-    on_generated_clip: Optional[Callable[[], None]] = None, face_size: int = 224, detector: str = "haar",
-    progress: Optional[Callable[[str, int], Callable[[], None]]] = None,
+    on_generated_clip: Optional[Callable[[], None]] = None, face_size: int = 224, detector: str = "auto",
+    progress: Optional[Callable[[str, int], Callable[[], None]]] = None, trained_detector: Optional[str] = None,
+    require_faces: bool = False, log: Optional[Callable[[str], None]] = None,
 ) -> DataSource:
     """Read (generating or preparing first when needed) the clips of a data set. ``synthetic=None``
-    reads the synthetic set found at ``root`` whatever its settings."""
+    reads the synthetic set found at ``root`` whatever its settings. Raw clips are aligned with
+    ``detector`` (``auto``: ``trained_detector``, the one the model was trained with, else the best
+    installed); ``require_faces`` (train): refuse a cache mostly not aligned on faces."""
     if name not in DATASETS:
         raise MptEdgeError(f"unknown --dataset {name!r}; available: {', '.join(DATASETS)}")
     if name == "synthetic":
@@ -77,23 +80,30 @@ def open_dataset(
         return DataSource(name, root, result.records, list(spec.class_names), result.skipped, result.notes, identity)
     if root is None:
         raise MptEdgeError(f"--dataset {name} needs --root PATH: the data set folder as distributed (or a `mpt-edge prepare` cache)")
-    from train.prepare import prepare_records, read_prepared_meta
+    from train.prepare import check_aligned, prepare_records, read_prepared_meta
 
     meta = read_prepared_meta(Path(root))
     skipped, notes = [], []
     if meta is None:
         raw, classes = read_raw(name, Path(root), skip_invalid)
         skipped, notes = raw.skipped, raw.notes
-        cache = prepared_cache_for(name, Path(root), face_size, detector)
         from mpt_edge.face import FaceAligner
+        from mpt_edge.faces import resolve_detector
 
-        tick = progress(f"aligning {name} faces", len(raw.records)) if progress else None
-        prepare_records(raw.records, cache, name, classes, FaceAligner(face_size, detector), Path(root), tick)
+        detector = resolve_detector(detector, trained_detector, log)
+        cache = prepared_cache_for(name, Path(root), face_size, detector)
+        tick = progress(f"aligning {name} faces ({detector})", len(raw.records)) if progress else None
+        prepared = prepare_records(raw.records, cache, name, classes, FaceAligner(face_size, detector), Path(root), tick, skip_invalid)
+        skipped = skipped + [f"{clip}: no face found by {detector} on its onset frame" for clip in prepared.no_face]
         meta = read_prepared_meta(cache)
         root = cache
     elif meta.get("source") != name:
         raise MptEdgeError(f"{root} is a prepared cache of {meta.get('source')}, not {name}; pass --dataset {meta.get('source')}")
     assert meta is not None
+    if meta.get("no_face") and not skipped:
+        notes = notes + [f"{len(meta['no_face'])} clip(s) of {root} were left out by prepare: no face on the onset frame ({meta['no_face'][0]}{' ...' if len(meta['no_face']) > 1 else ''})"]
+    if require_faces:
+        check_aligned(meta, Path(root))
     if meta.get("face_size") != face_size:
         raise MptEdgeError(f"{root} holds {meta.get('face_size')}px faces but the model needs {face_size}px; run `mpt-edge prepare` with --face-size {face_size}")
     result = read_coded_folder(Path(root), meta["classes"], name, skip_invalid=skip_invalid)

