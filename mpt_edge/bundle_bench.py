@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import statistics
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 
-def bench_bundle(bundle_path: Path, seconds: float, warmup: int, precision: str = "auto", log: Callable[..., None] = print) -> dict[str, Any]:
+def bench_bundle(bundle_path: Path, seconds: float, warmup: int, precision: str = "auto", log: Callable[..., None] = print,
+                 server: Optional[str] = None) -> dict[str, Any]:
     """The precision the device would run (auto: measured once and cached), timed *alone* — what it
     runs like on the device — and, with two models in the bundle, both timed interleaved as a
     comparison of their own (``by_precision``): beside the other model's executions each runs slower
@@ -20,7 +21,7 @@ def bench_bundle(bundle_path: Path, seconds: float, warmup: int, precision: str 
     bundle = load_bundle(bundle_path)
     chosen = resolve_precision(bundle, precision, log)
     measured = [chosen, *sorted(set(available(bundle)) - {chosen})]
-    engines = {name: open_bundle_engine(bundle, precision=name) for name in measured}
+    engines = {name: open_bundle_engine(bundle, precision=name, server=server) for name in measured}
     feeds = random_feeds(bundle)
     alone = _latency_figures(interleaved_times({chosen: engines[chosen]}, feeds, seconds, warmup, min_runs=10)[chosen])
     by_precision = {chosen: alone}

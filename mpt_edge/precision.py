@@ -130,6 +130,8 @@ def resolve_precision(
         return requested
     if len(models) == 1:
         return next(iter(models))
+    if bundle.backend == "triton":  # the server's hardware, not this host's, decides: the build's precision
+        return str(bundle.manifest["precision"])
     identity = {**cpu_identity(bundle.backend), "bundle_sha256": bundle.manifest.get("source", {}).get("fp32_onnx_sha256")}
     cached = read_decision(bundle)
     if cached and cached.get("identity") == identity and cached.get("precision") in models:

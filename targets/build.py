@@ -23,16 +23,24 @@ Log = Callable[[str], None]
 SCRIPTS = Path(__file__).parent / "scripts"
 
 
-def ensure_onnx(source: Path, work: Path, log: Log) -> Path:
-    """The FP32 ONNX for ``source`` (a .pt is exported once per checkpoint hash)."""
+def exported_name(dynamic_batch: bool) -> str:
+    """The work folder's export of a checkpoint (server targets need a dynamic batch dimension)."""
+    return "model-dynamic-batch.onnx" if dynamic_batch else "model.onnx"
+
+
+def ensure_onnx(source: Path, work: Path, log: Log, dynamic_batch: bool = False) -> Path:
+    """The FP32 ONNX for ``source`` (a .pt is exported once per checkpoint hash); ``dynamic_batch``:
+    with a dynamic batch dimension (a server batches requests)."""
     if source.suffix == ".onnx":
+        if dynamic_batch and not read_onnx_meta(source).get("dynamic_batch"):
+            raise InputError(f"{source} has a fixed batch of 1; a server target batches requests: pass the checkpoint, or export with `mpt-edge export --dynamic-batch`")
         read_onnx_meta(source)
         return source
     if source.suffix != ".pt":
         raise InputError(f"{source}: pass a checkpoint (.pt from `mpt-edge train`) or an exported model (.onnx)")
     if not source.is_file():
         raise InputError(f"checkpoint {source} does not exist")
-    onnx_path = work / "model.onnx"
+    onnx_path = work / exported_name(dynamic_batch)
     digest = sha256_file(source)
     if onnx_path.is_file():
         try:
@@ -43,7 +51,7 @@ def ensure_onnx(source: Path, work: Path, log: Log) -> Path:
             pass
     from train.export import export_onnx
 
-    summary = export_onnx(source, onnx_path)
+    summary = export_onnx(source, onnx_path, dynamic_batch=dynamic_batch)
     log(f"exported {onnx_path} (max |dlogit| vs PyTorch {summary['max_abs_logit_difference']:.1e})")
     return onnx_path
 
@@ -52,7 +60,7 @@ def ensure_int8(onnx_path: Path, backend: str, work: Path, load_pairs: Callable[
     """The INT8 model of ``backend`` and its report, recalibrated only if the FP32 model changed."""
     from calibrate.backends import output_path
 
-    out = work / f"int8-{backend}"
+    out = work / (f"int8-{backend}" if onnx_path.stem == "model" else f"int8-{backend}-{onnx_path.stem}")
     report_path = out / f"report_{backend}.json"
     digest = sha256_file(onnx_path)
     if report_path.is_file():
@@ -105,6 +113,14 @@ def _files_for(profile: TargetProfile, onnx_path: Path, int8: Optional[Path], wo
     raise MptEdgeError(f"target {profile.name}: unknown backend {profile.backend}")
 
 
+def _triton_files(profile: TargetProfile, onnx_path: Path, int8: Path, io: tuple[dict[str, list[int]], dict[str, list[int]]], work: Path) -> tuple[dict[str, Path], dict[str, str], dict[str, Any]]:
+    from targets.triton import repository_files, write_engine_script
+
+    inputs, outputs = io
+    script = write_engine_script(work / "build_engine_triton.sh", inputs, profile.options["max_batch_size"])
+    return repository_files(profile, onnx_path, int8, inputs, outputs, work, script)
+
+
 def _write_build_script(profile: TargetProfile, path: Path) -> None:
     options = profile.options
     dla = f" --useDLACore={options['dla_core']}" + (" --allowGPUFallback" if options.get("gpu_fallback", True) else "") if options.get("dla_core") is not None else ""
@@ -155,25 +171,33 @@ def build_bundle(
     if missing:
         raise MptEdgeError(f"target {profile.name} needs {', '.join(missing)} on this machine: pip install 'mpt-edge[train,openvino]'")
     work.mkdir(parents=True, exist_ok=True)
-    onnx_path = ensure_onnx(Path(source), work, log)
+    server = profile.backend == "triton"
+    onnx_path = ensure_onnx(Path(source), work, log, dynamic_batch=server)
     meta = read_onnx_meta(onnx_path)
     report: dict[str, Any] = {}
     int8 = None
     if profile.calibration:
         int8, report = ensure_int8(onnx_path, profile.calibration, work, load_pairs, calibration_size, log)
-    files, roles = _files_for(profile, onnx_path, int8, work, log)
-    check_model = files[roles["model"]]
-    rng = np.random.default_rng(0)
     motion = MotionConfig.from_dict(meta["motion_config"])  # the prompt variant sets the feature count
     size, tokens = motion.face_size, [1, *motion.token_shape]
+    inputs = {name: [1, 3, size, size] if name == "apex" else tokens for name in meta["inputs"]}
+    outputs = {"logits": [1, len(meta["class_names"])]}
+    extra: dict[str, Any] = {}
+    if server:
+        assert int8 is not None
+        files, roles, extra["triton"] = _triton_files(profile, onnx_path, int8, (inputs, outputs), work)
+    else:
+        files, roles = _files_for(profile, onnx_path, int8, work, log)
+    check_model = files[roles["model"]]
+    rng = np.random.default_rng(0)
     probe = [{"apex": rng.standard_normal((1, 3, size, size), dtype=np.float32), "motion": rng.standard_normal(tokens, dtype=np.float32)} for _ in range(4)]
     probe = [{k: v for k, v in f.items() if k in meta["inputs"]} for f in probe]
-    check = validate(check_model, onnx_path, probe, optimize=profile.backend != "tensorrt")
+    as_written = profile.backend == "tensorrt" or profile.calibration == "tensorrt"  # the strongly typed model, op by op
+    check = validate(check_model, onnx_path, probe, optimize=not as_written)
     manifest = {
         "target": profile.to_dict(), "backend": profile.backend, "precision": profile.precision,
         "model_config": meta["model_config"], "motion_config": meta["motion_config"], "class_names": meta["class_names"],
-        "inputs": {name: [1, 3, size, size] if name == "apex" else tokens for name in meta["inputs"]},
-        "outputs": {"logits": [1, len(meta["class_names"])]}, "roles": roles,
+        "inputs": inputs, "outputs": outputs, "roles": roles, **extra,
         # how the training faces were aligned (mpt_edge.face): the device aligns the same way
         "face": {"detector": (meta.get("training_data") or {}).get("detector"), "layout": CANONICAL_LAYOUT},
         "precisions": {profile.precision: "model", **({"fp32": "model_fp32"} if "model_fp32" in roles else {})},

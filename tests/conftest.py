@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
+# The face models (`mpt-edge faces install`, run by .ci/run before the tests) stay findable when a test
+# points XDG_CACHE_HOME at a temporary folder.
+os.environ.setdefault("MPT_EDGE_FACE_MODELS", str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mpt-edge" / "face-models"))
+
+
 import numpy as np
 import pytest
 from scipy.ndimage import fourier_shift, gaussian_filter

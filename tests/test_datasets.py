@@ -89,13 +89,13 @@ def test_megc2019_composite_maps_to_three_classes_with_prefixed_subjects(megc_ro
 # --- end to end ---------------------------------------------------------------------------------
 def test_prepare_train_eval_on_the_megc2019_composite(megc_root, tmp_path):
     cache, run = tmp_path / "prepared", tmp_path / "run"
-    prepared = runner.invoke(app, ["prepare", "megc2019", "--root", str(megc_root), "--out", str(cache), "--json"])
+    prepared = runner.invoke(app, ["prepare", "megc2019", "--root", str(megc_root), "--out", str(cache), "--face", "none", "--json"])
     assert prepared.exit_code == 0, prepared.output
     summary = json.loads(prepared.output)
     assert summary["clips"] == 22 and sum(summary["alignment"].values()) == 22
     onset = cv2.imread(str(cache / "samm_006" / "006_1_2" / "img1.png"))
     assert onset.shape == (224, 224, 3)
-    again = json.loads(runner.invoke(app, ["prepare", "megc2019", "--root", str(megc_root), "--out", str(cache), "--json"]).output)
+    again = json.loads(runner.invoke(app, ["prepare", "megc2019", "--root", str(megc_root), "--out", str(cache), "--face", "none", "--json"]).output)
     assert again["reused"] == 22  # resumable: nothing decoded twice
 
     trained = runner.invoke(app, ["train", "--dataset", "megc2019", "--root", str(cache), "--model", "mpt-micro", "--protocol", "loso",
@@ -123,7 +123,7 @@ def test_train_and_eval_straight_from_the_distributed_layout(casme3_root, tmp_pa
                                   "--epochs", "1", "--batch-size", "4", "--out", str(run), "--face", "none", "--json"])
     assert trained.exit_code == 0, trained.output
     caches = list((tmp_path / "cache" / "mpt-edge" / "prepared").iterdir())
-    assert len(caches) == 1 and json.loads((caches[0] / "dataset.json").read_text())["alignment_methods"] == {"centre": 12}
+    assert len(caches) == 1 and json.loads((caches[0] / "dataset.json").read_text())["alignment_methods"] == {"frame": 12}
     evaluated = runner.invoke(app, ["eval", str(run / "best.pt"), "--dataset", "casme3", "--root", str(casme3_root), "--face", "none", "--json"])
     assert evaluated.exit_code == 0, evaluated.output
     assert json.loads(evaluated.output.strip().splitlines()[-1])["composite"]["samples"] == 12
@@ -179,7 +179,7 @@ def test_unreadable_frame_is_named_and_skip_invalid_continues(tmp_path):
 def test_skip_invalid_drops_bad_rows_and_counts_them(tmp_path):
     root = make_casme2(tmp_path / "CASME2", subjects=2)
     _edit_casme2_sheet(root, lambda s: s.cell(3, 5, 999))
-    result = runner.invoke(app, ["prepare", "casme2", "--root", str(root), "--out", str(tmp_path / "out"), "--skip-invalid", "--json"])
+    result = runner.invoke(app, ["prepare", "casme2", "--root", str(root), "--out", str(tmp_path / "out"), "--skip-invalid", "--face", "none", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert summary["skipped"] == 1 and summary["clips"] == 9

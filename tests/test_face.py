@@ -1,4 +1,5 @@
-"""Face detection and alignment on a real photograph (scikit-image's bundled astronaut portrait)."""
+"""The Haar fallback and the shared alignment on a real photograph (scikit-image's astronaut portrait);
+the landmark detectors on many photographs: test_faces.py."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import pytest
 from conftest import fourier_translate
 from mpt_edge.errors import InputError
 from mpt_edge.face import FaceAligner
+from mpt_edge.faces import resolve_detector
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +27,8 @@ def rotation_of(alignment) -> float:
     return math.degrees(math.atan2(b, a))
 
 
-def test_detects_the_face_and_levels_the_eyes(portrait):
-    aligner = FaceAligner(224)
+def test_haar_detects_the_face_and_levels_the_eyes(portrait):
+    aligner = FaceAligner(224, "haar")
     alignment = aligner.align(portrait)
     assert alignment.method == "eyes"
     x, y, w, h = alignment.box
@@ -45,17 +47,17 @@ def test_one_transform_found_on_the_onset_is_applied_to_the_apex(portrait):
     onset = cv2.cvtColor((gray * 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
     apex = cv2.cvtColor((moved * 255).astype(np.uint8), cv2.COLOR_GRAY2BGR)
     onset_crop, apex_crop, alignment = FaceAligner(224).align_pair(onset, apex)
+    assert alignment.method == "landmarks"
     np.testing.assert_array_equal(alignment.apply(apex), apex_crop)
     difference = np.abs(onset_crop.astype(int) - apex_crop.astype(int)).mean()
     assert 0 < difference < 10  # the motion survives, no re-detection jitter added on top
 
 
-def test_no_face_falls_back_to_the_centred_square_and_says_so():
+def test_haar_finds_no_face_on_a_blank_frame_and_none_takes_the_frame():
     blank = np.full((120, 200, 3), 128, np.uint8)
-    alignment = FaceAligner(64).align(blank)
-    assert alignment.method == "centre" and alignment.box is None
-    assert alignment.apply(blank).shape == (64, 64, 3)
-    assert FaceAligner(64, detector="none").align(blank).method == "centre"
+    assert FaceAligner(64, "haar").find(blank) is None
+    alignment = FaceAligner(64, detector="none").align(blank)
+    assert alignment.method == "frame" and alignment.box is None and alignment.apply(blank).shape == (64, 64, 3)
 
 
 def test_bad_arguments_are_clear():
@@ -65,3 +67,5 @@ def test_bad_arguments_are_clear():
         FaceAligner(64).align_pair(np.zeros((64, 64, 3), np.uint8), np.zeros((60, 64, 3), np.uint8))
     with pytest.raises(InputError, match="onset frame must be"):
         FaceAligner(64).align(np.zeros(0, np.uint8))
+    with pytest.raises(InputError, match="unknown face detector 'dlib'; choose auto"):
+        resolve_detector("dlib")

@@ -51,7 +51,7 @@ def _fold_jobs(model_path: Path) -> list[tuple[str, Path, Optional[list[str]], l
     return [("model", model_path, None, [])]
 
 
-def _scorer(path: Path, precision: str = "auto") -> tuple[list[str], Any, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
+def _scorer(path: Path, precision: str = "auto", server: Optional[str] = None) -> tuple[list[str], Any, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
     """(class names, motion config, scores of a batch) for a checkpoint (PyTorch) or a bundle (its engine)."""
     if path.is_dir():
         from mpt_edge.bundle import load_bundle
@@ -60,11 +60,12 @@ def _scorer(path: Path, precision: str = "auto") -> tuple[list[str], Any, Callab
         from mpt_edge.precision import resolve_precision
 
         bundle = load_bundle(path)
-        engine = open_bundle_engine(bundle, precision=resolve_precision(bundle, precision))
+        engine = open_bundle_engine(bundle, precision=resolve_precision(bundle, precision), server=server)
         names = list(bundle.manifest["inputs"])
+        step = int((bundle.manifest.get("triton") or {}).get("max_batch_size", 1))  # a server takes batches
 
         def score_bundle(images: np.ndarray, motion: np.ndarray) -> np.ndarray:
-            feeds = [{"apex": images[i : i + 1], "motion": motion[i : i + 1]} for i in range(len(images))]
+            feeds = [{"apex": images[i : i + step], "motion": motion[i : i + step]} for i in range(0, len(images), step)]
             return np.concatenate([engine.infer({k: v for k, v in f.items() if k in names}) for f in feeds])
 
         return bundle.class_names, bundle.motion_config, score_bundle
@@ -78,7 +79,7 @@ def _scorer(path: Path, precision: str = "auto") -> tuple[list[str], Any, Callab
 
 def evaluate(
     model_path: Path, source: DataSource, batch_size: int = 16, tick: Optional[Callable[[], None]] = None, baselines: bool = True,
-    precision: str = "auto",
+    precision: str = "auto", server: Optional[str] = None,
 ) -> dict[str, Any]:
     """Score the model(s) of ``model_path`` on ``source``. For a run folder (folds with held-out
     subjects) the baselines are refitted on each fold's training subjects and pooled the same way."""
@@ -91,7 +92,7 @@ def evaluate(
     pairs_cache: dict[int, Any] = {}
     features_cache: dict[int, PairFeatures] = {}
     for name, path, held_out, val_subjects in jobs:
-        class_names, motion_config, score = _scorer(path, precision)
+        class_names, motion_config, score = _scorer(path, precision, server)
         if list(class_names) != list(source.class_names):
             raise MptEdgeError(f"{path} predicts {list(class_names)} but {source.name} has classes {source.class_names}; evaluate on the data set it was trained for")
         indices = np.flatnonzero(np.isin(subjects, held_out)) if held_out is not None else np.arange(len(subjects))

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Optional
 
 import typer
 
-from mpt_edge.commands.common import PRECISION, user_errors
+from mpt_edge.commands.common import SERVER, PRECISION, user_errors
 
 
 @user_errors
@@ -16,6 +17,7 @@ def bench(
     seconds: float = typer.Option(5.0, "--seconds", help="How long to measure."),
     warmup: int = typer.Option(5, "--warmup", help="Untimed inferences first."),
     precision: str = PRECISION,
+    server: Optional[str] = SERVER,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Latency p50/p99 and throughput of a bundle's engine (batch 1); both precisions where it carries two."""
@@ -23,7 +25,7 @@ def bench(
 
     from mpt_edge.bundle_bench import bench_bundle
 
-    result = bench_bundle(bundle, seconds, warmup, precision, Console(stderr=True, quiet=as_json).print)
+    result = bench_bundle(bundle, seconds, warmup, precision, Console(stderr=True, quiet=as_json).print, server=server)
     if as_json:
         typer.echo(json.dumps(result))
         return

@@ -51,7 +51,9 @@ def run_build(*, source: Path, target: str, out: Path, work: Optional[Path], dat
         from train.session import report_source, synthetic_of_model
         from train.data.sources import open_dataset
 
-        meta = read_onnx_meta(work / "model.onnx" if source.suffix == ".pt" else source)
+        from targets.build import exported_name
+
+        meta = read_onnx_meta(work / exported_name(profile.backend == "triton") if source.suffix == ".pt" else source)
         face_size = int(meta["motion_config"]["face_size"])
         synthetic = synthetic_of_model(meta) if dataset == "synthetic" and root is None else None
         data = open_dataset(dataset, root, synthetic, False, None, face_size, face_detector,

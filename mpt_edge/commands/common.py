@@ -58,6 +58,10 @@ def json_only_stdout(as_json: bool) -> Iterator[None]:
 PRECISION = typer.Option("auto", "--precision", help="Bundles with INT8 and FP32 models: auto (the faster on this CPU, timed once and cached beside the bundle), int8 or fp32.")
 
 
+# Bundles built for a Triton server (triton-cpu / triton-gpu): the model runs there (mpt_edge.engines.triton).
+SERVER = typer.Option(None, "--server", help="A Triton server serving this bundle (a triton-* model repository): grpc://HOST:8001. Frames are preprocessed here, the model runs there.")
+
+
 # The synthetic set's options, shared by train and eval (an eval must regenerate the same set).
 SYNTHETIC_PRESET = typer.Option("easy", "--synthetic-preset", help="Synthetic set: easy (clear motion, the demo's) or hard (0.1-0.5 px motion among blinks, head motion, noise, JPEG; 24 subjects, 5 imbalanced classes).")
 SYNTHETIC_SUBJECTS = typer.Option(None, "--synthetic-subjects", help="Synthetic set: number of subjects (default: the preset's, easy 16 / hard 24).")

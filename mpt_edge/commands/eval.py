@@ -10,7 +10,7 @@ import typer
 
 from mpt_edge.faces import FACE_HELP
 from mpt_edge.commands.common import (
-    DATASET_HELP, PRECISION, ROOT_HELP, SYNTHETIC_CLASSES, SYNTHETIC_CLIPS, SYNTHETIC_SEED, SYNTHETIC_SUBJECTS, synthetic_spec, user_errors,
+    SERVER, DATASET_HELP, PRECISION, ROOT_HELP, SYNTHETIC_CLASSES, SYNTHETIC_CLIPS, SYNTHETIC_SEED, SYNTHETIC_SUBJECTS, synthetic_spec, user_errors,
 )
 from mpt_edge.errors import MptEdgeError
 
@@ -32,6 +32,7 @@ def eval_(
     face: str = typer.Option("auto", "--face", help=FACE_HELP),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip clips with annotation/frame problems instead of stopping."),
     precision: str = PRECISION,
+    server: Optional[str] = SERVER,
     as_json: bool = typer.Option(False, "--json", help="Print the metrics as JSON."),
 ) -> None:
     """UF1 / UAR / accuracy of a checkpoint, a LOSO run or a built bundle, per source data set and composite."""
@@ -43,13 +44,13 @@ def eval_(
     recorded = synthetic_of_run(model) if synthetic_preset is None and sizes == (None, None, None) and synthetic_seed == 0 else None
     synthetic = recorded or synthetic_spec(synthetic_preset or "easy", *sizes, synthetic_seed)
     result = run_eval(model_path=model, dataset=dataset, root=root, synthetic=synthetic, face_detector=face, skip_invalid=skip_invalid,
-                          as_json=as_json, baselines=baselines, precision=precision)
+                          as_json=as_json, baselines=baselines, precision=precision, server=server)
     if as_json:
         typer.echo(json.dumps(result))
 
 
 def run_eval(*, model_path: Path, dataset: str, root: Optional[Path], synthetic: "SyntheticSpec", face_detector: str, skip_invalid: bool,
-                 as_json: bool, baselines: bool = True, precision: str = "auto") -> dict[str, Any]:
+                 as_json: bool, baselines: bool = True, precision: str = "auto", server: Optional[str] = None) -> dict[str, Any]:
     from rich.console import Console
     from rich.table import Table
 
@@ -69,7 +70,7 @@ def run_eval(*, model_path: Path, dataset: str, root: Optional[Path], synthetic:
     with make_progress(console) as progress:
         bars = None if as_json else progress
         source = open_with_progress(bars, dataset, root, synthetic, skip_invalid, face_size, face_detector, console.print)
-        result = evaluate(model_path, source, tick=counter(bars, "predicting", total_predictions(model_path, source)), baselines=baselines, precision=precision)
+        result = evaluate(model_path, source, tick=counter(bars, "predicting", total_predictions(model_path, source)), baselines=baselines, precision=precision, server=server)
     if not as_json:
         table = Table(title=f"{dataset}: {result['folds']} model(s) from {model_path}")
         for column in ("data set", "UF1", "UAR", "accuracy", "clips"):

@@ -38,9 +38,9 @@ def run_prepare(*, dataset: str, root: Path, out: Path, face_size: int, face_det
     from train.prepare import prepare_records
 
     console = Console(stderr=True, quiet=as_json)
+    raw, classes = read_raw(dataset, root, skip_invalid)  # a malformed data set is the first thing said
     face_detector = resolve_detector(face_detector, log=console.print)
     aligner = FaceAligner(face_size, face_detector)
-    raw, classes = read_raw(dataset, root, skip_invalid)
     for note in raw.notes:
         console.print(f"note: {note}")
     if raw.skipped:

@@ -9,7 +9,7 @@ from typing import Optional
 import typer
 
 from mpt_edge.faces import FACE_HELP
-from mpt_edge.commands.common import EXIT_USER_ERROR, PRECISION, user_errors
+from mpt_edge.commands.common import SERVER, EXIT_USER_ERROR, PRECISION, user_errors
 
 
 @user_errors
@@ -23,6 +23,7 @@ def run(
     detect_every: int = typer.Option(15, "--detect-every", help="Re-detect the face every N frames (the crop is held in between)."),
     face: str = typer.Option("auto", "--face", help=FACE_HELP),
     precision: str = PRECISION,
+    server: Optional[str] = SERVER,
     open_timeout: float = typer.Option(10.0, "--open-timeout", min=0.1, help="Seconds a network source may take to open or to deliver a frame before it counts as failed."),
     serve: Optional[str] = typer.Option(None, "--serve", help="Serve a live view (annotated stream, events, health) at HOST:PORT, e.g. 127.0.0.1:8080."),
     serve_token: Optional[str] = typer.Option(None, "--serve-token", help="Token the live view requires (generated and printed once when binding a non-loopback address)."),
@@ -35,7 +36,7 @@ def run(
     handle = open(events, "a", encoding="utf-8") if events else None
     try:
         summary = run_stream(bundle, source, handle, show, record, max_frames, PipelineConfig(detect_every=detect_every, face_detector=face),
-                             precision=precision, open_timeout_s=open_timeout, serve=serve, serve_token=serve_token)
+                             precision=precision, open_timeout_s=open_timeout, serve=serve, serve_token=serve_token, server=server)
     finally:
         if handle:
             handle.close()

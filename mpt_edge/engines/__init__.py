@@ -43,9 +43,10 @@ def open_engine(path: str | Path, threads: int | None = None, optimize: bool = T
     raise InputError(f"{path}: unknown model type {path.suffix!r}; expected .onnx or an OpenVINO .xml")
 
 
-def open_bundle_engine(bundle: "Bundle", log=print, precision: str | None = None) -> Engine:
+def open_bundle_engine(bundle: "Bundle", log=print, precision: str | None = None, server: str | None = None) -> Engine:
     """The engine of one of the bundle's models (``precision``: int8 or fp32 where the bundle carries
-    both, see mpt_edge.precision; None: the target's own precision), with the manifest's options."""
+    both, see mpt_edge.precision; None: the target's own precision), with the manifest's options;
+    ``server``: a Triton server (grpc://HOST:PORT) serving this bundle (a triton-* model repository)."""
     from mpt_edge.precision import available
 
     options = bundle.manifest["target"].get("options", {})
@@ -53,6 +54,14 @@ def open_bundle_engine(bundle: "Bundle", log=print, precision: str | None = None
     precision = precision or bundle.manifest["precision"]
     if precision not in models:
         raise InputError(f"bundle {bundle.root} has no {precision} model (it carries {', '.join(sorted(models))})")
+    if bundle.backend == "triton" or server:
+        if bundle.backend != "triton":
+            raise InputError(f"--server needs a Triton model repository: build one with `mpt-edge build ... --target triton-cpu` (bundle {bundle.root} is {bundle.backend})")
+        if not server:
+            raise InputError(f"bundle {bundle.root} is a Triton model repository: serve it with tritonserver and pass --server grpc://HOST:8001")
+        from mpt_edge.engines.triton import TritonEngine
+
+        return TritonEngine(server, bundle.manifest["triton"]["models"][precision], bundle.manifest["inputs"], bundle.manifest["outputs"], log)
     model = bundle.path(models[precision])
     if bundle.backend == "openvino":
         from mpt_edge.engines.openvino import OpenVinoEngine

@@ -36,6 +36,7 @@ import numpy as np
 
 from mpt_edge.bundle import Bundle
 from mpt_edge.engines import Engine
+from mpt_edge.engines.triton import ServerUnavailable
 from mpt_edge.face import Alignment, FaceAligner
 from mpt_edge.faces import resolve_detector
 from mpt_edge.preprocess import model_inputs
@@ -70,6 +71,7 @@ class PipelineStats:
     crop_follows: int = 0  # frames on which the crop was re-taken at a new tracked offset (no restart)
     lost_face: int = 0  # the tracker lost the face -> immediate detection
     head_movements_suppressed: int = 0
+    unserved_events: int = 0  # spotted while a remote engine's server was down: not classified, counted
     events: int = 0
     stage_seconds: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STAGES})
     latencies_ms: deque = field(default_factory=lambda: deque(maxlen=10_000))  # apex frame arrival -> event
@@ -232,7 +234,11 @@ class Pipeline:
         image, motion = model_inputs(onset_crop, apex_crop, self.motion)
         t3 = time.perf_counter()
         feeds = {"apex": image[None], "motion": motion[None]}
-        logits = self.engine.infer({k: v for k, v in feeds.items() if k in self.input_names})[0]
+        try:
+            logits = self.engine.infer({k: v for k, v in feeds.items() if k in self.input_names})[0]
+        except ServerUnavailable:  # the engine said so once and backs off; the stream goes on
+            self.stats.unserved_events += 1
+            return None
         t4 = time.perf_counter()
         self.stats.stage_seconds["magnify_tokenize"] += t3 - t2
         self.stats.stage_seconds["infer"] += t4 - t3

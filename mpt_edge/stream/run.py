@@ -39,9 +39,10 @@ def run_stream(
     max_frames: Optional[int] = None, config: PipelineConfig = PipelineConfig(), queue_size: int = 8, max_reconnects: int = 5,
     on_event: Optional[Callable[[dict[str, Any]], None]] = None, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
     precision: str = "auto", open_timeout_s: float = OPEN_TIMEOUT_S, serve: Optional[str] = None, serve_token: Optional[str] = None,
+    server: Optional[str] = None,
 ) -> dict[str, Any]:
     bundle = load_bundle(bundle_dir)
-    engine = open_bundle_engine(bundle, log, precision=resolve_precision(bundle, precision, log))
+    engine = open_bundle_engine(bundle, log, precision=resolve_precision(bundle, precision, log), server=server)
     pipeline = Pipeline(bundle, engine, config)
     spec = parse_source(source)
     live = None
@@ -123,6 +124,9 @@ def run_stream(
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
         "errors": capture.stats.errors,
     }
+    if server:  # a remote engine: what the server's outages cost (events spotted but not classified)
+        summary["server"] = {"url": server, "model": getattr(engine, "model", None), "outages": getattr(engine, "outages", 0),
+                             "failed_requests": getattr(engine, "failures", 0), "unserved_events": stats.unserved_events}
     if capture.stats.errors:
         log("error: " + "; ".join(capture.stats.errors))
     return summary

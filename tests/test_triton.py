@@ -1,0 +1,200 @@
+"""Many cameras, one server: `mpt-edge build --target triton-cpu` writes a Triton model repository that
+the real Triton core (nvidia-pytriton's tritonserver 2.51, its own venv: tests/helpers/triton_server.py)
+serves unchanged; `run/bench/eval --server` send the model inputs there. Checked against the server:
+the same events as the local engine, concurrent clients batched by the server, a server killed and
+restarted mid-stream, a broken config and a repository that does not match — each one line."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from helpers import triton_server
+from mpt_edge.bundle import load_bundle
+from mpt_edge.cli import EXIT_USER_ERROR, app
+from mpt_edge.engines import open_bundle_engine, open_engine
+from mpt_edge.engines.triton import ServerUnavailable
+from mpt_edge.stream.run import run_stream
+from train.configs import REGISTRY, MPTConfig
+from train.data.synthetic_video import plan_events, render_stream, write_video
+
+pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")]
+runner = CliRunner()
+SMALL = MPTConfig("mpt-triton-test", embed_dim=64, depth=2, num_heads=2, adapter_dim=8)
+ROOT = Path(__file__).resolve().parents[1]
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory):
+    """A small model trained on the synthetic set, as a Triton repository and a local bundle."""
+    if os.environ.get("CI") is None and triton_server.ready_venv() is None:
+        pytest.skip("the Triton venv is not set up: python tests/helpers/triton_server.py setup (CI does it)")
+    base = tmp_path_factory.mktemp("triton")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(REGISTRY, SMALL.name, SMALL)
+        trained = runner.invoke(app, ["train", "--root", str(base / "data"), "--synthetic-subjects", "8", "--synthetic-clips", "3",
+                                      "--model", SMALL.name, "--epochs", "8", "--protocol", "all", "--out", str(base / "run")])
+        assert trained.exit_code == 0, trained.output
+        for target, out in (("triton-cpu", "repo"), ("onnxruntime-cpu", "local")):
+            result = runner.invoke(app, ["build", str(base / "run" / "best.pt"), "--target", target, "--out", str(base / out),
+                                         "--root", str(base / "data"), "--calibration-size", "48"])
+            assert result.exit_code == 0, result.output
+    return base / "repo", base / "local"
+
+
+@pytest.fixture(scope="module")
+def server(built):
+    with triton_server.serving(built[0]) as running:
+        yield running
+
+
+@pytest.fixture(scope="module")
+def video(tmp_path_factory):
+    truth = plan_events(300, [0, 1, 2, 0, 1, 2, 0, 1])
+    return write_video(tmp_path_factory.mktemp("video") / "stream.avi", render_stream(truth, 300, seed=101)), truth
+
+
+def test_the_repository_is_triton_config_checked_against_the_models(built):
+    from google.protobuf import text_format
+    from tritonclient.grpc import model_config_pb2
+
+    repo = built[0]
+    bundle = load_bundle(repo)
+    assert bundle.backend == "triton" and bundle.manifest["triton"]["models"] == {"int8": "mpt_int8", "fp32": "mpt_fp32"}
+    for name, model_file, backend in (("mpt_int8", "1/model.xml", "openvino"), ("mpt_fp32", "1/model.onnx", "onnxruntime")):
+        config = text_format.Parse((repo / name / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
+        assert config.name == name and config.max_batch_size == 8 and config.dynamic_batching.max_queue_delay_microseconds > 0
+        assert (config.backend or config.platform.split("_")[0]) == backend
+        assert config.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_CPU
+        engine = open_engine(repo / name / model_file)  # the model file itself: its input names and shapes
+        declared = {i.name: [int(d) for d in i.dims] for i in config.input}
+        assert set(declared) == set(engine.input_names) == set(bundle.manifest["inputs"])
+        for tensor in config.input:
+            assert model_config_pb2.DataType.Name(tensor.data_type) == "TYPE_FP32"
+            assert [1, *declared[tensor.name]] == bundle.manifest["inputs"][tensor.name]
+        assert [int(d) for d in config.output[0].dims] == bundle.manifest["outputs"]["logits"][1:]
+        feeds = {n: np.zeros([4, *declared[n]], np.float32) for n in declared}  # a batch: the batch dimension is dynamic
+        assert engine.infer(feeds).shape == (4, bundle.manifest["outputs"]["logits"][1])
+
+
+def test_run_through_the_server_finds_the_events_of_the_local_engine(built, server, video, tmp_path):
+    repo, local = built
+    path, truth = video
+    runs = {}
+    for name, args in (("server", ["--bundle", str(repo), "--server", server.grpc_url, "--precision", "fp32"]), ("local", ["--bundle", str(local)])):
+        events = tmp_path / f"{name}.jsonl"
+        result = runner.invoke(app, ["run", *args, "--source", str(path), "--events", str(events), "--json"])
+        assert result.exit_code == 0, result.output
+        runs[name] = [(e["frame_apex"], e["label"]) for e in map(json.loads, events.read_text().splitlines())]
+        summary = json.loads(result.output.strip().splitlines()[-1])
+    assert runs["server"] == runs["local"] and len(runs["server"]) >= len(truth) - 1
+    assert summary["frames"] == 300
+    int8 = runner.invoke(app, ["run", "--bundle", str(repo), "--server", server.grpc_url, "--source", str(path), "--json"])
+    assert int8.exit_code == 0, int8.output
+    report = json.loads(int8.output.strip().splitlines()[-1])
+    assert report["server"]["model"] == "mpt_int8" and report["server"]["unserved_events"] == 0 and report["events"] >= len(truth) - 1
+
+
+def test_concurrent_clients_are_batched_by_the_server(built, server):
+    """Four `mpt-edge bench --server` processes at once: the server runs their requests in batches."""
+    repo = built[0]
+    command = [sys.executable, "-m", "mpt_edge", "bench", str(repo), "--server", server.grpc_url, "--precision", "fp32", "--seconds", "3", "--warmup", "2", "--json"]
+    clients = [subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT) for _ in range(4)]
+    reports = []
+    for client in clients:
+        out, err = client.communicate(timeout=120)
+        assert client.returncode == 0, err
+        reports.append(json.loads(out.strip().splitlines()[-1]))
+    assert all(r["backend"] == "triton" and r["latency_ms"]["p50"] > 0 for r in reports)
+    from tritonclient.grpc import InferenceServerClient
+
+    stats = InferenceServerClient(server.grpc_url[len("grpc://"):]).get_inference_statistics("mpt_fp32", as_json=True)
+    sizes = {int(b["batch_size"]): int(b["compute_infer"]["count"]) for b in stats["model_stats"][0]["batch_stats"]}
+    assert max(sizes) > 1, sizes  # requests of different processes merged into one execution
+
+
+def test_a_server_killed_mid_stream_is_one_line_then_reconnected(built, video, tmp_path):
+    repo = built[0]
+    truth = plan_events(2400, [k % 3 for k in range(40)], gap=60)
+    long_video = write_video(tmp_path / "long.avi", render_stream(truth, 2400, seed=101))
+    ports = (triton_server.free_port(), triton_server.free_port(), triton_server.free_port())
+    work = tmp_path / "server"
+    work.mkdir()
+    first = triton_server.start(repo, work, ports)
+    restarted: list = []
+
+    def kill_and_restart(event):
+        if not restarted:
+            restarted.append(None)
+            first.process.kill()
+            threading.Thread(target=lambda: restarted.append(triton_server.start(repo, work, ports)), daemon=True).start()
+
+    lines: list[str] = []
+    try:
+        started = time.monotonic()
+        summary = run_stream(repo, str(long_video), open(os.devnull, "w"), on_event=kill_and_restart, log=lines.append,
+                             server=f"grpc://127.0.0.1:{ports[0]}")
+        elapsed = time.monotonic() - started
+    finally:
+        first.stop()
+        for server in restarted[1:]:
+            server.stop()
+    report = summary["server"]
+    assert report["outages"] == 1 and report["unserved_events"] >= 1 and report["failed_requests"] >= report["unserved_events"]
+    assert summary["frames"] == 2400 and summary["events"] >= 2  # before the kill and after the restart
+    assert summary["events"] + report["unserved_events"] >= len(truth) - 2
+    assert sum("unavailable" in line for line in lines) == 1 and any("back after" in line for line in lines), lines
+    assert elapsed < 120  # nothing waited on the dead server beyond one request's timeout
+
+
+def test_a_broken_config_and_a_mismatched_repository_are_one_line(built, server, tmp_path):
+    repo = built[0]
+    broken = tmp_path / "broken"
+    shutil.copytree(repo, broken)
+    config = broken / "mpt_fp32" / "config.pbtxt"
+    config.write_text(config.read_text().replace('platform: "onnxruntime_onnx"', 'platform: "onnxruntime_onnx"\ndefault_model_filename: "missing.onnx"'))
+    unreadable = broken / "mpt_int8" / "config.pbtxt"
+    unreadable.write_text(unreadable.read_text().replace("max_batch_size: 8", "max_batch_size: -3"))
+    with triton_server.serving(broken, extra=("--exit-on-error=false", "--strict-readiness=false")) as running:
+        # the host's copy is intact (its files are hash-checked); the server's configs are not
+        result = runner.invoke(app, ["bench", str(repo), "--server", running.grpc_url, "--precision", "fp32", "--seconds", "1"])
+        assert result.exit_code == EXIT_USER_ERROR and "Traceback" not in result.output, result.output
+        assert "could not load model 'mpt_fp32'" in result.output and "missing.onnx" in result.output  # Triton's own reason
+        assert len(result.output.strip().splitlines()) == 1
+        result = runner.invoke(app, ["bench", str(repo), "--server", running.grpc_url, "--precision", "int8", "--seconds", "1"])
+        assert result.exit_code == EXIT_USER_ERROR and "did not load it" in result.output and "config.pbtxt" in result.output, result.output
+        other = tmp_path / "other"
+        shutil.copytree(repo, other)
+        manifest = json.loads((other / "manifest.json").read_text())
+        manifest["inputs"]["motion"] = [1, 25, 6]  # a build with another token grid
+        (other / "manifest.json").write_text(json.dumps(manifest))
+        result = runner.invoke(app, ["bench", str(other), "--server", server.grpc_url, "--seconds", "1"])
+        assert result.exit_code == EXIT_USER_ERROR and "serves another build" in result.output, result.output
+    gone = runner.invoke(app, ["bench", str(repo), "--server", running.grpc_url, "--seconds", "1"])
+    assert gone.exit_code == EXIT_USER_ERROR and "cannot reach Triton server" in gone.output and "Traceback" not in gone.output
+    local = runner.invoke(app, ["bench", str(repo), "--seconds", "1"])
+    assert local.exit_code == EXIT_USER_ERROR and "pass --server grpc://" in local.output
+    assert runner.invoke(app, ["bench", str(built[1]), "--server", "grpc://127.0.0.1:1"]).output.count("--target triton-cpu") == 1
+
+
+def test_the_engine_fails_fast_while_the_server_is_down(built, tmp_path):
+    repo = built[0]
+    with triton_server.serving(repo) as running:
+        engine = open_bundle_engine(load_bundle(repo), precision="fp32", server=running.grpc_url, log=lambda m: None)
+        feeds = {name: np.zeros(shape, np.float32) for name, shape in load_bundle(repo).manifest["inputs"].items()}
+        assert engine.infer(feeds).shape == (1, 3)
+    started = time.monotonic()
+    for _ in range(5):
+        with pytest.raises(ServerUnavailable):
+            engine.infer(feeds)
+    assert time.monotonic() - started < 12 and engine.failures == 5 and engine.outages == 1
