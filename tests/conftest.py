@@ -30,3 +30,31 @@ def fourier_translate(image: np.ndarray, dx: float, dy: float = 0.0) -> np.ndarr
 @pytest.fixture(scope="session")
 def texture() -> np.ndarray:
     return smooth_texture()
+
+
+# The small model the streaming and serving tests share (trained once per session): wide enough to
+# learn the synthetic classes in a few epochs, still seconds per epoch.
+def _small_config():
+    from train.configs import MPTConfig
+
+    return MPTConfig("mpt-stream-test", embed_dim=64, depth=2, num_heads=2, adapter_dim=8)
+
+
+@pytest.fixture(scope="session")
+def stream_model(tmp_path_factory):
+    """BASE/run/best.pt trained on the synthetic set at BASE/data, and BASE/bundle (onnxruntime-cpu)."""
+    from typer.testing import CliRunner
+
+    from mpt_edge.cli import app
+    from train.configs import REGISTRY
+
+    small, runner = _small_config(), CliRunner()
+    base = tmp_path_factory.mktemp("stream-model")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setitem(REGISTRY, small.name, small)
+        trained = runner.invoke(app, ["train", "--root", str(base / "data"), "--synthetic-subjects", "8", "--synthetic-clips", "3",
+                                      "--model", small.name, "--epochs", "8", "--protocol", "all", "--out", str(base / "run")])
+        assert trained.exit_code == 0, trained.output
+        built = runner.invoke(app, ["build", str(base / "run" / "best.pt"), "--target", "onnxruntime-cpu", "--out", str(base / "bundle")])
+        assert built.exit_code == 0, built.output
+    return base

@@ -19,14 +19,15 @@ from mpt_edge.errors import InputError
 from mpt_edge.stream.pipeline import Pipeline
 from mpt_edge.stream.sources import CaptureThread, Frame, SourceSpec, parse_source
 from mpt_edge.stream.spotting import ApexSpotter
-from train.configs import REGISTRY, MPTConfig
+from conftest import _small_config
+from train.configs import REGISTRY
 from train.data.synthetic_video import plan_events, render_stream, write_video
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning", "ignore:Detected pickle protocol")
 runner = CliRunner()
 NAMES = ["negative", "positive", "surprise"]
 # Wide enough to learn the synthetic classes in a few epochs, still seconds per epoch.
-SMALL = MPTConfig("mpt-stream-test", embed_dim=64, depth=2, num_heads=2, adapter_dim=8)
+SMALL = _small_config()
 
 
 class FakeCapture:
@@ -232,17 +233,9 @@ def score_events(events, truth):
 
 
 @pytest.fixture(scope="module")
-def bundle_dir(tmp_path_factory):
+def bundle_dir(stream_model):
     """A small model trained on the synthetic set in this session, built into an onnxruntime bundle."""
-    base = tmp_path_factory.mktemp("stream")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setitem(REGISTRY, SMALL.name, SMALL)
-        trained = runner.invoke(app, ["train", "--root", str(base / "data"), "--synthetic-subjects", "8", "--synthetic-clips", "3",
-                                      "--model", SMALL.name, "--epochs", "8", "--protocol", "all", "--out", str(base / "run")])
-        assert trained.exit_code == 0, trained.output
-        built = runner.invoke(app, ["build", str(base / "run" / "best.pt"), "--target", "onnxruntime-cpu", "--out", str(base / "bundle")])
-        assert built.exit_code == 0, built.output
-    return base / "bundle"
+    return stream_model / "bundle"
 
 
 @pytest.fixture(scope="module")

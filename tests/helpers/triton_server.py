@@ -19,6 +19,7 @@ from __future__ import annotations
 import contextlib
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -98,8 +99,14 @@ class Server:
             try:
                 self.process.wait(15)
             except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+                self.kill()
+        self.kill()  # whatever is left of its group: the Python backend's stub processes
+
+    def kill(self) -> None:
+        """The server and its backend stubs gone at once, as a crashed server or container is."""
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGKILL)
+        self.process.wait()
 
 
 def backend_directory(venv: Path, into: Path) -> Path:
@@ -137,7 +144,7 @@ def start(repository: Path, workdir: Path, ports: Optional[tuple[int, int, int]]
                f"--http-port={http_port}", f"--grpc-port={grpc_port}", f"--metrics-port={metrics_port}",
                "--allow-metrics=true", "--log-verbose=0", *extra]
     with open(log, "wb") as handle:
-        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=workdir)
+        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=workdir, start_new_session=True)
     server = Server(process, grpc_port, http_port, metrics_port, log)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
