@@ -261,6 +261,7 @@ def test_run_finds_the_micro_expressions_of_a_video_with_mostly_right_labels(bun
     assert set(p.name for p in tmp_path.iterdir()) == before | {"events.jsonl"}  # nothing else written without --record
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert summary["frames"] == 300 and summary["dropped"] == 0 and summary["latency_ms_apex_to_event"]["p50"] > 0
+    assert summary["face_detector"] == "blazeface"  # auto: the landmark detector, its models installed (`mpt-edge faces install`)
 
 
 @pytest.mark.slow

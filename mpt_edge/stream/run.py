@@ -114,7 +114,7 @@ def run_stream(
     stats = pipeline.stats
     latencies = sorted(stats.latencies_ms)
     summary = {
-        "source": spec.describe(), "frames": stats.frames, "events": stats.events, "seconds": round(seconds, 2),
+        "source": spec.describe(), "face_detector": pipeline.face_detector, "frames": stats.frames, "events": stats.events, "seconds": round(seconds, 2),
         "fps": round(stats.frames / seconds, 1) if seconds else None, "dropped": capture.stats.dropped, "corrupt_frames": capture.stats.corrupt,
         "reconnects": capture.stats.reconnects, "no_face_frames": stats.no_face_frames, "crop_changes": stats.crop_changes,
         "crop_follows": stats.crop_follows, "lost_face": stats.lost_face, "detections": stats.detections,
