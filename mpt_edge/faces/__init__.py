@@ -2,10 +2,11 @@
 
 Every detector returns :class:`Face` records in frame pixels: a box, a score and — where the model has
 them — eye centres, a mouth centre and all its landmark points. Alignment (:mod:`mpt_edge.face`) uses
-the eyes and mouth; the stream also *tracks* landmarks between frames (:meth:`Detector.track`).
+the eyes and mouth. Between detections the stream follows the face with its phase-correlation/ECC
+tracker, measured more precise than re-placing the landmarks (README "Faces").
 
 - ``blazeface``: MediaPipe's BlazeFace (full-range model, 192 px) finds faces, the 468-point face
-  mesh places landmarks — and follows them from frame to frame without re-detecting;
+  mesh places landmarks;
 - ``mtcnn``: the three-stage MTCNN (five landmarks), slower, best on small and many faces;
 - ``haar``: OpenCV's cascades (eye boxes only), the fallback where the models are not installed;
 - ``none``: the frames already are face crops.
@@ -54,10 +55,6 @@ class Detector(Protocol):
 
     def detect(self, frame: np.ndarray) -> list[Face]:
         """Every face on a BGR (or gray) frame, the most confident first."""
-        ...
-
-    def track(self, frame: np.ndarray, previous: Face) -> Optional[Face]:
-        """The face of ``previous`` on this frame (landmarks re-placed near it), or None if it is gone."""
         ...
 
 

@@ -9,8 +9,7 @@ which steadies the box and keypoints from frame to frame).
 
 Landmarks: the 468-point mesh (``face_landmark.tflite``) on a 192x192 RGB [0, 1] crop of the face,
 1.5x its box, rotated so the eyes are level; the presence score (sigmoid of the second output) says
-whether the crop still holds a face. Tracking re-crops around the previous frame's landmarks the same
-way, so a moving head is followed for the price of the mesh alone (MediaPipe's own scheme).
+whether the crop still holds a face.
 The full-range model was chosen over the short-range one by measurement (README, "Faces"): the
 short-range model misses faces under ~1/5 of the frame, as data-set frames and group photos have.
 """
@@ -163,20 +162,3 @@ class BlazeFaceMesh:
             mesh = self.landmarks(frame, (x + w / 2, y + h / 2), max(w, h) * ROI_SCALE, _eye_angle(np.array([rx, ry]), np.array([lx, ly])))
             faces.append(Face(found.box, found.score, mesh.eyes, mesh.mouth, mesh.points, "mesh") if mesh else found)
         return faces
-
-    def track(self, frame: np.ndarray, previous: Face) -> Optional[Face]:
-        """The mesh re-placed around the previous frame's landmarks (no detection)."""
-        if previous.points is None or previous.source != "mesh":
-            x, y, w, h = previous.box
-            angle = 0.0 if previous.eyes is None else _eye_angle(np.array(previous.eyes[0]), np.array(previous.eyes[1]))
-            found = self.landmarks(frame, (x + w / 2, y + h / 2), max(w, h) * ROI_SCALE, angle)
-        else:
-            angle = _eye_angle(np.array(previous.eyes[0]), np.array(previous.eyes[1]))  # type: ignore[index]
-            rotation = cv2.getRotationMatrix2D((0.0, 0.0), angle, 1.0)[:, :2]
-            upright = previous.points @ rotation.T
-            low, high = upright.min(0), upright.max(0)
-            centre = np.linalg.solve(rotation, (low + high) / 2)
-            found = self.landmarks(frame, (float(centre[0]), float(centre[1])), float((high - low).max()) * ROI_SCALE, angle)
-        if found is None:
-            return None
-        return Face(found.box, previous.score, found.eyes, found.mouth, found.points, "mesh")

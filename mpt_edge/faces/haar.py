@@ -69,12 +69,3 @@ class HaarDetector:
         if rx - lx < w * 0.2 or abs(math.degrees(math.atan2(ry - ly, rx - lx))) > 30:  # not a plausible eye pair
             return None
         return (lx, ly), (rx, ry)
-
-    def track(self, frame: np.ndarray, previous: Face) -> Optional[Face]:
-        """Haar has no landmarks to follow: the largest face near the previous one, re-detected."""
-        faces = self.detect(frame)
-        if not faces:
-            return None
-        px, py, pw, ph = previous.box
-        near = [f for f in faces if math.hypot(f.box[0] + f.box[2] / 2 - px - pw / 2, f.box[1] + f.box[3] / 2 - py - ph / 2) < max(pw, ph)]
-        return near[0] if near else None

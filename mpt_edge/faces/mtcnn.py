@@ -11,7 +11,6 @@ right, nose, mouth corners). Thresholds 0.6 / 0.7 / 0.7, pyramid factor 0.709.
 from __future__ import annotations
 
 import math
-from typing import Optional
 
 import cv2
 import numpy as np
@@ -142,21 +141,3 @@ class Mtcnn:
             faces.append(Face((x0, y0, x1 - x0, y1 - y0), float(score), ((p[0, 0], p[0, 1]), (p[1, 0], p[1, 1])),
                               tuple(p[3:5].mean(0)), p, "mtcnn"))
         return sorted(faces, key=lambda f: -f.score)
-
-    def track(self, frame: np.ndarray, previous: Face) -> Optional[Face]:
-        """Re-detect in a window around the previous face (twice its size): MTCNN has no cheaper step."""
-        x, y, w, h = previous.box
-        side = 2 * max(w, h)
-        cx, cy = x + w / 2, y + h / 2
-        x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
-        x1, y1 = int(min(frame.shape[1], cx + side / 2)), int(min(frame.shape[0], cy + side / 2))
-        if x1 - x0 < 12 or y1 - y0 < 12:
-            return None
-        found = self.detect(frame[y0:y1, x0:x1])
-        if not found:
-            return None
-        best = max(found, key=lambda f: f.box[2] * f.box[3])
-        shift = np.array([x0, y0], np.float64)
-        bx, by, bw, bh = best.box
-        eyes = tuple((ex + x0, ey + y0) for ex, ey in best.eyes)  # type: ignore[union-attr]
-        return Face((bx + x0, by + y0, bw, bh), best.score, eyes, (best.mouth[0] + x0, best.mouth[1] + y0), best.points + shift, "mtcnn")  # type: ignore[arg-type,index]
