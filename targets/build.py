@@ -23,24 +23,19 @@ Log = Callable[[str], None]
 SCRIPTS = Path(__file__).parent / "scripts"
 
 
-def exported_name(dynamic_batch: bool) -> str:
-    """The work folder's export of a checkpoint (server targets need a dynamic batch dimension)."""
-    return "model-dynamic-batch.onnx" if dynamic_batch else "model.onnx"
-
-
 def ensure_onnx(source: Path, work: Path, log: Log, dynamic_batch: bool = False) -> Path:
     """The FP32 ONNX for ``source`` (a .pt is exported once per checkpoint hash); ``dynamic_batch``:
     with a dynamic batch dimension (a server batches requests)."""
     if source.suffix == ".onnx":
-        if dynamic_batch and not read_onnx_meta(source).get("dynamic_batch"):
+        meta = read_onnx_meta(source)  # one clear error for a file mpt-edge did not export
+        if dynamic_batch and not meta.get("dynamic_batch"):
             raise InputError(f"{source} has a fixed batch of 1; a server target batches requests: pass the checkpoint, or export with `mpt-edge export --dynamic-batch`")
-        read_onnx_meta(source)
         return source
     if source.suffix != ".pt":
         raise InputError(f"{source}: pass a checkpoint (.pt from `mpt-edge train`) or an exported model (.onnx)")
     if not source.is_file():
         raise InputError(f"checkpoint {source} does not exist")
-    onnx_path = work / exported_name(dynamic_batch)
+    onnx_path = work / ("model-dynamic-batch.onnx" if dynamic_batch else "model.onnx")  # server targets batch requests
     digest = sha256_file(source)
     if onnx_path.is_file():
         try:
@@ -113,14 +108,6 @@ def _files_for(profile: TargetProfile, onnx_path: Path, int8: Optional[Path], wo
     raise MptEdgeError(f"target {profile.name}: unknown backend {profile.backend}")
 
 
-def _triton_files(profile: TargetProfile, onnx_path: Path, int8: Path, io: tuple[dict[str, list[int]], dict[str, list[int]]], work: Path) -> tuple[dict[str, Path], dict[str, str], dict[str, Any]]:
-    from targets.triton import repository_files, write_engine_script
-
-    inputs, outputs = io
-    script = write_engine_script(work / "build_engine_triton.sh", inputs, profile.options["max_batch_size"])
-    return repository_files(profile, onnx_path, int8, inputs, outputs, work, script)
-
-
 def _write_build_script(profile: TargetProfile, path: Path) -> None:
     options = profile.options
     dla = f" --useDLACore={options['dla_core']}" + (" --allowGPUFallback" if options.get("gpu_fallback", True) else "") if options.get("dla_core") is not None else ""
@@ -162,7 +149,7 @@ def validate(model_file: Path, fp32_onnx: Path, feeds: list[dict[str, np.ndarray
 
 
 def build_bundle(
-    source: Path, profile: TargetProfile, out: Path, work: Path, load_pairs: Callable[[], Any], calibration_size: int = 300,
+    source: Path, profile: TargetProfile, out: Path, work: Path, load_pairs: Callable[[dict[str, Any]], Any], calibration_size: int = 300,
     tar: bool = False, log: Log = print,
 ) -> Bundle:
     if out.exists() and any(out.iterdir()):  # checked first: no export/calibration work for nothing
@@ -177,7 +164,7 @@ def build_bundle(
     report: dict[str, Any] = {}
     int8 = None
     if profile.calibration:
-        int8, report = ensure_int8(onnx_path, profile.calibration, work, load_pairs, calibration_size, log)
+        int8, report = ensure_int8(onnx_path, profile.calibration, work, lambda: load_pairs(meta), calibration_size, log)
     motion = MotionConfig.from_dict(meta["motion_config"])  # the prompt variant sets the feature count
     size, tokens = motion.face_size, [1, *motion.token_shape]
     inputs = {name: [1, 3, size, size] if name == "apex" else tokens for name in meta["inputs"]}
@@ -185,7 +172,9 @@ def build_bundle(
     extra: dict[str, Any] = {}
     if server:
         assert int8 is not None
-        files, roles, extra["triton"] = _triton_files(profile, onnx_path, int8, (inputs, outputs), work)
+        from targets.triton import repository_files
+
+        files, roles, extra["triton"] = repository_files(profile, onnx_path, int8, inputs, outputs, work)
     else:
         files, roles = _files_for(profile, onnx_path, int8, work, log)
     check_model = files[roles["model"]]

@@ -68,7 +68,7 @@ def model_config(name: str, precision: str, profile: TargetProfile, inputs: dict
 
 
 def repository_files(profile: TargetProfile, fp32_onnx: Path, int8: Path, inputs: dict[str, list[int]], outputs: dict[str, list[int]],
-                     work: Path, build_script: Path) -> tuple[dict[str, Path], dict[str, str], dict[str, Any]]:
+                     work: Path) -> tuple[dict[str, Path], dict[str, str], dict[str, Any]]:
     """(bundle name -> source, role -> bundle name, the manifest's ``triton`` record)."""
     folder = work / f"triton-{profile.name}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -86,7 +86,7 @@ def repository_files(profile: TargetProfile, fp32_onnx: Path, int8: Path, inputs
         roles["model"] = "mpt_int8/1/model.xml"
     else:  # the plan is built on the server: the Q/DQ model waits beside the version folder
         files["mpt_int8/model_int8_qdq.onnx"] = int8
-        files["build_engine.sh"] = build_script
+        files["build_engine.sh"] = write_engine_script(folder / "build_engine.sh", inputs, profile.options["max_batch_size"])
         roles["model"] = "mpt_int8/model_int8_qdq.onnx"
     record = {"models": dict(MODEL_NAMES), "max_batch_size": profile.options["max_batch_size"],
               "max_queue_delay_us": profile.options["max_queue_delay_us"], "kind": profile.options["kind"]}

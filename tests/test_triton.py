@@ -201,15 +201,15 @@ def test_the_gpu_repository_is_checked_statically(tmp_path):
     from tritonclient.grpc import model_config_pb2
 
     from targets import get_target
-    from targets.triton import repository_files, write_engine_script
+    from targets.triton import repository_files
 
     profile = get_target("triton-gpu")
     inputs, outputs = {"apex": [1, 3, 224, 224], "motion": [1, 49, 6]}, {"logits": [1, 3]}
     for name in ("fp32.onnx", "int8_qdq.onnx"):
         (tmp_path / name).write_bytes(b"onnx")
-    script = write_engine_script(tmp_path / "build_engine.sh", inputs, profile.options["max_batch_size"])
-    files, roles, record = repository_files(profile, tmp_path / "fp32.onnx", tmp_path / "int8_qdq.onnx", inputs, outputs, tmp_path, script)
+    files, roles, record = repository_files(profile, tmp_path / "fp32.onnx", tmp_path / "int8_qdq.onnx", inputs, outputs, tmp_path)
     assert roles == {"model_fp32": "mpt_fp32/1/model.onnx", "model": "mpt_int8/model_int8_qdq.onnx"} and "build_engine.sh" in files
+    script = files["build_engine.sh"]
     int8 = text_format.Parse(files["mpt_int8/config.pbtxt"].read_text(), model_config_pb2.ModelConfig())
     fp32 = text_format.Parse(files["mpt_fp32/config.pbtxt"].read_text(), model_config_pb2.ModelConfig())
     assert int8.platform == "tensorrt_plan" and fp32.platform == "onnxruntime_onnx"

@@ -16,7 +16,7 @@ from mpt_edge.errors import MptEdgeError
 @user_errors
 def build(
     source: Path = typer.Argument(..., help="A checkpoint (.pt from `mpt-edge train`) or an exported model (.onnx)."),
-    target: str = typer.Option(..., "--target", "-t", help="jetson-orin, jetson-orin-nano, jetson-orin-dla, openvino-cpu, openvino-cpu-fp32, onnxruntime-cpu, onnxruntime-cpu-int8."),
+    target: str = typer.Option(..., "--target", "-t", help="jetson-orin, jetson-orin-nano, jetson-orin-dla, openvino-cpu, openvino-cpu-fp32, onnxruntime-cpu, onnxruntime-cpu-int8, triton-cpu, triton-gpu."),
     out: Path = typer.Option(..., "--out", "-o", help="Bundle folder to create (must not exist or be empty)."),
     dataset: str = typer.Option("synthetic", "--dataset", help="Calibration data for INT8 targets. " + DATASET_HELP),
     root: Optional[Path] = typer.Option(None, "--root", help=ROOT_HELP),
@@ -45,15 +45,12 @@ def run_build(*, source: Path, target: str, out: Path, work: Optional[Path], dat
     console = Console(stderr=True, quiet=as_json)
     work = work or out.parent / f".{out.name}.work"
 
-    def load_pairs():
-        from mpt_edge.onnx_meta import read_onnx_meta
+    def load_pairs(meta: dict[str, Any]):
+        """The calibration clips for the exported model whose metadata ``meta`` is."""
         from train.data.pairs import load_pairs as decode
         from train.session import report_source, synthetic_of_model
         from train.data.sources import open_dataset
 
-        from targets.build import exported_name
-
-        meta = read_onnx_meta(work / exported_name(profile.backend == "triton") if source.suffix == ".pt" else source)
         face_size = int(meta["motion_config"]["face_size"])
         synthetic = synthetic_of_model(meta) if dataset == "synthetic" and root is None else None
         data = open_dataset(dataset, root, synthetic, False, None, face_size, face_detector,

@@ -60,10 +60,8 @@ def run_demo(*, out: Path, target: str, epochs: int, events: int, as_json: bool,
                       out=run_dir, resume=(run_dir / "run.json").is_file(), device_name="auto", as_json=False)
     console.print(f"[bold]2/4 build the {target} bundle")
     if not (bundle_dir / "manifest.json").is_file():
-        def pairs():
-            from mpt_edge.onnx_meta import read_onnx_meta
-
-            face_size = int(read_onnx_meta(out / "work" / "model.onnx")["motion_config"]["face_size"])
+        def pairs(meta):
+            face_size = int(meta["motion_config"]["face_size"])
             source = open_dataset("synthetic", None, None)
             return load_pairs(source.records, face_size)
 

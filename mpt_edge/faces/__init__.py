@@ -80,8 +80,7 @@ def models_installed(name: str) -> bool:
 
     needed = {"blazeface": ("face_detection_full_range_sparse.tflite", "face_landmark.tflite"),
               "mtcnn": ("mtcnn_pnet.onnx", "mtcnn_rnet.onnx", "mtcnn_onet.onnx")}.get(name, ())
-    have = installed()
-    return all(have[n] for n in needed)
+    return all(installed(needed).values())
 
 
 def resolve_detector(requested: str, trained: Optional[str] = None, log=None) -> str:

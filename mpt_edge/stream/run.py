@@ -43,7 +43,7 @@ def run_stream(
 ) -> dict[str, Any]:
     bundle = load_bundle(bundle_dir)
     engine = open_bundle_engine(bundle, log, precision=resolve_precision(bundle, precision, log), server=server)
-    pipeline = Pipeline(bundle, engine, config)
+    pipeline = Pipeline(bundle, engine, config, log)
     spec = parse_source(source)
     live = None
     if serve:
