@@ -19,6 +19,12 @@ DEFAULT_SIZE = 300
 MIN_SIZE = 8
 
 
+def check_size(size: int, option: str = "--size") -> None:
+    """A calibration size too small for INT8 ranges is one line naming the option the user gave."""
+    if size < MIN_SIZE:
+        raise InputError(f"{option} {size} is too small a calibration set; use at least {MIN_SIZE} (default {DEFAULT_SIZE})")
+
+
 def stratified_indices(labels: Sequence[int], subjects: Sequence[str], size: int = DEFAULT_SIZE, seed: int = 0) -> np.ndarray:
     """Indices of at most ``size`` clips, balanced over classes and subjects (all clips if fewer)."""
     labels = np.asarray(labels)
@@ -26,8 +32,7 @@ def stratified_indices(labels: Sequence[int], subjects: Sequence[str], size: int
         raise InputError("the calibration data is empty: no training clips to draw from; check --dataset/--root")
     if len(labels) != len(subjects):
         raise InputError(f"{len(labels)} labels but {len(subjects)} subjects")
-    if size < MIN_SIZE:
-        raise InputError(f"--size {size} is too small a calibration set; use at least {MIN_SIZE} (default {DEFAULT_SIZE})")
+    check_size(size)
     if len(labels) < MIN_SIZE:
         raise InputError(f"only {len(labels)} training clips for calibration; INT8 ranges need at least {MIN_SIZE}")
     rng = np.random.default_rng([seed, 2024])

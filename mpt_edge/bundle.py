@@ -27,10 +27,15 @@ from typing import Optional, Any, Iterator
 from mpt_edge import __version__
 from mpt_edge.errors import InputError
 from mpt_edge.io import atomic_write_bytes
+from mpt_edge.manifest import MANIFEST, SCHEMA_VERSION, Manifest, check_member_name, parse_manifest
 from mpt_edge.motion.config import MotionConfig
 
-SCHEMA_VERSION = 1
-MANIFEST = "manifest.json"
+# What a bundle tar may hold, checked on the members' headers before a byte is extracted: the largest
+# model shipped (mpt-base FP32 + INT8, OpenVINO) is ~0.5 GB; a 2 GiB sparse member is refused unread.
+MAX_TAR_MEMBERS = 256
+MAX_MEMBER_BYTES = 1 << 30
+MAX_TAR_BYTES = 3 << 30
+MAX_MANIFEST_BYTES = 4 << 20
 
 
 def sha256_file(path: Path) -> str:
@@ -45,6 +50,7 @@ def sha256_file(path: Path) -> str:
 class Bundle:
     root: Path
     manifest: dict[str, Any]
+    spec: Optional[Manifest] = None  # the validated, typed view (None only for a bundle being written)
 
     @property
     def motion_config(self) -> MotionConfig:
@@ -65,33 +71,60 @@ class Bundle:
         return str(self.manifest["backend"])
 
     def path(self, role: str) -> Path:
-        """The file playing ``role`` (``model``, ``engine``, ...) as the manifest names it."""
+        """The file playing ``role`` (``model``, ``engine``, ...): a plain relative path the manifest lists
+        (:mod:`mpt_edge.manifest`), and inside the bundle folder once resolved."""
         name = self.manifest["roles"].get(role)
         if name is None:
             raise InputError(f"bundle {self.root} has no {role} file; rebuild it with `mpt-edge build`")
-        return self.root / name
+        check_member_name(name, f"bundle {self.root}")
+        path = self.root / name
+        if not _inside(path, self.root):
+            raise InputError(f"bundle {self.root}: the {role} file {name} resolves outside the bundle; rebuild the bundle")
+        return path
 
 
 @contextmanager
-def _staging(out: Path, when_not_empty: str) -> Iterator[Path]:
-    """A temp folder beside ``out`` that becomes ``out`` on success and vanishes on any failure."""
-    if out.exists() and any(out.iterdir()):
+def _staging(out: Path, when_not_empty: str, overwrite: bool = False) -> Iterator[Path]:
+    """A temp folder beside ``out`` that becomes ``out`` on success and vanishes on any failure.
+
+    ``out`` must be missing or empty unless ``overwrite``: then the old folder is replaced only once the
+    new one is complete. Two writers racing for one ``out``: the second is refused, nothing replaced."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"{out} is an existing file, not a folder; choose a folder (it is created if missing)")
+    if out.exists() and any(out.iterdir()) and not overwrite:
         raise InputError(f"{out} already exists and is not empty; {when_not_empty}")
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         yield tmp
-        if out.exists():
-            out.rmdir()
-        os.replace(tmp, out)
+        _move_into_place(tmp, out, overwrite)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
 
 
-def write_bundle(out: Path, files: dict[str, Path], manifest: dict[str, Any]) -> Bundle:
+def _move_into_place(tmp: Path, out: Path, overwrite: bool) -> None:
+    old = None
+    try:
+        if out.exists() and overwrite and any(out.iterdir()):
+            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.old.", dir=out.parent))
+            os.replace(out, old / out.name)
+        elif out.exists():
+            out.rmdir()  # empty, as checked; fails if another writer filled it meanwhile
+        os.replace(tmp, out)
+    except OSError as error:
+        if old is not None and not out.exists():
+            os.replace(old / out.name, out)  # put the user's folder back
+        raise InputError(f"{out} was written by another command meanwhile ({os.strerror(error.errno or 0)}); "
+                         "nothing was replaced: run one command per output folder") from error
+    finally:
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+
+def write_bundle(out: Path, files: dict[str, Path], manifest: dict[str, Any], overwrite: bool = False) -> Bundle:
     """Copy ``files`` (name in bundle -> source) and the manifest into ``out``, atomically."""
-    with _staging(Path(out), "choose another --out or delete it") as tmp:
+    with _staging(Path(out), "choose another --out, or pass --overwrite to replace it", overwrite) as tmp:
         hashes = {}
         for name, source in files.items():
             _check_member_name(name)
@@ -100,44 +133,53 @@ def write_bundle(out: Path, files: dict[str, Path], manifest: dict[str, Any]) ->
             shutil.copyfile(source, target)
             hashes[name] = sha256_file(target)
         full = {"schema_version": SCHEMA_VERSION, "mpt_edge_version": __version__, **manifest, "files": hashes}
+        spec = parse_manifest(full, str(out), __version__)  # what the device will check, checked before it is written
         atomic_write_bytes(tmp / MANIFEST, (json.dumps(full, indent=2) + "\n").encode())
-    return Bundle(Path(out), full)
+    return Bundle(Path(out), full, spec)
 
 
 def _check_member_name(name: str) -> None:
-    path = PurePosixPath(name)
-    if path.is_absolute() or ".." in path.parts or not path.parts or name != path.as_posix():
-        raise InputError(f"bundle member {name!r} is not a plain relative path")
+    check_member_name(name)
 
 
-def load_bundle(root: Path, verify: bool = True) -> Bundle:
-    """A bundle folder, schema- and hash-checked: one clear error for anything missing or altered."""
+def read_manifest(path: Path, where: str) -> Manifest:
+    """``path`` parsed and validated (:func:`mpt_edge.manifest.parse_manifest`); ``where`` names it to the user."""
+    try:
+        data = json.loads(path.read_bytes().decode("utf-8"))
+    except (ValueError, UnicodeDecodeError) as error:
+        raise InputError(f"{where}: {MANIFEST} is not valid JSON ({error}); rebuild the bundle") from None
+    return parse_manifest(data, where, __version__)
+
+
+def _verify_files(root: Path, manifest: Manifest, where: str) -> None:
+    for name, expected in manifest.files.items():
+        file = root / name
+        if file.is_symlink() or not file.is_file():
+            raise InputError(f"bundle {where} is missing {name}; copy the whole bundle again or rebuild it")
+        if not _inside(file, root):
+            raise InputError(f"bundle {where}: {name} resolves outside the bundle; copy the bundle again or rebuild it")
+        if sha256_file(file) != expected:
+            raise InputError(f"bundle file {Path(where) / name} does not match its sha256 in {MANIFEST} (altered or corrupt); copy the bundle again or rebuild it")
+
+
+def _inside(path: Path, root: Path) -> bool:
+    return Path(os.path.realpath(path)).is_relative_to(Path(os.path.realpath(root)))
+
+
+def load_bundle(root: Path, verify: bool = True, where: Optional[str] = None) -> Bundle:
+    """A bundle folder, schema- and hash-checked: one clear error for anything missing or altered.
+    ``where``: how to name the bundle in errors (default: ``root``)."""
     root = Path(root)
+    where = where or str(root)
     if root.is_file() and tarfile.is_tarfile(root):
         raise InputError(f"{root} is a packed bundle; unpack it first with `mpt-edge unpack {root} --out DIR`")
     path = root / MANIFEST
     if not path.is_file():
-        raise InputError(f"{root} is not an mpt-edge bundle (no {MANIFEST}); build one with `mpt-edge build`")
-    try:
-        manifest = json.loads(path.read_text())
-    except ValueError as error:
-        raise InputError(f"{path} is not valid JSON ({error}); rebuild the bundle") from None
-    version = manifest.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise InputError(f"bundle {root} has schema version {version} (written by mpt-edge {manifest.get('mpt_edge_version', '?')}); "
-                         f"this mpt-edge {__version__} reads {SCHEMA_VERSION}: rebuild the bundle or use the matching mpt-edge")
-    for key in ("backend", "precision", "model_config", "motion_config", "class_names", "inputs", "outputs", "files", "roles"):
-        if key not in manifest:
-            raise InputError(f"{path} lacks {key!r}; the bundle is damaged: rebuild it")
+        raise InputError(f"{where} is not an mpt-edge bundle (no {MANIFEST}); build one with `mpt-edge build`")
+    manifest = read_manifest(path, where)
     if verify:
-        for name, expected in manifest["files"].items():
-            _check_member_name(name)
-            file = root / name
-            if not file.is_file():
-                raise InputError(f"bundle {root} is missing {name}; copy the whole bundle again or rebuild it")
-            if sha256_file(file) != expected:
-                raise InputError(f"bundle file {file} does not match its sha256 in {MANIFEST} (altered or corrupt); copy the bundle again or rebuild it")
-    return Bundle(root, manifest)
+        _verify_files(root, manifest, where)
+    return Bundle(root, manifest.data, manifest)
 
 
 def pack_bundle(root: Path, tar_path: Path) -> Path:
@@ -158,24 +200,65 @@ def pack_bundle(root: Path, tar_path: Path) -> Path:
     return tar_path
 
 
-def unpack_bundle(tar_path: Path, out: Path) -> Bundle:
-    """Extract a packed bundle into ``out`` safely, then verify it; nothing is left behind on failure."""
+def _check_tar_members(archive: tarfile.TarFile, tar_path: Path, out: Path) -> list[tarfile.TarInfo]:
+    """Every member's header checked before anything is extracted: count, type, name, size."""
+    members: list[tarfile.TarInfo] = []
+    total = 0
+    for member in archive:  # headers only: no member's data is read here
+        members.append(member)
+        if len(members) > MAX_TAR_MEMBERS:
+            raise InputError(f"{tar_path} holds more than {MAX_TAR_MEMBERS} members; a bundle has a handful: refusing to unpack")
+        if not member.isfile() and not member.isdir():
+            raise InputError(f"{tar_path}: member {member.name!r} is a link or device; refusing to unpack")
+        parts = PurePosixPath(member.name).parts
+        if member.name.startswith("/") or ".." in parts or "\\" in member.name:
+            raise InputError(f"{tar_path}: member {member.name!r} would be written outside {out}; refusing to unpack")
+        if member.size > MAX_MEMBER_BYTES:
+            raise InputError(f"{tar_path}: member {member.name!r} is {member.size / 2**30:.1f} GiB, more than any bundle file "
+                             f"({MAX_MEMBER_BYTES >> 20} MiB); refusing to unpack")
+        total += member.size
+        if total > MAX_TAR_BYTES:
+            raise InputError(f"{tar_path} unpacks to more than {MAX_TAR_BYTES >> 30} GiB; refusing to unpack")
+    return members
+
+
+def unpack_bundle(tar_path: Path, out: Path, overwrite: bool = False) -> Bundle:
+    """Extract a packed bundle into ``out`` safely, then verify it; nothing is left behind on failure.
+
+    The members' headers are checked first (count, size, type, name), then the manifest is read and
+    validated, and only the files it lists are extracted; every error names the tar, not the
+    temporary folder it was being unpacked into."""
     tar_path, out = Path(tar_path), Path(out)
     if not tar_path.is_file() or not tarfile.is_tarfile(tar_path):
         raise InputError(f"{tar_path} is not a tar archive; pass the .tar written by `mpt-edge build --tar`")
-    with _staging(out, "unpack into a new folder") as tmp:
+    where = str(tar_path)
+    try:
+        return _unpack(tar_path, out, overwrite, where)
+    except (tarfile.TarError, EOFError) as error:
+        raise InputError(f"{tar_path} is damaged or truncated ({error}); copy it again or rebuild it with `mpt-edge build --tar`") from error
+
+
+def _unpack(tar_path: Path, out: Path, overwrite: bool, where: str) -> Bundle:
+    with _staging(out, "unpack into a new folder, or pass --overwrite to replace it", overwrite) as tmp:
         with tarfile.open(tar_path) as archive:
-            members = archive.getmembers()
-            for member in members:
-                target = (tmp / member.name).resolve()
-                if not member.isfile() and not member.isdir():
-                    raise InputError(f"{tar_path}: member {member.name!r} is a link or device; refusing to unpack")
-                if member.name.startswith("/") or ".." in PurePosixPath(member.name).parts or not str(target).startswith(str(tmp.resolve()) + os.sep):
-                    raise InputError(f"{tar_path}: member {member.name!r} would be written outside {out}; refusing to unpack")
-            archive.extractall(tmp, members=members, filter="data")
-        bundle = load_bundle(tmp)
-        listed = set(bundle.manifest["files"]) | {MANIFEST}
-        extra = sorted(str(p.relative_to(tmp)) for p in tmp.rglob("*") if p.is_file() and str(p.relative_to(tmp)) not in listed)
-        if extra:
-            raise InputError(f"{tar_path} holds files its manifest does not list ({', '.join(extra[:3])}); refusing to unpack")
-    return Bundle(out, bundle.manifest)  # verified in the staging folder, renamed whole: no second hashing pass
+            members = _check_tar_members(archive, tar_path, out)
+            by_name = {PurePosixPath(m.name).as_posix(): m for m in members if m.isfile()}
+            head = by_name.get(MANIFEST)
+            if head is None:
+                raise InputError(f"{tar_path} holds no {MANIFEST}: not an mpt-edge bundle; pass the .tar written by `mpt-edge build --tar`")
+            if head.size > MAX_MANIFEST_BYTES:
+                raise InputError(f"{tar_path}: its {MANIFEST} is {head.size >> 20} MiB, not a manifest; refusing to unpack")
+            handle = archive.extractfile(head)
+            assert handle is not None
+            try:
+                data = json.loads(handle.read().decode("utf-8"))
+            except (ValueError, UnicodeDecodeError) as error:
+                raise InputError(f"{where}: {MANIFEST} is not valid JSON ({error}); rebuild the bundle") from None
+            manifest = parse_manifest(data, where, __version__)
+            extra = sorted(name for name in by_name if name != MANIFEST and name not in manifest.files)
+            if extra:
+                raise InputError(f"{tar_path} holds files its manifest does not list ({', '.join(extra[:3])}); refusing to unpack")
+            wanted = [m for m in members if m.isfile()]
+            archive.extractall(tmp, members=wanted, filter="data")
+        bundle = load_bundle(tmp, where=where)
+    return Bundle(out, bundle.manifest, bundle.spec)  # verified in the staging folder, renamed whole: no second hashing pass

@@ -7,3 +7,57 @@ class MptEdgeError(Exception):
 
 class InputError(MptEdgeError, ValueError):
     """Input data of the wrong shape, dtype or value; a ValueError so library callers can catch it."""
+
+
+# What to do about each operating-system failure a user meets: the path comes from the exception.
+_OS_ADVICE = {
+    "ENOSPC": "no space left on the device: free some space or choose a folder on another disk",
+    "EDQUOT": "disk quota exceeded: free some space or choose a folder on another disk",
+    "EROFS": "read-only file system: choose a writable folder",
+    "ENAMETOOLONG": "file name too long for its file system: choose a shorter name",
+    "EACCES": "permission denied: choose a folder you can write, or fix its permissions",
+    "EPERM": "operation not permitted: choose a folder you can write, or fix its permissions",
+    "ENOENT": "no such file or folder: check the path",
+    "EEXIST": "already exists: choose another name",
+    "ENOTDIR": "a part of the path is a file, not a folder: check the path",
+    "EISDIR": "is a folder, not a file: name a file",
+    "ENOTEMPTY": "folder not empty: choose another folder",
+    "EIO": "input/output error: the disk or the network file system failed; check it and retry",
+    "EMFILE": "too many open files: raise `ulimit -n` or close other programs",
+    "EADDRINUSE": "address already in use: choose another port, or stop the program using it",
+    "EADDRNOTAVAIL": "cannot bind that address here: choose an address of this machine (127.0.0.1 for this machine only)",
+}
+
+
+def _os_line(error: OSError) -> str:
+    import errno as errno_module
+
+    name = errno_module.errorcode.get(error.errno or -1, "")
+    advice = _OS_ADVICE.get(name) or f"{error.strerror or error}: check the path and retry"
+    paths = [str(p) for p in (error.filename, error.filename2) if p is not None]
+    return f"{' -> '.join(paths) or 'a file'}: {advice}"
+
+
+def describe(error: BaseException) -> "str | None":
+    """One line for an error a user can fix, or None for a bug (which keeps its traceback).
+
+    Ours say what to do; the operating system's (full disk, read-only, name too long, ...) name the
+    path and the fix; a damaged tar or JSON file says so. Wrapped errors (a library that raised its
+    own exception from an OSError) are described by their cause."""
+    import json
+    import tarfile
+
+    seen: set[int] = set()
+    current: "BaseException | None" = error
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        if isinstance(current, MptEdgeError):
+            return str(current)
+        if isinstance(current, OSError) and current.errno is not None:
+            return _os_line(current)
+        if isinstance(current, tarfile.TarError):
+            return f"the tar archive is damaged or truncated ({current}); copy it again or rebuild it with `mpt-edge build --tar`"
+        if isinstance(current, json.JSONDecodeError):
+            return f"a JSON file is damaged or truncated ({current}); delete it, or rerun the command that wrote it"
+        current = current.__cause__ or current.__context__
+    return None

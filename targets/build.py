@@ -17,6 +17,7 @@ from mpt_edge.engines import open_engine
 from mpt_edge.errors import InputError, MptEdgeError
 from mpt_edge.motion.config import MotionConfig
 from mpt_edge.onnx_meta import read_onnx_meta
+from targets import cache
 from targets.profile import TargetProfile
 
 Log = Callable[[str], None]
@@ -36,38 +37,42 @@ def ensure_onnx(source: Path, work: Path, log: Log, dynamic_batch: bool = False)
     if not source.is_file():
         raise InputError(f"checkpoint {source} does not exist")
     onnx_path = work / ("model-dynamic-batch.onnx" if dynamic_batch else "model.onnx")  # server targets batch requests
-    digest = sha256_file(source)
-    if onnx_path.is_file():
-        try:
-            if read_onnx_meta(onnx_path).get("checkpoint_sha256") == digest:
-                log(f"reusing {onnx_path} (exported from this checkpoint)")
-                return onnx_path
-        except InputError:
-            pass
+    key = {"checkpoint_sha256": sha256_file(source), "dynamic_batch": dynamic_batch}
+    if cache.reusable(onnx_path, key, [], log):
+        log(f"reusing {onnx_path} (exported from this checkpoint, unaltered)")
+        return onnx_path
     from train.export import export_onnx
 
+    cache.forget(onnx_path)
     summary = export_onnx(source, onnx_path, dynamic_batch=dynamic_batch)
+    cache.store(onnx_path, key, [])
     log(f"exported {onnx_path} (max |dlogit| vs PyTorch {summary['max_abs_logit_difference']:.1e})")
     return onnx_path
 
 
-def ensure_int8(onnx_path: Path, backend: str, work: Path, load_pairs: Callable[[], Any], size: int, log: Log) -> tuple[Path, dict[str, Any]]:
-    """The INT8 model of ``backend`` and its report, recalibrated only if the FP32 model changed."""
+def ensure_int8(
+    onnx_path: Path, backend: str, work: Path, load_pairs: Callable[[], Any], size: int, log: Log, data_key: Optional[dict[str, Any]] = None,
+) -> tuple[Path, dict[str, Any]]:
+    """The INT8 model of ``backend`` and its report, reused only when made from this FP32 model, this
+    calibration data (``data_key``) and size, and unaltered since (:mod:`targets.cache`)."""
     from calibrate.backends import output_path
 
     out = work / (f"int8-{backend}" if onnx_path.stem == "model" else f"int8-{backend}-{onnx_path.stem}")
     report_path = out / f"report_{backend}.json"
-    digest = sha256_file(onnx_path)
-    if report_path.is_file():
-        report = json.loads(report_path.read_text())
-        model = output_path(out, backend)
-        if report.get("model_sha256") == digest and report.get("calibration_size_requested") == size and model.is_file():
-            log(f"reusing {model} (calibrated from this model)")
-            return model, report
+    model = output_path(out, backend)
+    companions = [report_path] + ([model.with_suffix(".bin")] if model.suffix == ".xml" else [])
+    key = {"model_sha256": sha256_file(onnx_path), "backend": backend, "calibration_size": size, "data": data_key or {}}
+    if cache.reusable(model, key, companions, log):
+        log(f"reusing {model} (calibrated from this model and data, unaltered)")
+        return model, json.loads(report_path.read_text())
     from calibrate.run import calibrate_model
 
+    cache.forget(model)
+    if out.is_dir():
+        shutil.rmtree(out)  # nothing of a stale or half-made calibration survives into the new one
     report = calibrate_model(onnx_path, backend, out, load_pairs(), size, log=log)  # writes report_path itself
-    return output_path(out, backend), report
+    cache.store(model, key, companions)
+    return model, report
 
 
 def _openvino_fp32_ir(onnx_path: Path, work: Path) -> Path:
@@ -150,21 +155,38 @@ def validate(model_file: Path, fp32_onnx: Path, feeds: list[dict[str, np.ndarray
 
 def build_bundle(
     source: Path, profile: TargetProfile, out: Path, work: Path, load_pairs: Callable[[dict[str, Any]], Any], calibration_size: int = 300,
-    tar: bool = False, log: Log = print,
+    tar: bool = False, log: Log = print, data_key: Optional[dict[str, Any]] = None, overwrite: bool = False,
 ) -> Bundle:
-    if out.exists() and any(out.iterdir()):  # checked first: no export/calibration work for nothing
-        raise InputError(f"{out} already exists and is not empty; choose another --out or delete it")
+    """``data_key``: what names the calibration data (data set, folder, detector), part of the INT8 cache's key;
+    ``overwrite``: replace a non-empty ``out`` once the new bundle is complete."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is an existing file, not a folder; choose a folder for the bundle (it is created if missing)")
+    if out.exists() and any(out.iterdir()) and not overwrite:  # checked first: no export/calibration work for nothing
+        raise InputError(f"{out} already exists and is not empty; choose another --out, or pass --overwrite to replace it")
     missing = profile.missing()
     if missing:
         raise MptEdgeError(f"target {profile.name} needs {', '.join(missing)} on this machine: pip install 'mpt-edge[train,openvino]'")
+    created = not work.exists()
     work.mkdir(parents=True, exist_ok=True)
+    try:
+        return _build_in(source, profile, out, work, load_pairs, calibration_size, tar, log, data_key, overwrite)
+    except BaseException:
+        if created and work.is_dir() and not any(work.iterdir()):
+            work.rmdir()  # a build that failed before caching anything leaves no empty work folder behind
+        raise
+
+
+def _build_in(
+    source: Path, profile: TargetProfile, out: Path, work: Path, load_pairs: Callable[[dict[str, Any]], Any], calibration_size: int,
+    tar: bool, log: Log, data_key: Optional[dict[str, Any]], overwrite: bool,
+) -> Bundle:
     server = profile.backend == "triton"
     onnx_path = ensure_onnx(Path(source), work, log, dynamic_batch=server)
     meta = read_onnx_meta(onnx_path)
     report: dict[str, Any] = {}
     int8 = None
     if profile.calibration:
-        int8, report = ensure_int8(onnx_path, profile.calibration, work, lambda: load_pairs(meta), calibration_size, log)
+        int8, report = ensure_int8(onnx_path, profile.calibration, work, lambda: load_pairs(meta), calibration_size, log, data_key)
     motion = MotionConfig.from_dict(meta["motion_config"])  # the prompt variant sets the feature count
     size, tokens = motion.face_size, [1, *motion.token_shape]
     inputs = {name: [1, 3, size, size] if name == "apex" else tokens for name in meta["inputs"]}
@@ -196,7 +218,7 @@ def build_bundle(
             "random_inputs_vs_fp32": check,
         },
     }
-    bundle = write_bundle(out, files, manifest)
+    bundle = write_bundle(out, files, manifest, overwrite)
     if tar:
         packed = pack_bundle(out, out.with_suffix(".tar"))
         log(f"packed {packed}")

@@ -92,5 +92,5 @@ def test_the_tensorrt_model_is_checked_op_by_op(tmp_path):
     assert open_engine(tmp_path / "a.onnx").session.get_session_options().graph_optimization_level != level
     assert 'optimize=backend != "tensorrt"' in inspect.getsource(report.accuracy_report)
     assert 'optimize=backend != "tensorrt"' in inspect.getsource(run.calibrate_model)
-    source = inspect.getsource(build.build_bundle)  # jetson-* and triton-gpu carry the strongly typed model
+    source = inspect.getsource(build._build_in)  # jetson-* and triton-gpu carry the strongly typed model
     assert 'as_written = profile.backend == "tensorrt" or profile.calibration == "tensorrt"' in source and "optimize=not as_written" in source

@@ -28,7 +28,7 @@ import torch
 from mpt_edge import __version__
 from mpt_edge.errors import MptEdgeError
 from mpt_edge.io import atomic_write_bytes
-from mpt_edge.onnx_meta import FORMAT, FORMAT_VERSION, KEY
+from mpt_edge.onnx_meta import FORMAT, FORMAT_VERSION, KEY, read_onnx_meta
 from mpt_edge.preprocess import model_inputs
 from train.checkpoint import load_model
 from train.model import MPT
@@ -66,6 +66,20 @@ def standardisation_record(model: MPT) -> dict[str, Any] | None:
         return None
     embed = model.motion_embed
     return {"mean": embed.feature_mean.tolist(), "std": embed.feature_std.tolist()}
+
+
+def check_export_target(out: Path, overwrite: bool = False) -> None:
+    """``out`` may be replaced: it is missing, or a model mpt-edge exported (re-exporting is the point),
+    or ``overwrite`` says the user accepts losing what is there. A folder is never a target."""
+    out = Path(out)
+    if out.is_dir():
+        raise MptEdgeError(f"--out {out} is a folder; name the .onnx file to write, e.g. {out / 'model.onnx'}")
+    if not out.exists() or overwrite:
+        return
+    try:
+        read_onnx_meta(out)
+    except MptEdgeError:
+        raise MptEdgeError(f"--out {out} exists and is not a model mpt-edge exported; choose another --out, or pass --overwrite to replace it") from None
 
 
 def export_onnx(checkpoint: Path, out: Path, dynamic_batch: bool = False, simplify: bool = True) -> dict[str, Any]:

@@ -73,15 +73,33 @@ def _write_clip(folder: Path, record: ClipRecord, aligner: FaceAligner) -> str:
     return alignment.method
 
 
+def claim_cache_folder(out: Path, overwrite: bool = False) -> None:
+    """``out`` is new, empty, or a prepare cache (finished, or interrupted: clip folders with their
+    alignment.json); a folder of someone else's files is refused unless ``overwrite``."""
+    if out.exists() and not out.is_dir():
+        raise InputError(f"--out {out} is an existing file, not a folder; choose a folder for the cache")
+    if not out.is_dir() or not any(out.iterdir()):
+        return
+    ours = (out / "dataset.json").is_file() or next(out.glob("*/*/alignment.json"), None) is not None
+    if not ours and not overwrite:
+        first = sorted(p.name for p in out.iterdir())[0]
+        raise InputError(f"--out {out} holds files mpt-edge prepare did not write ({first}, ...); choose another --out, "
+                         "or pass --overwrite to write the cache among them")
+
+
 def prepare_records(
     records: Sequence[ClipRecord], out: Path, source: str, class_names: Sequence[str], aligner: FaceAligner,
-    root: Path, on_clip: Optional[Callable[[], None]] = None, skip_invalid: bool = False,
+    root: Path, on_clip: Optional[Callable[[], None]] = None, skip_invalid: bool = False, overwrite: bool = False,
 ) -> PrepareSummary:
     out = Path(out)
+    claim_cache_folder(out, overwrite)
     out.mkdir(parents=True, exist_ok=True)
     meta_path = out / "dataset.json"
     if meta_path.is_file():
-        meta = json.loads(meta_path.read_text())
+        try:
+            meta = json.loads(meta_path.read_text())
+        except ValueError:
+            raise InputError(f"{meta_path} is damaged (not JSON); delete {out} and prepare again") from None
         if meta.get("source") != source or meta.get("face_size") != aligner.face_size or meta.get("detector") != aligner.detector:
             raise InputError(f"{out} holds a cache of {meta.get('source')} at {meta.get('face_size')}px/{meta.get('detector')}; use another --out")
     rows, methods, reused, no_face = [], Counter(), 0, []

@@ -105,6 +105,24 @@ def _write_json(path: Path, data: Any) -> None:
     atomic_write_bytes(path, (json.dumps(data, indent=2) + "\n").encode())
 
 
+def claim_run_folder(out: Path, resume: bool, overwrite: bool = False, grid: bool = False) -> None:
+    """Refuse, before any work, an --out that ``train`` would damage: a file, a bundle, a folder of files
+    no training run wrote (someone's best.pt), or ``--resume`` of a run that does not exist.
+    ``overwrite``: the user accepts that such files are written over."""
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise MptEdgeError(f"--out {out} is an existing file, not a folder; choose a folder for the run")
+    if (out / "manifest.json").is_file():
+        raise MptEdgeError(f"--out {out} is a bundle, not a training run; choose another --out")
+    ours = (out / "run.json").is_file() or (grid and (out / "ablation").is_dir())
+    if resume and not ours:
+        raise MptEdgeError(f"--resume: {out} holds no training run to continue (no run.json); drop --resume to start one there")
+    if not ours and out.is_dir() and any(out.iterdir()) and not overwrite:
+        first = sorted(p.name for p in out.iterdir())[0]
+        raise MptEdgeError(f"--out {out} holds files mpt-edge train did not write ({first}, ...); choose another --out, "
+                           "or pass --overwrite to write the run over them")
+
+
 def check_run_folder(out: Path, identity: dict[str, Any], same_run_allowed: bool) -> None:
     """A fresh OUT, or (with --resume or --folds) the same run: never silently mix two runs in one folder."""
     run_file = out / "run.json"

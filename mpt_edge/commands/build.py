@@ -10,7 +10,6 @@ import typer
 
 from mpt_edge.faces import FACE_HELP
 from mpt_edge.commands.common import DATASET_HELP, ROOT_HELP, json_only_stdout, user_errors
-from mpt_edge.errors import MptEdgeError
 
 
 @user_errors
@@ -24,24 +23,29 @@ def build(
     work: Optional[Path] = typer.Option(None, "--work", help="Folder for intermediate results, reused when their inputs' hashes match (default: beside --out)."),
     face: str = typer.Option("auto", "--face", help=FACE_HELP),
     tar: bool = typer.Option(False, "--tar", help="Also pack the bundle as OUT.tar."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out (only once the new bundle is complete)."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Export, calibrate and build a deployable bundle for a target."""
     with json_only_stdout(as_json):
-        summary = run_build(source=source, target=target, out=out, work=work, dataset=dataset, root=root, size=calibration_size, face_detector=face, tar=tar, as_json=as_json)
+        summary = run_build(source=source, target=target, out=out, work=work, dataset=dataset, root=root, size=calibration_size, face_detector=face, tar=tar, as_json=as_json, overwrite=overwrite)
     if as_json:
         typer.echo(json.dumps(summary))
 
 
-def run_build(*, source: Path, target: str, out: Path, work: Optional[Path], dataset: str, root: Optional[Path], size: int, face_detector: str, tar: bool, as_json: bool) -> dict[str, Any]:
+def run_build(
+    *, source: Path, target: str, out: Path, work: Optional[Path], dataset: str, root: Optional[Path], size: int, face_detector: str, tar: bool,
+    as_json: bool, overwrite: bool = False,
+) -> dict[str, Any]:
     from rich.console import Console
 
     from targets import get_target
     from targets.build import build_bundle
 
     profile = get_target(target)
-    if out.exists() and not out.is_dir():
-        raise MptEdgeError(f"--out {out} is an existing file, not a folder; choose a folder for the bundle (it is created if missing)")
+    from calibrate.sampling import check_size
+
+    check_size(size, "--calibration-size")
     console = Console(stderr=True, quiet=as_json)
     work = work or out.parent / f".{out.name}.work"
 
@@ -58,7 +62,8 @@ def run_build(*, source: Path, target: str, out: Path, work: Optional[Path], dat
         report_source(data, console.print)
         return decode(data.records, face_size)
 
-    bundle = build_bundle(source, profile, out, work, load_pairs, size, tar, console.print)
+    data_key = {"dataset": dataset, "root": str(root.resolve()) if root else None, "face": face_detector}
+    bundle = build_bundle(source, profile, out, work, load_pairs, size, tar, console.print, data_key, overwrite)
     summary = {"bundle": str(out), "target": target, "backend": bundle.backend, "precision": bundle.manifest["precision"],
                "files": sorted(bundle.manifest["files"]), "validation": bundle.manifest["validation"], "tar": str(out.with_suffix(".tar")) if tar else None}
     if not as_json:

@@ -46,6 +46,9 @@ def run_calibrate(*, model: Path, backend: str, out: Path, dataset: str, root: O
     from train.progress import counter, make_progress
     from train.session import open_with_progress, synthetic_of_model
 
+    from calibrate.sampling import check_size
+
+    check_size(size, "--size")  # before the data is opened
     meta = read_onnx_meta(model)
     face_size = int(meta["motion_config"]["face_size"])
     console = Console(stderr=True, quiet=as_json)  # with --json, the CLI keeps stdout to the report (json_only_stdout)

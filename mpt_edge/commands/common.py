@@ -6,11 +6,11 @@ import contextlib
 import functools
 import logging
 import sys
+import traceback
 from typing import TYPE_CHECKING, Callable, Iterator, Optional, TypeVar
 
 import typer
 
-from mpt_edge.errors import MptEdgeError
 
 if TYPE_CHECKING:
     from train.data.synthetic_folder import SyntheticSpec
@@ -18,23 +18,50 @@ if TYPE_CHECKING:
 F = TypeVar("F", bound=Callable[..., object])
 
 EXIT_USER_ERROR = 2
+EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process ended by it
 
+OVERWRITE_HELP = "Write into --out even though it holds files this command did not write (they may be replaced)."
 DATASET_HELP = "Data set: synthetic (built in), casme2, samm, smic (SMIC-HS), casme3 (CAS(ME)^3 part A), megc2019 (composite)."
 ROOT_HELP = "Data set folder as distributed, or a `mpt-edge prepare` cache. For synthetic: where it is generated (default: the user cache)."
 
 
 def user_errors(func: F) -> F:
-    """Turn MptEdgeError (and its InputError/ValueError kin) into one line on stderr and exit 2."""
+    """The command boundary: every failure a user can cause or fix ends as one line on stderr and exit 2.
+
+    Our own errors (:class:`MptEdgeError`) say what to do; the operating system's (a full or read-only
+    disk, a name too long, no permission), a damaged tar or JSON file, and a click option error are
+    turned into one line by :func:`mpt_edge.errors.describe`. With ``mpt-edge --verbose`` the traceback
+    of the cause is printed first. SIGTERM is handled like Ctrl-C while the command runs, so what is
+    being written is finished or removed (never left half written under its final name)."""
 
     @functools.wraps(func)
     def wrapper(*args: object, **kwargs: object) -> object:
+        from mpt_edge.errors import describe
+        from mpt_edge.signals import Terminated, sigterm_as_interrupt
+        from mpt_edge.verbosity import verbose
+
         try:
-            return func(*args, **kwargs)
-        except MptEdgeError as error:
-            typer.secho(f"error: {error}", err=True, fg=typer.colors.RED)
+            with sigterm_as_interrupt():
+                return func(*args, **kwargs)
+        except (typer.Exit, typer.Abort):
+            raise
+        except Terminated:
+            typer.secho("stopped (SIGTERM); what was being written was finished or removed", err=True)
+            raise typer.Exit(EXIT_TERMINATED) from None
+        except Exception as error:
+            line = None if _is_cli_exception(error) else describe(error)  # click's own: it prints them itself
+            if line is None:
+                raise
+            if verbose():
+                traceback.print_exception(error, file=sys.stderr)
+            typer.secho(f"error: {line}", err=True, fg=typer.colors.RED)
             raise typer.Exit(EXIT_USER_ERROR) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def _is_cli_exception(error: Exception) -> bool:
+    return type(error).__module__.split(".")[0] in ("click", "typer")
 
 
 @contextlib.contextmanager

@@ -16,10 +16,13 @@ def export(
     out: Path = typer.Option(Path("model.onnx"), "--out", "-o", help="Where to write the ONNX model."),
     dynamic_batch: bool = typer.Option(False, "--dynamic-batch", help="Batch dimension dynamic (default: static batch 1, what edge engines like)."),
     simplify: bool = typer.Option(True, "--simplify/--no-simplify", help="Simplify the graph with onnxslim."),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace --out even if it is not a model mpt-edge exported."),
     as_json: bool = typer.Option(False, "--json", help="Print a JSON summary."),
 ) -> None:
     """Export a trained checkpoint to ONNX (opset 18), checked against PyTorch before it is written."""
-    from train.export import export_onnx
+    from train.export import check_export_target, export_onnx
+
+    check_export_target(out, overwrite)
 
     summary = export_onnx(checkpoint, out, dynamic_batch, simplify)
     if as_json:

@@ -36,12 +36,13 @@ def install(
 def list_models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Which detectors can run here, and where their model files are."""
     from mpt_edge.faces import DETECTORS, models_installed
-    from mpt_edge.faces.models import MODELS, installed, model_dir
+    from mpt_edge.faces.models import MODELS, VERIFIED, file_states, model_dir
 
-    have = installed()
+    states = file_states()
     report = {
         "folder": str(model_dir()),
-        "files": {name: {"installed": ok, "package": f"{m.package.name}", "sha256": m.sha256} for (name, m), ok in zip(MODELS.items(), have.values())},
+        "files": {name: {"installed": states[name] == VERIFIED, "state": states[name], "package": f"{m.package.name}", "sha256": m.sha256}
+                  for name, m in MODELS.items()},
         "detectors": {d: (models_installed(d) if d in ("blazeface", "mtcnn") else True) for d in DETECTORS},
     }
     if as_json:
@@ -49,7 +50,7 @@ def list_models(as_json: bool = typer.Option(False, "--json", help="Print JSON."
         return
     typer.echo(f"face models in {report['folder']}:")
     for name, item in report["files"].items():
-        typer.echo(f"  {'ok     ' if item['installed'] else 'missing'}  {name}  ({item['package']})")
+        typer.echo(f"  {item['state']:<7}  {name}  ({item['package']})" + ("  altered or corrupt: reinstall with --force" if item["state"] == "altered" else ""))
     ready = [d for d, ok in report["detectors"].items() if ok]
     typer.echo(f"detectors ready: {', '.join(ready)}" + ("" if all(report["detectors"].values()) else "  (run `mpt-edge faces install` for the others)"))
 

@@ -19,8 +19,8 @@ def run(
     events: Optional[Path] = typer.Option(None, "--events", help="Append events as JSON lines to this file (default: stdout)."),
     show: bool = typer.Option(False, "--show", help="Show the frames with face box and last event in a window."),
     record: Optional[Path] = typer.Option(None, "--record", help="Write the annotated video here (opt-in: faces are biometric data)."),
-    max_frames: Optional[int] = typer.Option(None, "--max-frames", help="Stop after this many frames."),
-    detect_every: int = typer.Option(15, "--detect-every", help="Re-detect the face every N frames (the crop is held in between)."),
+    max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames."),
+    detect_every: int = typer.Option(15, "--detect-every", min=1, help="Re-detect the face every N frames (the crop is held in between)."),
     face: str = typer.Option("auto", "--face", help=FACE_HELP),
     precision: str = PRECISION,
     server: Optional[str] = SERVER,
@@ -33,6 +33,10 @@ def run(
     from mpt_edge.stream.pipeline import PipelineConfig
     from mpt_edge.stream.run import run_stream
 
+    if serve:
+        from mpt_edge.stream.live_view import parse_bind
+
+        parse_bind(serve)  # a bad --serve is refused before the bundle, the source or the events file are opened
     handle = open(events, "a", encoding="utf-8") if events else None
     try:
         summary = run_stream(bundle, source, handle, show, record, max_frames, PipelineConfig(detect_every=detect_every, face_detector=face),

@@ -11,7 +11,7 @@ import typer
 
 from mpt_edge.commands.common import (
     DATASET_HELP, ROOT_HELP, SYNTHETIC_CLASSES, SYNTHETIC_CLIPS, SYNTHETIC_PRESET, SYNTHETIC_SEED, SYNTHETIC_SUBJECTS,
-    synthetic_spec, user_errors,
+    OVERWRITE_HELP, synthetic_spec, user_errors,
 )
 from mpt_edge.errors import MptEdgeError
 from mpt_edge.faces import FACE_HELP
@@ -62,6 +62,7 @@ def train(
     device: str = typer.Option("auto", "--device", help="auto, cpu or cuda."),
     out: Path = typer.Option(Path("runs/train"), "--out", "-o", help="Run folder: checkpoints, metrics.json, predictions.csv, plots."),
     resume: bool = typer.Option(False, "--resume", help="Continue the run in --out from its last checkpoint."),
+    overwrite: bool = typer.Option(False, "--overwrite", help=OVERWRITE_HELP),
     ablate: bool = typer.Option(False, "--ablate", help="Run the motion prompt grid (alpha x prompt variant x ViT input, plus no prompts) on --ablate-splits held-out splits, then LOSO for the best cells; writes ablation.md/.json/.png. Resumable with --resume."),
     ablate_alphas: str = typer.Option("0,2,4,8,16", "--ablate-alphas", help="--ablate: magnification factors."),
     ablate_variants: str = typer.Option("lk,patch,flow", "--ablate-variants", help="--ablate: prompt variants."),
@@ -102,6 +103,7 @@ def train(
     summary = run_train(
         dataset=dataset, root=root, skip_invalid=skip_invalid, synthetic=synthetic, spec=spec,
         out=out, resume=resume, device_name=device, as_json=as_json, face_detector=face, grid=grid, allow_unaligned=allow_unaligned,
+        overwrite=overwrite,
     )
     if as_json and summary:
         typer.echo(json.dumps(summary))
@@ -129,7 +131,7 @@ def _numbers(text: str, option: str) -> tuple[float, ...]:
 def run_train(
     *, dataset: str, root: Optional[Path], skip_invalid: bool, synthetic: "SyntheticSpec", spec: "RunSpec",
     out: Path, resume: bool, device_name: str, as_json: bool, face_detector: str = "auto", grid: Optional["GridSpec"] = None,
-    allow_unaligned: bool = False,
+    allow_unaligned: bool = False, overwrite: bool = False,
 ) -> dict[str, Any]:
     """One training run, or with a ``grid`` (``--ablate``) the motion prompt grid (:mod:`train.grid`);
     progress on stderr, the summary table after. Also what ``demo`` trains with."""
@@ -141,9 +143,10 @@ def run_train(
     from train.distributed import init_from_env, shutdown
     from train.grid import grid_size, run_grid
     from train.progress import EpochBars, counter, make_progress
-    from train.runner import run_training
+    from train.runner import claim_run_folder, run_training
     from train.session import open_with_progress, resolve_device
 
+    claim_run_folder(out, resume, overwrite, grid is not None)  # before any work: nothing of the user's is written over
     device = resolve_device(device_name)
     if device.type == "cuda":
         torch.cuda.set_device(device)

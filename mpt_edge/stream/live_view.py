@@ -54,11 +54,17 @@ setInterval(health, 1000); health();
 
 
 def parse_bind(spec: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[::1]:PORT`` for IPv6; ``:PORT`` is loopback), each part checked."""
     host, _, port = spec.rpartition(":")
+    host = host.strip("[]") if host.startswith("[") else host
+    usage = f"--serve {spec!r}: give HOST:PORT with a port 1-65535, e.g. 127.0.0.1:8080"
     try:
-        return host or "127.0.0.1", int(port)
+        number = int(port)
     except ValueError:
-        raise InputError(f"--serve {spec!r}: give HOST:PORT, e.g. 127.0.0.1:8080") from None
+        raise InputError(usage) from None
+    if not 0 <= number <= 65535 or any(c.isspace() for c in host) or "/" in host:
+        raise InputError(usage)
+    return host or "127.0.0.1", number
 
 
 def is_loopback(host: str) -> bool:
@@ -127,6 +133,11 @@ class LiveView:
     @property
     def url(self) -> str:
         return f"http://{self.host}:{self.port}/" + (f"?token={self.token}" if self.token else "")
+
+    @property
+    def display_url(self) -> str:
+        """The address to print: never the token (a generated one is shown once, a given one the user has)."""
+        return f"http://{self.host}:{self.port}/" + (" (append ?token=YOUR_TOKEN)" if self.token else "")
 
     def start(self) -> "LiveView":
         view = self

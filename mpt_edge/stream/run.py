@@ -21,6 +21,7 @@ from mpt_edge.engines import open_bundle_engine
 from mpt_edge.precision import resolve_precision
 from mpt_edge.errors import InputError
 from mpt_edge.stream.pipeline import STAGES, Pipeline, PipelineConfig
+from mpt_edge.stream.recording import RecordingSink
 from mpt_edge.stream.sources import OPEN_TIMEOUT_S, CaptureThread, parse_source
 
 
@@ -51,7 +52,7 @@ def run_stream(
 
         host, port = parse_bind(serve)
         live = LiveView(host, port, serve_token, log=log).start()
-        log(f"live view: {live.url}")
+        log(f"live view: {live.display_url}")
     try:
         capture = CaptureThread(spec, queue_size, max_reconnects, open_timeout_s=open_timeout_s).start()
     except BaseException:
@@ -60,11 +61,13 @@ def run_stream(
         raise
     if live is not None:
         live.source_state = lambda: capture.state
-    writer = None
+    recording: Optional[RecordingSink] = None
     out = events_out or sys.stdout
     started = time.perf_counter()
     shown_event: Optional[dict[str, Any]] = None
+    finished = False
     try:
+        recording = RecordingSink(record, capture.fps) if record else None  # a bad --record is refused before the first frame
         for frame in capture:
             event = pipeline.process(frame)
             if live is not None:
@@ -86,30 +89,28 @@ def run_stream(
                 tracked = pipeline.tracked_alignment
                 box = tracked.box if tracked else None
                 annotated = _overlay(frame.image, shown_event, box)
-                if record:
-                    if writer is None:
-                        record_size = (annotated.shape[1], annotated.shape[0])
-                        writer = cv2.VideoWriter(str(record), cv2.VideoWriter_fourcc(*"mp4v"), capture.fps, record_size)
-                        if not writer.isOpened():
-                            raise InputError(f"cannot write {record}; check the folder exists and the name ends in .mp4")
-                    if (annotated.shape[1], annotated.shape[0]) == record_size:  # a resized source is not recorded
-                        writer.write(annotated)
+                if recording is not None:
+                    recording.write(annotated)  # frames of a resized source are skipped
                 if show:
                     cv2.imshow("mpt-edge", annotated)
                     if cv2.waitKey(1) & 0xFF in (27, ord("q")):
                         break
             if max_frames and pipeline.stats.frames >= max_frames:
                 break
-    except KeyboardInterrupt:
-        pass
+        finished = True
+    except KeyboardInterrupt:  # Ctrl-C, or SIGTERM under the command boundary: finish what is being written
+        finished = True
     finally:
         if live is not None:
             live.stop()
         capture.stop()
-        if writer is not None:
-            writer.release()
         if show:
             cv2.destroyAllWindows()
+        if recording is not None:
+            if finished:
+                recording.close()  # a recording that cannot be finished is one error line, nothing left behind
+            else:
+                recording.abandon_or_keep()
     seconds = time.perf_counter() - started
     stats = pipeline.stats
     latencies = sorted(stats.latencies_ms)

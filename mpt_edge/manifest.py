@@ -1,0 +1,135 @@
+"""The bundle manifest, read and validated in one place: a bundle is closed over the files it lists.
+
+Every check a bundle's ``manifest.json`` must pass before anything in it is used lives here, so the
+folder loader and the tar extractor cannot disagree: the JSON is an object; ``schema_version`` is the
+integer this mpt-edge reads; the required keys have their types; every file name is a plain relative
+path with a sha256; every role (the files an engine opens) is such a path *and* listed in ``files``,
+and an OpenVINO ``.xml`` role brings its ``.bin``, listed too. The one exception is the TensorRT
+engine, which the device builds itself on its first start (its build is recorded in ``engine.json``
+and checked there); it must still be a plain path inside the bundle.
+
+A manifest that fails is one :class:`~mpt_edge.errors.InputError` naming ``where`` (the folder or the
+tar the user gave) and the fix: rebuild the bundle.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import PurePosixPath
+from typing import Any, Mapping
+
+from mpt_edge.errors import InputError
+
+SCHEMA_VERSION = 1
+MANIFEST = "manifest.json"
+BACKENDS = ("onnxruntime", "openvino", "tensorrt", "triton")
+DEVICE_BUILT_ROLES = {"tensorrt": frozenset({"engine"})}  # built on the device, not shipped
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_REQUIRED: dict[str, type] = {
+    "backend": str, "precision": str, "model_config": dict, "motion_config": dict, "class_names": list,
+    "inputs": dict, "outputs": dict, "files": dict, "roles": dict, "target": dict,
+}
+
+
+def check_member_name(name: object, where: str = "bundle") -> str:
+    """``name`` as a plain relative POSIX path (no ``..``, not absolute, no backslash or empty part)."""
+    if not isinstance(name, str) or not name:
+        raise InputError(f"{where}: file name {name!r} is not a plain relative path; rebuild the bundle")
+    path = PurePosixPath(name)
+    plain = (not path.is_absolute() and ".." not in path.parts and "\\" not in name and "\x00" not in name
+             and name == path.as_posix() and not name.startswith("./"))
+    if not plain:
+        raise InputError(f"{where}: file name {name!r} is not a plain relative path inside the bundle; rebuild the bundle")
+    return name
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """What a validated manifest guarantees, typed; ``data`` keeps the whole JSON object."""
+
+    schema_version: int
+    backend: str
+    precision: str
+    class_names: tuple[str, ...]
+    inputs: Mapping[str, tuple[int, ...]]
+    outputs: Mapping[str, tuple[int, ...]]
+    files: Mapping[str, str]
+    roles: Mapping[str, str]
+    data: Mapping[str, Any]
+
+    def role_file(self, role: str) -> str:
+        """The bundle-relative name of the file playing ``role``."""
+        return self.roles[role]
+
+
+def _fail(where: str, what: str) -> InputError:
+    return InputError(f"{where}: {what}; the manifest is damaged or from another tool: rebuild the bundle with `mpt-edge build`")
+
+
+def _shape(value: object) -> tuple[int, ...]:
+    if not isinstance(value, list) or not value or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in value):
+        raise ValueError
+    return tuple(value)
+
+
+def parse_manifest(data: object, where: str, mpt_edge_version: str = "") -> Manifest:
+    """Validate a decoded ``manifest.json``; one line naming ``where`` for the first thing wrong."""
+    if not isinstance(data, dict):
+        raise _fail(where, f"{MANIFEST} is a JSON {type(data).__name__}, not an object")
+    version = data.get("schema_version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise _fail(where, f"schema_version is {version!r}, not an integer")
+    if version != SCHEMA_VERSION:
+        raise InputError(
+            f"{where} has schema version {version} (written by mpt-edge {data.get('mpt_edge_version', '?')}); this mpt-edge "
+            f"{mpt_edge_version or ''} reads {SCHEMA_VERSION}: rebuild the bundle or use the matching mpt-edge".replace("  ", " ")
+        )
+    for key, kind in _REQUIRED.items():
+        if key not in data:
+            raise _fail(where, f"{MANIFEST} lacks {key!r}")
+        if not isinstance(data[key], kind):
+            raise _fail(where, f"{key!r} is a JSON {type(data[key]).__name__}, not {'an object' if kind is dict else 'a ' + kind.__name__}")
+    backend = data["backend"]
+    if backend not in BACKENDS:
+        raise InputError(f"{where} names backend {backend!r}, which this mpt-edge does not know ({', '.join(BACKENDS)}); upgrade mpt-edge")
+    names = data["class_names"]
+    if not names or not all(isinstance(n, str) for n in names):
+        raise _fail(where, "class_names is not a non-empty list of names")
+    shapes: dict[str, dict[str, tuple[int, ...]]] = {}
+    for key in ("inputs", "outputs"):
+        try:
+            shapes[key] = {str(k): _shape(v) for k, v in data[key].items()}
+        except ValueError:
+            raise _fail(where, f"{key!r} is not names with positive integer shapes") from None
+        if not shapes[key]:
+            raise _fail(where, f"{key!r} is empty")
+    files = data["files"]
+    if not files:
+        raise _fail(where, "'files' lists no file")
+    for name, digest in files.items():
+        check_member_name(name, where)
+        if name == MANIFEST:
+            raise _fail(where, f"'files' lists {MANIFEST} itself")
+        if not isinstance(digest, str) or not _SHA256.fullmatch(digest):
+            raise _fail(where, f"the sha256 of {name!r} is {digest!r}, not 64 hex digits")
+    roles = data["roles"]
+    if "model" not in roles:
+        raise _fail(where, "'roles' names no model")
+    device_built = DEVICE_BUILT_ROLES.get(backend, frozenset())
+    for role, name in roles.items():
+        check_member_name(name, where)
+        if name not in files and role not in device_built:
+            raise InputError(f"{where}: role {role!r} names {name!r}, which 'files' does not list (nothing unverified is loaded); rebuild the bundle")
+        if name.endswith(".xml") and name[:-4] + ".bin" not in files:
+            raise InputError(f"{where}: role {role!r} is the OpenVINO model {name!r}, but 'files' does not list its weights {name[:-4]}.bin; rebuild the bundle")
+    precisions = data.get("precisions")
+    if precisions is not None:
+        if not isinstance(precisions, dict) or not all(isinstance(r, str) and r in roles for r in precisions.values()):
+            raise _fail(where, "'precisions' does not map precisions to roles")
+    if not isinstance(data["target"].get("name", ""), str):
+        raise _fail(where, "the target's name is not a string")
+    return Manifest(
+        schema_version=version, backend=backend, precision=data["precision"], class_names=tuple(names),
+        inputs=shapes["inputs"], outputs=shapes["outputs"], files=dict(files), roles=dict(roles), data=data,
+    )

@@ -1,0 +1,36 @@
+"""SIGTERM handled like Ctrl-C while a command runs.
+
+``kill PID`` (a service manager stopping the process, a container's shutdown) sends SIGTERM, whose
+default action ends the process at once: a recording lost its index, a temp file stayed behind. Under
+:func:`sigterm_as_interrupt` it raises :class:`Terminated`, a ``KeyboardInterrupt``, so every
+``except KeyboardInterrupt`` / ``finally`` that finishes or removes what is being written runs for it
+too. Only the main thread can install handlers; elsewhere this does nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import threading
+from types import FrameType
+from typing import Iterator, Optional
+
+
+class Terminated(KeyboardInterrupt):
+    """The process was asked to stop (SIGTERM)."""
+
+
+def _raise_terminated(signum: int, frame: Optional[FrameType]) -> None:
+    raise Terminated()
+
+
+@contextlib.contextmanager
+def sigterm_as_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = signal.signal(signal.SIGTERM, _raise_terminated)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
