@@ -90,7 +90,7 @@ SERVER = typer.Option(None, "--server", help="A Triton server serving this bundl
 
 
 # The synthetic set's options, shared by train and eval (an eval must regenerate the same set).
-SYNTHETIC_PRESET = typer.Option("easy", "--synthetic-preset", help="Synthetic set: easy (clear motion, the demo's) or hard (0.1-0.5 px motion among blinks, head motion, noise, JPEG; 24 subjects, 5 imbalanced classes).")
+SYNTHETIC_PRESET = typer.Option("easy", "--synthetic-preset", help="Synthetic set: easy (clear motion, the demo's), hard (0.1-0.5 px motion among blinks, head motion, noise, JPEG; 24 subjects, 5 imbalanced classes) or realface (real photographs animated by facial action units, 640x480 CASME II layout, aligned by prepare; 16 of 17 people, 5 classes).")
 SYNTHETIC_SUBJECTS = typer.Option(None, "--synthetic-subjects", help="Synthetic set: number of subjects (default: the preset's, easy 16 / hard 24).")
 SYNTHETIC_CLIPS = typer.Option(None, "--synthetic-clips", help="Synthetic set: clips per class and subject, on average (default: easy 4 / hard 3).")
 SYNTHETIC_CLASSES = typer.Option(None, "--synthetic-classes", help="Synthetic set: 3 (MEGC2019 labels) or 5 (CASME II labels) classes (default: easy 3 / hard 5).")

@@ -71,6 +71,8 @@ def open_dataset(
     installed); ``require_faces`` (train): refuse a cache mostly not aligned on faces."""
     if name not in DATASETS:
         raise MptEdgeError(f"unknown --dataset {name!r}; available: {', '.join(DATASETS)}")
+    if name == "synthetic" and synthetic is not None and synthetic.preset == "realface":
+        return _open_realface(synthetic, root, skip_invalid, on_generated_clip, face_size, detector, progress, trained_detector, require_faces, log)
     if name == "synthetic":
         if synthetic is None:  # whatever set is at --root (calibration of an existing run), else the default one
             synthetic = read_synthetic_spec(Path(root))[0] if root and (Path(root) / "dataset.json").is_file() else SyntheticSpec()
@@ -109,3 +111,27 @@ def open_dataset(
     result = read_coded_folder(Path(root), meta["classes"], name, skip_invalid=skip_invalid)
     identity = {"dataset": name, "prepared": str(Path(root).resolve()), "clips": len(result.records), "detector": meta.get("detector")}
     return DataSource(name, Path(root), result.records, list(meta["classes"]), skipped + result.skipped, notes + result.notes, identity)
+
+
+def _open_realface(
+    spec: SyntheticSpec, root: Optional[Path], skip_invalid: bool, on_generated_clip: Optional[Callable[[], None]], face_size: int,
+    detector: str, progress: Optional[Callable[[str, int], Callable[[], None]]], trained_detector: Optional[str], require_faces: bool,
+    log: Optional[Callable[[str], None]],
+) -> DataSource:
+    """The real-face preset: generated in the CASME II layout, then read, aligned and cached exactly as
+    CASME II is (prepare, with the detector asked for); 3 classes are the MEGC 2019 composite's labels."""
+    from dataclasses import replace
+
+    from train.data.realface.classes import MEGC_CLASSES, TO_MEGC
+    from train.data.realface.clips import GENERATOR_VERSION, ensure_realface
+
+    raw = ensure_realface(spec, root, on_generated_clip)
+    source = open_dataset("casme2", raw, None, skip_invalid, None, face_size, detector, progress, trained_detector, require_faces, log)
+    records, classes = list(source.records), list(source.class_names)
+    if spec.classes == 3:
+        mapped = [(r, TO_MEGC[r.emotion]) for r in records]
+        records = [replace(r, label=MEGC_CLASSES.index(name), emotion=name) for r, name in mapped if name is not None]
+        classes = list(MEGC_CLASSES)
+    identity = {"dataset": "synthetic", "synthetic": asdict(spec), "realface": GENERATOR_VERSION, "prepared": source.identity.get("prepared"),
+                "detector": source.identity.get("detector"), "clips": len(records)}
+    return DataSource("synthetic", source.root, records, classes, source.skipped, source.notes, identity)

@@ -79,6 +79,10 @@ class SyntheticSpec:
     def folder_name(self) -> str:
         # easy keeps the name earlier caches have; other presets name their style, so a retuned preset
         # never reuses a cache rendered with other parameters
+        if self.preset == "realface":  # raw CASME II-layout frames: the face size is prepare's, not the folder's
+            from train.data.realface.clips import GENERATOR_VERSION
+
+            return f"realface-v{GENERATOR_VERSION}-n{self.subjects}x{self.clips_per_class}-seed{self.seed}"
         preset = "" if self.preset == "easy" else f"{self.preset}{style_digest(self.style)}-"
         return f"synthetic-v{LAYOUT_VERSION}-{preset}c{self.classes}-n{self.subjects}x{self.clips_per_class}-{self.size}px-seed{self.seed}"
 
