@@ -10,7 +10,7 @@ import typer
 
 from mpt_edge import __version__
 from mpt_edge.commands import (
-    bench, bench_stream, build, calibrate, demo, eval as eval_command, export, faces, magnify, prepare, run, targets, train, unpack,
+    bench, bench_stream, build, calibrate, demo, eval as eval_command, export, faces, magnify, prepare, run, spot, targets, train, unpack,
 )
 from mpt_edge.commands.common import EXIT_USER_ERROR  # noqa: F401  (re-exported: tests and scripts use mpt_edge.cli.EXIT_USER_ERROR)
 
@@ -44,7 +44,7 @@ def _root(
 for _module, _name in (
     (prepare, "prepare"), (train, "train"), (eval_command, "eval"), (export, "export"), (calibrate, "calibrate"),
     (targets, "targets"), (build, "build"), (bench, "bench"), (unpack, "unpack"), (run, "run"),
-    (bench_stream, "bench-stream"), (demo, "demo"), (magnify, "magnify"),
+    (bench_stream, "bench-stream"), (spot, "spot"), (demo, "demo"), (magnify, "magnify"),
 ):
     app.command(name=_name)(getattr(_module, "eval_" if _name == "eval" else _name.replace("-", "_")))
 app.add_typer(faces.app, name="faces")  # install / list / detect: a group, one module

@@ -33,6 +33,7 @@ ALIGNED_ON_A_FACE = ("landmarks", "eyes", "box")
 # Where the landmarks go, in fractions of a face box (margin 0): eye centres and mouth centre of a
 # frontal face, as a Haar box frames them (so crops keep the framing the earlier models were trained on).
 CANONICAL = {"right_eye": (0.30, 0.38), "left_eye": (0.70, 0.38), "mouth": (0.50, 0.78)}
+DEFAULT_MARGIN = 0.15  # border around the canonical face box, as a fraction of it, on each side
 PAD_RETRY = 0.6  # border (fraction of the frame) for the second look at a frame the face may fill
 
 
@@ -130,7 +131,7 @@ class Alignment:
 class FaceAligner:
     """Detect on the onset, align every frame of the clip the same way."""
 
-    def __init__(self, face_size: int = 224, detector: str = "blazeface", margin: float = 0.15, min_face: int = 48, engine: str = "auto") -> None:
+    def __init__(self, face_size: int = 224, detector: str = "blazeface", margin: float = DEFAULT_MARGIN, min_face: int = 48, engine: str = "auto") -> None:
         if detector not in DETECTORS:
             raise InputError(f"unknown face detector {detector!r}; choose one of {', '.join(DETECTORS)}")
         if face_size < 32 or not 0 <= margin < 1:

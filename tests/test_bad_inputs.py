@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from mpt_edge.bundle import MAX_MEMBER_BYTES, load_bundle, pack_bundle, unpack_bundle, write_bundle
+from mpt_edge.bundle import MAX_MEMBER_BYTES, load_bundle, pack_bundle, write_bundle
 from mpt_edge.cli import app
 from mpt_edge.commands.common import EXIT_USER_ERROR
 from mpt_edge.errors import InputError, describe

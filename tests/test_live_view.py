@@ -145,7 +145,7 @@ def test_demo_ends_by_printing_the_live_view_command(tmp_path, monkeypatch):
     from mpt_edge.cli import app
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    result = CliRunner().invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--epochs", "1", "--events", "2", "--target", "onnxruntime-cpu"])
+    result = CliRunner().invoke(app, ["demo", "--drawn-face", "--out", str(tmp_path / "demo"), "--epochs", "1", "--events", "2", "--target", "onnxruntime-cpu"])
     assert result.exit_code == 0, result.output
     last = " ".join(result.output.strip().splitlines()[-3:])
     assert "--serve 127.0.0.1:8080" in last and "http://127.0.0.1:8080/" in last, last

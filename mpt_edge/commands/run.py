@@ -15,7 +15,7 @@ from mpt_edge.commands.common import SERVER, EXIT_USER_ERROR, PRECISION, user_er
 @user_errors
 def run(
     bundle: Path = typer.Option(..., "--bundle", "-b", help="A bundle folder from `mpt-edge build`."),
-    source: str = typer.Option("0", "--source", "-s", help="Camera index (0), video file, rtsp:// URL, or GStreamer pipeline ('nvarguscamerasrc ! ... ! appsink')."),
+    source: str = typer.Option("0", "--source", "-s", help="Camera index (0), video file, folder of frames (img1.jpg ...), rtsp:// URL, or GStreamer pipeline ('nvarguscamerasrc ! ... ! appsink')."),
     events: Optional[Path] = typer.Option(None, "--events", help="Append events as JSON lines to this file (default: stdout)."),
     show: bool = typer.Option(False, "--show", help="Show the frames with face box and last event in a window."),
     record: Optional[Path] = typer.Option(None, "--record", help="Write the annotated video here (opt-in: faces are biometric data)."),
@@ -27,6 +27,8 @@ def run(
     open_timeout: float = typer.Option(10.0, "--open-timeout", min=0.1, help="Seconds a network source may take to open or to deliver a frame before it counts as failed."),
     serve: Optional[str] = typer.Option(None, "--serve", help="Serve a live view (annotated stream, events, health) at HOST:PORT, e.g. 127.0.0.1:8080."),
     serve_token: Optional[str] = typer.Option(None, "--serve-token", help="Token the live view requires (generated and printed once when binding a non-loopback address)."),
+    fps: Optional[float] = typer.Option(None, "--fps", min=1.0, help="Frame rate of a folder of frames as --source (default 30)."),
+    report: Optional[Path] = typer.Option(None, "--report", help="Write an HTML session report here when the stream ends (timeline, every event with thumbnails): holds face images, opt-in."),
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON on stderr at the end."),
 ) -> None:
     """Stream a camera or video through spotting, magnification, tokenization and the engine; print events."""
@@ -40,7 +42,8 @@ def run(
     handle = open(events, "a", encoding="utf-8") if events else None
     try:
         summary = run_stream(bundle, source, handle, show, record, max_frames, PipelineConfig(detect_every=detect_every, face_detector=face),
-                             precision=precision, open_timeout_s=open_timeout, serve=serve, serve_token=serve_token, server=server)
+                             precision=precision, open_timeout_s=open_timeout, serve=serve, serve_token=serve_token, server=server,
+                             fps=fps, report=report)
     finally:
         if handle:
             handle.close()

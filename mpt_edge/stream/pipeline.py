@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import time
 from collections import deque
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Optional
 
 import cv2
@@ -45,6 +45,7 @@ from mpt_edge.stream.spotting import ApexSpotter, Spot, SpotterConfig, face_sign
 from mpt_edge.stream.tracking import CropTracker, TrackerConfig
 
 STAGES = ("face", "spot", "magnify_tokenize", "infer")
+LANDMARK_DETECTORS = ("blazeface", "mtcnn")  # their crops put the eyes at the canonical layout's places
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class PipelineStats:
     head_movements_suppressed: int = 0
     unserved_events: int = 0  # spotted while a remote engine's server was down: not classified, counted
     events: int = 0
+    events_by_type: dict[str, int] = field(default_factory=lambda: {"ME": 0, "MaE": 0})
     stage_seconds: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STAGES})
     latencies_ms: deque = field(default_factory=lambda: deque(maxlen=10_000))  # apex frame arrival -> event
 
@@ -87,11 +89,22 @@ def _disagree(tracked: Alignment, found: Alignment, fraction: float) -> bool:
 
 
 class Pipeline:
-    def __init__(self, bundle: Bundle, engine: Engine, config: PipelineConfig = PipelineConfig(), log: Optional[Callable[[str], None]] = None) -> None:
+    """One stream's state. Without a bundle (``spot`` without ``--bundle``) it spots and reports intervals
+    without a class; ``fps`` scales the spotter's frame counts to the source's rate."""
+
+    def __init__(self, bundle: Optional[Bundle], engine: Optional[Engine], config: PipelineConfig = PipelineConfig(),
+                 log: Optional[Callable[[str], None]] = None, fps: float = 30.0) -> None:
+        from mpt_edge.motion.config import MotionConfig
+
+        if fps and abs(fps - config.spotter.fps) > 1e-6:
+            config = replace(config, spotter=config.spotter.for_fps(fps))
         self.bundle, self.engine, self.config = bundle, engine, config
-        self.motion = bundle.motion_config
-        self.class_names = bundle.class_names
-        self.face_detector = resolve_detector(config.face_detector, bundle.face_detector, log)
+        self.motion = bundle.motion_config if bundle is not None else MotionConfig()
+        self.class_names = bundle.class_names if bundle is not None else []
+        self.face_detector = resolve_detector(config.face_detector, bundle.face_detector if bundle is not None else None, log)
+        if self.face_detector in LANDMARK_DETECTORS and not config.spotter.mask_eyes:  # eyes where the canonical layout puts them
+            config = replace(config, spotter=replace(config.spotter, mask_eyes=True))
+            self.config = config
         self.aligner = FaceAligner(self.motion.face_size, self.face_detector)
         # BlazeFace shrinks the frame to 192 px itself and places its mesh on the full-resolution frame;
         # Haar and MTCNN cost grows with the frame: they look at a copy at most detect_width wide
@@ -107,7 +120,14 @@ class Pipeline:
         self.offset = np.zeros(2)  # crop px the face has moved since the anchor (compensated)
         self.position = np.zeros(2)  # ... and where it is now, dead band included
         self.stats = PipelineStats()
-        self.input_names = list(bundle.manifest["inputs"])
+        self.input_names = list(bundle.manifest["inputs"]) if bundle is not None else []
+        self.last_crop: Optional[np.ndarray] = None  # the registered face of the last frame (spot's baseline reads it)
+        self.last_event_crops: Optional[tuple[np.ndarray, np.ndarray]] = None  # (onset, apex) of the last event, for reports
+        # a macro-expression outlasts the ring buffer: its onset and apex crops are kept as the run grows
+        self.run_onset: Optional[tuple[int, float, float, np.ndarray, np.ndarray]] = None
+        self.run_apex: Optional[tuple[int, float, float, np.ndarray, np.ndarray]] = None
+        self.macro_onset: Optional[tuple[int, float, float, np.ndarray, np.ndarray]] = None
+        self.macro_apex: Optional[tuple[int, float, float, np.ndarray, np.ndarray]] = None
         self.to_crop = self.motion.face_size / config.spotter.size  # small-image px -> crop px
 
     def _detect(self, frame: Frame) -> Optional[Alignment]:
@@ -212,15 +232,22 @@ class Pipeline:
             self.stats.stage_seconds["face"] += time.perf_counter() - t0
             return None
         crop, small = face
+        self.last_crop = crop
         t1 = time.perf_counter()
-        self.buffer.append((frame.index, frame.time_s, arrived, crop, self.position))
+        entry = (frame.index, frame.time_s, arrived, crop, self.position)
+        self.buffer.append(entry)
         spot = self.spotter.update_signal(frame.index, small)
+        self._follow_run(entry, spot)
         t2 = time.perf_counter()
         self.stats.stage_seconds["face"] += t1 - t0
         self.stats.stage_seconds["spot"] += t2 - t1
         if spot is None:
             return None
         frames = {index: rest for index, *rest in self.buffer}
+        for kept in (self.run_onset, self.run_apex, self.macro_onset, self.macro_apex):
+            if kept is not None:
+                frames.setdefault(kept[0], list(kept[1:]))
+        self.run_onset = self.run_apex = self.macro_onset = self.macro_apex = None
         if spot.onset not in frames or spot.apex not in frames:
             return None  # the event started before the buffer (e.g. right after a crop change)
         # both crops are registered to the anchor face: head motion between them is already undone
@@ -231,23 +258,50 @@ class Pipeline:
             self.spotter.rebase(frame.index, small)  # a micro-expression may follow right away
             self.stats.stage_seconds["spot"] += time.perf_counter() - t2
             return None
-        image, motion = model_inputs(onset_crop, apex_crop, self.motion)
-        t3 = time.perf_counter()
-        feeds = {"apex": image[None], "motion": motion[None]}
-        try:
-            logits = self.engine.infer({k: v for k, v in feeds.items() if k in self.input_names})[0]
-        except ServerUnavailable:  # the engine said so once and backs off; the stream goes on
-            self.stats.unserved_events += 1
-            return None
-        t4 = time.perf_counter()
-        self.stats.stage_seconds["magnify_tokenize"] += t3 - t2
-        self.stats.stage_seconds["infer"] += t4 - t3
-        scores = np.exp(logits - logits.max())
-        scores /= scores.sum()
-        self.stats.events += 1
-        self.stats.latencies_ms.append((t4 - apex_arrival) * 1000)
-        return {
-            "t_onset": round(onset_time, 4), "t_apex": round(apex_time, 4), "frame_onset": spot.onset, "frame_apex": spot.apex,
-            "label": self.class_names[int(np.argmax(scores))], "scores": {n: round(float(s), 4) for n, s in zip(self.class_names, scores)},
-            "face_box": list(tracked.box) if (tracked := self.tracked_alignment) and tracked.box else None,
+        event: dict[str, Any] = {
+            "type": spot.kind, "t_onset": round(onset_time, 4), "t_apex": round(apex_time, 4), "t_offset": round(frame.time_s, 4),
+            "frame_onset": spot.onset, "frame_apex": spot.apex, "frame_offset": spot.offset, "score": round(spot.score, 3),
         }
+        self.last_event_crops = (onset_crop, apex_crop)
+        if self.engine is not None:
+            image, motion = model_inputs(onset_crop, apex_crop, self.motion)
+            t3 = time.perf_counter()
+            feeds = {"apex": image[None], "motion": motion[None]}
+            try:
+                logits = self.engine.infer({k: v for k, v in feeds.items() if k in self.input_names})[0]
+            except ServerUnavailable:  # the engine said so once and backs off; the stream goes on
+                self.stats.unserved_events += 1
+                return None
+            t4 = time.perf_counter()
+            self.stats.stage_seconds["magnify_tokenize"] += t3 - t2
+            self.stats.stage_seconds["infer"] += t4 - t3
+            scores = np.exp(logits - logits.max())
+            scores /= scores.sum()
+            event["label"] = self.class_names[int(np.argmax(scores))]
+            event["scores"] = {n: round(float(s), 4) for n, s in zip(self.class_names, scores)}
+        else:
+            t4 = time.perf_counter()
+        self.stats.events += 1
+        self.stats.events_by_type[spot.kind] += 1
+        self.stats.latencies_ms.append((t4 - apex_arrival) * 1000)
+        event["face_box"] = list(tracked.box) if (tracked := self.tracked_alignment) and tracked.box else None
+        return event
+
+    def _follow_run(self, entry: tuple[int, float, float, np.ndarray, np.ndarray], spot: Optional[Spot]) -> None:
+        """Keep the crops of the active run's onset (the last quiet frame) and of its peak so far, and those
+        of a macro-expression the spotter follows (it outlasts the ring buffer)."""
+        active, macro = self.spotter.active, self.spotter.macro
+        if active and len(active) == 1:
+            before = next((e for e in reversed(self.buffer) if e[0] == self.spotter.last_quiet), None)
+            self.run_onset, self.run_apex = before, entry
+        elif active and active[-1][1] >= max(v for _, v in active):
+            self.run_apex = entry
+        if macro is not None:
+            if self.macro_onset is None or self.macro_onset[0] != macro.onset:
+                kept = [e for e in (self.run_onset, self.run_apex, *self.buffer) if e is not None]
+                self.macro_onset = next((e for e in kept if e[0] == macro.onset), None)
+                self.macro_apex = next((e for e in kept if e[0] == macro.apex), None)
+            if macro.apex == entry[0]:
+                self.macro_apex = entry
+        elif spot is None:
+            self.macro_onset = self.macro_apex = None

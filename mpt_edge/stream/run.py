@@ -40,12 +40,15 @@ def run_stream(
     max_frames: Optional[int] = None, config: PipelineConfig = PipelineConfig(), queue_size: int = 8, max_reconnects: int = 5,
     on_event: Optional[Callable[[dict[str, Any]], None]] = None, log: Callable[[str], None] = lambda m: print(m, file=sys.stderr),
     precision: str = "auto", open_timeout_s: float = OPEN_TIMEOUT_S, serve: Optional[str] = None, serve_token: Optional[str] = None,
-    server: Optional[str] = None,
+    server: Optional[str] = None, fps: Optional[float] = None, report: Optional[Path] = None,
 ) -> dict[str, Any]:
+    """Stream ``source`` through the bundle; events as JSON lines on ``events_out``; the summary returned.
+    ``report``: an HTML session report written when the stream ends (opt-in: it holds face images)."""
+    if report is not None and Path(report).suffix.lower() not in (".html", ".htm"):
+        raise InputError(f"--report {report}: the report is an HTML file; name it ….html")
     bundle = load_bundle(bundle_dir)
     engine = open_bundle_engine(bundle, log, precision=resolve_precision(bundle, precision, log), server=server)
-    pipeline = Pipeline(bundle, engine, config, log)
-    spec = parse_source(source)
+    spec = parse_source(source, fps or 0.0)
     live = None
     if serve:
         from mpt_edge.stream.live_view import LiveView, parse_bind
@@ -61,15 +64,25 @@ def run_stream(
         raise
     if live is not None:
         live.source_state = lambda: capture.state
+    try:
+        pipeline = Pipeline(bundle, engine, config, log, fps=capture.fps)  # the spotter's frame counts at the source's rate
+    except BaseException:
+        capture.stop()
+        if live is not None:
+            live.stop()
+        raise
     recording: Optional[RecordingSink] = None
     out = events_out or sys.stdout
     started = time.perf_counter()
     shown_event: Optional[dict[str, Any]] = None
     finished = False
+    session = _SessionLog() if report is not None else None
     try:
         recording = RecordingSink(record, capture.fps) if record else None  # a bad --record is refused before the first frame
         for frame in capture:
             event = pipeline.process(frame)
+            if session is not None:
+                session.add(pipeline, event)
             if live is not None:
                 tracked = pipeline.tracked_alignment
                 live.publish_frame(frame.image, tracked.box if tracked else None, pipeline.spotter.last_energy, pipeline.spotter.last_threshold)
@@ -115,7 +128,8 @@ def run_stream(
     stats = pipeline.stats
     latencies = sorted(stats.latencies_ms)
     summary = {
-        "source": spec.describe(), "face_detector": pipeline.face_detector, "frames": stats.frames, "events": stats.events, "seconds": round(seconds, 2),
+        "source": spec.describe(), "face_detector": pipeline.face_detector, "frames": stats.frames, "events": stats.events,
+        "events_by_type": dict(stats.events_by_type), "seconds": round(seconds, 2),
         "fps": round(stats.frames / seconds, 1) if seconds else None, "dropped": capture.stats.dropped, "corrupt_frames": capture.stats.corrupt,
         "reconnects": capture.stats.reconnects, "no_face_frames": stats.no_face_frames, "crop_changes": stats.crop_changes,
         "crop_follows": stats.crop_follows, "lost_face": stats.lost_face, "detections": stats.detections,
@@ -130,7 +144,44 @@ def run_stream(
                              "failed_requests": getattr(engine, "failures", 0), "unserved_events": stats.unserved_events}
     if capture.stats.errors:
         log("error: " + "; ".join(capture.stats.errors))
+    if session is not None and report is not None:
+        session.write(report, spec.describe(), capture.fps, bundle_dir, bundle, pipeline, summary)
+        log(f"wrote the session report {report}")
     return summary
+
+
+class _SessionLog:
+    """What a session report needs, kept only when --report asks: the spotter's signal per frame and each
+    event with its onset/apex crops."""
+
+    def __init__(self) -> None:
+        self.energy: list[float] = []
+        self.threshold: list[float] = []
+        self.events: list[dict[str, Any]] = []
+        self.crops: list[tuple[Any, Any]] = []
+
+    def add(self, pipeline: Pipeline, event: Optional[dict[str, Any]]) -> None:
+        spotter = pipeline.spotter
+        self.energy.append(float(spotter.last_energy) if spotter.last_energy is not None else float("nan"))
+        limit = spotter.last_threshold
+        self.threshold.append(float(limit) if limit is not None and limit != float("inf") else float("nan"))
+        if event is not None and pipeline.last_event_crops is not None:
+            self.events.append(event)
+            self.crops.append(pipeline.last_event_crops)
+
+    def write(self, path: Path, source: str, fps: float, bundle_dir: Path, bundle: Any, pipeline: Pipeline, summary: dict[str, Any]) -> None:
+        import numpy as np
+
+        from mpt_edge.spotting.intervals import Interval
+        from mpt_edge.spotting.report import ReportData, write_report
+
+        intervals = [Interval(e["frame_onset"], e["frame_apex"], e["frame_offset"], e["type"], float(e["score"]), e.get("label"), e.get("scores"))
+                     for e in self.events]
+        settings = {"bundle": str(bundle_dir), "target": bundle.manifest["target"].get("name"), "precision": summary.get("precision", bundle.manifest["precision"]),
+                    "classes": ", ".join(bundle.class_names), "face detector": pipeline.face_detector, "magnification α": bundle.motion_config.alpha,
+                    "frames": summary["frames"], "processing fps": summary["fps"], "dropped frames": summary["dropped"]}
+        write_report(path, ReportData("mpt-edge run: session report", source, fps, summary["frames"], intervals, np.asarray(self.energy),
+                                      np.asarray(self.threshold), self.crops, settings, alpha=bundle.motion_config.alpha or 8.0))
 
 
 def require_file_source(source: str) -> None:

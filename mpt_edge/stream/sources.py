@@ -28,17 +28,19 @@ from mpt_edge.errors import InputError
 
 @dataclass(frozen=True)
 class SourceSpec:
-    kind: str  # camera | file | url | gstreamer
+    kind: str  # camera | file | frames (a folder of numbered images) | url | gstreamer
     target: object  # int index, path or string
     live: bool
+    fps: float = 0.0  # frames: the folder's frame rate (a folder has none of its own); 0 = the source's
 
     def describe(self) -> str:
         return f"{self.kind} {self.target}"
 
 
-def parse_source(spec: str) -> SourceSpec:
-    """``0`` -> camera 0; an existing path -> file; ``rtsp://…``/``http://…`` -> url; a string with
-    ``!`` (e.g. the Jetson CSI camera ``nvarguscamerasrc ! … ! appsink``) -> GStreamer pipeline."""
+def parse_source(spec: str, fps: float = 0.0) -> SourceSpec:
+    """``0`` -> camera 0; an existing path -> file; a folder -> its numbered frames (at ``fps``, default
+    30); ``rtsp://…``/``http://…`` -> url; a string with ``!`` (e.g. the Jetson CSI camera
+    ``nvarguscamerasrc ! … ! appsink``) -> GStreamer pipeline."""
     text = str(spec).strip()
     if text.isdigit():
         return SourceSpec("camera", int(text), True)
@@ -47,6 +49,8 @@ def parse_source(spec: str) -> SourceSpec:
     if "://" in text:
         return SourceSpec("url", text, True)
     path = Path(text)
+    if path.is_dir():
+        return SourceSpec("frames", path, False, fps or 30.0)
     if not path.is_file():
         raise InputError(f"--source {text}: no such video file (use a camera index like 0, an rtsp:// URL or a GStreamer pipeline)")
     return SourceSpec("file", path, False)
@@ -87,6 +91,10 @@ def open_capture(spec: SourceSpec, timeout_s: float = OPEN_TIMEOUT_S) -> "cv2.Vi
         return cv2.VideoCapture(str(spec.target), cv2.CAP_GSTREAMER)
     if spec.kind == "camera":
         return cv2.VideoCapture(int(spec.target))  # type: ignore[arg-type]
+    if spec.kind == "frames":
+        from mpt_edge.stream.frame_folder import FrameFolderCapture
+
+        return FrameFolderCapture(Path(str(spec.target)), spec.fps)  # type: ignore[return-value]
     if spec.kind == "url":
         milliseconds = max(1, int(timeout_s * 1000))
         return cv2.VideoCapture(str(spec.target), cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, milliseconds, cv2.CAP_PROP_READ_TIMEOUT_MSEC, milliseconds])
@@ -134,7 +142,7 @@ class CaptureThread:
                 raise InputError(f"cannot open {spec.target} within {self.open_timeout_s:g} s (refused, unreachable or not a video stream); "
                                  "check the URL, that the camera is on the network, or raise --open-timeout")
             raise InputError(f"cannot open {spec.describe()}; check the device/path/URL (and that nothing else holds the camera)")
-        self.fps = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0) or 30.0
+        self.fps = spec.fps or float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0) or 30.0
         self._failures = 0
         self._good_frames = 0
         self.state = "connected"  # connected / reconnecting / ended: what the live view's /healthz reports

@@ -1,0 +1,143 @@
+"""``spot``: a whole video (a file or a folder of frames) through the live stream's face tracking and
+spotter, every frame, as fast as the CPU allows — the same rules as ``run``, without a camera's clock.
+
+With a bundle each interval also gets the model's class and class scores (macro-expressions too: a
+screener wants both). With ``baseline`` the field's LBP-chi-squared baseline (:mod:`mpt_edge.spotting.baseline`)
+runs on the same registered face crops, so the two are compared on the same faces.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Optional
+
+import cv2
+import numpy as np
+
+from mpt_edge.errors import InputError
+from mpt_edge.spotting.baseline import DEFAULT_P, baseline_signals, BaselineSignal, lbp_histograms
+from mpt_edge.spotting.intervals import Interval
+from mpt_edge.stream.pipeline import Pipeline, PipelineConfig
+from mpt_edge.stream.sources import CaptureThread, parse_source
+
+BASELINE_FACE = 120  # px: the aligned face the baseline's 6 x 6 LBP blocks (20 px each) are cut from
+
+
+@dataclass(frozen=True)
+class SpotOptions:
+    fps: Optional[float] = None  # a folder of frames' rate (default 30); a file's own rate otherwise
+    face_detector: str = "auto"
+    detect_every: int = 15
+    baseline: bool = False
+    keep_crops: bool = False  # onset/apex crops of each interval, for a report (nothing is kept otherwise)
+
+
+@dataclass(frozen=True)
+class SpotResult:
+    source: str
+    fps: float
+    frames: int
+    seconds: float  # wall time of the pass
+    intervals: tuple[Interval, ...]
+    energy: np.ndarray = field(repr=False)  # per frame: the spotter's energy (nan without a face)
+    threshold: np.ndarray = field(repr=False)  # per frame: its threshold (nan while warming up)
+    no_face_frames: int = 0
+    face_detector: str = ""
+    baseline: Optional[tuple[BaselineSignal, ...]] = field(default=None, repr=False)
+    crops: tuple[tuple[np.ndarray, np.ndarray], ...] = field(default=(), repr=False)  # per interval, with keep_crops
+
+    @property
+    def frames_per_second(self) -> float:
+        return self.frames / self.seconds if self.seconds else 0.0
+
+    def baseline_intervals(self, p: float = DEFAULT_P) -> list[Interval]:
+        if not self.baseline:
+            return []
+        me, mae = self.baseline
+        macro = mae.intervals(p)
+        micro = [i for i in me.intervals(p) if not any(m.onset <= i.apex <= m.offset for m in macro)]
+        return sorted(micro + macro, key=lambda i: i.onset)
+
+
+def _interval(event: dict) -> Interval:
+    return Interval(int(event["frame_onset"]), int(event["frame_apex"]), int(event["frame_offset"]), event["type"], float(event["score"]),
+                    event.get("label"), event.get("scores"))
+
+
+def spot_video(source: str | Path, bundle=None, engine=None, options: SpotOptions = SpotOptions(),
+               on_frame: Optional[Callable[[int], None]] = None, log: Callable[[str], None] = lambda _: None) -> SpotResult:
+    """Spot every interval of one video. ``bundle``/``engine``: classify each (None: intervals only)."""
+    spec = parse_source(str(source), options.fps or 0.0)
+    if spec.live:
+        raise InputError(f"spot reads a whole video: pass a file or a folder of frames, not {spec.describe()}")
+    capture = CaptureThread(spec, queue_size=32).start()
+    energy: list[float] = []
+    threshold: list[float] = []
+    histograms: list[np.ndarray] = []
+    intervals: list[Interval] = []
+    crops: list[tuple[np.ndarray, np.ndarray]] = []
+    started = time.perf_counter()
+    try:
+        pipeline = Pipeline(bundle, engine, PipelineConfig(detect_every=options.detect_every, face_detector=options.face_detector), log, fps=capture.fps)
+        for frame in capture:
+            no_face_before = pipeline.stats.no_face_frames
+            event = pipeline.process(frame)
+            has_face = pipeline.stats.no_face_frames == no_face_before
+            energy.append(float(pipeline.spotter.last_energy) if has_face and pipeline.spotter.last_energy is not None else np.nan)
+            limit = pipeline.spotter.last_threshold
+            threshold.append(float(limit) if has_face and limit is not None and np.isfinite(limit) else np.nan)
+            if options.baseline:
+                crop = pipeline.last_crop if has_face else None
+                if crop is not None:
+                    gray = cv2.cvtColor(cv2.resize(crop, (BASELINE_FACE, BASELINE_FACE), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+                    histograms.append(lbp_histograms(gray))
+                else:
+                    histograms.append(histograms[-1] if histograms else np.zeros((36, 59), np.float32))
+            if event is not None:
+                intervals.append(_interval(event))
+                if options.keep_crops and pipeline.last_event_crops is not None:
+                    crops.append(pipeline.last_event_crops)
+            if on_frame:
+                on_frame(pipeline.stats.frames)
+    finally:
+        capture.stop()
+    if capture.stats.errors:
+        raise InputError("; ".join(capture.stats.errors))
+    seconds = time.perf_counter() - started
+    signals = tuple(baseline_signals(histograms, capture.fps)) if options.baseline and histograms else None
+    return SpotResult(spec.describe(), capture.fps, pipeline.stats.frames, seconds, tuple(intervals), np.asarray(energy), np.asarray(threshold),
+                      pipeline.stats.no_face_frames, pipeline.face_detector, signals, tuple(crops))
+
+
+def interval_rows(result: SpotResult, video: str) -> list[dict]:
+    """One JSON-ready row per interval: frames and times, type, score, class."""
+    rows = []
+    for interval in result.intervals:
+        row = {"video": video, "type": interval.kind, "onset": interval.onset, "apex": interval.apex, "offset": interval.offset,
+               "t_onset": round(interval.onset / result.fps, 4), "t_apex": round(interval.apex / result.fps, 4),
+               "t_offset": round(interval.offset / result.fps, 4), "score": round(interval.score, 3)}
+        if interval.label is not None:
+            row["label"] = interval.label
+            row["scores"] = dict(interval.scores or {})
+        rows.append(row)
+    return rows
+
+
+def videos_in(path: Path) -> list[Path]:
+    """``path`` itself when it is a video (a file, or a folder of numbered frames), else the videos inside it."""
+    from mpt_edge.stream.frame_folder import SUFFIXES
+
+    path = Path(path)
+    if path.is_file():
+        return [path]
+    if not path.is_dir():
+        raise InputError(f"{path} does not exist; pass a video file, a folder of frames, or a folder of videos")
+    if any(p.suffix.lower() in SUFFIXES for p in path.iterdir()):
+        return [path]
+    videos = [p for p in sorted(path.rglob("*")) if (p.is_file() and p.suffix.lower() in (".mp4", ".avi", ".mov", ".mkv"))
+              or (p.is_dir() and any(q.suffix.lower() in SUFFIXES for q in p.iterdir()))]
+    if not videos:
+        raise InputError(f"{path} holds no video file nor folder of frames")
+    return videos

@@ -1,0 +1,304 @@
+"""Spotting as the field measures it: the MEGC metric on hand-computed cases, the long-video readers on
+fixtures in each set's layout (and their one-line errors), the LBP-chi-squared baseline, the spotter's
+micro/macro typing, and ``spot`` end to end with its report."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+from typer.testing import CliRunner
+
+from mpt_edge.cli import app
+from mpt_edge.commands.common import EXIT_USER_ERROR
+from mpt_edge.errors import InputError
+from mpt_edge.spotting.intervals import Counts, Interval, iou, match, pool, score_video
+
+runner = CliRunner()
+
+
+# --- the MEGC metric --------------------------------------------------------------------------------
+
+def test_iou_counts_frames_with_both_ends():
+    assert iou(Interval(0, 2, 9), Interval(5, 7, 14)) == pytest.approx(5 / 15)
+    assert iou(Interval(0, 1, 3), Interval(4, 5, 6)) == 0.0
+    assert iou(Interval(10, 12, 19), Interval(10, 12, 19)) == 1.0
+
+
+def test_megc_matching_hand_computed():
+    truth = [Interval(10, 14, 19), Interval(40, 45, 49, "MaE"), Interval(100, 104, 109)]
+    spotted = [
+        Interval(11, 14, 20),           # IoU 9/11 with the first ME: TP
+        Interval(12, 14, 18),           # the same ME again: it is taken, so FP
+        Interval(40, 44, 49, "ME"),     # right place, wrong type: FP for ME, the MaE is missed
+        Interval(104, 106, 119),        # IoU 6/20 = 0.3 < 0.5: FP, and the ME at 100 is missed
+    ]
+    score = score_video(spotted, truth)
+    assert score.by_kind["ME"] == Counts(tp=1, fp=3, fn=1)
+    assert score.by_kind["MaE"] == Counts(tp=0, fp=0, fn=1)
+    assert score.overall == Counts(1, 3, 2)
+    assert score.overall.precision == pytest.approx(0.25) and score.overall.recall == pytest.approx(1 / 3)
+    assert score.overall.f1 == pytest.approx(2 / (2 + 3 + 2))
+
+
+def test_iou_of_exactly_one_half_counts_and_ties_go_to_the_earlier_truth():
+    assert score_video([Interval(0, 2, 9)], [Interval(0, 2, 19)]).overall == Counts(1, 0, 0)  # 10/20 = 0.5
+    # one spotted interval overlapping two truths equally (IoU 0.5 each): it takes the earlier, the other is missed
+    truth = [Interval(0, 1, 3), Interval(4, 5, 7)]
+    spotted = [Interval(2, 3, 5)]
+    assert iou(spotted[0], truth[0]) == iou(spotted[0], truth[1]) == pytest.approx(2 / 6)
+    wide = [Interval(0, 3, 5)]  # IoU 4/6 with the first, 2/8 with the second
+    assert match(wide, truth) == [(0, 0)]
+    tie_truth = [Interval(0, 2, 3), Interval(4, 5, 7)]
+    tie_spotted = [Interval(2, 4, 5)]  # IoU 2/6 with each: below 0.5, no match at all
+    assert match(tie_spotted, tie_truth) == []
+    equal = [Interval(0, 2, 5), Interval(2, 3, 7)]
+    assert iou(Interval(1, 3, 6), equal[0]) == iou(Interval(1, 3, 6), equal[1]) == pytest.approx(5 / 7)
+    assert match([Interval(1, 3, 6)], equal) == [(0, 0)]  # an exact tie: the earlier truth
+
+
+def test_pooling_sums_counts_over_videos():
+    a = score_video([Interval(0, 1, 9)], [Interval(0, 1, 9)])
+    b = score_video([Interval(0, 1, 9, "MaE")], [Interval(50, 60, 80, "MaE")])
+    pooled = pool([a, b])
+    assert pooled.by_kind["ME"] == Counts(1, 0, 0) and pooled.by_kind["MaE"] == Counts(0, 1, 1)
+    assert pooled.as_dict()["overall"] == {"tp": 1, "fp": 1, "fn": 1, "precision": 0.5, "recall": 0.5, "f1": 0.5}
+
+
+# --- readers -----------------------------------------------------------------------------------------
+
+def _frames(folder: Path, first: int, count: int, name=lambda n: f"img{n}.jpg") -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for n in range(first, first + count):
+        cv2.imwrite(str(folder / name(n)), np.full((24, 32, 3), n % 255, np.uint8))
+
+
+def make_casme_sq(root: Path, rows=None) -> Path:
+    from openpyxl import Workbook
+
+    _frames(root / "rawpic" / "s15" / "15_0101disgustingteeth", 1, 60)
+    _frames(root / "rawpic" / "s15" / "15_0401girlcrashing", 1, 40)
+    book = Workbook()
+    codes = book.active
+    for row in rows if rows is not None else [
+        [1, "disgust1_1", 10, 14, 19, "4+7", "disgust", "micro-expression"],
+        [1, "disgust1_2", 30, 0, 55, "12", "happiness", "macro-expression"],
+        [1, "anger1_1", 5, 8, 12, "4", "anger", "micro-expression"],
+    ]:
+        codes.append(row)
+    book.create_sheet("naming rule1").append(["participant", 15, 1])
+    videos = book.create_sheet("naming rule2")
+    videos.append(["0101", "disgust1"])
+    videos.append(["0401", "anger1"])
+    book.save(root / "CAS(ME)^2code_final.xlsx")
+    return root
+
+
+def test_casme_sq_reader(tmp_path):
+    from train.data.long_videos import read_long_videos
+
+    read = read_long_videos("casme_sq", make_casme_sq(tmp_path))
+    by_name = {v.name: v for v in read.videos}
+    disgust = by_name["15_0101disgustingteeth"]
+    assert disgust.fps == 30 and disgust.frames == 60 and disgust.first_number == 1
+    assert disgust.truth == (Interval(9, 13, 18, "ME"), Interval(29, 41, 54, "MaE"))  # stream indices; apex 0 -> middle
+    assert any("apex not coded" in n for n in read.notes)
+    assert by_name["15_0401girlcrashing"].truth == (Interval(4, 7, 11, "ME"),)
+
+
+@pytest.mark.parametrize("rows, message", [
+    ([[1, "disgust1_1", 10, 14, 99, "4", "disgust", "micro-expression"]], "row 1: interval 10-99 lies past the video's frames 1-60"),
+    ([[1, "disgust1_1", 10, 14, 19, "4", "disgust"]], "row 1: 7 columns"),
+    ([[2, "disgust1_1", 10, 14, 19, "4", "disgust", "micro-expression"]], "row 1: subject '2' is not in the naming sheet"),
+    ([[1, "disgust1_1", "ten", 14, 19, "4", "disgust", "micro-expression"]], "row 1: onset is 'ten'"),
+    ([[1, "disgust1_1", 10, 14, 19, "4", "disgust", "blink"]], "row 1: type 'blink'"),
+    ([[1, "disgust1_1", 20, 14, 19, "4", "disgust", "micro-expression"]], "row 1: onset 20, apex 14, offset 19 are not in order"),
+])
+def test_casme_sq_reader_errors_name_the_sheet_and_row(tmp_path, rows, message):
+    from train.data.long_videos import read_long_videos
+
+    with pytest.raises(InputError, match="CAS\\(ME\\)\\^2code_final.xlsx " + message.replace("(", "\\(").replace(")", "\\)").replace("^", "\\^")):
+        read_long_videos("casme_sq", make_casme_sq(tmp_path, rows))
+
+
+def test_a_missing_frame_is_one_line(tmp_path):
+    from train.data.long_videos import read_long_videos
+
+    root = make_casme_sq(tmp_path)
+    (root / "rawpic" / "s15" / "15_0101disgustingteeth" / "img30.jpg").unlink()
+    result = runner.invoke(app, ["spot", "--dataset", "casme_sq", "--root", str(root)])
+    assert result.exit_code == EXIT_USER_ERROR and "missing frame 30" in result.output and "Traceback" not in result.output
+    with pytest.raises(InputError, match="missing frame 30"):
+        read_long_videos("casme_sq", root)
+
+
+def make_samm_long(root: Path) -> Path:
+    from openpyxl import Workbook
+
+    _frames(root / "SAMM_longvideos" / "006_1", 1, 80, lambda n: f"006_1_{n:05d}.jpg")
+    book = Workbook()
+    sheet = book.active
+    for k in range(9):
+        sheet.append([f"SAMM Long Videos description line {k}"])
+    sheet.append(["Subject", "Filename", "Inducement Code", "Onset", "Apex", "Offset", "Duration", "Type", "Action Units", "Notes"])
+    sheet.append(["006", "006_1_1", 1, 5, 20, 60, 56, "Macro", "12", ""])
+    sheet.append(["006", "006_1_2", 1, 61, 66, 75, 15, "Micro - 1/2", "4", ""])
+    book.save(root / "SAMM_LongVideos_V3_Release.xlsx")
+    return root
+
+
+def test_samm_long_reader(tmp_path):
+    from train.data.long_videos import read_long_videos
+
+    read = read_long_videos("samm_long", make_samm_long(tmp_path))
+    (video,) = read.videos
+    assert video.fps == 200 and video.frames == 80 and video.subject == "006"
+    assert video.truth == (Interval(4, 19, 59, "MaE"), Interval(60, 65, 74, "ME"))
+
+
+def test_casme3_long_reader(tmp_path):
+    from openpyxl import Workbook
+
+    from train.data.long_videos import read_long_videos
+
+    _frames(tmp_path / "frame" / "spNO.1" / "a", 0, 50, lambda n: f"{n}.jpg")
+    for kind in ("ME", "MaE"):
+        book = Workbook()
+        sheet = book.active
+        sheet.append(["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "emotion"])
+        sheet.append(["spNO.1", "a", 10, 12, 15, "4", "disgust"] if kind == "ME" else [1, "a", 20, 25, 45, "12", "happy"])
+        book.save(tmp_path / f"cas(me)3_part_A_{kind}_label_JpgIndex_v2.xlsx")
+    (video,) = read_long_videos("casme3_long", tmp_path).videos
+    assert video.first_number == 0 and video.truth == (Interval(10, 12, 15, "ME"), Interval(20, 25, 45, "MaE"))
+
+
+# --- the baseline -----------------------------------------------------------------------------------
+
+def test_uniform_lbp_has_58_patterns_and_histograms_sum_to_one():
+    from mpt_edge.spotting.baseline import BINS, _uniform_table, lbp_histograms
+
+    table = _uniform_table()
+    assert len(set(table.tolist())) == BINS and int((table < BINS - 1).sum()) == 58
+    hist = lbp_histograms(np.random.default_rng(0).integers(0, 255, (120, 120)).astype(np.uint8))
+    assert hist.shape == (36, 59) and np.allclose(hist.sum(1), 1.0)
+
+
+def test_baseline_peaks_at_the_centre_of_a_brief_change():
+    """A block that changes for N - 2 frames (tail and head frames i -/+ k just outside it) makes a contrast
+    peak at its centre; the interval is [peak - k, peak + k]."""
+    from mpt_edge.spotting.baseline import baseline_signals, half_window, lbp_histograms
+
+    rng = np.random.default_rng(1)
+    face = cv2.GaussianBlur(rng.integers(0, 255, (120, 120)).astype(np.uint8), (0, 0), 1.0)
+    changed = face.copy()
+    changed[40:60, 40:60] = rng.integers(0, 255, (20, 20))  # one block's texture changes
+    def noisy(image):
+        return lbp_histograms(np.clip(image.astype(int) + rng.integers(-1, 2, image.shape), 0, 255).astype(np.uint8))
+
+    frames = [noisy(changed if 59 <= t < 66 else face) for t in range(120)]
+    me, _ = baseline_signals(frames, 30.0)
+    assert me.k == half_window(0.3, 30.0) == 4
+    spotted = me.intervals(0.3)
+    assert len(spotted) >= 1 and any(abs(i.apex - 62) <= 4 for i in spotted)
+    best = max(spotted, key=lambda i: i.score)
+    assert abs(best.apex - 62) <= 4 and best.offset - best.onset == 2 * me.k
+
+
+# --- the spotter's types -----------------------------------------------------------------------------
+
+def _face_stream(frames: int, moves: list[tuple[int, int, float]], seed: int = 0) -> list[np.ndarray]:
+    """Small gray faces (the spotter's 96 px signal) with a patch at the mouth displaced during (start, end)."""
+    rng = np.random.default_rng(seed)
+    base = cv2.GaussianBlur(rng.random((96, 96)).astype(np.float32), (0, 0), 2.0)
+    out = []
+    for t in range(frames):
+        image = base.copy()
+        for start, end, amount in moves:
+            if start <= t < end:
+                patch = base[64:80, 36:60]
+                image[64:80, 36:60] = np.roll(patch, int(round(amount)), axis=1) * 0.6 + patch * 0.4
+        out.append(image + rng.normal(0, 0.002, image.shape).astype(np.float32))
+    return out
+
+
+def test_the_spotter_types_micro_and_macro_expressions():
+    from mpt_edge.stream.spotting import ApexSpotter, SpotterConfig
+
+    spotter = ApexSpotter(SpotterConfig())
+    stream = _face_stream(400, [(100, 108, 3.0), (200, 290, 3.0)])
+    spots = [s for t, image in enumerate(stream) if (s := spotter.update_signal(t, image)) is not None]
+    kinds = [(s.kind, s.onset, s.offset) for s in spots]
+    assert [k for k, *_ in kinds] == ["ME", "MaE"], kinds
+    me, mae = spots
+    assert abs(me.onset - 99) <= 2 and abs(me.offset - 108) <= 3
+    assert abs(mae.onset - 199) <= 2 and abs(mae.offset - 290) <= 4 and 200 <= mae.apex <= 290
+
+
+def test_frame_counts_scale_with_the_frame_rate():
+    from mpt_edge.stream.spotting import SpotterConfig
+
+    fast = SpotterConfig().for_fps(200)
+    assert fast.max_frames == round(16 * 200 / 30) and fast.max_macro_frames == 800 and fast.fps == 200
+    assert SpotterConfig().for_fps(30) == SpotterConfig()
+
+
+# --- spot, end to end --------------------------------------------------------------------------------
+
+def _face_models() -> bool:
+    return Path(os.environ.get("MPT_EDGE_FACE_MODELS", "")).joinpath("face_landmark.tflite").is_file()
+
+
+@pytest.fixture(scope="module")
+def long_video(tmp_path_factory):
+    if not _face_models():
+        pytest.skip("face models not installed")
+    from train.data.realface.long_videos import ensure_long_videos
+
+    return ensure_long_videos(tmp_path_factory.mktemp("long") / "set", subjects=1, seconds=20, seed=0)
+
+
+def test_spot_scores_a_real_face_long_video_beside_the_baseline(long_video, tmp_path):
+    result = runner.invoke(app, ["spot", "--dataset", "casme_sq", "--root", str(long_video), "--out", str(tmp_path / "eval"),
+                                 "--plots", str(tmp_path / "plots"), "--json"])
+    assert result.exit_code == 0, result.output
+    scores = json.loads(result.output.strip().splitlines()[-1])
+    assert scores["videos"][0]["frames"] == 600 and scores["ours"]["overall"]["tp"] >= 1
+    assert set(scores["baseline_sweep"]) and scores["baseline_p"] in [float(p) for p in scores["baseline_sweep"]]
+    assert json.loads((tmp_path / "eval" / "spotting.json").read_text())["dataset"] == "casme_sq"
+    sources = {json.loads(line)["source"] for line in (tmp_path / "eval" / "intervals.jsonl").read_text().splitlines()}
+    assert sources == {"ours", "baseline", "truth"}
+    assert len(list((tmp_path / "plots").glob("*.png"))) == 1
+
+
+def test_spot_a_folder_writes_intervals_and_a_report(long_video, tmp_path):
+    folder = next((long_video / "rawpic").glob("s*/*"))
+    result = runner.invoke(app, ["spot", str(folder), "--out", str(tmp_path / "spots.csv"), "--report", str(tmp_path / "report.html"), "--baseline"])
+    assert result.exit_code == 0, result.output
+    lines = (tmp_path / "spots.csv").read_text().splitlines()
+    assert lines[0].startswith("video,source,type,onset,apex,offset") and len(lines) > 1
+    page = (tmp_path / "report.html").read_text()
+    assert page.count("data:image/png;base64,") >= 1 and "<script" not in page and "http" not in page.split("<body>")[1].split("Written by")[0]
+    assert "Intervals: ME:" in page
+    chromium = shutil.which("chromium") or shutil.which("chromium-browser")
+    if chromium:  # the report renders in a browser, images included, with nothing fetched
+        shot = tmp_path / "report.png"
+        subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
+                        f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1280,900", (tmp_path / "report.html").as_uri()],
+                       capture_output=True, timeout=120)
+        assert shot.is_file() and cv2.imread(str(shot)).std() > 5
+
+
+def test_spot_bad_input_is_one_line(tmp_path):
+    result = runner.invoke(app, ["spot", str(tmp_path / "missing.mp4")])
+    assert result.exit_code == EXIT_USER_ERROR and "does not exist" in result.output
+    result = runner.invoke(app, ["spot", "--dataset", "nope", "--root", str(tmp_path)])
+    assert result.exit_code == EXIT_USER_ERROR and "unknown long-video set" in result.output
+    (tmp_path / "v").mkdir()
+    result = runner.invoke(app, ["spot", str(tmp_path / "v"), "--out", str(tmp_path / "x.txt")])
+    assert result.exit_code == EXIT_USER_ERROR and ".jsonl or .csv" in result.output
