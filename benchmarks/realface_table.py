@@ -36,6 +36,8 @@ def cells(seeds: list[int]) -> list[dict]:
     fast = ["--no-augment", "--epochs", "2"]  # the grid's recipe for the ViT-S rows: inputs computed once
     rows = [
         {"key": "default", "name": "default model (mpt-tiny, random frozen ViT, α 2, ViT sees the apex)", "model": "mpt-tiny", "backbone": "random", "args": [], "seeds": seeds},
+        {"key": "flow-prompts", "name": "default model with flow prompts (--prompt-variant flow: dense DIS flow per window)", "model": "mpt-tiny",
+         "backbone": "random", "args": ["--prompt-variant", "flow"], "seeds": seeds},
         {"key": "pretrained", "name": "DINOv2-S/14 pretrained", "model": SMALL, "backbone": "pretrained", "args": [*fast, "--no-probe-head"], "seeds": seeds},
         {"key": "random-small", "name": "DINOv2-S/14 architecture, random init", "model": SMALL, "backbone": "random", "args": [*fast, "--no-probe-head"], "seeds": seeds},
         {"key": "pretrained-no-prompts", "name": "pretrained, no motion prompts ([CLS] probe head)", "model": SMALL, "backbone": "pretrained",

@@ -8,6 +8,8 @@ from pathlib import Path
 # The face models (`mpt-edge faces install`, run by .ci/run before the tests) stay findable when a test
 # points XDG_CACHE_HOME at a temporary folder.
 os.environ.setdefault("MPT_EDGE_FACE_MODELS", str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mpt-edge" / "face-models"))
+# ... and so do the real-face preset's registry files (fetched once, sha256-checked: train.data.realface.sources)
+os.environ.setdefault("MPT_EDGE_SOURCES", str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mpt-edge" / "sources"))
 
 
 import numpy as np

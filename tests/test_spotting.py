@@ -302,3 +302,13 @@ def test_spot_bad_input_is_one_line(tmp_path):
     (tmp_path / "v").mkdir()
     result = runner.invoke(app, ["spot", str(tmp_path / "v"), "--out", str(tmp_path / "x.txt")])
     assert result.exit_code == EXIT_USER_ERROR and ".jsonl or .csv" in result.output
+
+
+def test_the_python_api_spots_like_the_command(long_video):
+    import mpt_edge
+
+    folder = next((long_video / "rawpic").glob("s*/*"))
+    result = mpt_edge.spot(folder, fps=30)
+    cli = runner.invoke(app, ["spot", str(folder), "--fps", "30"])
+    rows = [json.loads(line) for line in cli.stdout.splitlines() if line.startswith("{")]
+    assert [(r["type"], r["onset"], r["apex"], r["offset"]) for r in rows] == [(i.kind, i.onset, i.apex, i.offset) for i in result.intervals]

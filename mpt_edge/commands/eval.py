@@ -23,7 +23,7 @@ def eval_(
     model: Path = typer.Argument(..., help="A training run folder (each fold scores its held-out subjects), a .pt checkpoint, or a bundle folder."),
     dataset: str = typer.Option("synthetic", "--dataset", help=DATASET_HELP),
     root: Optional[Path] = typer.Option(None, "--root", help=ROOT_HELP),
-    synthetic_preset: Optional[str] = typer.Option(None, "--synthetic-preset", help="Synthetic set: easy or hard (default: the set a run folder was trained on, else easy)."),
+    synthetic_preset: Optional[str] = typer.Option(None, "--synthetic-preset", help="Synthetic set: easy, hard or realface (default: the set a run folder was trained on, else easy)."),
     synthetic_subjects: Optional[int] = SYNTHETIC_SUBJECTS,
     synthetic_clips: Optional[int] = SYNTHETIC_CLIPS,
     synthetic_classes: Optional[int] = SYNTHETIC_CLASSES,
