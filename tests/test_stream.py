@@ -485,11 +485,17 @@ def test_show_opens_a_window_q_ends_the_run_and_so_does_the_end_of_a_file(bundle
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         window, deadline = "", time.time() + 30
         while not window and time.time() < deadline and run.poll() is None:
-            time.sleep(0.5)
-            window = subprocess.run(["xdotool", "search", "--name", "^mpt-edge$"], env=env, capture_output=True, text=True).stdout.split()
+            time.sleep(0.5)  # --onlyvisible: a window found before it is mapped cannot take the focus (X BadMatch)
+            window = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "^mpt-edge$"], env=env, capture_output=True, text=True).stdout.split()
         assert window, "no window appeared"
-        subprocess.run(["xdotool", "windowfocus", "--sync", window[0]], env=env, timeout=10)
-        subprocess.run(["xdotool", "key", "q"], env=env, timeout=10)
+        for _ in range(5):  # focus, then q; again if the key landed before the focus did
+            subprocess.run(["xdotool", "windowfocus", "--sync", window[0]], env=env, timeout=10, capture_output=True)
+            subprocess.run(["xdotool", "key", "q"], env=env, timeout=10)
+            try:
+                run.wait(timeout=10)
+                break
+            except subprocess.TimeoutExpired:
+                continue
         _, stderr = run.communicate(timeout=30)
     finally:
         if run.poll() is None:
