@@ -119,6 +119,7 @@ body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }}
 table {{ border-collapse: collapse; }} td, th {{ border-bottom: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-align: middle; }}
 td.ME {{ color: #c00; font-weight: bold; }} td.MaE {{ color: #1560bd; font-weight: bold; }}
 figure {{ display: inline-block; margin: 0 4px; text-align: center; }} figcaption {{ font-size: 11px; color: #555; }}
+td.pics {{ white-space: nowrap; }}
 img.timeline {{ max-width: 100%; border: 1px solid #ccc; }}
 </style></head><body>
 <h1>{html.escape(data.title)}</h1>
