@@ -118,8 +118,10 @@ def test_concurrent_clients_are_batched_by_the_server(built, server):
 
 def test_a_server_killed_mid_stream_is_one_line_then_reconnected(built, video, tmp_path):
     repo = built[0]
-    truth = plan_events(1500, [k % 3 for k in range(25)], gap=60)
-    long_video = write_video(tmp_path / "long.avi", render_stream(truth, 1500, seed=101))
+    # 3000 frames (~12 s at the stream's pace): the server's restart (~3 s) and the client's back-off
+    # (0.5 s doubling) must fit in what is left after the first event; 1500 frames left it too little on a fast run
+    truth = plan_events(3000, [k % 3 for k in range(50)], gap=60)
+    long_video = write_video(tmp_path / "long.avi", render_stream(truth, 3000, seed=101))
     ports = (triton_server.free_port(), triton_server.free_port(), triton_server.free_port())
     work = tmp_path / "server"
     work.mkdir()
@@ -144,7 +146,7 @@ def test_a_server_killed_mid_stream_is_one_line_then_reconnected(built, video, t
             server.stop()
     report = summary["server"]
     assert report["outages"] == 1 and report["unserved_events"] >= 1 and report["failed_requests"] >= report["unserved_events"]
-    assert summary["frames"] == 1500 and summary["events"] >= 2  # before the kill and after the restart
+    assert summary["frames"] == 3000 and summary["events"] >= 2  # before the kill and after the restart
     assert summary["events"] + report["unserved_events"] >= len(truth) - 2
     assert sum("unavailable" in line for line in lines) == 1 and any("back after" in line for line in lines), lines
     assert elapsed < 120  # nothing waited on the dead server beyond one request's timeout
