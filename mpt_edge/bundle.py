@@ -127,7 +127,7 @@ def write_bundle(out: Path, files: dict[str, Path], manifest: dict[str, Any], ov
     with _staging(Path(out), "choose another --out, or pass --overwrite to replace it", overwrite) as tmp:
         hashes = {}
         for name, source in files.items():
-            _check_member_name(name)
+            check_member_name(name)
             target = tmp / name
             target.parent.mkdir(parents=True, exist_ok=True)
             shutil.copyfile(source, target)
@@ -138,14 +138,11 @@ def write_bundle(out: Path, files: dict[str, Path], manifest: dict[str, Any], ov
     return Bundle(Path(out), full, spec)
 
 
-def _check_member_name(name: str) -> None:
-    check_member_name(name)
-
-
-def read_manifest(path: Path, where: str) -> Manifest:
-    """``path`` parsed and validated (:func:`mpt_edge.manifest.parse_manifest`); ``where`` names it to the user."""
+def decode_manifest(raw: bytes, where: str) -> Manifest:
+    """A manifest's bytes (a folder's file or a tar member) parsed and validated
+    (:func:`mpt_edge.manifest.parse_manifest`); ``where`` names the bundle to the user."""
     try:
-        data = json.loads(path.read_bytes().decode("utf-8"))
+        data = json.loads(raw.decode("utf-8"))
     except (ValueError, UnicodeDecodeError) as error:
         raise InputError(f"{where}: {MANIFEST} is not valid JSON ({error}); rebuild the bundle") from None
     return parse_manifest(data, where, __version__)
@@ -176,7 +173,7 @@ def load_bundle(root: Path, verify: bool = True, where: Optional[str] = None) ->
     path = root / MANIFEST
     if not path.is_file():
         raise InputError(f"{where} is not an mpt-edge bundle (no {MANIFEST}); build one with `mpt-edge build`")
-    manifest = read_manifest(path, where)
+    manifest = decode_manifest(path.read_bytes(), where)
     if verify:
         _verify_files(root, manifest, where)
     return Bundle(root, manifest.data, manifest)
@@ -250,11 +247,7 @@ def _unpack(tar_path: Path, out: Path, overwrite: bool, where: str) -> Bundle:
                 raise InputError(f"{tar_path}: its {MANIFEST} is {head.size >> 20} MiB, not a manifest; refusing to unpack")
             handle = archive.extractfile(head)
             assert handle is not None
-            try:
-                data = json.loads(handle.read().decode("utf-8"))
-            except (ValueError, UnicodeDecodeError) as error:
-                raise InputError(f"{where}: {MANIFEST} is not valid JSON ({error}); rebuild the bundle") from None
-            manifest = parse_manifest(data, where, __version__)
+            manifest = decode_manifest(handle.read(), where)
             extra = sorted(name for name in by_name if name != MANIFEST and name not in manifest.files)
             if extra:
                 raise InputError(f"{tar_path} holds files its manifest does not list ({', '.join(extra[:3])}); refusing to unpack")

@@ -71,10 +71,11 @@ def check_engine_io(engine: object, bundle: "Bundle", model: Path) -> None:
 
 def open_bundle_engine(bundle: "Bundle", log=print, precision: str | None = None, server: str | None = None) -> Engine:
     """The bundle's engine (:func:`_open_bundle_engine`), its inputs and outputs checked against the manifest."""
+    from mpt_edge.precision import available
+
     engine = _open_bundle_engine(bundle, log, precision, server)
-    models = bundle.manifest.get("precisions") or {bundle.manifest["precision"]: "model"}
-    role = models.get(precision or bundle.manifest["precision"], "model")
-    check_engine_io(engine, bundle, bundle.root / bundle.manifest["roles"].get(role, ""))
+    role = available(bundle).get(precision or bundle.manifest["precision"], "model")
+    check_engine_io(engine, bundle, bundle.path(role))
     return engine
 
 

@@ -140,9 +140,13 @@ def baseline_signals(histograms: Sequence[np.ndarray], fps: float) -> list[Basel
     return signals
 
 
-def spot_baseline(histograms: Sequence[np.ndarray], fps: float, p: float = DEFAULT_P) -> list[Interval]:
-    """Intervals the baseline spots: ME and MaE, an ME peak inside a spotted MaE left to the MaE."""
-    me, mae = baseline_signals(histograms, fps)
+def combine(me: BaselineSignal, mae: BaselineSignal, p: float = DEFAULT_P) -> list[Interval]:
+    """Intervals the baseline spots at ``p``: ME and MaE, an ME peak inside a spotted MaE left to the MaE."""
     macro = mae.intervals(p)
     micro = [i for i in me.intervals(p) if not any(m.onset <= i.apex <= m.offset for m in macro)]
     return sorted(micro + macro, key=lambda i: i.onset)
+
+
+def spot_baseline(histograms: Sequence[np.ndarray], fps: float, p: float = DEFAULT_P) -> list[Interval]:
+    """Intervals the baseline spots in one video's per-frame LBP histograms."""
+    return combine(*baseline_signals(histograms, fps), p)

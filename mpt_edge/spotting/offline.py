@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from mpt_edge.errors import InputError
-from mpt_edge.spotting.baseline import DEFAULT_P, baseline_signals, BaselineSignal, lbp_histograms
+from mpt_edge.spotting.baseline import DEFAULT_P, BaselineSignal, baseline_signals, combine, lbp_histograms
 from mpt_edge.spotting.intervals import Interval
 from mpt_edge.stream.pipeline import Pipeline, PipelineConfig
 from mpt_edge.stream.sources import CaptureThread, parse_source
@@ -53,12 +53,7 @@ class SpotResult:
         return self.frames / self.seconds if self.seconds else 0.0
 
     def baseline_intervals(self, p: float = DEFAULT_P) -> list[Interval]:
-        if not self.baseline:
-            return []
-        me, mae = self.baseline
-        macro = mae.intervals(p)
-        micro = [i for i in me.intervals(p) if not any(m.onset <= i.apex <= m.offset for m in macro)]
-        return sorted(micro + macro, key=lambda i: i.onset)
+        return combine(*self.baseline, p) if self.baseline else []
 
 
 def _interval(event: dict) -> Interval:
