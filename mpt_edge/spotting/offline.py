@@ -67,6 +67,7 @@ def spot_video(source: str | Path, bundle=None, engine=None, options: SpotOption
     spec = parse_source(str(source), options.fps or 0.0)
     if spec.live:
         raise InputError(f"spot reads a whole video: pass a file or a folder of frames, not {spec.describe()}")
+    pipeline = Pipeline(bundle, engine, PipelineConfig(detect_every=options.detect_every, face_detector=options.face_detector), log)
     capture = CaptureThread(spec, queue_size=32).start()
     energy: list[float] = []
     threshold: list[float] = []
@@ -75,7 +76,7 @@ def spot_video(source: str | Path, bundle=None, engine=None, options: SpotOption
     crops: list[tuple[np.ndarray, np.ndarray]] = []
     started = time.perf_counter()
     try:
-        pipeline = Pipeline(bundle, engine, PipelineConfig(detect_every=options.detect_every, face_detector=options.face_detector), log, fps=capture.fps)
+        pipeline.set_fps(capture.fps)
         for frame in capture:
             no_face_before = pipeline.stats.no_face_frames
             event = pipeline.process(frame)

@@ -90,14 +90,12 @@ def _disagree(tracked: Alignment, found: Alignment, fraction: float) -> bool:
 
 class Pipeline:
     """One stream's state. Without a bundle (``spot`` without ``--bundle``) it spots and reports intervals
-    without a class; ``fps`` scales the spotter's frame counts to the source's rate."""
+    without a class; :meth:`set_fps` scales the spotter's frame counts to the source's rate."""
 
     def __init__(self, bundle: Optional[Bundle], engine: Optional[Engine], config: PipelineConfig = PipelineConfig(),
-                 log: Optional[Callable[[str], None]] = None, fps: float = 30.0) -> None:
+                 log: Optional[Callable[[str], None]] = None) -> None:
         from mpt_edge.motion.config import MotionConfig
 
-        if fps and abs(fps - config.spotter.fps) > 1e-6:
-            config = replace(config, spotter=config.spotter.for_fps(fps))
         self.bundle, self.engine, self.config = bundle, engine, config
         self.motion = bundle.motion_config if bundle is not None else MotionConfig()
         self.class_names = bundle.class_names if bundle is not None else []
@@ -129,6 +127,16 @@ class Pipeline:
         self.macro_onset: Optional[tuple[int, float, float, np.ndarray, np.ndarray]] = None
         self.macro_apex: Optional[tuple[int, float, float, np.ndarray, np.ndarray]] = None
         self.to_crop = self.motion.face_size / config.spotter.size  # small-image px -> crop px
+
+    def set_fps(self, fps: float) -> None:
+        """Scale the spotter's frame counts to the source's rate. Called once the source is open (its rate
+        is known only then), before its first frame: the detector and the engine, slow to load, are built
+        before the source starts, so a live camera drops nothing while they load."""
+        if not fps or abs(fps - self.config.spotter.fps) < 1e-6:
+            return
+        self.config = replace(self.config, spotter=self.config.spotter.for_fps(fps))
+        self.spotter = ApexSpotter(self.config.spotter)
+        self.buffer = deque(self.buffer, maxlen=self.config.spotter.max_frames + 8)
 
     def _detect(self, frame: Frame) -> Optional[Alignment]:
         """A face on this frame (None: no face), found on the downscaled copy."""

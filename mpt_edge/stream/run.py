@@ -48,6 +48,7 @@ def run_stream(
         raise InputError(f"--report {report}: the report is an HTML file; name it ….html")
     bundle = load_bundle(bundle_dir)
     engine = open_bundle_engine(bundle, log, precision=resolve_precision(bundle, precision, log), server=server)
+    pipeline = Pipeline(bundle, engine, config, log)
     spec = parse_source(source, fps or 0.0)
     live = None
     if serve:
@@ -64,13 +65,7 @@ def run_stream(
         raise
     if live is not None:
         live.source_state = lambda: capture.state
-    try:
-        pipeline = Pipeline(bundle, engine, config, log, fps=capture.fps)  # the spotter's frame counts at the source's rate
-    except BaseException:
-        capture.stop()
-        if live is not None:
-            live.stop()
-        raise
+    pipeline.set_fps(capture.fps)  # the spotter's frame counts at the source's rate
     recording: Optional[RecordingSink] = None
     out = events_out or sys.stdout
     started = time.perf_counter()
