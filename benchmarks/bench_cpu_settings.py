@@ -24,8 +24,9 @@ import os
 import sys
 import tempfile
 from collections import Counter, defaultdict
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 
@@ -53,14 +54,15 @@ def openvino_request(path: Path, config: dict[str, Any]) -> Callable[[dict[str, 
     return lambda feeds: request.infer(feeds)
 
 
-def onnxruntime_session(path: Path, threads: Optional[int], level: str) -> Callable[[dict[str, np.ndarray]], object]:
+def onnxruntime_session(path: Path, threads: int | None, level: str) -> Callable[[dict[str, np.ndarray]], object]:
     import onnxruntime as ort
 
     options = ort.SessionOptions()
     if threads:
         options.intra_op_num_threads = threads
     options.graph_optimization_level = {
-        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC, "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
+        "basic": ort.GraphOptimizationLevel.ORT_ENABLE_BASIC,
+        "extended": ort.GraphOptimizationLevel.ORT_ENABLE_EXTENDED,
         "all": ort.GraphOptimizationLevel.ORT_ENABLE_ALL,
     }[level]
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
@@ -72,14 +74,21 @@ def interleaved_p50(calls: dict[str, Callable[[], object]], rounds: int, seconds
     for _ in range(rounds):
         for name, call in calls.items():
             samples[name].extend(timed_calls(call, seconds))
-    return {name: {"p50_ms": round(percentile(v, 50), 3), "p99_ms": round(percentile(v, 99), 3)} for name, v in samples.items()}
+    return {
+        name: {"p50_ms": round(percentile(v, 50), 3), "p99_ms": round(percentile(v, 99), 3)}
+        for name, v in samples.items()
+    }
 
 
-def runtime_graph(path: Path, feeds: dict[str, np.ndarray], precision: Optional[str], runs: int = 20) -> dict[str, Any]:
+def runtime_graph(path: Path, feeds: dict[str, np.ndarray], precision: str | None, runs: int = 20) -> dict[str, Any]:
     """What OpenVINO actually executes: layer precisions, Reorders, time share per layer type."""
     import openvino as ov
 
-    config = {"PERFORMANCE_HINT": "LATENCY", "PERF_COUNT": True, **({"INFERENCE_PRECISION_HINT": precision} if precision else {})}
+    config = {
+        "PERFORMANCE_HINT": "LATENCY",
+        "PERF_COUNT": True,
+        **({"INFERENCE_PRECISION_HINT": precision} if precision else {}),
+    }
     compiled = ov.Core().compile_model(str(path), "CPU", config)
     request = compiled.create_infer_request()
     for _ in range(3):
@@ -104,29 +113,48 @@ def runtime_graph(path: Path, feeds: dict[str, np.ndarray], precision: Optional[
         if kind not in ("Const", "Input", "Output", "Reshape"):
             layers[f"{kind}:{precision_of}"] += 1
     return {
-        "layers_by_type_and_precision": dict(sorted(layers.items())), "reorders": reorders,
-        "time_share_by_layer_type": {k: round(v / total, 3) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])[:8]},
-        "time_share_by_kernel_precision": {k: round(v / total, 3) for k, v in sorted(by_precision.items(), key=lambda kv: -kv[1])[:5]},
+        "layers_by_type_and_precision": dict(sorted(layers.items())),
+        "reorders": reorders,
+        "time_share_by_layer_type": {
+            k: round(v / total, 3) for k, v in sorted(totals.items(), key=lambda kv: -kv[1])[:8]
+        },
+        "time_share_by_kernel_precision": {
+            k: round(v / total, 3) for k, v in sorted(by_precision.items(), key=lambda kv: -kv[1])[:5]
+        },
         "mean_ms_per_inference": round(total / runs / 1000, 3),
     }
 
 
-def sequence_lengths(model: str, classes: list[str], feeds_for: Callable[[Any], list[dict[str, np.ndarray]]], rounds: int, seconds: float, scratch: Path, log: Callable[[str], None]) -> dict[str, Any]:
+def sequence_lengths(
+    model: str,
+    classes: list[str],
+    feeds_for: Callable[[Any], list[dict[str, np.ndarray]]],
+    rounds: int,
+    seconds: float,
+    scratch: Path,
+    log: Callable[[str], None],
+) -> dict[str, Any]:
     """Random-init models that differ only in their number of motion tokens."""
     import torch
 
+    from mpt_edge.motion.config import MotionConfig
     from train.checkpoint import save_checkpoint
     from train.configs import get_config
     from train.export import export_onnx
     from train.model import MPT
-    from mpt_edge.motion.config import MotionConfig
 
     calls: dict[str, Callable[[], object]] = {}
     tokens: dict[str, int] = {}
     for grid in (0, 6, 7, 8):
         torch.manual_seed(0)
         cfg = get_config(model, num_classes=len(classes), use_motion_prompts=grid > 0)
-        motion = MotionConfig(face_size=cfg.image_size, patch_size=cfg.patch_size, image_mean=cfg.image_mean, image_std=cfg.image_std, token_grid=max(grid, 1))
+        motion = MotionConfig(
+            face_size=cfg.image_size,
+            patch_size=cfg.patch_size,
+            image_mean=cfg.image_mean,
+            image_std=cfg.image_std,
+            token_grid=max(grid, 1),
+        )
         net = MPT(cfg, motion).eval()
         folder = scratch / f"grid{grid}"
         folder.mkdir()
@@ -145,14 +173,17 @@ def sequence_lengths(model: str, classes: list[str], feeds_for: Callable[[Any], 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--model", default="mpt-tiny")
-    parser.add_argument("--checkpoint", type=Path, help="trained weights (default: random init; speed does not depend on them)")
+    parser.add_argument(
+        "--checkpoint", type=Path, help="trained weights (default: random init; speed does not depend on them)"
+    )
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=1.5)
     parser.add_argument("--skip-sequence", action="store_true", help="skip the sequence-length study (4 extra exports)")
     parser.add_argument("--out", type=Path)
     args = parser.parse_args()
 
-    from train.export import feeds as model_feeds, sample_inputs
+    from train.export import feeds as model_feeds
+    from train.export import sample_inputs
 
     def log(message: str) -> None:
         print(message, file=sys.stderr, flush=True)
@@ -175,12 +206,17 @@ def main() -> None:
         net, _ = load_model(checkpoint)
         calibration = feeds_for(net)
         feed = calibration[0]
-        routes = {r.name: r.path for r in build_routes(["openvino_int8", "onnxruntime_qdq"], onnx_path, scratch, calibration, feed, log)}
+        routes = {
+            r.name: r.path
+            for r in build_routes(["openvino_int8", "onnxruntime_qdq"], onnx_path, scratch, calibration, feed, log)
+        }
         calls: dict[str, Callable[[], object]] = {}
         for precision, path, hint_precision in (("fp32", onnx_path, "f32"), ("int8", routes["openvino_int8"], None)):
             base = {"INFERENCE_PRECISION_HINT": hint_precision} if hint_precision else {}
             variants = {
-                "hint_none": {}, "hint_latency": {"PERFORMANCE_HINT": "LATENCY"}, "hint_throughput": {"PERFORMANCE_HINT": "THROUGHPUT"},
+                "hint_none": {},
+                "hint_latency": {"PERFORMANCE_HINT": "LATENCY"},
+                "hint_throughput": {"PERFORMANCE_HINT": "THROUGHPUT"},
                 f"latency_threads_{cores}": {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": cores},
                 "latency_threads_1": {"PERFORMANCE_HINT": "LATENCY", "INFERENCE_NUM_THREADS": 1},
                 "latency_pinning_on": {"PERFORMANCE_HINT": "LATENCY", "ENABLE_CPU_PINNING": True},
@@ -192,14 +228,29 @@ def main() -> None:
         for precision, path in (("fp32", onnx_path), ("qdq", routes["onnxruntime_qdq"])):
             for threads, level in ((None, "all"), (cores, "all"), (1, "all"), (cores, "extended"), (cores, "basic")):
                 session = onnxruntime_session(path, threads, level)
-                calls[f"onnxruntime_{precision}_threads_{threads or 'default'}_{level}"] = lambda session=session: session(feed)
+                calls[f"onnxruntime_{precision}_threads_{threads or 'default'}_{level}"] = lambda session=session: (
+                    session(feed)
+                )
         log(f"timing {len(calls)} configurations, {args.rounds} rounds of {args.seconds:g} s")
         timings = interleaved_p50(calls, args.rounds, args.seconds)
-        graphs = {"fp32": runtime_graph(onnx_path, feed, "f32"), "int8": runtime_graph(routes["openvino_int8"], feed, None)}
-        sequence = None if args.skip_sequence else sequence_lengths(args.model, classes, feeds_for, args.rounds, args.seconds, scratch, log)
+        graphs = {
+            "fp32": runtime_graph(onnx_path, feed, "f32"),
+            "int8": runtime_graph(routes["openvino_int8"], feed, None),
+        }
+        sequence = (
+            None
+            if args.skip_sequence
+            else sequence_lengths(args.model, classes, feeds_for, args.rounds, args.seconds, scratch, log)
+        )
     report = {
-        "benchmark": "cpu_runtime_settings", "model": args.model, "machine": machine(), "physical_cores": cores,
-        "rounds": args.rounds, "seconds_per_measurement": args.seconds, "p50_ms": timings, "openvino_runtime_graph": graphs,
+        "benchmark": "cpu_runtime_settings",
+        "model": args.model,
+        "machine": machine(),
+        "physical_cores": cores,
+        "rounds": args.rounds,
+        "seconds_per_measurement": args.seconds,
+        "p50_ms": timings,
+        "openvino_runtime_graph": graphs,
         "sequence_length": sequence,
     }
     text = json.dumps(report, indent=2)

@@ -44,15 +44,22 @@ def detection(detector: Any, photos: list[Any]) -> dict[str, Any]:
             false_on_negatives += extra
         if hit < len(photo.faces):
             missed.append(f"{photo.name} ({hit}/{len(photo.faces)})")
-    return {"faces": faces, "found": found, "rate": round(found / faces, 3) if faces else None, "false": false,
-            "false_on_negatives": false_on_negatives, "images": len(photos), "missed": missed}
+    return {
+        "faces": faces,
+        "found": found,
+        "rate": round(found / faces, 3) if faces else None,
+        "false": false,
+        "false_on_negatives": false_on_negatives,
+        "images": len(photos),
+        "missed": missed,
+    }
 
 
 def stability(detector: Any, photos: list[Any]) -> dict[str, Any]:
     """Eye-centre error after sub-pixel shifts, relative to the unshifted detection (px RMS, and as a
     fraction of the eye distance)."""
-    from helpers.real_photos import fourier_shift
     import numpy as np
+    from helpers.real_photos import fourier_shift
 
     errors, relative = [], []
     for photo in photos:
@@ -62,7 +69,9 @@ def stability(detector: Any, photos: list[Any]) -> dict[str, Any]:
         eyes = np.array(base.eyes)
         distance = float(np.linalg.norm(eyes[1] - eyes[0]))
         for dx, dy in SHIFTS[1:]:
-            moved = max(detector.faces(fourier_shift(photo.image, dx, dy)), key=lambda f: f.box[2] * f.box[3], default=None)
+            moved = max(
+                detector.faces(fourier_shift(photo.image, dx, dy)), key=lambda f: f.box[2] * f.box[3], default=None
+            )
             if moved is None or moved.eyes is None:
                 continue
             error = np.array(moved.eyes) - eyes - np.array([dx, dy])
@@ -70,8 +79,12 @@ def stability(detector: Any, photos: list[Any]) -> dict[str, Any]:
             relative.extend((np.linalg.norm(error, axis=1) / distance).tolist())
     if not errors:
         return {"eye_rms_px": None, "samples": 0}
-    return {"eye_rms_px": round(float(np.sqrt(np.mean(np.square(errors)))), 3), "eye_max_px": round(float(max(errors)), 3),
-            "eye_rms_of_eye_distance": round(float(np.sqrt(np.mean(np.square(relative)))), 4), "samples": len(errors)}
+    return {
+        "eye_rms_px": round(float(np.sqrt(np.mean(np.square(errors)))), 3),
+        "eye_max_px": round(float(max(errors)), 3),
+        "eye_rms_of_eye_distance": round(float(np.sqrt(np.mean(np.square(relative)))), 4),
+        "samples": len(errors),
+    }
 
 
 def timing(detectors: dict[str, Any], frames: dict[str, Any], rounds: int) -> dict[str, dict[str, float]]:
@@ -86,13 +99,22 @@ def timing(detectors: dict[str, Any], frames: dict[str, Any], rounds: int) -> di
 
 
 def markdown(report: dict[str, Any]) -> str:
-    rows = ["| detector | faces found, originals | … rotated / half / blurred / JPEG copies | false detections (of them on non-faces) | eye-centre error after sub-pixel shifts, px RMS (max) | ms per 640×480 frame | ms per 1080p frame |",
-            "| --- | --- | --- | --- | --- | --- | --- |"]
+    rows = [
+        (
+            "| detector | faces found, originals | … rotated / half / blurred / JPEG copies "
+            "| false detections (of them on non-faces) | eye-centre error after sub-pixel "
+            "shifts, px RMS (max) | ms per 640×480 frame | ms per 1080p frame |"
+        ),
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for name, r in report["detectors"].items():
         o, v, s, t = r["originals"], r["variants"], r["stability"], r["ms"]
         eyes = "no eye centres" if s["eye_rms_px"] is None else f"{s['eye_rms_px']:.2f} ({s['eye_max_px']:.2f})"
-        rows.append(f"| {name} | {o['found']}/{o['faces']} | {v['found']}/{v['faces']} | {o['false'] + v['false']} ({o['false_on_negatives'] + v['false_on_negatives']}) "
-                    f"| {eyes} | {t['640x480']} | {t['1920x1080']} |")
+        rows.append(
+            f"| {name} | {o['found']}/{o['faces']} | {v['found']}/{v['faces']} | "
+            f"{o['false'] + v['false']} ({o['false_on_negatives'] + v['false_on_negatives']}) "
+            f"| {eyes} | {t['640x480']} | {t['1920x1080']} |"
+        )
     return "\n".join(rows)
 
 
@@ -104,6 +126,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from helpers.real_photos import on_canvas, photos, variants
+
     from mpt_edge.face import FaceAligner
     from mpt_edge.precision import cpu_model_and_flags
 
@@ -114,13 +137,20 @@ def main() -> None:
     # through the aligner, as prepare and the stream use them: a frame without a face is looked at again padded
     detectors = {name: FaceAligner(224, name, min_face=20) for name in args.faces.split(",") if name}
     singles = [p for p in originals if len(p.faces) == 1 and min(p.image.shape[:2]) > 200]
-    report: dict[str, Any] = {"benchmark": "faces", "machine": {"cpu": cpu_model_and_flags()[0], "cores": os.cpu_count()},
-                              "photos": {"originals": len(originals), "variants": len(copies), "faces": sum(len(p.faces) for p in originals)},
-                              "detectors": {}}
+    report: dict[str, Any] = {
+        "benchmark": "faces",
+        "machine": {"cpu": cpu_model_and_flags()[0], "cores": os.cpu_count()},
+        "photos": {"originals": len(originals), "variants": len(copies), "faces": sum(len(p.faces) for p in originals)},
+        "detectors": {},
+    }
     ms = timing(detectors, frames, args.rounds)
     for name, detector in detectors.items():
-        report["detectors"][name] = {"originals": detection(detector, originals), "variants": detection(detector, copies),
-                                     "stability": stability(detector, singles), "ms": ms[name]}
+        report["detectors"][name] = {
+            "originals": detection(detector, originals),
+            "variants": detection(detector, copies),
+            "stability": stability(detector, singles),
+            "ms": ms[name],
+        }
     print(json.dumps(report, indent=2))
     if args.markdown:
         print(markdown(report))

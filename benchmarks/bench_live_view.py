@@ -55,15 +55,24 @@ def run(bundle: Path, video: Path, serve: bool, samples: list[float] | None = No
     if serve:
         threads.append(threading.Thread(target=viewer, args=(port, stop, received), daemon=True))
     if samples is not None:
+
         def sample() -> None:
             while not stop.wait(1.0):
                 samples.append(round(rss_mb(), 1))
+
         threads.append(threading.Thread(target=sample, daemon=True))
     for thread in threads:
         thread.start()
-    summary = run_stream(bundle, str(video), io.StringIO(), serve=f"127.0.0.1:{port}" if serve else None, log=lambda m: None)
+    summary = run_stream(
+        bundle, str(video), io.StringIO(), serve=f"127.0.0.1:{port}" if serve else None, log=lambda m: None
+    )
     stop.set()
-    return {"fps": summary["fps"], "frames": summary["frames"], "events": summary["events"], "frames_to_viewer": received[0]}
+    return {
+        "fps": summary["fps"],
+        "frames": summary["frames"],
+        "events": summary["events"],
+        "frames_to_viewer": received[0],
+    }
 
 
 def main() -> None:
@@ -97,13 +106,29 @@ def main() -> None:
     medians = {k: statistics.median(v) for k, v in rates.items()}
     from mpt_edge.precision import cpu_model_and_flags
 
-    print(json.dumps({
-        "benchmark": "live_view", "machine": {"cpu": cpu_model_and_flags()[0], "cores": os.cpu_count()}, "video_frames": args.frames,
-        "fps": rates, "median_fps": medians, "ratio_serve_vs_without": round(medians["serve_one_viewer"] / medians["without_serve"], 3),
-        "frames_sent_to_the_viewer": viewer_frames,
-        "long_run": None if long is None else {**long, "rss_mb_first": samples[0] if samples else None, "rss_mb_last": samples[-1] if samples else None,
-                                               "rss_mb_max": max(samples) if samples else None, "samples": len(samples)},
-    }, indent=2))
+    print(
+        json.dumps(
+            {
+                "benchmark": "live_view",
+                "machine": {"cpu": cpu_model_and_flags()[0], "cores": os.cpu_count()},
+                "video_frames": args.frames,
+                "fps": rates,
+                "median_fps": medians,
+                "ratio_serve_vs_without": round(medians["serve_one_viewer"] / medians["without_serve"], 3),
+                "frames_sent_to_the_viewer": viewer_frames,
+                "long_run": None
+                if long is None
+                else {
+                    **long,
+                    "rss_mb_first": samples[0] if samples else None,
+                    "rss_mb_last": samples[-1] if samples else None,
+                    "rss_mb_max": max(samples) if samples else None,
+                    "samples": len(samples),
+                },
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

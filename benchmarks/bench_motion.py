@@ -66,7 +66,9 @@ def peer_magnifier(alpha: float):
         clip = np.stack([onset, apex]).astype(np.float64) / 255.0
         with contextlib.redirect_stdout(io.StringIO()), warnings.catch_warnings():  # it prints on every call
             warnings.simplefilter("ignore")
-            out = eulerian_magnification(clip, fps=2.0, freq_min=0.9, freq_max=1.0, amplification=alpha, pyramid_levels=4, skip_levels_at_top=1)
+            out = eulerian_magnification(
+                clip, fps=2.0, freq_min=0.9, freq_max=1.0, amplification=alpha, pyramid_levels=4, skip_levels_at_top=1
+            )
         return out[1].astype(np.float32)
 
     return run, None
@@ -90,7 +92,9 @@ def main() -> None:
         return motion_prompts(onset, apex, config)
 
     def reference_magnify_only(onset, apex):
-        return reference_magnify(onset, apex, alpha, config.pyramid_levels, config.finest_level_gain, config.lowpass_gain)
+        return reference_magnify(
+            onset, apex, alpha, config.pyramid_levels, config.finest_level_gain, config.lowpass_gain
+        )
 
     def reference_pipeline(onset, apex):
         return reference_tokenize(onset, reference_magnify_only(onset, apex), config)
@@ -98,7 +102,11 @@ def main() -> None:
     ref_pairs = pairs[: max(2, args.pairs // 10)]
     results: dict[str, object] = {
         "benchmark": "motion_prompts",
-        "machine": {"cpu": platform.processor() or platform.machine(), "cores": os.cpu_count(), "opencv_threads": cv2.getNumThreads()},
+        "machine": {
+            "cpu": platform.processor() or platform.machine(),
+            "cores": os.cpu_count(),
+            "opencv_threads": cv2.getNumThreads(),
+        },
         "size": args.size,
         "alpha": alpha,
         "tokens": list(config.token_shape),
@@ -112,7 +120,10 @@ def main() -> None:
     for variant in PROMPT_VARIANTS:  # the default (lk) is fast_magnify_and_tokenize above
         if variant != config.prompt_variant:
             variant_config = replace(config, prompt_variant=variant)
-            methods[f"variant_{variant}"] = (lambda onset, apex, c=variant_config: motion_prompts(onset, apex, c), pairs)
+            methods[f"variant_{variant}"] = (
+                lambda onset, apex, c=variant_config: motion_prompts(onset, apex, c),
+                pairs,
+            )
     peer, reason = peer_magnifier(alpha)
     if peer is not None:
         methods["peer_magnify_only"] = (peer, ref_pairs)
@@ -125,12 +136,17 @@ def main() -> None:
     agreement = {"max_abs_diff_magnified": 0.0, "max_abs_diff_tokens": 0.0}
     for onset, apex in ref_pairs:
         fast_mag, ref_mag = fast_magnify(onset, apex), reference_magnify_only(onset, apex)
-        agreement["max_abs_diff_magnified"] = max(agreement["max_abs_diff_magnified"], float(np.abs(fast_mag - ref_mag).max()))
+        agreement["max_abs_diff_magnified"] = max(
+            agreement["max_abs_diff_magnified"], float(np.abs(fast_mag - ref_mag).max())
+        )
         tokens = gaussian_tokenize(onset, fast_mag, config)
-        agreement["max_abs_diff_tokens"] = max(agreement["max_abs_diff_tokens"], float(np.abs(tokens - reference_tokenize(onset, ref_mag, config)).max()))
+        agreement["max_abs_diff_tokens"] = max(
+            agreement["max_abs_diff_tokens"], float(np.abs(tokens - reference_tokenize(onset, ref_mag, config)).max())
+        )
     results["fast_vs_reference"] = agreement
     results["prompt_variant_ms_per_pair"] = {
-        v: 1000.0 / rates["fast_magnify_and_tokenize" if v == config.prompt_variant else f"variant_{v}"] for v in PROMPT_VARIANTS
+        v: 1000.0 / rates["fast_magnify_and_tokenize" if v == config.prompt_variant else f"variant_{v}"]
+        for v in PROMPT_VARIANTS
     }
 
     if peer is None:
@@ -149,7 +165,9 @@ def main() -> None:
         if np.std(theirs) > 0:
             peer_report["added_motion_correlation_with_fast"] = float(np.corrcoef(ours.ravel(), theirs.ravel())[0, 1])
         else:
-            peer_report["note"] = "the peer's temporal band-pass passes nothing on a two-frame clip: it returns the apex unchanged"
+            peer_report["note"] = (
+                "the peer's temporal band-pass passes nothing on a two-frame clip: it returns the apex unchanged"
+            )
         results["peer_eulerian_magnification"] = peer_report
     print(json.dumps(results, indent=2))
 

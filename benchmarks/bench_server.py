@@ -74,14 +74,24 @@ def tree_rss_mb(pid: int) -> float:
 def batch_counts(url: str, model: str) -> dict[int, int]:
     from tritonclient.grpc import InferenceServerClient
 
-    stats = InferenceServerClient(url[len("grpc://"):]).get_inference_statistics(model, as_json=True)
-    return {int(b["batch_size"]): int(b["compute_infer"]["count"]) for b in stats["model_stats"][0].get("batch_stats", [])}
+    stats = InferenceServerClient(url[len("grpc://") :]).get_inference_statistics(model, as_json=True)
+    return {
+        int(b["batch_size"]): int(b["compute_infer"]["count"]) for b in stats["model_stats"][0].get("batch_stats", [])
+    }
 
 
 def run_clients(bundle: Path, server: str, precision: str, clients: int, seconds: float) -> dict[str, Any]:
     start_at = time.time() + 4.0  # every client loaded and warm before the clock starts
-    processes = [subprocess.Popen([sys.executable, "-c", CLIENT, str(bundle), server, precision, str(seconds), str(start_at)],
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=ROOT) for _ in range(clients)]
+    processes = [
+        subprocess.Popen(
+            [sys.executable, "-c", CLIENT, str(bundle), server, precision, str(seconds), str(start_at)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            cwd=ROOT,
+        )
+        for _ in range(clients)
+    ]
     times = []
     for process in processes:
         out, err = process.communicate(timeout=seconds + 120)
@@ -89,8 +99,14 @@ def run_clients(bundle: Path, server: str, precision: str, clients: int, seconds
             raise SystemExit(f"client failed: {err.strip().splitlines()[-1] if err.strip() else process.returncode}")
         times += json.loads(out.strip().splitlines()[-1])
     times.sort()
-    return {"requests": len(times), "throughput_per_s": round(len(times) / seconds, 1),
-            "latency_ms": {"p50": round(statistics.median(times), 2), "p99": round(times[min(len(times) - 1, int(0.99 * len(times)))], 2)}}
+    return {
+        "requests": len(times),
+        "throughput_per_s": round(len(times) / seconds, 1),
+        "latency_ms": {
+            "p50": round(statistics.median(times), 2),
+            "p99": round(times[min(len(times) - 1, int(0.99 * len(times)))], 2),
+        },
+    }
 
 
 def with_delay(repo: Path, delay_us: int, into: Path) -> Path:
@@ -106,21 +122,35 @@ def with_delay(repo: Path, delay_us: int, into: Path) -> Path:
 
 
 def markdown(report: dict[str, Any]) -> str:
-    rows = ["| queue delay | clients | server: requests/s | p50 / p99 ms | batch sizes executed (count) | server RSS MB | local engines: requests/s | p50 / p99 ms |",
-            "| --- | --- | --- | --- | --- | --- | --- | --- |"]
+    rows = [
+        (
+            "| queue delay | clients | server: requests/s | p50 / p99 ms | batch sizes "
+            "executed (count) | server RSS MB | local engines: requests/s | p50 / p99 ms |"
+        ),
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
     for delay, runs in report["by_delay_us"].items():
         for clients, r in runs.items():
             s, lo = r["server"], r["local"]
             batches = ", ".join(f"{k}: {v}" for k, v in sorted(r["batches"].items(), key=lambda kv: int(kv[0])))
-            rows.append(f"| {delay} µs | {clients} | {s['throughput_per_s']} | {s['latency_ms']['p50']} / {s['latency_ms']['p99']} | {batches} | "
-                        f"{r['server_rss_mb']} | {lo['throughput_per_s']} | {lo['latency_ms']['p50']} / {lo['latency_ms']['p99']} |")
+            rows.append(
+                f"| {delay} µs | {clients} | {s['throughput_per_s']} | {s['latency_ms']['p50']} / "
+                f"{s['latency_ms']['p99']} | {batches} | "
+                f"{r['server_rss_mb']} | {lo['throughput_per_s']} | {lo['latency_ms']['p50']} / "
+                f"{lo['latency_ms']['p99']} |"
+            )
     return "\n".join(rows)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--repo", type=Path, required=True, help="a bundle from `mpt-edge build --target triton-cpu`")
-    parser.add_argument("--local", type=Path, required=True, help="a local bundle of the same checkpoint (e.g. --target onnxruntime-cpu)")
+    parser.add_argument(
+        "--local",
+        type=Path,
+        required=True,
+        help="a local bundle of the same checkpoint (e.g. --target onnxruntime-cpu)",
+    )
     parser.add_argument("--precision", default="fp32", help="the repository's model to serve (int8 or fp32)")
     parser.add_argument("--clients", default="1,2,4,8")
     parser.add_argument("--delays-us", default="0,2000,8000", help="dynamic batching queue delays to compare")
@@ -129,13 +159,19 @@ def main() -> None:
     args = parser.parse_args()
 
     from helpers import triton_server
+
     from mpt_edge.bundle import load_bundle
     from mpt_edge.precision import cpu_model_and_flags
 
     model = load_bundle(args.repo).manifest["triton"]["models"][args.precision]
     counts = [int(c) for c in args.clients.split(",")]
-    report: dict[str, Any] = {"benchmark": "server", "machine": {"cpu": cpu_model_and_flags()[0], "cores": os.cpu_count()},
-                              "model": model, "seconds": args.seconds, "by_delay_us": {}}
+    report: dict[str, Any] = {
+        "benchmark": "server",
+        "machine": {"cpu": cpu_model_and_flags()[0], "cores": os.cpu_count()},
+        "model": model,
+        "seconds": args.seconds,
+        "by_delay_us": {},
+    }
     with tempfile.TemporaryDirectory(prefix="mpt-edge-bench-server-") as scratch:
         for delay in (int(d) for d in args.delays_us.split(",")):
             repo = with_delay(args.repo, delay, Path(scratch))
@@ -146,12 +182,22 @@ def main() -> None:
             try:
                 for clients in counts:  # interleaved: the server, then the same clients locally
                     before = batch_counts(server.grpc_url, model)
-                    served = run_clients(args.repo, server.grpc_url, args.precision, clients, args.seconds)  # the host keeps the original
+                    served = run_clients(
+                        args.repo, server.grpc_url, args.precision, clients, args.seconds
+                    )  # the host keeps the original
                     after = batch_counts(server.grpc_url, model)
                     rss = round(tree_rss_mb(server.process.pid), 1)
                     local = run_clients(args.local, "", "fp32", clients, args.seconds)
-                    runs[clients] = {"server": served, "local": local, "server_rss_mb": rss,
-                                     "batches": {size: after.get(size, 0) - before.get(size, 0) for size in after if after.get(size, 0) > before.get(size, 0)}}
+                    runs[clients] = {
+                        "server": served,
+                        "local": local,
+                        "server_rss_mb": rss,
+                        "batches": {
+                            size: after.get(size, 0) - before.get(size, 0)
+                            for size in after
+                            if after.get(size, 0) > before.get(size, 0)
+                        },
+                    }
             finally:
                 server.stop()
             report["by_delay_us"][delay] = runs

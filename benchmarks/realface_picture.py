@@ -26,7 +26,9 @@ def main() -> None:
     from train.data.sources import open_dataset
     from train.data.synthetic_folder import SyntheticSpec
 
-    source = open_dataset("synthetic", None, SyntheticSpec(preset="realface", subjects=16, clips_per_class=3, classes=5), face_size=224)
+    source = open_dataset(
+        "synthetic", None, SyntheticSpec(preset="realface", subjects=16, clips_per_class=3, classes=5), face_size=224
+    )
     meta = json.loads((Path(source.root) / "dataset.json").read_text())
     raw = Path(meta["root"])
     people = json.loads((raw / "realface.json").read_text())["identities"]

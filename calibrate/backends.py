@@ -21,8 +21,8 @@ from __future__ import annotations
 import re
 import shutil
 import tempfile
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 import numpy as np
 
@@ -45,7 +45,8 @@ def float_kept_nodes(model: Path) -> list[str]:
     graph = onnx.load(str(model), load_external_data=False).graph
     initializers = {init.name for init in graph.initializer}
     return [
-        node.name for node in graph.node
+        node.name
+        for node in graph.node
         if node.op_type in QDQ_OPS
         and any(name in initializers and name.startswith(FLOAT_KEPT_PREFIXES) for name in node.input)
     ]
@@ -60,7 +61,11 @@ def attention_matmuls(model: Path) -> list[str]:
 
     graph = onnx.load(str(model), load_external_data=False).graph
     initializers = {init.name for init in graph.initializer}
-    return [node.name for node in graph.node if node.op_type == "MatMul" and not any(name in initializers for name in node.input)]
+    return [
+        node.name
+        for node in graph.node
+        if node.op_type == "MatMul" and not any(name in initializers for name in node.input)
+    ]
 
 
 def output_path(out_dir: Path, backend: str) -> Path:
@@ -74,7 +79,7 @@ class _Reader:
         self.feeds = list(feeds)
         self.position = 0
 
-    def get_next(self) -> Optional[dict[str, np.ndarray]]:
+    def get_next(self) -> dict[str, np.ndarray] | None:
         if self.position >= len(self.feeds):
             return None
         self.position += 1
@@ -84,7 +89,9 @@ class _Reader:
         self.position = 0
 
 
-def quantize_qdq(model: Path, out: Path, feeds: Sequence[dict[str, np.ndarray]], tensorrt: bool, operator_format: bool = False) -> Path:
+def quantize_qdq(
+    model: Path, out: Path, feeds: Sequence[dict[str, np.ndarray]], tensorrt: bool, operator_format: bool = False
+) -> Path:
     """``operator_format``: ONNX Runtime's QOperator form (QLinearMatMul/QLinearConv instead of Q/DQ
     pairs around float ops) — measured in benchmarks/bench_int8.py; TensorRT takes Q/DQ only."""
     from onnxruntime.quantization import CalibrationDataReader, QuantFormat, QuantType, quantize_static
@@ -99,9 +106,15 @@ def quantize_qdq(model: Path, out: Path, feeds: Sequence[dict[str, np.ndarray]],
         staged = Path(tmp) / out.name
         excluded = float_kept_nodes(prepared) + (attention_matmuls(prepared) if tensorrt else [])
         quantize_static(
-            str(prepared), str(staged), Reader(feeds), quant_format=QuantFormat.QOperator if operator_format else QuantFormat.QDQ, op_types_to_quantize=QDQ_OPS,
+            str(prepared),
+            str(staged),
+            Reader(feeds),
+            quant_format=QuantFormat.QOperator if operator_format else QuantFormat.QDQ,
+            op_types_to_quantize=QDQ_OPS,
             nodes_to_exclude=excluded,
-            per_channel=True, activation_type=QuantType.QInt8 if tensorrt else QuantType.QUInt8, weight_type=QuantType.QInt8,
+            per_channel=True,
+            activation_type=QuantType.QInt8 if tensorrt else QuantType.QUInt8,
+            weight_type=QuantType.QInt8,
             # TensorRT's explicit quantization takes INT8 Q/DQ only: biases stay float (no int32 bias DQ).
             extra_options={"ActivationSymmetric": tensorrt, "WeightSymmetric": True, "QuantizeBias": not tensorrt},
         )
@@ -123,9 +136,16 @@ def _copy_metadata(source: Path, target: Path) -> None:
 
 
 def quantize_openvino(
-    model: Path, out: Path, feeds: Sequence[dict[str, np.ndarray]], max_drop: Optional[float] = None,
-    validation: Optional[tuple[Sequence[dict[str, np.ndarray]], np.ndarray, Callable[[np.ndarray, np.ndarray], float]]] = None,
-    *, transformer: bool = True, smooth_quant: bool = False, fast_bias_correction: bool = True,
+    model: Path,
+    out: Path,
+    feeds: Sequence[dict[str, np.ndarray]],
+    max_drop: float | None = None,
+    validation: tuple[Sequence[dict[str, np.ndarray]], np.ndarray, Callable[[np.ndarray, np.ndarray], float]]
+    | None = None,
+    *,
+    transformer: bool = True,
+    smooth_quant: bool = False,
+    fast_bias_correction: bool = True,
 ) -> Path:
     """The keyword settings are the NNCF choices benchmarks/bench_int8.py compares; the defaults are
     what ``mpt-edge calibrate`` ships. SmoothQuant is off: with it the INT8 IR ran at 0.34-0.62x FP32
@@ -144,11 +164,17 @@ def quantize_openvino(
     # OpenVINO names an ONNX Gemm's MatMul "<node>/WithoutBiases"
     kept = [f"^{re.escape(name)}(/.*)?$" for name in float_kept_nodes(model)]
     common = dict(
-        model_type=nncf.ModelType.TRANSFORMER if transformer else None, subset_size=len(feeds), fast_bias_correction=fast_bias_correction,
+        model_type=nncf.ModelType.TRANSFORMER if transformer else None,
+        subset_size=len(feeds),
+        fast_bias_correction=fast_bias_correction,
         ignored_scope=nncf.IgnoredScope(patterns=kept, validate=False) if kept else None,
     )
     # SmoothQuant (transformer model type only) moves activation outliers into the weights; -1 disables it
-    advanced = None if smooth_quant else AdvancedQuantizationParameters(smooth_quant_alphas=AdvancedSmoothQuantParameters(matmul=-1))
+    advanced = (
+        None
+        if smooth_quant
+        else AdvancedQuantizationParameters(smooth_quant_alphas=AdvancedSmoothQuantParameters(matmul=-1))
+    )
     if max_drop is None:
         with library_output():
             quantized = nncf.quantize(ov_model, calibration, advanced_parameters=advanced, **common)
@@ -157,14 +183,20 @@ def quantize_openvino(
             raise InputError("--max-drop needs held-out validation clips")
         val_feeds, val_labels, metric = validation
 
-        def validate(compiled: "ov.CompiledModel", items) -> float:
+        def validate(compiled: ov.CompiledModel, items) -> float:
             logits = np.concatenate([compiled(item)[0] for item in items])
             return float(metric(val_labels, logits.argmax(1)))
 
         with library_output():
             quantized = nncf.quantize_with_accuracy_control(
-                ov_model, calibration, nncf.Dataset(list(val_feeds)), validation_fn=validate, max_drop=max_drop,
-                drop_type=nncf.DropType.ABSOLUTE, advanced_quantization_parameters=advanced, **common,
+                ov_model,
+                calibration,
+                nncf.Dataset(list(val_feeds)),
+                validation_fn=validate,
+                max_drop=max_drop,
+                drop_type=nncf.DropType.ABSOLUTE,
+                advanced_quantization_parameters=advanced,
+                **common,
             )
     with tempfile.TemporaryDirectory(dir=out.parent) as tmp:
         staged = Path(tmp) / out.name

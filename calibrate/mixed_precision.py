@@ -67,7 +67,9 @@ def subnormal_scale_layers(graph) -> list[str]:
     for node in graph.node:
         if node.op_type not in ("MatMul", "Gemm", "Conv"):
             continue
-        dequantizers = [producers[i] for i in node.input if i in producers and producers[i].op_type == "DequantizeLinear"]
+        dequantizers = [
+            producers[i] for i in node.input if i in producers and producers[i].op_type == "DequantizeLinear"
+        ]
         tiny = False
         for dq in dequantizers:
             if dq.input[0] in initializers and dq.input[1] in initializers:  # a weight's DQ: its scale is a constant

@@ -6,8 +6,9 @@ from __future__ import annotations
 import os
 import statistics
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -35,14 +36,18 @@ def model_bytes(path: Path) -> int:
     return os.path.getsize(path) + (os.path.getsize(path.with_suffix(".bin")) if path.suffix == ".xml" else 0)
 
 
-def qdq_sensitivity(float_model: Path, qdq_model: Path, feeds: Sequence[dict[str, np.ndarray]], worst: int = 5) -> list[dict[str, Any]]:
+def qdq_sensitivity(
+    float_model: Path, qdq_model: Path, feeds: Sequence[dict[str, np.ndarray]], worst: int = 5
+) -> list[dict[str, Any]]:
     """Per-tensor SQNR (dB) of the Q/DQ model against FP32 (onnxruntime's qdq_loss_debug); lowest first.
     One clip at a time, signal and noise summed per tensor: every intermediate tensor of mpt-base for
     32 clips in both models held at once is ~23 GB (it was OOM-killed on a 24 GB machine)."""
     import tempfile
 
     from onnxruntime.quantization.qdq_loss_debug import (
-        collect_activations, create_activation_matching, modify_model_output_intermediate_tensors,
+        collect_activations,
+        create_activation_matching,
+        modify_model_output_intermediate_tensors,
     )
     from onnxruntime.quantization.shape_inference import quant_pre_process
 
@@ -55,13 +60,18 @@ def qdq_sensitivity(float_model: Path, qdq_model: Path, feeds: Sequence[dict[str
         modify_model_output_intermediate_tensors(str(qdq_model), str(augmented_q))
         modify_model_output_intermediate_tensors(str(prepared), str(augmented_f))
         for feed in feeds:
-            matches = create_activation_matching(collect_activations(str(augmented_q), [feed]), collect_activations(str(augmented_f), [feed]))
+            matches = create_activation_matching(
+                collect_activations(str(augmented_q), [feed]), collect_activations(str(augmented_f), [feed])
+            )
             for name, match in matches.items():
                 if "float" not in match:
                     continue
-                signal[name] = signal.get(name, 0.0) + sum(float(np.sum(np.square(x, dtype=np.float64))) for x in match["float"])
+                signal[name] = signal.get(name, 0.0) + sum(
+                    float(np.sum(np.square(x, dtype=np.float64))) for x in match["float"]
+                )
                 noise[name] = noise.get(name, 0.0) + sum(
-                    float(np.sum(np.square(x.astype(np.float64) - y, dtype=np.float64))) for x, y in zip(match["float"], match["pre_qdq"])
+                    float(np.sum(np.square(x.astype(np.float64) - y, dtype=np.float64)))
+                    for x, y in zip(match["float"], match["pre_qdq"])
                 )
     rows = [
         {"tensor": name, "sqnr_db": round(10 * np.log10(total / max(noise[name], 1e-30)), 2)}
@@ -72,8 +82,14 @@ def qdq_sensitivity(float_model: Path, qdq_model: Path, feeds: Sequence[dict[str
 
 
 def accuracy_report(
-    float_model: Path, int8_model: Path, backend: str, eval_feeds: Sequence[dict[str, np.ndarray]], labels: np.ndarray,
-    class_names: Sequence[str], sensitivity_feeds: Sequence[dict[str, np.ndarray]], qdq_model: Optional[Path] = None,
+    float_model: Path,
+    int8_model: Path,
+    backend: str,
+    eval_feeds: Sequence[dict[str, np.ndarray]],
+    labels: np.ndarray,
+    class_names: Sequence[str],
+    sensitivity_feeds: Sequence[dict[str, np.ndarray]],
+    qdq_model: Path | None = None,
 ) -> dict[str, Any]:
     """FP32 vs the quantized model on the held-out clips. ``qdq_model``: the INT8 Q/DQ model with FP32
     elsewhere, for the per-tensor sensitivity (the TensorRT model's FP16 parts would blur it)."""
@@ -83,16 +99,28 @@ def accuracy_report(
     fp32_pred, int8_pred = fp32_logits.argmax(1), int8_logits.argmax(1)
     num_classes = len(class_names)
     report: dict[str, Any] = {
-        "backend": backend, "held_out_clips": int(len(labels)),
-        "fp32": {k: v for k, v in summarize(labels, fp32_pred, num_classes).items() if k in ("uf1", "uar", "accuracy", "confusion")},
-        "int8": {k: v for k, v in summarize(labels, int8_pred, num_classes).items() if k in ("uf1", "uar", "accuracy", "confusion")},
+        "backend": backend,
+        "held_out_clips": int(len(labels)),
+        "fp32": {
+            k: v
+            for k, v in summarize(labels, fp32_pred, num_classes).items()
+            if k in ("uf1", "uar", "accuracy", "confusion")
+        },
+        "int8": {
+            k: v
+            for k, v in summarize(labels, int8_pred, num_classes).items()
+            if k in ("uf1", "uar", "accuracy", "confusion")
+        },
         "agreement": float(np.mean(fp32_pred == int8_pred)) if len(labels) else None,
         "bytes": {"fp32": model_bytes(float_model), "int8": model_bytes(int8_model)},
     }
     report["uf1_drop"] = round(report["fp32"]["uf1"] - report["int8"]["uf1"], 4)
     report["max_abs_logit_difference"] = float(np.abs(fp32_logits - int8_logits).max()) if len(labels) else None
     feed = eval_feeds[0]
-    report["latency_ms_batch1"] = {f"fp32 {fp32.backend}": latency_ms(fp32, feed), f"int8 {int8.backend}": latency_ms(int8, feed)}
+    report["latency_ms_batch1"] = {
+        f"fp32 {fp32.backend}": latency_ms(fp32, feed),
+        f"int8 {int8.backend}": latency_ms(int8, feed),
+    }
     if backend == "openvino":
         report["latency_ms_batch1"]["fp32 openvino"] = latency_ms(open_engine_openvino_fp32(float_model), feed)
     if int8_model.suffix == ".onnx":

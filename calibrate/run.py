@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import json
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 
@@ -34,7 +35,10 @@ SENSITIVITY_CLIPS = 16
 def _feeds(pairs: PairSet, indices: np.ndarray, config: MotionConfig, names: list[str]) -> list[dict[str, np.ndarray]]:
     """Batch-1 feeds (what the static-batch models take) for ``indices``, encoded in one pass."""
     images, motion = encode_pairs(pairs, [int(i) for i in indices], config)
-    return [{"apex": images[k : k + 1], "motion": motion[k : k + 1]} if "motion" in names else {"apex": images[k : k + 1]} for k in range(len(images))]
+    return [
+        {"apex": images[k : k + 1], "motion": motion[k : k + 1]} if "motion" in names else {"apex": images[k : k + 1]}
+        for k in range(len(images))
+    ]
 
 
 def split_subjects(meta: dict[str, Any], subjects: list[str]) -> tuple[list[str], str]:
@@ -46,7 +50,13 @@ def split_subjects(meta: dict[str, Any], subjects: list[str]) -> tuple[list[str]
 
 
 def calibrate_model(
-    model: Path, backend: str, out_dir: Path, pairs: PairSet, size: int, seed: int = 0, max_drop: Optional[float] = None,
+    model: Path,
+    backend: str,
+    out_dir: Path,
+    pairs: PairSet,
+    size: int,
+    seed: int = 0,
+    max_drop: float | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
     if backend not in BACKENDS:
@@ -54,7 +64,10 @@ def calibrate_model(
     meta = read_onnx_meta(model)
     motion = MotionConfig.from_dict(meta["motion_config"])
     if pairs.onsets.shape[1] != motion.face_size:
-        raise InputError(f"the calibration data has {pairs.onsets.shape[1]}px faces but {model} expects {motion.face_size}px; prepare the data at {motion.face_size}px")
+        raise InputError(
+            f"the calibration data has {pairs.onsets.shape[1]}px faces but {model} expects "
+            f"{motion.face_size}px; prepare the data at {motion.face_size}px"
+        )
     if len(pairs) == 0:
         raise InputError("the calibration data is empty; check --dataset/--root")
     held_out, split = split_subjects(meta, pairs.subjects)
@@ -63,7 +76,10 @@ def calibrate_model(
     eval_idx = np.flatnonzero(np.isin(subjects, held_out))
     chosen = train_idx[stratified_indices(pairs.labels[train_idx], [pairs.subjects[i] for i in train_idx], size, seed)]
     names = list(meta["inputs"])
-    log(f"calibration: {len(chosen)} clips from {len(set(subjects[chosen]))} training subjects; report on {len(eval_idx)} clips ({split})")
+    log(
+        f"calibration: {len(chosen)} clips from {len(set(subjects[chosen]))} training "
+        f"subjects; report on {len(eval_idx)} clips ({split})"
+    )
     calibration_feeds = _feeds(pairs, chosen, motion, names)
     eval_feeds = _feeds(pairs, eval_idx, motion, names)
     labels = pairs.labels[eval_idx]
@@ -72,18 +88,37 @@ def calibrate_model(
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
         int8_only = target
         if backend == "openvino":
-            validation = (eval_feeds, labels, lambda y, p: summarize(y, p, len(meta["class_names"]))["uf1"]) if max_drop is not None else None
+            validation = (
+                (eval_feeds, labels, lambda y, p: summarize(y, p, len(meta["class_names"]))["uf1"])
+                if max_drop is not None
+                else None
+            )
             quantize_openvino(model, target, calibration_feeds, max_drop, validation)
         else:
             if max_drop is not None:
-                raise InputError("--max-drop is implemented for --backend openvino (nncf accuracy control); Q/DQ models keep MatMul/Conv only")
+                raise InputError(
+                    "--max-drop is implemented for --backend openvino (nncf accuracy control); Q/DQ "
+                    "models keep MatMul/Conv only"
+                )
             int8_only = Path(tmp) / "int8_fp32.onnx" if backend == "tensorrt" else target
             quantize_qdq(model, int8_only, calibration_feeds, tensorrt=backend == "tensorrt")
             if backend == "tensorrt":  # strongly typed: the FP16 decisions are made here, not by builder flags
                 to_mixed_precision(int8_only, target)
-                log(f"{target.name}: INT8 Q/DQ + FP16 (LayerNorm, Softmax and the prompt path in FP32), opset 19, strongly typed")
+                log(
+                    f"{target.name}: INT8 Q/DQ + FP16 (LayerNorm, Softmax and the prompt path in "
+                    "FP32), opset 19, strongly typed"
+                )
         log(f"wrote {target}")
-        report = accuracy_report(model, target, backend, eval_feeds, labels, meta["class_names"], calibration_feeds[:SENSITIVITY_CLIPS], int8_only)
+        report = accuracy_report(
+            model,
+            target,
+            backend,
+            eval_feeds,
+            labels,
+            meta["class_names"],
+            calibration_feeds[:SENSITIVITY_CLIPS],
+            int8_only,
+        )
         grid = int(meta["model_config"]["image_size"]) // int(meta["model_config"]["patch_size"])
         report["backbone"] = backbone_fidelity(model, target, eval_feeds, grid * grid, optimize=backend != "tensorrt")
     if backend == "openvino":  # per-layer view through an ONNX Runtime Q/DQ simulation of the same calibration
@@ -93,10 +128,22 @@ def calibrate_model(
             report["sensitivity_source"] = "onnxruntime Q/DQ simulation (SQNR, dB)"
     else:
         report["sensitivity_source"] = "onnxruntime qdq_loss_debug (SQNR, dB)"
-    report.update({
-        "model": str(model), "model_sha256": sha256_file(model), "int8_model": str(target), "calibration_clips": int(len(chosen)), "calibration_size_requested": size, "calibration_seed": seed,
-        "evaluation_split": split, "held_out_subjects": held_out, "class_names": meta["class_names"], "max_drop": max_drop,
-        "precision": "INT8 Q/DQ + FP16 elsewhere (LayerNorm, Softmax, prompt path FP32), strongly typed" if backend == "tensorrt" else "INT8",
-    })
+    report.update(
+        {
+            "model": str(model),
+            "model_sha256": sha256_file(model),
+            "int8_model": str(target),
+            "calibration_clips": int(len(chosen)),
+            "calibration_size_requested": size,
+            "calibration_seed": seed,
+            "evaluation_split": split,
+            "held_out_subjects": held_out,
+            "class_names": meta["class_names"],
+            "max_drop": max_drop,
+            "precision": "INT8 Q/DQ + FP16 elsewhere (LayerNorm, Softmax, prompt path FP32), strongly typed"
+            if backend == "tensorrt"
+            else "INT8",
+        }
+    )
     atomic_write_bytes(out_dir / f"report_{backend}.json", (json.dumps(report, indent=2) + "\n").encode())
     return report

@@ -9,11 +9,12 @@ order) until ``size`` clips are chosen.
 from __future__ import annotations
 
 from collections import defaultdict
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
 from mpt_edge.errors import InputError
+from train.metrics import Labels
 
 DEFAULT_SIZE = 300
 MIN_SIZE = 8
@@ -22,12 +23,14 @@ MIN_SIZE = 8
 def check_size(size: int, option: str = "--size") -> None:
     """A calibration size too small for INT8 ranges is one line naming the option the user gave."""
     if size < MIN_SIZE:
-        raise InputError(f"{option} {size} is too small a calibration set; use at least {MIN_SIZE} (default {DEFAULT_SIZE})")
+        raise InputError(
+            f"{option} {size} is too small a calibration set; use at least {MIN_SIZE} (default {DEFAULT_SIZE})"
+        )
 
 
-def stratified_indices(labels: Sequence[int], subjects: Sequence[str], size: int = DEFAULT_SIZE, seed: int = 0) -> np.ndarray:
+def stratified_indices(labels: Labels, subjects: Sequence[str], size: int = DEFAULT_SIZE, seed: int = 0) -> np.ndarray:
     """Indices of at most ``size`` clips, balanced over classes and subjects (all clips if fewer)."""
-    labels = np.asarray(labels)
+    label_array = np.asarray(labels)
     if len(labels) == 0:
         raise InputError("the calibration data is empty: no training clips to draw from; check --dataset/--root")
     if len(labels) != len(subjects):
@@ -37,7 +40,7 @@ def stratified_indices(labels: Sequence[int], subjects: Sequence[str], size: int
         raise InputError(f"only {len(labels)} training clips for calibration; INT8 ranges need at least {MIN_SIZE}")
     rng = np.random.default_rng([seed, 2024])
     groups: dict[tuple[int, str], list[int]] = defaultdict(list)
-    for index, (label, subject) in enumerate(zip(labels.tolist(), subjects)):
+    for index, (label, subject) in enumerate(zip(label_array.tolist(), subjects)):
         groups[(label, subject)].append(index)
     queues = [list(rng.permutation(members)) for _, members in sorted(groups.items())]
     order = rng.permutation(len(queues))

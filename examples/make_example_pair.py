@@ -16,7 +16,9 @@ def main(folder: Path = Path(__file__).parent) -> None:
         cv2.line(face, (x - 18, 70), (x + 18, 66), (60, 60, 80), 3)
     skin_noise = cv2.GaussianBlur(rng.normal(0, 6, (224, 224, 3)), (0, 0), 1.5)
     onset = np.clip(face + skin_noise, 0, 255).astype(np.uint8)
-    cv2.polylines(onset, [np.array([[80, 160], [112, 170], [144, 160]], np.int32)], False, (60, 60, 140), 3, cv2.LINE_AA)
+    cv2.polylines(
+        onset, [np.array([[80, 160], [112, 170], [144, 160]], np.int32)], False, (60, 60, 140), 3, cv2.LINE_AA
+    )
     lifted = cv2.warpAffine(onset, np.float32([[1, 0, 0], [0, 1, -0.6]]), (224, 224), flags=cv2.INTER_CUBIC)
     apex = onset.copy()
     apex[145:185, 70:155] = lifted[145:185, 70:155]

@@ -19,10 +19,11 @@ import os
 import shutil
 import tarfile
 import tempfile
+from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Optional, Any, Iterator
+from typing import Any
 
 from mpt_edge import __version__
 from mpt_edge.errors import InputError
@@ -50,16 +51,16 @@ def sha256_file(path: Path) -> str:
 class Bundle:
     root: Path
     manifest: dict[str, Any]
-    spec: Optional[Manifest] = None  # the validated, typed view (None only for a bundle being written)
+    spec: Manifest | None = None  # the validated, typed view (None only for a bundle being written)
 
     @property
     def motion_config(self) -> MotionConfig:
         return MotionConfig.from_dict(self.manifest["motion_config"])
 
     @property
-    def face_detector(self) -> Optional[str]:
+    def face_detector(self) -> str | None:
         """The detector that aligned the model's training faces (None: rendered crops, or a bundle of
-        mpt-edge 0.1.0 before landmark alignment): the device aligns with the same one by default."""
+        mpt-edge 0.1.x builds from before landmark alignment): the device aligns with the same one by default."""
         return (self.manifest.get("face") or {}).get("detector")
 
     @property
@@ -79,8 +80,10 @@ class Bundle:
         check_member_name(name, f"bundle {self.root}")
         path = self.root / name
         if not _inside(path, self.root):
-            raise InputError(f"bundle {self.root}: the {role} file {name} resolves outside the bundle; rebuild the bundle")
-        return path
+            raise InputError(
+                f"bundle {self.root}: the {role} file {name} resolves outside the bundle; rebuild the bundle"
+            )
+        return Path(path)
 
 
 @contextmanager
@@ -115,8 +118,10 @@ def _move_into_place(tmp: Path, out: Path, overwrite: bool) -> None:
     except OSError as error:
         if old is not None and not out.exists():
             os.replace(old / out.name, out)  # put the user's folder back
-        raise InputError(f"{out} was written by another command meanwhile ({os.strerror(error.errno or 0)}); "
-                         "nothing was replaced: run one command per output folder") from error
+        raise InputError(
+            f"{out} was written by another command meanwhile ({os.strerror(error.errno or 0)}); "
+            "nothing was replaced: run one command per output folder"
+        ) from error
     finally:
         if old is not None:
             shutil.rmtree(old, ignore_errors=True)
@@ -156,14 +161,17 @@ def _verify_files(root: Path, manifest: Manifest, where: str) -> None:
         if not _inside(file, root):
             raise InputError(f"bundle {where}: {name} resolves outside the bundle; copy the bundle again or rebuild it")
         if sha256_file(file) != expected:
-            raise InputError(f"bundle file {Path(where) / name} does not match its sha256 in {MANIFEST} (altered or corrupt); copy the bundle again or rebuild it")
+            raise InputError(
+                f"bundle file {Path(where) / name} does not match its sha256 in {MANIFEST} "
+                "(altered or corrupt); copy the bundle again or rebuild it"
+            )
 
 
 def _inside(path: Path, root: Path) -> bool:
     return Path(os.path.realpath(path)).is_relative_to(Path(os.path.realpath(root)))
 
 
-def load_bundle(root: Path, verify: bool = True, where: Optional[str] = None) -> Bundle:
+def load_bundle(root: Path, verify: bool = True, where: str | None = None) -> Bundle:
     """A bundle folder, schema- and hash-checked: one clear error for anything missing or altered.
     ``where``: how to name the bundle in errors (default: ``root``)."""
     root = Path(root)
@@ -176,7 +184,7 @@ def load_bundle(root: Path, verify: bool = True, where: Optional[str] = None) ->
     manifest = decode_manifest(path.read_bytes(), where)
     if verify:
         _verify_files(root, manifest, where)
-    return Bundle(root, manifest.data, manifest)
+    return Bundle(root, dict(manifest.data), manifest)
 
 
 def pack_bundle(root: Path, tar_path: Path) -> Path:
@@ -204,15 +212,19 @@ def _check_tar_members(archive: tarfile.TarFile, tar_path: Path, out: Path) -> l
     for member in archive:  # headers only: no member's data is read here
         members.append(member)
         if len(members) > MAX_TAR_MEMBERS:
-            raise InputError(f"{tar_path} holds more than {MAX_TAR_MEMBERS} members; a bundle has a handful: refusing to unpack")
+            raise InputError(
+                f"{tar_path} holds more than {MAX_TAR_MEMBERS} members; a bundle has a handful: refusing to unpack"
+            )
         if not member.isfile() and not member.isdir():
             raise InputError(f"{tar_path}: member {member.name!r} is a link or device; refusing to unpack")
         parts = PurePosixPath(member.name).parts
         if member.name.startswith("/") or ".." in parts or "\\" in member.name:
             raise InputError(f"{tar_path}: member {member.name!r} would be written outside {out}; refusing to unpack")
         if member.size > MAX_MEMBER_BYTES:
-            raise InputError(f"{tar_path}: member {member.name!r} is {member.size / 2**30:.1f} GiB, more than any bundle file "
-                             f"({MAX_MEMBER_BYTES >> 20} MiB); refusing to unpack")
+            raise InputError(
+                f"{tar_path}: member {member.name!r} is {member.size / 2**30:.1f} GiB, more than any bundle file "
+                f"({MAX_MEMBER_BYTES >> 20} MiB); refusing to unpack"
+            )
         total += member.size
         if total > MAX_TAR_BYTES:
             raise InputError(f"{tar_path} unpacks to more than {MAX_TAR_BYTES >> 30} GiB; refusing to unpack")
@@ -232,7 +244,9 @@ def unpack_bundle(tar_path: Path, out: Path, overwrite: bool = False) -> Bundle:
     try:
         return _unpack(tar_path, out, overwrite, where)
     except (tarfile.TarError, EOFError) as error:
-        raise InputError(f"{tar_path} is damaged or truncated ({error}); copy it again or rebuild it with `mpt-edge build --tar`") from error
+        raise InputError(
+            f"{tar_path} is damaged or truncated ({error}); copy it again or rebuild it with `mpt-edge build --tar`"
+        ) from error
 
 
 def _unpack(tar_path: Path, out: Path, overwrite: bool, where: str) -> Bundle:
@@ -242,16 +256,25 @@ def _unpack(tar_path: Path, out: Path, overwrite: bool, where: str) -> Bundle:
             by_name = {PurePosixPath(m.name).as_posix(): m for m in members if m.isfile()}
             head = by_name.get(MANIFEST)
             if head is None:
-                raise InputError(f"{tar_path} holds no {MANIFEST}: not an mpt-edge bundle; pass the .tar written by `mpt-edge build --tar`")
+                raise InputError(
+                    f"{tar_path} holds no {MANIFEST}: not an mpt-edge bundle; pass the .tar written "
+                    "by `mpt-edge build --tar`"
+                )
             if head.size > MAX_MANIFEST_BYTES:
-                raise InputError(f"{tar_path}: its {MANIFEST} is {head.size >> 20} MiB, not a manifest; refusing to unpack")
+                raise InputError(
+                    f"{tar_path}: its {MANIFEST} is {head.size >> 20} MiB, not a manifest; refusing to unpack"
+                )
             handle = archive.extractfile(head)
             assert handle is not None
             manifest = decode_manifest(handle.read(), where)
             extra = sorted(name for name in by_name if name != MANIFEST and name not in manifest.files)
             if extra:
-                raise InputError(f"{tar_path} holds files its manifest does not list ({', '.join(extra[:3])}); refusing to unpack")
+                raise InputError(
+                    f"{tar_path} holds files its manifest does not list ({', '.join(extra[:3])}); refusing to unpack"
+                )
             wanted = [m for m in members if m.isfile()]
             archive.extractall(tmp, members=wanted, filter="data")
         bundle = load_bundle(tmp, where=where)
-    return Bundle(out, bundle.manifest, bundle.spec)  # verified in the staging folder, renamed whole: no second hashing pass
+    return Bundle(
+        out, bundle.manifest, bundle.spec
+    )  # verified in the staging folder, renamed whole: no second hashing pass

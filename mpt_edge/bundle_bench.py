@@ -4,12 +4,19 @@ where the bundle carries two models both, interleaved, as their own comparison. 
 from __future__ import annotations
 
 import statistics
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 
-def bench_bundle(bundle_path: Path, seconds: float, warmup: int, precision: str = "auto", log: Callable[..., None] = print,
-                 server: Optional[str] = None) -> dict[str, Any]:
+def bench_bundle(
+    bundle_path: Path,
+    seconds: float,
+    warmup: int,
+    precision: str = "auto",
+    log: Callable[..., None] = print,
+    server: str | None = None,
+) -> dict[str, Any]:
     """The precision the device would run (auto: measured once and cached), timed *alone* — what it
     runs like on the device — and, with two models in the bundle, both timed interleaved as a
     comparison of their own (``by_precision``): beside the other model's executions each runs slower
@@ -33,8 +40,14 @@ def bench_bundle(bundle_path: Path, seconds: float, warmup: int, precision: str 
     else:
         chosen_by = "auto (measured on this CPU)" if len(measured) > 1 else "bundle"
     result = {
-        "bundle": str(bundle.root), "target": bundle.manifest["target"]["name"], "backend": bundle.backend, "precision": chosen,
-        **alone, "measured": "alone", "precision_chosen_by": chosen_by, "by_precision": by_precision,
+        "bundle": str(bundle.root),
+        "target": bundle.manifest["target"]["name"],
+        "backend": bundle.backend,
+        "precision": chosen,
+        **alone,
+        "measured": "alone",
+        "precision_chosen_by": chosen_by,
+        "by_precision": by_precision,
         "by_precision_measured": "interleaved" if len(engines) > 1 else "alone",
     }
     return result
@@ -43,6 +56,11 @@ def bench_bundle(bundle_path: Path, seconds: float, warmup: int, precision: str 
 def _latency_figures(times: list[float]) -> dict[str, Any]:
     times = sorted(times)
     return {
-        "runs": len(times), "latency_ms": {"p50": round(statistics.median(times), 3), "p99": round(times[min(len(times) - 1, int(0.99 * len(times)))], 3), "mean": round(statistics.fmean(times), 3)},
+        "runs": len(times),
+        "latency_ms": {
+            "p50": round(statistics.median(times), 3),
+            "p99": round(times[min(len(times) - 1, int(0.99 * len(times)))], 3),
+            "mean": round(statistics.fmean(times), 3),
+        },
         "throughput_per_s": round(1000 * len(times) / sum(times), 2),
     }

@@ -10,7 +10,23 @@ import typer
 
 from mpt_edge import __version__
 from mpt_edge.commands import (
-    bench, bench_stream, build, calibrate, demo, eval as eval_command, export, faces, magnify, prepare, run, spot, targets, train, unpack,
+    bench,
+    bench_stream,
+    build,
+    calibrate,
+    demo,
+    export,
+    faces,
+    magnify,
+    prepare,
+    run,
+    spot,
+    targets,
+    train,
+    unpack,
+)
+from mpt_edge.commands import (
+    eval as eval_command,
 )
 from mpt_edge.commands.common import EXIT_USER_ERROR  # noqa: F401  (re-exported: tests and scripts use mpt_edge.cli.EXIT_USER_ERROR)
 
@@ -31,8 +47,12 @@ def _version_callback(value: bool) -> None:
 
 @app.callback()
 def _root(
-    version: bool = typer.Option(False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."),
-    verbose: bool = typer.Option(False, "--verbose", help="Also show third-party libraries' log lines (NNCF, OpenVINO, ...)."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version_callback, is_eager=True, help="Print the version and exit."
+    ),
+    verbose: bool = typer.Option(
+        False, "--verbose", help="Also show third-party libraries' log lines (NNCF, OpenVINO, ...)."
+    ),
 ) -> None:
     """Train -> export -> calibrate -> build -> run."""
     from mpt_edge.verbosity import set_verbose
@@ -42,16 +62,32 @@ def _root(
 
 # In the order of the chain: workstation stages, then the device. Each command is one module.
 for _module, _name in (
-    (prepare, "prepare"), (train, "train"), (eval_command, "eval"), (export, "export"), (calibrate, "calibrate"),
-    (targets, "targets"), (build, "build"), (bench, "bench"), (unpack, "unpack"), (run, "run"),
-    (bench_stream, "bench-stream"), (spot, "spot"), (demo, "demo"), (magnify, "magnify"),
+    (prepare, "prepare"),
+    (train, "train"),
+    (eval_command, "eval"),
+    (export, "export"),
+    (calibrate, "calibrate"),
+    (targets, "targets"),
+    (build, "build"),
+    (bench, "bench"),
+    (unpack, "unpack"),
+    (run, "run"),
+    (bench_stream, "bench-stream"),
+    (spot, "spot"),
+    (demo, "demo"),
+    (magnify, "magnify"),
 ):
     app.command(name=_name)(getattr(_module, "eval_" if _name == "eval" else _name.replace("-", "_")))
 app.add_typer(faces.app, name="faces")  # install / list / detect: a group, one module
 
+
 def main() -> None:
     """Console entry point."""
-    app()
+    import sys
+
+    from mpt_edge.commands.common import accept_renamed
+
+    app(args=accept_renamed(sys.argv[1:]), prog_name="mpt-edge")
 
 
 if __name__ == "__main__":

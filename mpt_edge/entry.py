@@ -13,7 +13,7 @@ from mpt_edge.commands.common import EXIT_USER_ERROR
 
 OPENCV_MISSING = (
     "error: OpenCV is not installed. On a PC: pip install 'mpt-edge[opencv]'. On a Jetson: use JetPack's OpenCV "
-    "(it has GStreamer) from a venv made with --system-site-packages (README: Deploying on a Jetson)"
+    "(it has GStreamer) from a venv made with --system-site-packages (docs/targets.md: Deploying on a Jetson)"
 )
 
 

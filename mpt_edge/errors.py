@@ -25,7 +25,9 @@ _OS_ADVICE = {
     "EIO": "input/output error: the disk or the network file system failed; check it and retry",
     "EMFILE": "too many open files: raise `ulimit -n` or close other programs",
     "EADDRINUSE": "address already in use: choose another port, or stop the program using it",
-    "EADDRNOTAVAIL": "cannot bind that address here: choose an address of this machine (127.0.0.1 for this machine only)",
+    "EADDRNOTAVAIL": (
+        "cannot bind that address here: choose an address of this machine (127.0.0.1 for this machine only)"
+    ),
 }
 
 
@@ -48,7 +50,7 @@ def describe(error: BaseException) -> "str | None":
     import tarfile
 
     seen: set[int] = set()
-    current: "BaseException | None" = error
+    current: BaseException | None = error
     while current is not None and id(current) not in seen:
         seen.add(id(current))
         if isinstance(current, MptEdgeError):
@@ -56,7 +58,10 @@ def describe(error: BaseException) -> "str | None":
         if isinstance(current, OSError) and current.errno is not None:
             return _os_line(current)
         if isinstance(current, tarfile.TarError):
-            return f"the tar archive is damaged or truncated ({current}); copy it again or rebuild it with `mpt-edge build --tar`"
+            return (
+                f"the tar archive is damaged or truncated ({current}); copy it again or rebuild "
+                "it with `mpt-edge build --tar`"
+            )
         if isinstance(current, json.JSONDecodeError):
             return f"a JSON file is damaged or truncated ({current}); delete it, or rerun the command that wrote it"
         current = current.__cause__ or current.__context__

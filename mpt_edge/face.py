@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
-from typing import Literal, Optional
+from typing import Any, Literal
 
 import cv2
 import numpy as np
@@ -28,7 +28,9 @@ import numpy as np
 from mpt_edge.errors import InputError
 from mpt_edge.faces import DETECTORS, Detector, Face, largest, open_detector
 
-Method = Literal["landmarks", "eyes", "box", "frame", "centre"]  # centre: caches of mpt-edge 0.1.0 before landmark alignment (whole frame, no face)
+Method = Literal[
+    "landmarks", "eyes", "box", "frame", "centre"
+]  # centre: caches of mpt-edge 0.1.x builds from before landmark alignment (whole frame, no face)
 ALIGNED_ON_A_FACE = ("landmarks", "eyes", "box")
 # Where the landmarks go, in fractions of a face box (margin 0): eye centres and mouth centre of a
 # frontal face, as a Haar box frames them (so crops keep the framing the earlier models were trained on).
@@ -48,7 +50,7 @@ def similarity(source: np.ndarray, target: np.ndarray) -> np.ndarray:
     s, t = source - mean_s, target - mean_t
     a = (s * t).sum()  # sum of dot products
     b = (s[:, 0] * t[:, 1] - s[:, 1] * t[:, 0]).sum()  # sum of cross products
-    norm = (s ** 2).sum()
+    norm = (s**2).sum()
     if norm <= 1e-12:
         raise InputError("landmarks coincide; cannot align on them")
     ca, sa = a / norm, b / norm
@@ -89,11 +91,18 @@ class Alignment:
             corners = np.array([[0, 0, 1], [size, 0, 1], [0, size, 1], [size, size, 1]], np.float64) @ inverse.T
             height, width = frame.shape[:2]
             x0, y0 = (max(0, int(math.floor(v)) - 2) for v in corners.min(0))
-            x1, y1 = min(width, int(math.ceil(corners[:, 0].max())) + 2), min(height, int(math.ceil(corners[:, 1].max())) + 2)
+            x1, y1 = (
+                min(width, int(math.ceil(corners[:, 0].max())) + 2),
+                min(height, int(math.ceil(corners[:, 1].max())) + 2),
+            )
             if x1 - x0 >= 8 and y1 - y0 >= 8:
                 factor = 2 * self.scale
                 region = frame[y0:y1, x0:x1]
-                shrunk = cv2.resize(region, (max(1, round((x1 - x0) * factor)), max(1, round((y1 - y0) * factor))), interpolation=cv2.INTER_AREA)
+                shrunk = cv2.resize(
+                    region,
+                    (max(1, round((x1 - x0) * factor)), max(1, round((y1 - y0) * factor))),
+                    interpolation=cv2.INTER_AREA,
+                )
                 fx, fy = shrunk.shape[1] / (x1 - x0), shrunk.shape[0] / (y1 - y0)
                 # source -> shrunk: p' = ((x - x0 + .5) * fx - .5, ...); fold it into the crop transform
                 to_shrunk = np.array([[fx, 0, (0.5 - x0) * fx - 0.5], [0, fy, (0.5 - y0) * fy - 0.5], [0, 0, 1]])
@@ -101,7 +110,7 @@ class Alignment:
                 frame = shrunk
         return cv2.warpAffine(frame, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
 
-    def moved(self, dx: float, dy: float) -> "Alignment":
+    def moved(self, dx: float, dy: float) -> Alignment:
         """The same crop following the face ``(dx, dy)`` crop pixels (what the tracker measured)."""
         matrix = np.asarray(self.matrix, np.float64).copy()
         matrix[:, 2] -= (dx, dy)
@@ -113,7 +122,7 @@ class Alignment:
             box = (int(round(x + fx)), int(round(y + fy)), w, h)
         return Alignment.from_matrix(matrix, self.method, box, self.face_size, self.detector)
 
-    def rescaled(self, factor: float) -> "Alignment":
+    def rescaled(self, factor: float) -> Alignment:
         """This alignment, found on a copy of the frame resized by ``factor``, for the full frame."""
         matrix = np.asarray(self.matrix, np.float64).copy()
         matrix[:, :2] *= factor
@@ -124,21 +133,35 @@ class Alignment:
         return asdict(self)
 
     @classmethod
-    def from_matrix(cls, matrix: np.ndarray, method: Method, box: tuple[int, int, int, int] | None, face_size: int, detector: str = "") -> "Alignment":
+    def from_matrix(
+        cls,
+        matrix: np.ndarray,
+        method: Method,
+        box: tuple[int, int, int, int] | None,
+        face_size: int,
+        detector: str = "",
+    ) -> Alignment:
         return cls(tuple(map(tuple, np.asarray(matrix, np.float64).tolist())), method, box, face_size, detector)  # type: ignore[arg-type]
 
 
 class FaceAligner:
     """Detect on the onset, align every frame of the clip the same way."""
 
-    def __init__(self, face_size: int = 224, detector: str = "blazeface", margin: float = DEFAULT_MARGIN, min_face: int = 48, engine: str = "auto") -> None:
+    def __init__(
+        self,
+        face_size: int = 224,
+        detector: str = "blazeface",
+        margin: float = DEFAULT_MARGIN,
+        min_face: int = 48,
+        engine: str = "auto",
+    ) -> None:
         if detector not in DETECTORS:
             raise InputError(f"unknown face detector {detector!r}; choose one of {', '.join(DETECTORS)}")
         if face_size < 32 or not 0 <= margin < 1:
             raise InputError(f"face_size={face_size} (need >= 32) and margin={margin} (need 0..1)")
         self.face_size, self.detector, self.margin, self.min_face = face_size, detector, margin, min_face
         # open now: a missing model or cascade fails here, with the fix, not mid-data set
-        self.model: Optional[Detector] = None if detector == "none" else open_detector(detector, engine, min_face)
+        self.model: Detector | None = None if detector == "none" else open_detector(detector, engine, min_face)
 
     def faces(self, frame: np.ndarray) -> list[Face]:
         """Every face on the frame; if none, a second look with the frame padded (a face that fills it)."""
@@ -168,12 +191,14 @@ class FaceAligner:
             return self._to_square(centre, box_side, math.degrees(math.atan2(ry - ly, rx - lx)), "eyes", face.int_box)
         return self._to_square(centre, box_side, 0.0, "box", face.int_box)
 
-    def find(self, onset: np.ndarray, detect_width: int | None = None) -> Optional[Alignment]:
+    def find(self, onset: np.ndarray, detect_width: int | None = None) -> Alignment | None:
         """The alignment of a clip, computed on its onset frame, or None if it shows no face — on a copy
         at most ``detect_width`` pixels wide when given (a face stays findable at 480 px), mapped back
         to the full frame so the crop keeps the full resolution."""
         if not isinstance(onset, np.ndarray) or onset.ndim not in (2, 3) or onset.size == 0:
-            raise InputError(f"onset frame must be an HxW or HxWx3 image, got {getattr(onset, 'shape', type(onset).__name__)}")
+            raise InputError(
+                f"onset frame must be an HxW or HxWx3 image, got {getattr(onset, 'shape', type(onset).__name__)}"
+            )
         height, width = onset.shape[:2]
         if self.model is None:
             return self._to_square((width / 2.0, height / 2.0), min(height, width), 0.0, "frame", None)
@@ -192,7 +217,7 @@ class FaceAligner:
             raise NoFaceError(f"no face found by {self.detector} on the {onset.shape[1]}x{onset.shape[0]} onset frame")
         return found
 
-    def _to_square(self, centre: tuple[float, float], side: float, angle: float, method: Method, box) -> Alignment:
+    def _to_square(self, centre: tuple[float, float], side: float, angle: float, method: Method, box: Any) -> Alignment:
         scale = self.face_size / side
         matrix = cv2.getRotationMatrix2D(centre, angle, scale)
         matrix[:, 2] += np.array([self.face_size / 2.0, self.face_size / 2.0]) - np.array(centre)
@@ -201,7 +226,10 @@ class FaceAligner:
     def align_pair(self, onset: np.ndarray, apex: np.ndarray) -> tuple[np.ndarray, np.ndarray, Alignment]:
         """(onset crop, apex crop, alignment): one transform, found on the onset, for both frames."""
         if onset.shape != apex.shape:
-            raise InputError(f"onset {onset.shape} and apex {apex.shape} frames differ in size; frames of one clip must share one size")
+            raise InputError(
+                f"onset {onset.shape} and apex {apex.shape} frames differ in size; frames of one "
+                "clip must share one size"
+            )
         alignment = self.align(onset)
         return alignment.apply(onset), alignment.apply(apex), alignment
 
@@ -209,6 +237,16 @@ class FaceAligner:
 def _shifted(face: Face, offset: float) -> Face:
     """A face found on a padded frame, in the unpadded frame's pixels."""
     x, y, w, h = face.box
-    move = lambda p: None if p is None else (p[0] + offset, p[1] + offset)  # noqa: E731
+
+    def move(p: tuple[float, float]) -> tuple[float, float]:
+        return (p[0] + offset, p[1] + offset)
+
     eyes = None if face.eyes is None else (move(face.eyes[0]), move(face.eyes[1]))
-    return Face((x + offset, y + offset, w, h), face.score, eyes, move(face.mouth), None if face.points is None else face.points + offset, face.source)  # type: ignore[arg-type]
+    return Face(
+        (x + offset, y + offset, w, h),
+        face.score,
+        eyes,
+        None if face.mouth is None else move(face.mouth),
+        None if face.points is None else face.points + offset,
+        face.source,
+    )

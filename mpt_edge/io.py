@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import tempfile
 from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from mpt_edge.errors import InputError, MptEdgeError
@@ -33,7 +32,7 @@ def atomic_write_bytes(path: str | os.PathLike[str], data: bytes) -> Path:
     return target
 
 
-def read_image(path: str | os.PathLike[str], context: str = "", fix: str = "check the path") -> "np.ndarray":
+def read_image(path: str | os.PathLike[str], context: str = "", fix: str = "check the path") -> np.ndarray:
     """A BGR uint8 image; a missing or undecodable file is one clear error naming it (and ``context``)."""
     import cv2
     import numpy as np
@@ -44,7 +43,9 @@ def read_image(path: str | os.PathLike[str], context: str = "", fix: str = "chec
         raise InputError(f"image {path} does not exist{where}; {fix}")
     data = path.read_bytes()
     if is_truncated_jpeg(data):
-        raise InputError(f"image {path}{where} is a truncated JPEG (its end marker is missing: the rest would be grey); {fix}")
+        raise InputError(
+            f"image {path}{where} is a truncated JPEG (its end marker is missing: the rest would be grey); {fix}"
+        )
     image = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR)
     if image is None:
         raise InputError(f"cannot decode image {path}{where}: not a readable PNG/JPEG/BMP; {fix}")

@@ -15,9 +15,10 @@ tar the user gave) and the fix: rebuild the bundle.
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import PurePosixPath
-from typing import Any, Mapping
+from typing import Any
 
 from mpt_edge.errors import InputError
 
@@ -27,8 +28,16 @@ BACKENDS = ("onnxruntime", "openvino", "tensorrt", "triton")
 DEVICE_BUILT_ROLES = {"tensorrt": frozenset({"engine"})}  # built on the device, not shipped
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _REQUIRED: dict[str, type] = {
-    "backend": str, "precision": str, "model_config": dict, "motion_config": dict, "class_names": list,
-    "inputs": dict, "outputs": dict, "files": dict, "roles": dict, "target": dict,
+    "backend": str,
+    "precision": str,
+    "model_config": dict,
+    "motion_config": dict,
+    "class_names": list,
+    "inputs": dict,
+    "outputs": dict,
+    "files": dict,
+    "roles": dict,
+    "target": dict,
 }
 
 
@@ -37,10 +46,18 @@ def check_member_name(name: object, where: str = "bundle") -> str:
     if not isinstance(name, str) or not name:
         raise InputError(f"{where}: file name {name!r} is not a plain relative path; rebuild the bundle")
     path = PurePosixPath(name)
-    plain = (not path.is_absolute() and ".." not in path.parts and "\\" not in name and "\x00" not in name
-             and name == path.as_posix() and not name.startswith("./"))
+    plain = (
+        not path.is_absolute()
+        and ".." not in path.parts
+        and "\\" not in name
+        and "\x00" not in name
+        and name == path.as_posix()
+        and not name.startswith("./")
+    )
     if not plain:
-        raise InputError(f"{where}: file name {name!r} is not a plain relative path inside the bundle; rebuild the bundle")
+        raise InputError(
+            f"{where}: file name {name!r} is not a plain relative path inside the bundle; rebuild the bundle"
+        )
     return name
 
 
@@ -64,11 +81,17 @@ class Manifest:
 
 
 def _fail(where: str, what: str) -> InputError:
-    return InputError(f"{where}: {what}; the manifest is damaged or from another tool: rebuild the bundle with `mpt-edge build`")
+    return InputError(
+        f"{where}: {what}; the manifest is damaged or from another tool: rebuild the bundle with `mpt-edge build`"
+    )
 
 
 def _shape(value: object) -> tuple[int, ...]:
-    if not isinstance(value, list) or not value or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in value):
+    if (
+        not isinstance(value, list)
+        or not value
+        or not all(isinstance(d, int) and not isinstance(d, bool) and d > 0 for d in value)
+    ):
         raise ValueError
     return tuple(value)
 
@@ -82,17 +105,29 @@ def parse_manifest(data: object, where: str, mpt_edge_version: str = "") -> Mani
         raise _fail(where, f"schema_version is {version!r}, not an integer")
     if version != SCHEMA_VERSION:
         raise InputError(
-            f"{where} has schema version {version} (written by mpt-edge {data.get('mpt_edge_version', '?')}); this mpt-edge "
-            f"{mpt_edge_version or ''} reads {SCHEMA_VERSION}: rebuild the bundle or use the matching mpt-edge".replace("  ", " ")
+            f"{where} has schema version {version} (written by mpt-edge "
+            f"{data.get('mpt_edge_version', '?')}); this mpt-edge "
+            f"{mpt_edge_version or ''} reads {SCHEMA_VERSION}: rebuild the bundle or use the matching mpt-edge".replace(
+                "  ", " "
+            )
         )
     for key, kind in _REQUIRED.items():
         if key not in data:
             raise _fail(where, f"{MANIFEST} lacks {key!r}")
         if not isinstance(data[key], kind):
-            raise _fail(where, f"{key!r} is a JSON {type(data[key]).__name__}, not {'an object' if kind is dict else 'a ' + kind.__name__}")
+            raise _fail(
+                where,
+                (
+                    f"{key!r} is a JSON {type(data[key]).__name__}, not "
+                    f"{'an object' if kind is dict else 'a ' + kind.__name__}"
+                ),
+            )
     backend = data["backend"]
     if backend not in BACKENDS:
-        raise InputError(f"{where} names backend {backend!r}, which this mpt-edge does not know ({', '.join(BACKENDS)}); upgrade mpt-edge")
+        raise InputError(
+            f"{where} names backend {backend!r}, which this mpt-edge does not know "
+            f"({', '.join(BACKENDS)}); upgrade mpt-edge"
+        )
     names = data["class_names"]
     if not names or not all(isinstance(n, str) for n in names):
         raise _fail(where, "class_names is not a non-empty list of names")
@@ -120,9 +155,15 @@ def parse_manifest(data: object, where: str, mpt_edge_version: str = "") -> Mani
     for role, name in roles.items():
         check_member_name(name, where)
         if name not in files and role not in device_built:
-            raise InputError(f"{where}: role {role!r} names {name!r}, which 'files' does not list (nothing unverified is loaded); rebuild the bundle")
+            raise InputError(
+                f"{where}: role {role!r} names {name!r}, which 'files' does not list (nothing "
+                "unverified is loaded); rebuild the bundle"
+            )
         if name.endswith(".xml") and name[:-4] + ".bin" not in files:
-            raise InputError(f"{where}: role {role!r} is the OpenVINO model {name!r}, but 'files' does not list its weights {name[:-4]}.bin; rebuild the bundle")
+            raise InputError(
+                f"{where}: role {role!r} is the OpenVINO model {name!r}, but 'files' does not "
+                f"list its weights {name[:-4]}.bin; rebuild the bundle"
+            )
     precisions = data.get("precisions")
     if precisions is not None:
         if not isinstance(precisions, dict) or not all(isinstance(r, str) and r in roles for r in precisions.values()):
@@ -130,6 +171,13 @@ def parse_manifest(data: object, where: str, mpt_edge_version: str = "") -> Mani
     if not isinstance(data["target"].get("name", ""), str):
         raise _fail(where, "the target's name is not a string")
     return Manifest(
-        schema_version=version, backend=backend, precision=data["precision"], class_names=tuple(names),
-        inputs=shapes["inputs"], outputs=shapes["outputs"], files=dict(files), roles=dict(roles), data=data,
+        schema_version=version,
+        backend=backend,
+        precision=data["precision"],
+        class_names=tuple(names),
+        inputs=shapes["inputs"],
+        outputs=shapes["outputs"],
+        files=dict(files),
+        roles=dict(roles),
+        data=data,
     )

@@ -26,11 +26,18 @@ def read_onnx_meta(path: str | Path) -> dict[str, Any]:
     try:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as error:  # protobuf parse errors, unsupported opsets
-        raise InputError(f"cannot load ONNX model {path} ({str(error).splitlines()[0][:160]}); re-export it with `mpt-edge export`") from None
+        raise InputError(
+            f"cannot load ONNX model {path} ({str(error).splitlines()[0][:160]}); re-export it with `mpt-edge export`"
+        ) from None
     raw = session.get_modelmeta().custom_metadata_map.get(KEY)
     if raw is None:
-        raise InputError(f"{path} carries no mpt-edge metadata: it was not written by `mpt-edge export`; export the checkpoint again")
+        raise InputError(
+            f"{path} carries no mpt-edge metadata: it was not written by `mpt-edge export`; export the checkpoint again"
+        )
     meta = json.loads(raw)
     if meta.get("format") != FORMAT or meta.get("format_version") != FORMAT_VERSION:
-        raise InputError(f"{path} has mpt-edge metadata version {meta.get('format_version')} (this mpt-edge reads {FORMAT_VERSION}); re-export it with this version")
-    return meta
+        raise InputError(
+            f"{path} has mpt-edge metadata version {meta.get('format_version')} (this "
+            f"mpt-edge reads {FORMAT_VERSION}); re-export it with this version"
+        )
+    return dict(meta)

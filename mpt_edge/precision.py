@@ -16,8 +16,9 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Optional
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -34,12 +35,12 @@ TIMING_SECONDS = 2.0
 DECISION_VERSION = 1
 
 
-def available(bundle: "Bundle") -> dict[str, str]:
+def available(bundle: Bundle) -> dict[str, str]:
     """precision -> role of the models the bundle carries (older bundles: their one model)."""
     return dict(bundle.manifest.get("precisions") or {bundle.manifest["precision"]: "model"})
 
 
-def decision_path(bundle: "Bundle") -> Path:
+def decision_path(bundle: Bundle) -> Path:
     root = Path(bundle.root).resolve()
     return root.parent / f"{root.name}.precision.json"
 
@@ -70,8 +71,12 @@ def cpu_identity(backend: str) -> dict[str, Any]:
 
         core = ov.Core()
         identity["openvino"] = ov.get_version()
-        identity["optimization_capabilities"] = sorted(str(c) for c in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES"))
-        if os.environ.get("ONEDNN_MAX_CPU_ISA"):  # caps oneDNN's kernels (e.g. AVX512_CORE: no VNNI): another CPU, in effect
+        identity["optimization_capabilities"] = sorted(
+            str(c) for c in core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")
+        )
+        if os.environ.get(
+            "ONEDNN_MAX_CPU_ISA"
+        ):  # caps oneDNN's kernels (e.g. AVX512_CORE: no VNNI): another CPU, in effect
             identity["onednn_max_cpu_isa"] = os.environ["ONEDNN_MAX_CPU_ISA"]
     elif backend == "onnxruntime":
         import onnxruntime as ort
@@ -81,7 +86,12 @@ def cpu_identity(backend: str) -> dict[str, Any]:
 
 
 def interleaved_times(
-    engines: dict[str, "Engine"], feeds: dict[str, np.ndarray], seconds: float, warmup: int = 2, min_runs: int = 5, rounds: int = 5,
+    engines: dict[str, Engine],
+    feeds: dict[str, np.ndarray],
+    seconds: float,
+    warmup: int = 2,
+    min_runs: int = 5,
+    rounds: int = 5,
 ) -> dict[str, list[float]]:
     """Batch-1 latencies (ms) of each engine over about ``seconds`` in all: ``rounds`` rounds, each
     engine measured for a block in every round (so a clock or thermal drift hits all alike), the
@@ -105,19 +115,26 @@ def interleaved_times(
     return times
 
 
-def time_interleaved(engines: dict[str, "Engine"], feeds: dict[str, np.ndarray], seconds: float = TIMING_SECONDS) -> dict[str, float]:
+def time_interleaved(
+    engines: dict[str, Engine], feeds: dict[str, np.ndarray], seconds: float = TIMING_SECONDS
+) -> dict[str, float]:
     """Median batch-1 latency (ms) of each engine, measured interleaved (:func:`interleaved_times`)."""
     return {name: round(statistics.median(t), 3) for name, t in interleaved_times(engines, feeds, seconds).items()}
 
 
-def random_feeds(bundle: "Bundle") -> dict[str, np.ndarray]:
+def random_feeds(bundle: Bundle) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
-    return {name: rng.standard_normal(tuple(shape), dtype=np.float32) for name, shape in bundle.manifest["inputs"].items()}
+    return {
+        name: rng.standard_normal(tuple(shape), dtype=np.float32) for name, shape in bundle.manifest["inputs"].items()
+    }
 
 
 def resolve_precision(
-    bundle: "Bundle", requested: str = "auto", log: Callable[[str], None] = print,
-    open_engine: Optional[Callable[["Bundle", str], "Engine"]] = None, seconds: float = TIMING_SECONDS,
+    bundle: Bundle,
+    requested: str = "auto",
+    log: Callable[[str], None] = print,
+    open_engine: Callable[[Bundle, str], Engine] | None = None,
+    seconds: float = TIMING_SECONDS,
 ) -> str:
     """The precision to run: ``requested`` if the bundle has it, else (auto) the cached or measured
     faster one on this device."""
@@ -126,33 +143,54 @@ def resolve_precision(
     models = available(bundle)
     if requested != "auto":
         if requested not in models:
-            raise InputError(f"bundle {bundle.root} carries only {', '.join(sorted(models))}; rebuild it for a CPU target to get both, or pass --precision {next(iter(models))}")
+            raise InputError(
+                f"bundle {bundle.root} carries only {', '.join(sorted(models))}; rebuild it for a "
+                f"CPU target to get both, or pass --precision {next(iter(models))}"
+            )
         return requested
     if len(models) == 1:
         return next(iter(models))
     if bundle.backend == "triton":  # the server's hardware, not this host's, decides: the build's precision
         return str(bundle.manifest["precision"])
-    identity = {**cpu_identity(bundle.backend), "bundle_sha256": bundle.manifest.get("source", {}).get("fp32_onnx_sha256")}
+    identity = {
+        **cpu_identity(bundle.backend),
+        "bundle_sha256": bundle.manifest.get("source", {}).get("fp32_onnx_sha256"),
+    }
     cached = read_decision(bundle)
     if cached and cached.get("identity") == identity and cached.get("precision") in models:
         return str(cached["precision"])
     if open_engine is None:
         from mpt_edge.engines import open_bundle_engine
 
-        def open_engine(b: "Bundle", p: str) -> "Engine":
+        def open_engine(b: Bundle, p: str) -> Engine:
             return open_bundle_engine(b, log, precision=p)
 
-    log(f"timing {' and '.join(sorted(models))} on this CPU ({identity['cpu']}) for ~{seconds:.0f} s to pick the faster")
+    log(
+        f"timing {' and '.join(sorted(models))} on this CPU ({identity['cpu']}) for ~{seconds:.0f} s to pick the faster"
+    )
     latency = time_interleaved({p: open_engine(bundle, p) for p in sorted(models)}, random_feeds(bundle), seconds)
-    choice = "int8" if "int8" in latency and latency["int8"] < min(v for p, v in latency.items() if p != "int8") else "fp32"
-    log(f"precision: {choice} (batch-1 median {', '.join(f'{p} {v:.2f} ms' for p, v in sorted(latency.items()))}); "
-        f"cached in {decision_path(bundle)}")
-    write_decision(bundle, {"version": DECISION_VERSION, "precision": choice, "latency_ms_p50": latency, "identity": identity,
-                            "decided_at": time.strftime("%Y-%m-%dT%H:%M:%S%z")}, log)
+    choice = (
+        "int8" if "int8" in latency and latency["int8"] < min(v for p, v in latency.items() if p != "int8") else "fp32"
+    )
+    log(
+        f"precision: {choice} (batch-1 median {', '.join(f'{p} {v:.2f} ms' for p, v in sorted(latency.items()))}); "
+        f"cached in {decision_path(bundle)}"
+    )
+    write_decision(
+        bundle,
+        {
+            "version": DECISION_VERSION,
+            "precision": choice,
+            "latency_ms_p50": latency,
+            "identity": identity,
+            "decided_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
+        log,
+    )
     return choice
 
 
-def read_decision(bundle: "Bundle") -> Optional[dict[str, Any]]:
+def read_decision(bundle: Bundle) -> dict[str, Any] | None:
     """The cached decision, or None when absent, unreadable or from another format (then re-decided)."""
     try:
         data = json.loads(decision_path(bundle).read_text())
@@ -161,7 +199,7 @@ def read_decision(bundle: "Bundle") -> Optional[dict[str, Any]]:
         return None
 
 
-def write_decision(bundle: "Bundle", decision: dict[str, Any], log: Callable[[str], None]) -> None:
+def write_decision(bundle: Bundle, decision: dict[str, Any], log: Callable[[str], None]) -> None:
     try:
         atomic_write_bytes(decision_path(bundle), json.dumps(decision, indent=1).encode())
     except OSError as error:  # a read-only bundle location: decide again next start, still run

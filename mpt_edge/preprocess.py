@@ -14,7 +14,6 @@ from mpt_edge.motion.images import as_float_image
 from mpt_edge.motion.tokenize import motion_inputs
 
 
-
 def fit_face(frame: np.ndarray, face_size: int) -> np.ndarray:
     """Resize an aligned face crop to the model's face size (area filter: no aliasing when shrinking)."""
     if frame.shape[0] == face_size and frame.shape[1] == face_size:
@@ -23,7 +22,9 @@ def fit_face(frame: np.ndarray, face_size: int) -> np.ndarray:
 
 
 def apex_image(
-    apex_bgr: np.ndarray, mean: tuple[float, float, float] = IMAGENET_MEAN, std: tuple[float, float, float] = IMAGENET_STD
+    apex_bgr: np.ndarray,
+    mean: tuple[float, float, float] = IMAGENET_MEAN,
+    std: tuple[float, float, float] = IMAGENET_STD,
 ) -> np.ndarray:
     """(3, H, W) float32 RGB normalised with the backbone's mean/std, from a BGR (or gray) face crop."""
     image = as_float_image(apex_bgr, "apex frame")

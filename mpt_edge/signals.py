@@ -12,15 +12,15 @@ from __future__ import annotations
 import contextlib
 import signal
 import threading
+from collections.abc import Iterator
 from types import FrameType
-from typing import Iterator, Optional
 
 
 class Terminated(KeyboardInterrupt):
     """The process was asked to stop (SIGTERM)."""
 
 
-def _raise_terminated(signum: int, frame: Optional[FrameType]) -> None:
+def _raise_terminated(signum: int, frame: FrameType | None) -> None:
     raise Terminated()
 
 

@@ -10,7 +10,7 @@ import io
 import logging
 import os
 import sys
-from typing import Iterator
+from collections.abc import Iterator
 
 _ENV = "MPT_EDGE_VERBOSE"
 

@@ -6,7 +6,9 @@ from mpt_edge.errors import MptEdgeError
 from targets import jetson, onnxruntime_cpu, openvino_cpu, triton
 from targets.profile import TargetProfile
 
-REGISTRY: dict[str, TargetProfile] = {p.name: p for module in (jetson, openvino_cpu, onnxruntime_cpu, triton) for p in module.PROFILES}
+REGISTRY: dict[str, TargetProfile] = {
+    p.name: p for module in (jetson, openvino_cpu, onnxruntime_cpu, triton) for p in module.PROFILES
+}
 
 
 def get_target(name: str) -> TargetProfile:

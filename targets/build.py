@@ -6,15 +6,16 @@ from __future__ import annotations
 
 import json
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 
-from mpt_edge.faces import CANONICAL_LAYOUT
 from mpt_edge.bundle import Bundle, pack_bundle, sha256_file, write_bundle
 from mpt_edge.engines import open_engine
 from mpt_edge.errors import InputError, MptEdgeError
+from mpt_edge.faces import CANONICAL_LAYOUT
 from mpt_edge.motion.config import MotionConfig
 from mpt_edge.onnx_meta import read_onnx_meta
 from targets import cache
@@ -30,7 +31,10 @@ def ensure_onnx(source: Path, work: Path, log: Log, dynamic_batch: bool = False)
     if source.suffix == ".onnx":
         meta = read_onnx_meta(source)  # one clear error for a file mpt-edge did not export
         if dynamic_batch and not meta.get("dynamic_batch"):
-            raise InputError(f"{source} has a fixed batch of 1; a server target batches requests: pass the checkpoint, or export with `mpt-edge export --dynamic-batch`")
+            raise InputError(
+                f"{source} has a fixed batch of 1; a server target batches requests: pass the "
+                "checkpoint, or export with `mpt-edge export --dynamic-batch`"
+            )
         return source
     if source.suffix != ".pt":
         raise InputError(f"{source}: pass a checkpoint (.pt from `mpt-edge train`) or an exported model (.onnx)")
@@ -51,7 +55,13 @@ def ensure_onnx(source: Path, work: Path, log: Log, dynamic_batch: bool = False)
 
 
 def ensure_int8(
-    onnx_path: Path, backend: str, work: Path, load_pairs: Callable[[], Any], size: int, log: Log, data_key: Optional[dict[str, Any]] = None,
+    onnx_path: Path,
+    backend: str,
+    work: Path,
+    load_pairs: Callable[[], Any],
+    size: int,
+    log: Log,
+    data_key: dict[str, Any] | None = None,
 ) -> tuple[Path, dict[str, Any]]:
     """The INT8 model of ``backend`` and its report, reused only when made from this FP32 model, this
     calibration data (``data_key``) and size, and unaltered since (:mod:`targets.cache`)."""
@@ -84,7 +94,9 @@ def _openvino_fp32_ir(onnx_path: Path, work: Path) -> Path:
     return target
 
 
-def _files_for(profile: TargetProfile, onnx_path: Path, int8: Optional[Path], work: Path, log: Log) -> tuple[dict[str, Path], dict[str, str]]:
+def _files_for(
+    profile: TargetProfile, onnx_path: Path, int8: Path | None, work: Path, log: Log
+) -> tuple[dict[str, Path], dict[str, str]]:
     """(bundle name -> source file, role -> bundle name) for one target."""
     # INT8 CPU bundles carry the FP32 model too: the device keeps whichever runs faster on its CPU
     # (mpt_edge.precision), since INT8 is slower than FP32 on CPUs without VNNI/AMX.
@@ -103,7 +115,11 @@ def _files_for(profile: TargetProfile, onnx_path: Path, int8: Optional[Path], wo
         return {int8.name: int8, onnx_path.name: onnx_path}, {"model": int8.name, "model_fp32": onnx_path.name}
     if profile.backend == "tensorrt":
         assert int8 is not None
-        files = {"model_int8_qdq.onnx": int8, "build_engine.sh": work / "build_engine.sh", "build_engine.py": SCRIPTS / "build_engine.py"}
+        files = {
+            "model_int8_qdq.onnx": int8,
+            "build_engine.sh": work / "build_engine.sh",
+            "build_engine.py": SCRIPTS / "build_engine.py",
+        }
         _write_build_script(profile, work / "build_engine.sh")
         roles = {"model": "model_int8_qdq.onnx", "engine": "model.engine"}
         engine = _maybe_build_engine_here(int8, profile, work, log)
@@ -115,7 +131,11 @@ def _files_for(profile: TargetProfile, onnx_path: Path, int8: Optional[Path], wo
 
 def _write_build_script(profile: TargetProfile, path: Path) -> None:
     options = profile.options
-    dla = f" --useDLACore={options['dla_core']}" + (" --allowGPUFallback" if options.get("gpu_fallback", True) else "") if options.get("dla_core") is not None else ""
+    dla = (
+        f" --useDLACore={options['dla_core']}" + (" --allowGPUFallback" if options.get("gpu_fallback", True) else "")
+        if options.get("dla_core") is not None
+        else ""
+    )
     text = (SCRIPTS / "build_engine.sh.in").read_text()
     text = text.replace("@TARGET@", profile.name).replace("@WORKSPACE_MB@", str(options.get("workspace_mb", 1024)))
     text = text.replace("@OPT_LEVEL@", str(options.get("builder_optimization_level", 3))).replace("@DLA@", dla)
@@ -123,13 +143,15 @@ def _write_build_script(profile: TargetProfile, path: Path) -> None:
     path.chmod(0o755)
 
 
-def _maybe_build_engine_here(qdq: Path, profile: TargetProfile, work: Path, log: Log) -> Optional[Path]:
+def _maybe_build_engine_here(qdq: Path, profile: TargetProfile, work: Path, log: Log) -> Path | None:
     """With TensorRT and an NVIDIA GPU on this machine: build the engine now and check it vs ONNX Runtime."""
     from importlib.util import find_spec
 
     if find_spec("tensorrt") is None or shutil.which("nvidia-smi") is None:
-        log(f"{profile.name}: no TensorRT + NVIDIA GPU here; the bundle carries the Q/DQ ONNX and build_engine.sh/.py, "
-            "and the runtime builds the engine on the device's first start")
+        log(
+            f"{profile.name}: no TensorRT + NVIDIA GPU here; the bundle carries the Q/DQ ONNX and build_engine.sh/.py, "
+            "and the runtime builds the engine on the device's first start"
+        )
         return None
     from mpt_edge.engines.tensorrt import ENGINE, TensorRtEngine, build_engine
 
@@ -144,28 +166,48 @@ def _maybe_build_engine_here(qdq: Path, profile: TargetProfile, work: Path, log:
     return folder / ENGINE
 
 
-def validate(model_file: Path, fp32_onnx: Path, feeds: list[dict[str, np.ndarray]], optimize: bool = True) -> dict[str, Any]:
+def validate(
+    model_file: Path, fp32_onnx: Path, feeds: list[dict[str, np.ndarray]], optimize: bool = True
+) -> dict[str, Any]:
     """The bundle's own model against the FP32 export on held-out inputs (``optimize=False``: the
     TensorRT model, run as written)."""
     engine, reference = open_engine(model_file, optimize=optimize), open_engine(fp32_onnx)
     ours = np.concatenate([engine.infer(f) for f in feeds])
     theirs = np.concatenate([reference.infer(f) for f in feeds])
-    return {"clips": len(feeds), "agreement_with_fp32": float(np.mean(ours.argmax(1) == theirs.argmax(1))), "max_abs_logit_difference": float(np.abs(ours - theirs).max())}
+    return {
+        "clips": len(feeds),
+        "agreement_with_fp32": float(np.mean(ours.argmax(1) == theirs.argmax(1))),
+        "max_abs_logit_difference": float(np.abs(ours - theirs).max()),
+    }
 
 
 def build_bundle(
-    source: Path, profile: TargetProfile, out: Path, work: Path, load_pairs: Callable[[dict[str, Any]], Any], calibration_size: int = 300,
-    tar: bool = False, log: Log = print, data_key: Optional[dict[str, Any]] = None, overwrite: bool = False,
+    source: Path,
+    profile: TargetProfile,
+    out: Path,
+    work: Path,
+    load_pairs: Callable[[dict[str, Any]], Any],
+    calibration_size: int = 300,
+    tar: bool = False,
+    log: Log = print,
+    data_key: dict[str, Any] | None = None,
+    overwrite: bool = False,
 ) -> Bundle:
     """``data_key``: what names the calibration data (data set, folder, detector), part of the INT8 cache's key;
     ``overwrite``: replace a non-empty ``out`` once the new bundle is complete."""
     if out.exists() and not out.is_dir():
-        raise InputError(f"--out {out} is an existing file, not a folder; choose a folder for the bundle (it is created if missing)")
+        raise InputError(
+            f"--out {out} is an existing file, not a folder; choose a folder for the bundle (it is created if missing)"
+        )
     if out.exists() and any(out.iterdir()) and not overwrite:  # checked first: no export/calibration work for nothing
-        raise InputError(f"{out} already exists and is not empty; choose another --out, or pass --overwrite to replace it")
+        raise InputError(
+            f"{out} already exists and is not empty; choose another --out, or pass --overwrite to replace it"
+        )
     missing = profile.missing()
     if missing:
-        raise MptEdgeError(f"target {profile.name} needs {', '.join(missing)} on this machine: pip install 'mpt-edge[train,openvino]'")
+        raise MptEdgeError(
+            f"target {profile.name} needs {', '.join(missing)} on this machine: pip install 'mpt-edge[train,openvino]'"
+        )
     created = not work.exists()
     work.mkdir(parents=True, exist_ok=True)
     try:
@@ -177,8 +219,16 @@ def build_bundle(
 
 
 def _build_in(
-    source: Path, profile: TargetProfile, out: Path, work: Path, load_pairs: Callable[[dict[str, Any]], Any], calibration_size: int,
-    tar: bool, log: Log, data_key: Optional[dict[str, Any]], overwrite: bool,
+    source: Path,
+    profile: TargetProfile,
+    out: Path,
+    work: Path,
+    load_pairs: Callable[[dict[str, Any]], Any],
+    calibration_size: int,
+    tar: bool,
+    log: Log,
+    data_key: dict[str, Any] | None,
+    overwrite: bool,
 ) -> Bundle:
     server = profile.backend == "triton"
     onnx_path = ensure_onnx(Path(source), work, log, dynamic_batch=server)
@@ -186,7 +236,9 @@ def _build_in(
     report: dict[str, Any] = {}
     int8 = None
     if profile.calibration:
-        int8, report = ensure_int8(onnx_path, profile.calibration, work, lambda: load_pairs(meta), calibration_size, log, data_key)
+        int8, report = ensure_int8(
+            onnx_path, profile.calibration, work, lambda: load_pairs(meta), calibration_size, log, data_key
+        )
     motion = MotionConfig.from_dict(meta["motion_config"])  # the prompt variant sets the feature count
     size, tokens = motion.face_size, [1, *motion.token_shape]
     inputs = {name: [1, 3, size, size] if name == "apex" else tokens for name in meta["inputs"]}
@@ -201,20 +253,41 @@ def _build_in(
         files, roles = _files_for(profile, onnx_path, int8, work, log)
     check_model = files[roles["model"]]
     rng = np.random.default_rng(0)
-    probe = [{"apex": rng.standard_normal((1, 3, size, size), dtype=np.float32), "motion": rng.standard_normal(tokens, dtype=np.float32)} for _ in range(4)]
+    probe = [
+        {
+            "apex": rng.standard_normal((1, 3, size, size), dtype=np.float32),
+            "motion": rng.standard_normal(tokens, dtype=np.float32),
+        }
+        for _ in range(4)
+    ]
     probe = [{k: v for k, v in f.items() if k in meta["inputs"]} for f in probe]
-    as_written = profile.backend == "tensorrt" or profile.calibration == "tensorrt"  # the strongly typed model, op by op
+    as_written = (
+        profile.backend == "tensorrt" or profile.calibration == "tensorrt"
+    )  # the strongly typed model, op by op
     check = validate(check_model, onnx_path, probe, optimize=not as_written)
     manifest = {
-        "target": profile.to_dict(), "backend": profile.backend, "precision": profile.precision,
-        "model_config": meta["model_config"], "motion_config": meta["motion_config"], "class_names": meta["class_names"],
-        "inputs": inputs, "outputs": outputs, "roles": roles, **extra,
+        "target": profile.to_dict(),
+        "backend": profile.backend,
+        "precision": profile.precision,
+        "model_config": meta["model_config"],
+        "motion_config": meta["motion_config"],
+        "class_names": meta["class_names"],
+        "inputs": inputs,
+        "outputs": outputs,
+        "roles": roles,
+        **extra,
         # how the training faces were aligned (mpt_edge.face): the device aligns the same way
         "face": {"detector": (meta.get("training_data") or {}).get("detector"), "layout": CANONICAL_LAYOUT},
         "precisions": {profile.precision: "model", **({"fp32": "model_fp32"} if "model_fp32" in roles else {})},
-        "source": {"file": Path(source).name, "sha256": sha256_file(Path(source)), "fp32_onnx_sha256": sha256_file(onnx_path)},
+        "source": {
+            "file": Path(source).name,
+            "sha256": sha256_file(Path(source)),
+            "fp32_onnx_sha256": sha256_file(onnx_path),
+        },
         "validation": {
-            "held_out": {k: report[k] for k in ("fp32", "int8", "agreement", "held_out_clips", "evaluation_split") if k in report},
+            "held_out": {
+                k: report[k] for k in ("fp32", "int8", "agreement", "held_out_clips", "evaluation_split") if k in report
+            },
             "random_inputs_vs_fp32": check,
         },
     }

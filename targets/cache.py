@@ -12,8 +12,9 @@ atomically, after the files, so a killed build leaves nothing that a later build
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from mpt_edge import __version__
 from mpt_edge.bundle import sha256_file
@@ -52,7 +53,11 @@ def _stale(record: Path, key: Any, files: Sequence[Path]) -> str | None:
     except (OSError, ValueError, KeyError, TypeError):
         return f"its cache record {record.name} is damaged"
     if recorded_key != key:
-        changed = sorted(k for k in set(recorded_key) | set(key) if recorded_key.get(k) != key.get(k)) if isinstance(recorded_key, dict) else ["all"]
+        changed = (
+            sorted(k for k in set(recorded_key) | set(key) if recorded_key.get(k) != key.get(k))
+            if isinstance(recorded_key, dict)
+            else ["all"]
+        )
         return f"made from other inputs ({', '.join(changed)} changed)"
     for file in files:
         if not file.is_file():
@@ -65,7 +70,9 @@ def _stale(record: Path, key: Any, files: Sequence[Path]) -> str | None:
 def store(artifact: Path, key: Mapping[str, Any], files: Sequence[Path]) -> None:
     """Record ``artifact`` (and ``files``) as made from ``key``: written after them, atomically."""
     hashes = {f.name: sha256_file(f) for f in (artifact, *files)}
-    atomic_write_bytes(record_path(artifact), (json.dumps({"key": _canonical(key), "files": hashes}, indent=2) + "\n").encode())
+    atomic_write_bytes(
+        record_path(artifact), (json.dumps({"key": _canonical(key), "files": hashes}, indent=2) + "\n").encode()
+    )
 
 
 def forget(artifact: Path) -> None:

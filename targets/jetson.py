@@ -10,21 +10,31 @@ for *that* GPU and validates it against ONNX Runtime (useful for checking, not f
 
 from __future__ import annotations
 
+from typing import Any
+
 from targets.profile import TargetProfile
 
-_COMMON = dict(family="jetson", backend="tensorrt", precision="int8", needs=("onnxruntime", "onnx"), calibration="tensorrt")
+_COMMON: dict[str, Any] = dict(
+    family="jetson", backend="tensorrt", precision="int8", needs=("onnxruntime", "onnx"), calibration="tensorrt"
+)
 
 PROFILES = [
     TargetProfile(
-        name="jetson-orin", description="Jetson AGX Orin / Orin NX: TensorRT strongly typed INT8 + FP16 on the GPU",
-        options={"workspace_mb": 2048, "dla_core": None, "gpu_fallback": True, "builder_optimization_level": 3}, **_COMMON,
+        name="jetson-orin",
+        description="Jetson AGX Orin / Orin NX: TensorRT strongly typed INT8 + FP16 on the GPU",
+        options={"workspace_mb": 2048, "dla_core": None, "gpu_fallback": True, "builder_optimization_level": 3},
+        **_COMMON,
     ),
     TargetProfile(
-        name="jetson-orin-nano", description="Jetson Orin Nano: TensorRT strongly typed INT8 + FP16, small workspace, no DLA",
-        options={"workspace_mb": 768, "dla_core": None, "gpu_fallback": True, "builder_optimization_level": 3}, **_COMMON,
+        name="jetson-orin-nano",
+        description="Jetson Orin Nano: TensorRT strongly typed INT8 + FP16, small workspace, no DLA",
+        options={"workspace_mb": 768, "dla_core": None, "gpu_fallback": True, "builder_optimization_level": 3},
+        **_COMMON,
     ),
     TargetProfile(
-        name="jetson-orin-dla", description="Jetson AGX Orin: DLA core 0 (TensorRT 10 only), unsupported layers fall back to the GPU",
-        options={"workspace_mb": 2048, "dla_core": 0, "gpu_fallback": True, "builder_optimization_level": 3}, **_COMMON,
+        name="jetson-orin-dla",
+        description="Jetson AGX Orin: DLA core 0 (TensorRT 10 only), unsupported layers fall back to the GPU",
+        options={"workspace_mb": 2048, "dla_core": 0, "gpu_fallback": True, "builder_optimization_level": 3},
+        **_COMMON,
     ),
 ]

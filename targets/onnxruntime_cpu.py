@@ -6,11 +6,22 @@ from targets.profile import TargetProfile
 
 PROFILES = [
     TargetProfile(
-        name="onnxruntime-cpu", family="onnxruntime_cpu", backend="onnxruntime", precision="fp32",
-        description="ONNX Runtime on the CPU, FP32", needs=("onnxruntime",), options={"intra_op_threads": 0},
+        name="onnxruntime-cpu",
+        family="onnxruntime_cpu",
+        backend="onnxruntime",
+        precision="fp32",
+        description="ONNX Runtime on the CPU, FP32",
+        needs=("onnxruntime",),
+        options={"intra_op_threads": 0},
     ),
     TargetProfile(
-        name="onnxruntime-cpu-int8", family="onnxruntime_cpu", backend="onnxruntime", precision="int8", calibration="onnxruntime",
-        description="ONNX Runtime on the CPU, Q/DQ INT8", needs=("onnxruntime",), options={"intra_op_threads": 0},
+        name="onnxruntime-cpu-int8",
+        family="onnxruntime_cpu",
+        backend="onnxruntime",
+        precision="int8",
+        calibration="onnxruntime",
+        description="ONNX Runtime on the CPU, Q/DQ INT8",
+        needs=("onnxruntime",),
+        options={"intra_op_threads": 0},
     ),
 ]

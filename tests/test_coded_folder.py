@@ -83,7 +83,18 @@ def test_every_bad_row_is_reported_together_naming_table_and_rows(synthetic_root
         read_coded_folder(synthetic_root, SPEC.class_names, "synthetic")
     message = str(info.value)
     assert "\n" not in message and "annotations.csv" in message and "--skip-invalid" in message
-    for expected in ("row 2", "apex 99 outside", "row 3", "unknown emotion 'contempt'", "row 5", "not integers", "row 8", "duplicate of annotations.csv row 4", "row 7", "missing frame"):
+    for expected in (
+        "row 2",
+        "apex 99 outside",
+        "row 3",
+        "unknown emotion 'contempt'",
+        "row 5",
+        "not integers",
+        "row 8",
+        "duplicate of annotations.csv row 4",
+        "row 7",
+        "missing frame",
+    ):
         assert expected in message, expected
     result = read_coded_folder(synthetic_root, SPEC.class_names, "synthetic", skip_invalid=True)
     assert len(result.skipped) == 5 and len(result.records) == 2
@@ -93,13 +104,23 @@ def test_every_bad_row_is_reported_together_naming_table_and_rows(synthetic_root
     "damage, message",
     [
         (lambda root: (root / "annotations.csv").unlink(), "does not exist"),
-        (lambda root: rewrite_table(root, lambda rows: [["Subject", "Filename", "Onset", "ApexFrame", "OffsetFrame", "Estimated Emotion"]] + rows[1:]), "lacks column(s) ['OnsetFrame']"),
+        (
+            lambda root: rewrite_table(
+                root,
+                lambda rows: (
+                    [["Subject", "Filename", "Onset", "ApexFrame", "OffsetFrame", "Estimated Emotion"]] + rows[1:]
+                ),
+            ),
+            "lacks column(s) ['OnsetFrame']",
+        ),
         (lambda root: rewrite_table(root, lambda rows: rows[:1]), "has no clips"),
     ],
 )
 def test_broken_tables_are_clear_errors(synthetic_root, damage, message):
     damage(synthetic_root)
-    with pytest.raises(InputError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")):
+    with pytest.raises(
+        InputError, match=message.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[").replace("]", r"\]")
+    ):
         read_coded_folder(synthetic_root, SPEC.class_names, "synthetic")
 
 
@@ -107,7 +128,9 @@ def test_unreadable_frame_names_file_and_clip(synthetic_root):
     _, result = read_synthetic(synthetic_root)
     record = result.records[0]
     record.frames[record.apex].write_bytes(b"\x89PNG but truncated")
-    with pytest.raises(InputError, match=r"cannot decode image .*img\d+\.png \(clip synthetic/sub01/EP01_01, annotations.csv row 2\)"):
+    with pytest.raises(
+        InputError, match=r"cannot decode image .*img\d+\.png \(clip synthetic/sub01/EP01_01, annotations.csv row 2\)"
+    ):
         load_pair(record)
 
 

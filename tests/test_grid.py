@@ -13,22 +13,42 @@ from mpt_edge.cli import EXIT_USER_ERROR, app
 from train.configs import REGISTRY, MPTConfig
 from train.grid import GridSpec, grid_cells
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning", "ignore:Detected pickle protocol")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::DeprecationWarning", "ignore::FutureWarning", "ignore:Detected pickle protocol"
+)
 runner = CliRunner()
 MICRO = MPTConfig("mpt-micro-grid", embed_dim=32, depth=1, num_heads=2, adapter_dim=4)
-GRID = ["--ablate", "--ablate-alphas", "0,4", "--ablate-variants", "lk,flow", "--ablate-vit-inputs", "apex,magnified",
-        "--ablate-splits", "2", "--ablate-epochs", "1", "--ablate-loso", "1"]
+GRID = [
+    "--ablate",
+    "--ablate-alphas",
+    "0,4",
+    "--ablate-variants",
+    "lk,flow",
+    "--ablate-vit-inputs",
+    "apex,magnified",
+    "--ablate-splits",
+    "2",
+    "--ablate-epochs",
+    "1",
+    "--ablate-loso",
+    "1",
+]
 
 
 def test_cells_skip_the_duplicate_of_alpha_zero():
-    names = [c.name for c in grid_cells(GridSpec(alphas=(0.0, 2.0), variants=("lk",), vit_inputs=("apex", "magnified")))]
+    names = [
+        c.name for c in grid_cells(GridSpec(alphas=(0.0, 2.0), variants=("lk",), vit_inputs=("apex", "magnified")))
+    ]
     assert names == ["lk-apex-a0", "lk-apex-a2", "lk-magnified-a2", "no-motion-prompts"]
     assert len(grid_cells(GridSpec())) == 3 * 9 + 1
 
 
 def test_bad_grid_options_are_one_line(tmp_path):
-    for option, value, message in (("--ablate-variants", "lk,optical", "optical"), ("--ablate-alphas", "0,x", "'x' is not a number"),
-                                   ("--ablate-alphas", "0,-2", "alphas")):
+    for option, value, message in (
+        ("--ablate-variants", "lk,optical", "optical"),
+        ("--ablate-alphas", "0,x", "'x' is not a number"),
+        ("--ablate-alphas", "0,-2", "alphas"),
+    ):
         result = runner.invoke(app, ["train", "--ablate", option, value, "--out", str(tmp_path / "g")])
         assert result.exit_code != 0 and message in result.output and "Traceback" not in result.output
 
@@ -36,14 +56,35 @@ def test_bad_grid_options_are_one_line(tmp_path):
 @pytest.mark.slow
 def test_grid_reports_every_cell_with_baselines_runs_loso_and_resumes(tmp_path, monkeypatch):
     monkeypatch.setitem(REGISTRY, MICRO.name, MICRO)
-    args = ["train", "--root", str(tmp_path / "data"), "--synthetic-subjects", "4", "--synthetic-clips", "2", "--model", MICRO.name,
-            *GRID, "--out", str(tmp_path / "grid"), "--json"]
+    args = [
+        "train",
+        "--root",
+        str(tmp_path / "data"),
+        "--synthetic-subjects",
+        "4",
+        "--synthetic-clips",
+        "2",
+        "--model",
+        MICRO.name,
+        *GRID,
+        "--out",
+        str(tmp_path / "grid"),
+        "--json",
+    ]
     result = runner.invoke(app, args)
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
     cells = summary["cells"]
-    assert set(cells) == {"lk-apex-a0", "lk-apex-a4", "lk-magnified-a4", "flow-apex-a0", "flow-apex-a4", "flow-magnified-a4", "no-motion-prompts"}
-    for name, row in cells.items():
+    assert set(cells) == {
+        "lk-apex-a0",
+        "lk-apex-a4",
+        "lk-magnified-a4",
+        "flow-apex-a0",
+        "flow-apex-a4",
+        "flow-magnified-a4",
+        "no-motion-prompts",
+    }
+    for row in cells.values():
         assert len(row["model"]["values"]) == 2 and 0.0 <= row["model"]["mean"] <= 1.0
         assert len(row["probe"]["values"]) == 2 and len(row["flow"]["values"]) == 2
     for name in cells:  # every split of every cell is a real run with its own design recorded
@@ -51,12 +92,21 @@ def test_grid_reports_every_cell_with_baselines_runs_loso_and_resumes(tmp_path, 
         motion = metrics["provenance"]["motion_config"]
         if name != "no-motion-prompts":
             variant, vit_input, alpha = name.split("-")
-            assert (motion["prompt_variant"], motion["vit_input"], motion["alpha"]) == (variant, vit_input, float(alpha[1:]))
+            assert (motion["prompt_variant"], motion["vit_input"], motion["alpha"]) == (
+                variant,
+                vit_input,
+                float(alpha[1:]),
+            )
         assert metrics["provenance"]["options"]["epochs"] == 1 and metrics["provenance"]["options"]["augment"] is False
     best = summary["ranking"][0]
     assert list(summary["loso"]) == [best] and summary["loso"][best]["folds"] == 4
     table = (tmp_path / "grid" / "ablation.md").read_text()
-    assert "| lk / magnified | " in table and "α = 4" in table and "Leave-one-subject-out" in table and "Flow baseline" in table
+    assert (
+        "| lk / magnified | " in table
+        and "α = 4" in table
+        and "Leave-one-subject-out" in table
+        and "Flow baseline" in table
+    )
     assert (tmp_path / "grid" / "ablation.png").stat().st_size > 10_000
     # resume: nothing is trained again, the report is the same
     stamps = {p: p.stat().st_mtime_ns for p in (tmp_path / "grid" / "ablation").rglob("best.pt")}

@@ -38,9 +38,75 @@ def test_every_command_is_one_module_and_cli_only_registers_them():
     from mpt_edge.cli import app
 
     commands = {info.name: info.callback for info in app.registered_commands}
-    assert set(commands) >= {"prepare", "train", "eval", "export", "calibrate", "targets", "build", "bench", "unpack", "run", "bench-stream", "demo", "magnify"}
+    assert set(commands) >= {
+        "prepare",
+        "train",
+        "eval",
+        "export",
+        "calibrate",
+        "targets",
+        "build",
+        "bench",
+        "unpack",
+        "run",
+        "bench-stream",
+        "demo",
+        "magnify",
+    }
     for name, callback in commands.items():
         assert callback.__module__ == f"mpt_edge.commands.{name.replace('-', '_')}", (name, callback.__module__)
     cli = ast.parse((ROOT / "mpt_edge" / "cli.py").read_text())
     functions = [n.name for n in cli.body if isinstance(n, ast.FunctionDef)]
     assert functions == ["_version_callback", "_root", "main"], functions  # no command bodies in cli.py
+
+
+STAGE_APIS = {"train.api", "train.options", "calibrate.api", "targets.api"}
+HELPER_PREFIXES = ("_print", "_parse", "_format", "print_")
+
+
+def _stage_imports(tree: ast.Module) -> set[str]:
+    """Every train/calibrate/targets module a file imports, ``from train import api`` counted as train.api."""
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found.update(a.name for a in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            if node.module in ("train", "calibrate", "targets"):
+                found.update(f"{node.module}.{a.name}" for a in node.names)
+            else:
+                found.add(node.module)
+    return {m for m in found if m.split(".")[0] in ("train", "calibrate", "targets")}
+
+
+def test_no_command_module_defines_stage_logic():
+    """A command is options -> one API call -> printing: it reaches the stages only through their API
+    modules, defines no class, and besides the command itself only printing and option-parsing helpers."""
+    modules = [p for p in (ROOT / "mpt_edge" / "commands").glob("*.py") if p.name not in ("__init__.py", "common.py")]
+    assert len(modules) >= 15
+    for path in modules:
+        tree = ast.parse(path.read_text())
+        stray = _stage_imports(tree) - STAGE_APIS
+        assert not stray, f"{path.name} imports {sorted(stray)}: call the stage through {sorted(STAGE_APIS)}"
+        classes = [n.name for n in tree.body if isinstance(n, ast.ClassDef)]
+        assert not classes, f"{path.name} defines {classes}: typed results belong to the API"
+        for node in tree.body:
+            if isinstance(node, ast.FunctionDef) and not node.decorator_list:
+                assert node.name.startswith(HELPER_PREFIXES), (
+                    f"{path.name} defines {node.name}(): stage logic belongs in an API module; a command keeps only "
+                    f"helpers named {HELPER_PREFIXES}"
+                )
+
+
+def test_the_stage_apis_import_no_torch_at_load():
+    """The CLI reads its defaults from the API's dataclasses at import: they must not pull torch in."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, train.api, train.options, calibrate.api, targets.api, mpt_edge.api, "
+        "mpt_edge.cli; print('torch' in sys.modules)"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
+    ).stdout.strip()
+    assert out == "False"

@@ -17,8 +17,15 @@ import pytest
 
 from mpt_edge.stream.live_view import LiveView, is_loopback
 
-EVENT = {"t_onset": 1.0, "t_apex": 1.13, "frame_onset": 30, "frame_apex": 34, "label": "surprise",
-         "scores": {"negative": 0.1, "positive": 0.1, "surprise": 0.8}, "face_box": [40, 30, 120, 120]}
+EVENT = {
+    "t_onset": 1.0,
+    "t_apex": 1.13,
+    "frame_onset": 30,
+    "frame_apex": 34,
+    "label": "surprise",
+    "scores": {"negative": 0.1, "positive": 0.1, "surprise": 0.8},
+    "face_box": [40, 30, 120, 120],
+}
 
 
 def frame(i: int) -> np.ndarray:
@@ -59,7 +66,9 @@ def first_jpeg(url: str) -> np.ndarray:
         while b"\r\n\r\n" not in buffer:
             buffer += response.read(256)
         header, _, rest = buffer.partition(b"\r\n\r\n")
-        length = int([line for line in header.split(b"\r\n") if line.lower().startswith(b"content-length")][0].split(b":")[1])
+        length = int(
+            [line for line in header.split(b"\r\n") if line.lower().startswith(b"content-length")][0].split(b":")[1]
+        )
         while len(rest) < length:
             rest += response.read(length - len(rest))
     return cv2.imdecode(np.frombuffer(rest[:length], np.uint8), cv2.IMREAD_COLOR)
@@ -136,7 +145,6 @@ def test_a_stalled_viewer_does_not_slow_the_pipeline_side():
         live.stop()
 
 
-
 @pytest.mark.slow
 def test_demo_ends_by_printing_the_live_view_command(tmp_path, monkeypatch):
     """`mpt-edge demo` (1 epoch, 2 events: the chain, not the accuracy) names the live-view option in its last lines."""
@@ -145,7 +153,21 @@ def test_demo_ends_by_printing_the_live_view_command(tmp_path, monkeypatch):
     from mpt_edge.cli import app
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    result = CliRunner().invoke(app, ["demo", "--drawn-face", "--out", str(tmp_path / "demo"), "--epochs", "1", "--events", "2", "--target", "onnxruntime-cpu"])
+    result = CliRunner().invoke(
+        app,
+        [
+            "demo",
+            "--drawn-face",
+            "--out",
+            str(tmp_path / "demo"),
+            "--epochs",
+            "1",
+            "--events",
+            "2",
+            "--target",
+            "onnxruntime-cpu",
+        ],
+    )
     assert result.exit_code == 0, result.output
     last = " ".join(result.output.strip().splitlines()[-3:])
     assert "--serve 127.0.0.1:8080" in last and "http://127.0.0.1:8080/" in last, last

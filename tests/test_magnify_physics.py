@@ -18,9 +18,9 @@ from __future__ import annotations
 import cv2
 import numpy as np
 import pytest
+from conftest import fourier_translate, smooth_texture
 from skimage.registration import phase_cross_correlation
 
-from conftest import fourier_translate, smooth_texture
 from mpt_edge.motion import magnify
 
 DELTAS = (0.1, 0.25, 0.5)

@@ -11,6 +11,7 @@ import tarfile
 import tempfile
 from pathlib import Path
 
+from helpers.tiny_bundle import tiny_manifest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -18,17 +19,31 @@ from mpt_edge.bundle import load_bundle, unpack_bundle
 from mpt_edge.errors import InputError
 from mpt_edge.manifest import MANIFEST, parse_manifest
 
-from helpers.tiny_bundle import tiny_manifest
-
-SETTINGS = settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+SETTINGS = settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
 
 json_values = st.recursive(
     st.none() | st.booleans() | st.integers(-3, 3) | st.floats(allow_nan=False) | st.text(max_size=8),
     lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=8), children, max_size=4),
     max_leaves=12,
 )
-names = st.sampled_from(["model.onnx", "../x.onnx", "/etc/passwd", "a/../../b", "./model.onnx", "", "sub/m.onnx", "m\\..\\x",
-                         "model.xml", "model.bin", MANIFEST, "x\x00y"]) | st.text(max_size=12)
+names = st.sampled_from(
+    [
+        "model.onnx",
+        "../x.onnx",
+        "/etc/passwd",
+        "a/../../b",
+        "./model.onnx",
+        "",
+        "sub/m.onnx",
+        "m\\..\\x",
+        "model.xml",
+        "model.bin",
+        MANIFEST,
+        "x\x00y",
+    ]
+) | st.text(max_size=12)
 digests = st.sampled_from(["0" * 64, "f" * 64, "xyz", ""]) | st.integers()
 
 
@@ -37,7 +52,9 @@ def manifests(draw):
     """Mostly well-formed manifests with one or more fields replaced by generated values."""
     manifest = tiny_manifest(schema_version=draw(st.sampled_from([1, 1, 1, "1", 2, True, None])))
     manifest["files"] = draw(st.dictionaries(names, digests, max_size=4) | json_values)
-    manifest["roles"] = draw(st.dictionaries(st.sampled_from(["model", "model_fp32", "engine"]), names, max_size=3) | json_values)
+    manifest["roles"] = draw(
+        st.dictionaries(st.sampled_from(["model", "model_fp32", "engine"]), names, max_size=3) | json_values
+    )
     for key in draw(st.lists(st.sampled_from(sorted(manifest)), max_size=3)):
         manifest[key] = draw(json_values)
     if draw(st.booleans()):
@@ -69,7 +86,13 @@ def test_load_bundle_gives_a_bundle_whose_roles_stay_inside_or_one_error(data, w
         (root / MANIFEST).write_text(json.dumps(data))
         if write and isinstance(data.get("files"), dict):
             for name in data["files"]:
-                if isinstance(name, str) and name and not name.startswith("/") and ".." not in name and "\x00" not in name:
+                if (
+                    isinstance(name, str)
+                    and name
+                    and not name.startswith("/")
+                    and ".." not in name
+                    and "\x00" not in name
+                ):
                     try:
                         (root / name).parent.mkdir(parents=True, exist_ok=True)
                         (root / name).write_bytes(b"")
@@ -84,8 +107,9 @@ def test_load_bundle_gives_a_bundle_whose_roles_stay_inside_or_one_error(data, w
             assert path.is_relative_to(root.resolve())
 
 
-member_names = st.sampled_from(["model.onnx", "../escape", "/abs", "sub/../../escape", "dir/", "a\\b", MANIFEST, "x" * 120]) | st.text(
-    st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=10)
+member_names = st.sampled_from(
+    ["model.onnx", "../escape", "/abs", "sub/../../escape", "dir/", "a\\b", MANIFEST, "x" * 120]
+) | st.text(st.characters(codec="utf-8", exclude_characters="\x00"), min_size=1, max_size=10)
 
 
 @st.composite
@@ -94,10 +118,23 @@ def tars(draw):
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w", format=tarfile.PAX_FORMAT) as archive:
         kind = draw(st.sampled_from(["valid", "json", "garbage", "none"]))
-        members = draw(st.lists(st.tuples(member_names, st.binary(max_size=64), st.sampled_from(["file", "file", "symlink", "hardlink", "dir"])), max_size=5))
+        members = draw(
+            st.lists(
+                st.tuples(
+                    member_names,
+                    st.binary(max_size=64),
+                    st.sampled_from(["file", "file", "symlink", "hardlink", "dir"]),
+                ),
+                max_size=5,
+            )
+        )
         if kind != "none":
             files = {n: "0" * 64 for n, _, _ in members}
-            body = json.dumps(tiny_manifest(schema_version=1, files=files, roles={"model": draw(names)}) if kind == "valid" else draw(json_values)).encode()
+            body = json.dumps(
+                tiny_manifest(schema_version=1, files=files, roles={"model": draw(names)})
+                if kind == "valid"
+                else draw(json_values)
+            ).encode()
             if kind == "garbage":
                 body = draw(st.binary(max_size=40))
             info = tarfile.TarInfo(MANIFEST)

@@ -98,7 +98,10 @@ def test_timm_layout_weights_round_trip_safetensors_and_torch(tmp_path):
 def test_mismatched_or_corrupt_weights_give_one_clear_error(tmp_path):
     from safetensors.torch import save_file
 
-    base_like = {k: torch.zeros(768 if v.ndim == 1 and v.shape[0] == 192 else 1) for k, v in small_model().backbone_state_dict().items()}
+    base_like = {
+        k: torch.zeros(768 if v.ndim == 1 and v.shape[0] == 192 else 1)
+        for k, v in small_model().backbone_state_dict().items()
+    }
     save_file(base_like, str(tmp_path / "wrong.safetensors"))
     with pytest.raises(MptEdgeError, match=r"do not fit mpt-tiny .*shape mismatches"):
         load_backbone_weights(small_model(), tmp_path / "wrong.safetensors")
@@ -133,7 +136,15 @@ def test_exports_to_onnx_and_matches_pytorch(tmp_path):
             block.adapter.motion.up.weight.normal_(std=0.1)
     apex, motion = batch(1)
     path = tmp_path / "mpt.onnx"
-    torch.onnx.export(model, (apex, motion), str(path), input_names=["apex", "motion"], output_names=["logits"], opset_version=18, dynamo=True)
+    torch.onnx.export(
+        model,
+        (apex, motion),
+        str(path),
+        input_names=["apex", "motion"],
+        output_names=["logits"],
+        opset_version=18,
+        dynamo=True,
+    )
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     onnx_logits = session.run(None, {"apex": apex.numpy(), "motion": motion.numpy()})[0]
     with torch.no_grad():
@@ -147,11 +158,15 @@ def test_prompts_are_standardised_with_stored_statistics_and_read_out_linearly()
     training = torch.randn(50, 49, 6) * torch.logspace(-3, 0, 6) + torch.linspace(-1, 1, 6)
     model.motion_embed.set_feature_statistics(training)
     z = model.motion_embed.standardise(training)
-    assert torch.allclose(z.mean(0), torch.zeros(49, 6), atol=1e-4) and torch.allclose(z.std(0, unbiased=False), torch.ones(49, 6), atol=1e-3)
+    assert torch.allclose(z.mean(0), torch.zeros(49, 6), atol=1e-4) and torch.allclose(
+        z.std(0, unbiased=False), torch.ones(49, 6), atol=1e-3
+    )
     assert {"motion_embed.feature_mean", "motion_embed.feature_std"} <= set(model.state_dict())  # saved with the model
     constant = torch.zeros(10, 49, 6)
     model.motion_embed.set_feature_statistics(constant)
-    assert torch.isfinite(model.motion_embed.standardise(constant + 1.0)).all()  # a feature that never varied stays finite
+    assert torch.isfinite(
+        model.motion_embed.standardise(constant + 1.0)
+    ).all()  # a feature that never varied stays finite
     with torch.no_grad():
         model.prompt_readout.weight[1, 5] = 2.0
     motion = torch.zeros(4, 49, 6)

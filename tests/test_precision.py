@@ -30,7 +30,12 @@ class SleepyEngine:
 def fake_bundle(tmp_path, precisions=None) -> Bundle:
     root = tmp_path / "bundle"
     root.mkdir(exist_ok=True)
-    manifest = {"precision": "int8", "backend": "onnxruntime", "inputs": {"motion": [1, 49, 6]}, "source": {"fp32_onnx_sha256": "abc"}}
+    manifest = {
+        "precision": "int8",
+        "backend": "onnxruntime",
+        "inputs": {"motion": [1, 49, 6]},
+        "source": {"fp32_onnx_sha256": "abc"},
+    }
     if precisions is not False:
         manifest["precisions"] = precisions or {"int8": "model", "fp32": "model_fp32"}
     return Bundle(root, manifest)
@@ -40,20 +45,29 @@ def opener(speeds, opened):
     def open_engine(bundle, precision):
         opened.append(precision)
         return SleepyEngine(speeds[precision])
+
     return open_engine
 
 
-@pytest.mark.parametrize("speeds, expected", [({"int8": 1.0, "fp32": 4.0}, "int8"), ({"int8": 4.0, "fp32": 1.0}, "fp32")])
+@pytest.mark.parametrize(
+    "speeds, expected", [({"int8": 1.0, "fp32": 4.0}, "int8"), ({"int8": 4.0, "fp32": 1.0}, "fp32")]
+)
 def test_auto_times_both_keeps_the_faster_and_caches_it_beside_the_bundle(tmp_path, speeds, expected):
     bundle, opened = fake_bundle(tmp_path), []
     assert resolve_precision(bundle, "auto", lambda m: None, opener(speeds, opened), seconds=0.1) == expected
     assert sorted(opened) == ["fp32", "int8"]
     decision = json.loads(decision_path(bundle).read_text())
     assert decision_path(bundle).parent == tmp_path and not (bundle.root / decision_path(bundle).name).exists()
-    assert decision["precision"] == expected and decision["latency_ms_p50"][expected] < min(decision["latency_ms_p50"].values()) + 1e-9
+    assert (
+        decision["precision"] == expected
+        and decision["latency_ms_p50"][expected] < min(decision["latency_ms_p50"].values()) + 1e-9
+    )
     assert decision["identity"]["cpu"] and "flags" in decision["identity"]
     # the second start reads the cache: nothing is opened or timed
-    assert resolve_precision(bundle, "auto", lambda m: None, opener(speeds, opened := []), seconds=0.1) == expected and opened == []
+    assert (
+        resolve_precision(bundle, "auto", lambda m: None, opener(speeds, opened := []), seconds=0.1) == expected
+        and opened == []
+    )
 
 
 def test_another_cpu_or_a_corrupt_cache_re_decides(tmp_path, monkeypatch):
@@ -62,16 +76,27 @@ def test_another_cpu_or_a_corrupt_cache_re_decides(tmp_path, monkeypatch):
     real = precision_module.cpu_identity
     monkeypatch.setattr(precision_module, "cpu_identity", lambda backend: {**real(backend), "cpu": "Some Other CPU"})
     opened.clear()
-    assert resolve_precision(bundle, "auto", lambda m: None, opener({"int8": 4.0, "fp32": 1.0}, opened), seconds=0.1) == "fp32" and opened
+    assert (
+        resolve_precision(bundle, "auto", lambda m: None, opener({"int8": 4.0, "fp32": 1.0}, opened), seconds=0.1)
+        == "fp32"
+        and opened
+    )
     decision_path(bundle).write_text("{not json")
     opened.clear()
-    assert resolve_precision(bundle, "auto", lambda m: None, opener({"int8": 1.0, "fp32": 4.0}, opened), seconds=0.1) == "int8" and opened
+    assert (
+        resolve_precision(bundle, "auto", lambda m: None, opener({"int8": 1.0, "fp32": 4.0}, opened), seconds=0.1)
+        == "int8"
+        and opened
+    )
 
 
 def test_explicit_precisions_and_bundles_with_one_model(tmp_path):
     bundle = fake_bundle(tmp_path)
     never = opener({}, [])
-    assert resolve_precision(bundle, "fp32", print, never) == "fp32" and resolve_precision(bundle, "int8", print, never) == "int8"
+    assert (
+        resolve_precision(bundle, "fp32", print, never) == "fp32"
+        and resolve_precision(bundle, "int8", print, never) == "int8"
+    )
     with pytest.raises(InputError, match="choose one of auto, int8, fp32"):
         resolve_precision(bundle, "fp16", print, never)
     single = fake_bundle(tmp_path, precisions=False)  # an older bundle: only its target's precision
@@ -108,7 +133,9 @@ def test_timing_interleaves_the_engines_round_by_round():
 
     times = interleaved_times({"a": Logged("a"), "b": Logged("b")}, {}, seconds=0.06, warmup=0, min_runs=6, rounds=3)
     blocks = [name for i, name in enumerate(order) if i == 0 or order[i - 1] != name]
-    assert blocks == ["a", "b"] * 3 and min(len(t) for t in times.values()) >= 6  # every round measures each engine in turn
+    assert (
+        blocks == ["a", "b"] * 3 and min(len(t) for t in times.values()) >= 6
+    )  # every round measures each engine in turn
 
 
 def test_a_capped_instruction_set_is_another_cpu(monkeypatch):
@@ -130,11 +157,21 @@ def test_openvino_under_an_isa_cap_without_bf16_runs_f32(tmp_path):
     import onnx
     from onnx import TensorProto, helper
 
-    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
-                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])])
+    graph = helper.make_graph(
+        [helper.make_node("Relu", ["x"], ["y"])],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 4])],
+    )
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)]), str(tmp_path / "m.onnx"))
-    code = ("from mpt_edge.engines.openvino import OpenVinoEngine, isa_capped_below_bf16; "
-            f"e = OpenVinoEngine({str(tmp_path / 'm.onnx')!r}); print(isa_capped_below_bf16(), str(e.compiled.get_property('INFERENCE_PRECISION_HINT')).split(\"'\")[1])")
+    code = (
+        "from mpt_edge.engines.openvino import OpenVinoEngine, isa_capped_below_bf16; "
+        f"e = OpenVinoEngine({str(tmp_path / 'm.onnx')!r}); "
+        "print(isa_capped_below_bf16(), "
+        "str(e.compiled.get_property('INFERENCE_PRECISION_HINT')).split(\"'\")[1])"
+    )
     env = {**__import__("os").environ, "ONEDNN_MAX_CPU_ISA": "AVX2"}
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env, check=True).stdout.split()
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, env=env, check=True
+    ).stdout.split()
     assert out[0] == "True" and out[1] == "float32", out

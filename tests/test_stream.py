@@ -10,6 +10,7 @@ import time
 
 import numpy as np
 import pytest
+from conftest import _small_config
 from typer.testing import CliRunner
 
 from mpt_edge.bundle import load_bundle
@@ -19,11 +20,12 @@ from mpt_edge.errors import InputError
 from mpt_edge.stream.pipeline import Pipeline
 from mpt_edge.stream.sources import CaptureThread, Frame, SourceSpec, parse_source
 from mpt_edge.stream.spotting import ApexSpotter
-from conftest import _small_config
 from train.configs import REGISTRY
 from train.data.synthetic_video import plan_events, render_stream, write_video
 
-pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning", "ignore:Detected pickle protocol")
+pytestmark = pytest.mark.filterwarnings(
+    "ignore::DeprecationWarning", "ignore::FutureWarning", "ignore:Detected pickle protocol"
+)
 runner = CliRunner()
 NAMES = ["negative", "positive", "surprise"]
 # Wide enough to learn the synthetic classes in a few epochs, still seconds per epoch.
@@ -75,7 +77,9 @@ def test_parse_source_kinds(tmp_path):
 
 def test_live_source_drops_frames_it_cannot_keep_up_with_and_keeps_the_queue_bounded():
     frames = [np.full((8, 8, 3), i % 255, np.uint8) for i in range(300)]
-    capture = CaptureThread(SourceSpec("camera", 0, True), queue_size=4, max_reconnects=0, opener=lambda spec: FakeCapture(frames))
+    capture = CaptureThread(
+        SourceSpec("camera", 0, True), queue_size=4, max_reconnects=0, opener=lambda spec: FakeCapture(frames)
+    )
     sizes = []
     capture.start()
     received = []
@@ -162,8 +166,21 @@ def test_a_network_source_that_never_answers_fails_within_the_open_timeout(silen
 
 
 def test_run_on_an_unanswering_url_is_one_line(bundle_dir, silent_server):
-    result = runner.invoke(app, ["run", "--bundle", str(bundle_dir), "--source", f"rtsp://127.0.0.1:{silent_server}/cam", "--open-timeout", "1"])
-    assert result.exit_code == EXIT_USER_ERROR and "within 1 s" in result.output and "Traceback" not in result.output, result.output
+    result = runner.invoke(
+        app,
+        [
+            "run",
+            "--bundle",
+            str(bundle_dir),
+            "--source",
+            f"rtsp://127.0.0.1:{silent_server}/cam",
+            "--open-timeout",
+            "1",
+        ],
+    )
+    assert result.exit_code == EXIT_USER_ERROR and "within 1 s" in result.output and "Traceback" not in result.output, (
+        result.output
+    )
 
 
 def test_a_gstreamer_pipeline_without_gstreamer_in_opencv_is_one_line_with_the_fix(monkeypatch):
@@ -186,7 +203,9 @@ def test_a_camera_that_disconnects_is_reopened_with_backoff_then_ends_with_a_mes
         opened.append(time.monotonic())
         return FakeCapture([np.zeros((8, 8, 3), np.uint8)] * (5 if len(opened) == 1 else 3))
 
-    capture = CaptureThread(SourceSpec("camera", 0, True), queue_size=64, max_reconnects=3, backoff_s=0.05, opener=opener).start()
+    capture = CaptureThread(
+        SourceSpec("camera", 0, True), queue_size=64, max_reconnects=3, backoff_s=0.05, opener=opener
+    ).start()
     done = []
     worker = threading.Thread(target=lambda: done.append(consume(capture)))
     worker.start()
@@ -199,7 +218,11 @@ def test_a_camera_that_disconnects_is_reopened_with_backoff_then_ends_with_a_mes
 
 def test_corrupt_frames_are_skipped_and_counted():
     good = np.zeros((8, 8, 3), np.uint8)
-    capture = CaptureThread(SourceSpec("camera", 0, True), max_reconnects=0, opener=lambda s: FakeCapture([good, np.empty((0,), np.uint8), good, np.zeros((4,), np.uint8), good])).start()
+    capture = CaptureThread(
+        SourceSpec("camera", 0, True),
+        max_reconnects=0,
+        opener=lambda s: FakeCapture([good, np.empty((0,), np.uint8), good, np.zeros((4,), np.uint8), good]),
+    ).start()
     frames = consume(capture)
     assert [f.index for f in frames] == [0, 2, 4] and capture.stats.corrupt == 2
 
@@ -251,7 +274,9 @@ def test_run_finds_the_micro_expressions_of_a_video_with_mostly_right_labels(bun
     path, truth = video
     events_file = tmp_path / "events.jsonl"
     before = set(p.name for p in tmp_path.iterdir())
-    result = runner.invoke(app, ["run", "--bundle", str(bundle_dir), "--source", str(path), "--events", str(events_file), "--json"])
+    result = runner.invoke(
+        app, ["run", "--bundle", str(bundle_dir), "--source", str(path), "--events", str(events_file), "--json"]
+    )
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in events_file.read_text().splitlines()]
     matched, right = score_events(events, truth)
@@ -261,7 +286,9 @@ def test_run_finds_the_micro_expressions_of_a_video_with_mostly_right_labels(bun
     assert set(p.name for p in tmp_path.iterdir()) == before | {"events.jsonl"}  # nothing else written without --record
     summary = json.loads(result.output.strip().splitlines()[-1])
     assert summary["frames"] == 300 and summary["dropped"] == 0 and summary["latency_ms_apex_to_event"]["p50"] > 0
-    assert summary["face_detector"] == "blazeface"  # auto: the landmark detector, its models installed (`mpt-edge faces install`)
+    assert (
+        summary["face_detector"] == "blazeface"
+    )  # auto: the landmark detector, its models installed (`mpt-edge faces install`)
 
 
 @pytest.mark.slow
@@ -273,15 +300,22 @@ def test_a_720p_camera_finds_every_event_with_the_labels_of_the_demo_size(bundle
 
     _, truth = video
     width, height, scale = CANVASES["720p"]
-    big = write_video(tmp_path / "720p.avi", render_stream(truth, 300, seed=101, frame_size=(width, height), face_scale=scale))
+    big = write_video(
+        tmp_path / "720p.avi", render_stream(truth, 300, seed=101, frame_size=(width, height), face_scale=scale)
+    )
     runs = {}
     for name, path in (("demo", video[0]), ("720p", big)):
         events_file = tmp_path / f"{name}.jsonl"
-        result = runner.invoke(app, ["run", "--bundle", str(bundle_dir), "--source", str(path), "--events", str(events_file), "--json"])
+        result = runner.invoke(
+            app, ["run", "--bundle", str(bundle_dir), "--source", str(path), "--events", str(events_file), "--json"]
+        )
         assert result.exit_code == 0, result.output
         events = [json.loads(line) for line in events_file.read_text().splitlines()]
-        runs[name] = ({t.apex: next((e["label"] for e in events if abs(e["frame_apex"] - t.apex) <= 3), None) for t in truth},
-                      json.loads(result.output.strip().splitlines()[-1]), len(events))
+        runs[name] = (
+            {t.apex: next((e["label"] for e in events if abs(e["frame_apex"] - t.apex) <= 3), None) for t in truth},
+            json.loads(result.output.strip().splitlines()[-1]),
+            len(events),
+        )
     labels, summary, count = runs["720p"]
     assert None not in labels.values() and count == len(truth), runs
     assert summary["crop_changes"] == 1 and summary["no_face_frames"] == 0
@@ -298,6 +332,7 @@ def test_an_http_mjpeg_camera_finds_the_events_of_the_file_and_survives_a_restar
     import io
 
     from helpers.mjpeg_server import MjpegServer
+
     from mpt_edge.stream.run import run_stream
 
     path, truth = video
@@ -310,7 +345,11 @@ def test_an_http_mjpeg_camera_finds_the_events_of_the_file_and_survives_a_restar
         assert summary["frames"] == 300 and summary["reconnects"] == 0
 
         results: dict = {}
-        worker = threading.Thread(target=lambda: results.update(run_stream(bundle_dir, server.url, io.StringIO(), max_frames=400, log=lambda m: None)))
+        worker = threading.Thread(
+            target=lambda: results.update(
+                run_stream(bundle_dir, server.url, io.StringIO(), max_frames=400, log=lambda m: None)
+            )
+        )
         worker.start()
         time.sleep(2.0)  # ~120 frames in
         server.stop()
@@ -330,14 +369,21 @@ def rtsp_server(video):
 
     from helpers.system import SYSTEM_PYTHON, free_port, system_python_has
 
-    if not system_python_has("import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"):
-        pytest.skip("no gst-rtsp-server for the system Python (apt install python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good)")
+    if not system_python_has(
+        "import gi; gi.require_version('GstRtspServer', '1.0'); from gi.repository import GstRtspServer"
+    ):
+        pytest.skip(
+            "no gst-rtsp-server for the system Python (apt install python3-gi "
+            "gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good)"
+        )
     port = free_port()
     script = Path(__file__).parent / "helpers" / "rtsp_server.py"
     processes = []
 
     def start():
-        process = subprocess.Popen([SYSTEM_PYTHON, str(script), str(video[0]), str(port)], stdout=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [SYSTEM_PYTHON, str(script), str(video[0]), str(port)], stdout=subprocess.PIPE, text=True
+        )
         assert process.stdout.readline().strip() == "ready"
         processes.append(process)
 
@@ -362,9 +408,14 @@ def test_an_rtsp_camera_finds_the_events_of_the_file(bundle_dir, video, rtsp_ser
     url, _, _ = rtsp_server
     _, truth = video
     events = io.StringIO()
-    summary = run_stream(bundle_dir, url, events, max_frames=280, log=lambda m: None, open_timeout_s=5)  # the file has 300
+    summary = run_stream(
+        bundle_dir, url, events, max_frames=280, log=lambda m: None, open_timeout_s=5
+    )  # the file has 300
     found = [json.loads(line) for line in events.getvalue().splitlines()]
-    assert sum(any(abs(e["frame_apex"] - t.apex) <= 3 for e in found) for t in truth if t.offset < 280) >= len([t for t in truth if t.offset < 280]) - 1, found
+    assert (
+        sum(any(abs(e["frame_apex"] - t.apex) <= 3 for e in found) for t in truth if t.offset < 280)
+        >= len([t for t in truth if t.offset < 280]) - 1
+    ), found
     # a burst at session start can overflow the 8-frame queue (measured: 13 of 400 dropped, none later)
     assert summary["frames"] == 280 and summary["dropped"] <= 20 and summary["reconnects"] == 0, summary
 
@@ -377,7 +428,11 @@ def test_an_rtsp_camera_that_restarts_is_reconnected_and_resumes(bundle_dir, rts
 
     url, start, stop = rtsp_server
     results: dict = {}
-    worker = threading.Thread(target=lambda: results.update(run_stream(bundle_dir, url, io.StringIO(), max_frames=150, log=lambda m: None, open_timeout_s=2)))
+    worker = threading.Thread(
+        target=lambda: results.update(
+            run_stream(bundle_dir, url, io.StringIO(), max_frames=150, log=lambda m: None, open_timeout_s=2)
+        )
+    )
     worker.start()
     time.sleep(2.5)  # ~75 frames in
     stop()
@@ -396,7 +451,9 @@ def test_a_gstreamer_pipeline_runs_where_opencv_has_gstreamer():
         pytest.skip("no OpenCV with GStreamer for the system Python (apt install python3-opencv)")
     code = (
         "from mpt_edge.stream.sources import CaptureThread, parse_source\n"
-        "capture = CaptureThread(parse_source('videotestsrc num-buffers=30 ! videoconvert ! video/x-raw,format=BGR,width=320,height=240 ! appsink'), max_reconnects=0).start()\n"
+        "capture = CaptureThread(parse_source('videotestsrc num-buffers=30 ! "
+        "videoconvert ! video/x-raw,format=BGR,width=320,height=240 ! appsink'), "
+        "max_reconnects=0).start()\n"
         "frames = [f.image.shape for f in capture]\n"
         "print(len(frames), frames[0])\n"
     )
@@ -422,6 +479,7 @@ def test_the_live_view_in_headless_chromium_shows_the_face_box_and_events(bundle
 
     from helpers.mjpeg_server import MjpegServer
     from helpers.system import free_port
+
     from mpt_edge.stream.run import run_stream
 
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -430,13 +488,23 @@ def test_the_live_view_in_headless_chromium_shows_the_face_box_and_events(bundle
     port = free_port()
     camera = MjpegServer(video[0], fps=30).start()
     results: dict = {}
-    worker = threading.Thread(target=lambda: results.update(run_stream(bundle_dir, camera.url, io.StringIO(), max_frames=270, log=lambda m: None, serve=f"127.0.0.1:{port}")))
+    worker = threading.Thread(
+        target=lambda: results.update(
+            run_stream(
+                bundle_dir, camera.url, io.StringIO(), max_frames=270, log=lambda m: None, serve=f"127.0.0.1:{port}"
+            )
+        )
+    )
     worker.start()
     try:
         time.sleep(6.0)  # ~180 frames: several events so far
         flags = ["--headless", "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--timeout=3000"]
         shot = tmp_path / "live-view.png"
-        subprocess.run([browser, *flags, "--window-size=800,700", f"--screenshot={shot}", f"http://127.0.0.1:{port}/"], capture_output=True, timeout=90)
+        subprocess.run(
+            [browser, *flags, "--window-size=800,700", f"--screenshot={shot}", f"http://127.0.0.1:{port}/"],
+            capture_output=True,
+            timeout=90,
+        )
         listed = urllib_get(f"http://127.0.0.1:{port}/events.jsonl")
     finally:
         worker.join(timeout=60)
@@ -447,7 +515,9 @@ def test_the_live_view_in_headless_chromium_shows_the_face_box_and_events(bundle
     assert image is not None, "no screenshot"
     green = (image[:, :, 1] > 170) & (image[:, :, 0] < 60) & (image[:, :, 2] < 60)  # the face box, BGR (0, 200, 0)
     assert green.sum() > 200, green.sum()
-    red = (image[:, :, 2] > 170) & (image[:, :, 1] < 60) & (image[:, :, 0] < 60)  # the last event's label drawn on the frame
+    red = (
+        (image[:, :, 2] > 170) & (image[:, :, 1] < 60) & (image[:, :, 0] < 60)
+    )  # the last event's label drawn on the frame
     assert red.sum() > 30, red.sum()
     assert any(json.loads(line)["label"] in NAMES for line in listed.splitlines()), listed
     assert results["frames"] == 270
@@ -462,8 +532,12 @@ def x_display():
     if not (shutil.which("Xvfb") and shutil.which("xdotool")):
         pytest.skip("no Xvfb/xdotool (apt install xvfb xdotool)")
     read, write = __import__("os").pipe()
-    server = subprocess.Popen(["Xvfb", "-displayfd", str(write), "-screen", "0", "1024x768x24", "-nolisten", "tcp"], pass_fds=(write,),
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        ["Xvfb", "-displayfd", str(write), "-screen", "0", "1024x768x24", "-nolisten", "tcp"],
+        pass_fds=(write,),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     display = ":" + __import__("os").read(read, 16).decode().strip()
     yield display
     server.kill()
@@ -481,12 +555,30 @@ def test_show_opens_a_window_q_ends_the_run_and_so_does_the_end_of_a_file(bundle
     env = {**os.environ, "DISPLAY": x_display}
     camera = MjpegServer(video[0], fps=30).start()
     try:
-        run = subprocess.Popen([sys.executable, "-m", "mpt_edge", "run", "--bundle", str(bundle_dir), "--source", camera.url, "--show", "--json"],
-                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        run = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "mpt_edge",
+                "run",
+                "--bundle",
+                str(bundle_dir),
+                "--source",
+                camera.url,
+                "--show",
+                "--json",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         window, deadline = "", time.time() + 30
         while not window and time.time() < deadline and run.poll() is None:
             time.sleep(0.5)  # --onlyvisible: a window found before it is mapped cannot take the focus (X BadMatch)
-            window = subprocess.run(["xdotool", "search", "--onlyvisible", "--name", "^mpt-edge$"], env=env, capture_output=True, text=True).stdout.split()
+            window = subprocess.run(
+                ["xdotool", "search", "--onlyvisible", "--name", "^mpt-edge$"], env=env, capture_output=True, text=True
+            ).stdout.split()
         assert window, "no window appeared"
         for _ in range(5):  # focus, then q; again if the key landed before the focus did
             subprocess.run(["xdotool", "windowfocus", "--sync", window[0]], env=env, timeout=10, capture_output=True)
@@ -503,15 +595,35 @@ def test_show_opens_a_window_q_ends_the_run_and_so_does_the_end_of_a_file(bundle
         camera.stop()
     summary = json.loads(stderr.strip().splitlines()[-1])
     assert run.returncode == 0 and 0 < summary["frames"] and not summary["errors"], stderr[-500:]
-    ended = subprocess.run([sys.executable, "-m", "mpt_edge", "run", "--bundle", str(bundle_dir), "--source", str(video[0]), "--show", "--json"],
-                           env=env, capture_output=True, text=True, timeout=120)
-    assert ended.returncode == 0 and json.loads(ended.stderr.strip().splitlines()[-1])["frames"] == 300, ended.stderr[-500:]
+    ended = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "mpt_edge",
+            "run",
+            "--bundle",
+            str(bundle_dir),
+            "--source",
+            str(video[0]),
+            "--show",
+            "--json",
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert ended.returncode == 0 and json.loads(ended.stderr.strip().splitlines()[-1])["frames"] == 300, ended.stderr[
+        -500:
+    ]
 
 
 def test_record_is_opt_in_and_writes_the_annotated_video(bundle_dir, video, tmp_path):
     path, _ = video
     out = tmp_path / "annotated.mp4"
-    result = runner.invoke(app, ["run", "--bundle", str(bundle_dir), "--source", str(path), "--record", str(out), "--max-frames", "60"])
+    result = runner.invoke(
+        app, ["run", "--bundle", str(bundle_dir), "--source", str(path), "--record", str(out), "--max-frames", "60"]
+    )
     assert result.exit_code == 0, result.output
     import cv2
 
@@ -532,7 +644,9 @@ def test_faults_changing_sizes_no_face_and_garbage_never_crash(bundle_dir):
     for i in range(20, 220):
         assert pipeline.process(Frame(i, i / 30, blank)) is None
     assert pipeline.stats.no_face_frames >= 200 and pipeline.stats.crop_changes >= 2
-    assert pipeline.stats.detections < 40  # while nobody is there, detection is retried every 15 frames, not every frame
+    assert (
+        pipeline.stats.detections < 40
+    )  # while nobody is there, detection is retried every 15 frames, not every frame
     for i, image in enumerate(frames[20:30] * 3, start=220):  # and comes back
         pipeline.process(Frame(i, i / 30, image))
     assert pipeline.alignment is not None
@@ -552,7 +666,11 @@ def test_truncated_video_ends_cleanly_and_a_missing_engine_file_is_one_line(bund
     shutil.copytree(bundle_dir, broken)
     (broken / "model.onnx").unlink()
     result = runner.invoke(app, ["run", "--bundle", str(broken), "--source", str(path)])
-    assert result.exit_code == EXIT_USER_ERROR and "is missing model.onnx" in result.output and "Traceback" not in result.output
+    assert (
+        result.exit_code == EXIT_USER_ERROR
+        and "is missing model.onnx" in result.output
+        and "Traceback" not in result.output
+    )
     result = runner.invoke(app, ["bench-stream", "--bundle", str(bundle_dir), "0"])
     assert result.exit_code == EXIT_USER_ERROR and "video file" in result.output
 
@@ -562,27 +680,61 @@ def test_bench_stream_prints_stage_times(bundle_dir, video):
     result = runner.invoke(app, ["bench-stream", "--bundle", str(bundle_dir), str(path)])
     assert result.exit_code == 0, result.output
     report = json.loads(result.output.strip().splitlines()[-1])
-    assert report["fps"] > 0 and set(report["stage_ms_per_frame"]) == {"face", "spot", "magnify_tokenize", "infer"} and report["peak_rss_mb"] > 0
+    assert (
+        report["fps"] > 0
+        and set(report["stage_ms_per_frame"]) == {"face", "spot", "magnify_tokenize", "infer"}
+        and report["peak_rss_mb"] > 0
+    )
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("variant,vit_input,target", [("patch", "magnified", "openvino-cpu"), ("flow", "apex", "onnxruntime-cpu")])
+@pytest.mark.parametrize(
+    "variant,vit_input,target", [("patch", "magnified", "openvino-cpu"), ("flow", "apex", "onnxruntime-cpu")]
+)
 def test_every_prompt_variant_calibrates_and_streams_the_right_events(tmp_path, video, variant, vit_input, target):
     """The other motion prompt designs go the whole way: train, export, INT8 calibration in the
     bundle, and `mpt-edge run` on the video (the lk / apex default is `bundle_dir` above)."""
     path, truth = video
     with pytest.MonkeyPatch.context() as patch:
         patch.setitem(REGISTRY, SMALL.name, SMALL)
-        trained = runner.invoke(app, ["train", "--root", str(tmp_path / "data"), "--synthetic-subjects", "8", "--synthetic-clips", "3",
-                                      "--model", SMALL.name, "--epochs", "8", "--protocol", "all", "--alpha", "4",
-                                      "--prompt-variant", variant, "--vit-input", vit_input, "--out", str(tmp_path / "run")])
+        trained = runner.invoke(
+            app,
+            [
+                "train",
+                "--root",
+                str(tmp_path / "data"),
+                "--synthetic-subjects",
+                "8",
+                "--synthetic-clips",
+                "3",
+                "--model",
+                SMALL.name,
+                "--epochs",
+                "8",
+                "--protocol",
+                "all",
+                "--alpha",
+                "4",
+                "--prompt-variant",
+                variant,
+                "--vit-input",
+                vit_input,
+                "--out",
+                str(tmp_path / "run"),
+            ],
+        )
         assert trained.exit_code == 0, trained.output
-        built = runner.invoke(app, ["build", str(tmp_path / "run" / "best.pt"), "--target", target, "--out", str(tmp_path / "bundle")])
+        built = runner.invoke(
+            app, ["build", str(tmp_path / "run" / "best.pt"), "--target", target, "--out", str(tmp_path / "bundle")]
+        )
         assert built.exit_code == 0, built.output
     bundle = load_bundle(tmp_path / "bundle")
     assert (bundle.motion_config.prompt_variant, bundle.motion_config.vit_input) == (variant, vit_input)
     events_file = tmp_path / "events.jsonl"
-    result = runner.invoke(app, ["run", "--bundle", str(tmp_path / "bundle"), "--source", str(path), "--events", str(events_file), "--json"])
+    result = runner.invoke(
+        app,
+        ["run", "--bundle", str(tmp_path / "bundle"), "--source", str(path), "--events", str(events_file), "--json"],
+    )
     assert result.exit_code == 0, result.output
     events = [json.loads(line) for line in events_file.read_text().splitlines()]
     matched, right = score_events(events, truth)

@@ -32,8 +32,14 @@ class CountingEngine:
 
 
 def fake_bundle(tmp_path) -> Bundle:
-    return Bundle(tmp_path, {"motion_config": MotionConfig().to_dict(), "class_names": ["negative", "positive", "surprise"],
-                             "inputs": {"apex": [1, 3, 224, 224], "motion": [1, 49, 6]}})
+    return Bundle(
+        tmp_path,
+        {
+            "motion_config": MotionConfig().to_dict(),
+            "class_names": ["negative", "positive", "surprise"],
+            "inputs": {"apex": [1, 3, 224, 224], "motion": [1, 49, 6]},
+        },
+    )
 
 
 def stream(pipeline: Pipeline, frames) -> list[dict]:
@@ -57,8 +63,10 @@ def test_detection_on_a_downscaled_copy_maps_back_to_the_full_frame():
 
     # the crop comes from the full-resolution frame, not the 480 px copy the face was found on
     copy = cv2.resize(big, (480, 270), interpolation=cv2.INTER_AREA)
-    sharpness = [cv2.Laplacian(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var()
-                 for crop in (found.apply(big), found.rescaled(width / 480).apply(copy))]
+    sharpness = [
+        cv2.Laplacian(cv2.cvtColor(crop, cv2.COLOR_BGR2GRAY), cv2.CV_64F).var()
+        for crop in (found.apply(big), found.rescaled(width / 480).apply(copy))
+    ]
     assert sharpness[0] > 1.15 * sharpness[1], sharpness  # measured 1.3x
 
 
@@ -69,7 +77,13 @@ def test_the_tracker_measures_known_shifts_to_a_few_hundredths_of_a_pixel(shift)
     face = np.ascontiguousarray(next(render_stream([], 1, seed=SEED))[16:240, 48:272])
     tracker = CropTracker()
     tracker.anchor(face_signal(face, 96))
-    moved = cv2.warpAffine(face, np.float32([[1, 0, shift[0]], [0, 1, shift[1]]]), (224, 224), flags=cv2.INTER_CUBIC, borderMode=cv2.BORDER_REPLICATE)
+    moved = cv2.warpAffine(
+        face,
+        np.float32([[1, 0, shift[0]], [0, 1, shift[1]]]),
+        (224, 224),
+        flags=cv2.INTER_CUBIC,
+        borderMode=cv2.BORDER_REPLICATE,
+    )
     noisy = np.clip(moved + np.random.default_rng(1).normal(0, 1.2, moved.shape), 0, 255).astype(np.uint8)
     measured = tracker.measure(face_signal(noisy, 96))
     assert np.allclose([measured.dx, measured.dy], np.array(shift) * 96 / 224, atol=0.06), measured
@@ -108,7 +122,7 @@ def test_a_face_that_really_moves_is_re_anchored_within_15_frames(tmp_path):
         boxes.append(pipeline.tracked_alignment.box if pipeline.tracked_alignment else None)
     before = boxes[jump_at - 1]
     settled = [i for i in range(jump_at, length) if boxes[i] and abs(boxes[i][0] - before[0] - 60) < 0.1 * before[2]]
-    assert settled and settled[0] - jump_at <= 15, (before, boxes[jump_at:jump_at + 20])
+    assert settled and settled[0] - jump_at <= 15, (before, boxes[jump_at : jump_at + 20])
     assert all(abs(boxes[i][0] - before[0] - 60) < 0.1 * before[2] for i in range(settled[0], length))
 
 

@@ -35,7 +35,11 @@ def test_hard_preset_parameters_are_the_issue_s():
     counts = HARD.class_counts(HARD.clips_per_class, 5)
     assert dict(zip(CLASSES_5, counts)) == {"happiness": 2, "surprise": 2, "disgust": 4, "repression": 2, "others": 6}
     assert EASY.class_counts(4, 3) == [4, 4, 4]
-    assert preset_defaults("hard", None, None, None) == (24, 3, 5) and preset_defaults("easy", 5, None, None) == (5, 4, 3)
+    assert preset_defaults("hard", None, None, None) == (24, 3, 5) and preset_defaults("easy", 5, None, None) == (
+        5,
+        4,
+        3,
+    )
     with pytest.raises(InputError, match="unknown synthetic preset"):
         get_preset("medium")
 
@@ -50,7 +54,15 @@ def test_hard_clips_have_sub_pixel_motion_and_are_deterministic():
 
 
 def test_rigid_head_motion_moves_the_whole_face():
-    style = replace(HARD_STYLE, blink_probability=0.0, brow_flash_probability=0.0, head_rotation_deg=0.0, head_shift_px=3.0, amplitude_range=(0.0, 0.0), **QUIET)
+    style = replace(
+        HARD_STYLE,
+        blink_probability=0.0,
+        brow_flash_probability=0.0,
+        head_rotation_deg=0.0,
+        head_shift_px=3.0,
+        amplitude_range=(0.0, 0.0),
+        **QUIET,
+    )
     _, clip = _clip(style, seed=5)
     first, last = (cv2.cvtColor(clip.frames[i], cv2.COLOR_BGR2GRAY).astype(np.float32) for i in (0, -1))
     (dx, dy), _ = cv2.phaseCorrelate(first, last)
@@ -58,7 +70,15 @@ def test_rigid_head_motion_moves_the_whole_face():
 
 
 def test_blink_darkens_the_eyes_and_brow_flash_moves_the_brows():
-    blink = replace(HARD_STYLE, blink_probability=1.0, brow_flash_probability=0.0, head_shift_px=0.0, head_rotation_deg=0.0, amplitude_range=(0.0, 0.0), **QUIET)
+    blink = replace(
+        HARD_STYLE,
+        blink_probability=1.0,
+        brow_flash_probability=0.0,
+        head_shift_px=0.0,
+        head_rotation_deg=0.0,
+        amplitude_range=(0.0, 0.0),
+        **QUIET,
+    )
     face, clip = _clip(blink, seed=2)
     change = np.abs(clip.frames.astype(np.float32) - clip.frames[0].astype(np.float32)).max(axis=(0, 3))
     ex, ey = (int(v) for v in face.landmarks["eye_l"])

@@ -119,7 +119,9 @@ def test_both_tensorrt_majors_build_strongly_typed_without_precision_flags(tmp_p
 
 
 @pytest.mark.parametrize("version, cores", [("11.1.0", 0), ("10.3.0", 0)])
-def test_dla_where_tensorrt_or_the_device_has_none_is_one_line_naming_the_gpu_target(tmp_path, monkeypatch, version, cores):
+def test_dla_where_tensorrt_or_the_device_has_none_is_one_line_naming_the_gpu_target(
+    tmp_path, monkeypatch, version, cores
+):
     module, _ = fake_tensorrt(version, True, dla_cores=cores)
     monkeypatch.setitem(sys.modules, "tensorrt", module)
     onnx_path = tmp_path / "m.onnx"

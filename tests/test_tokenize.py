@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from conftest import fourier_translate, smooth_texture
+
 from mpt_edge.motion import FEATURE_NAMES, MotionConfig, gaussian_tokenize, magnify, motion_prompts, token_centres
 from mpt_edge.motion.reference import reference_magnify, reference_tokenize
 
@@ -77,4 +77,6 @@ def test_fast_path_matches_reference_implementation(shape):
     fast = magnify(onset, apex, 8.0)
     np.testing.assert_allclose(fast, reference_magnify(onset, apex, 8.0), atol=1e-5)
     config = MotionConfig()
-    np.testing.assert_allclose(gaussian_tokenize(onset, fast, config), reference_tokenize(onset, fast, config), atol=1e-6)
+    np.testing.assert_allclose(
+        gaussian_tokenize(onset, fast, config), reference_tokenize(onset, fast, config), atol=1e-6
+    )

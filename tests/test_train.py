@@ -38,7 +38,9 @@ def micro_config(monkeypatch):
 
 @pytest.fixture(scope="session")
 def synthetic_root(tmp_path_factory):
-    return ensure_synthetic(SyntheticSpec(subjects=3, clips_per_class=2, classes=3, size=224), tmp_path_factory.mktemp("data") / "syn")
+    return ensure_synthetic(
+        SyntheticSpec(subjects=3, clips_per_class=2, classes=3, size=224), tmp_path_factory.mktemp("data") / "syn"
+    )
 
 
 @pytest.fixture(scope="session")
@@ -53,8 +55,18 @@ def trainer(pairs, folder, epochs=3, reporter=None, **option_overrides):
     subjects = np.array(pairs.subjects)
     options = TrainOptions(epochs=epochs, batch_size=4, **option_overrides)
     return FoldTrainer(
-        model, pairs, np.flatnonzero(subjects != "sub03"), np.flatnonzero(subjects == "sub03"), np.array([], int),
-        options, ["negative", "positive", "surprise"], folder, 0, torch.device("cpu"), reporter=reporter, identity={"test": 1},
+        model,
+        pairs,
+        np.flatnonzero(subjects != "sub03"),
+        np.flatnonzero(subjects == "sub03"),
+        np.array([], int),
+        options,
+        ["negative", "positive", "surprise"],
+        folder,
+        0,
+        torch.device("cpu"),
+        reporter=reporter,
+        identity={"test": 1},
     )
 
 
@@ -139,8 +151,12 @@ def test_corrupt_foreign_and_mismatched_checkpoints_are_one_clear_error(tmp_path
     cases["mismatch.pt"] = buffer.getvalue()
     cases["evil.pt"] = pickle.dumps(Exploit())
     expected = {
-        "truncated.pt": "corrupt", "text.pt": "corrupt", "bare.pt": "not an mpt-edge checkpoint",
-        "future.pt": "format version 99", "mismatch.pt": "does not match model mpt-micro", "evil.pt": "corrupt",
+        "truncated.pt": "corrupt",
+        "text.pt": "corrupt",
+        "bare.pt": "not an mpt-edge checkpoint",
+        "future.pt": "format version 99",
+        "mismatch.pt": "does not match model mpt-micro",
+        "evil.pt": "corrupt",
     }
     for name, data in cases.items():
         path = tmp_path / name
@@ -207,8 +223,12 @@ def test_training_starts_from_the_linear_probe_of_the_prompts(pairs, tmp_path):
         logits = fold.model(torch.from_numpy(images), torch.from_numpy(motion)).numpy()
     np.testing.assert_allclose(logits, fitted.decision_function(motion.reshape(len(motion), -1)), atol=1e-4)
     assert fold.readout_c == c
-    augmented = [trainer(pairs, tmp_path / f"aug{k}", epochs=1, augment=True).model.prompt_readout.weight for k in range(2)]
-    assert torch.equal(augmented[0], augmented[1]) and not torch.allclose(augmented[0], fold.model.prompt_readout.weight)
+    augmented = [
+        trainer(pairs, tmp_path / f"aug{k}", epochs=1, augment=True).model.prompt_readout.weight for k in range(2)
+    ]
+    assert torch.equal(augmented[0], augmented[1]) and not torch.allclose(
+        augmented[0], fold.model.prompt_readout.weight
+    )
 
 
 def test_resume_refuses_a_checkpoint_of_another_run(pairs, tmp_path):
@@ -227,13 +247,34 @@ def test_training_updates_only_trainable_parameters(pairs, tmp_path):
     changed = {name for name, _ in fold.model.named_parameters() if not torch.equal(before[name], after[name])}
     trainable = {name for name, p in fold.model.named_parameters() if p.requires_grad}
     assert changed <= trainable  # the frozen backbone did not move
-    assert {"head.weight", "motion_embed.token_proj", "motion_embed.feature_gain", "blocks.0.adapter.cls.up.weight"} <= changed
+    assert {
+        "head.weight",
+        "motion_embed.token_proj",
+        "motion_embed.feature_gain",
+        "blocks.0.adapter.cls.up.weight",
+    } <= changed
 
 
 # --- the command --------------------------------------------------------------------------------
 def train_args(root, out, *extra):
-    return ["train", "--root", str(root), "--synthetic-subjects", "3", "--synthetic-clips", "2", "--model", "mpt-micro",
-            "--epochs", "2", "--batch-size", "4", "--out", str(out), *extra]
+    return [
+        "train",
+        "--root",
+        str(root),
+        "--synthetic-subjects",
+        "3",
+        "--synthetic-clips",
+        "2",
+        "--model",
+        "mpt-micro",
+        "--epochs",
+        "2",
+        "--batch-size",
+        "4",
+        "--out",
+        str(out),
+        *extra,
+    ]
 
 
 def test_train_command_writes_metrics_plots_and_a_loadable_best_checkpoint(synthetic_root, pairs, tmp_path):
@@ -243,7 +284,9 @@ def test_train_command_writes_metrics_plots_and_a_loadable_best_checkpoint(synth
     summary = json.loads(result.output.strip().splitlines()[-1])
     metrics = json.loads((out / "metrics.json").read_text())
     assert summary["runs"]["mpt"]["uf1"] == metrics["pooled"]["uf1"]
-    assert metrics["complete"] and metrics["pooled"]["samples"] == 6 and sum(map(sum, metrics["pooled"]["confusion"])) == 6
+    assert (
+        metrics["complete"] and metrics["pooled"]["samples"] == 6 and sum(map(sum, metrics["pooled"]["confusion"])) == 6
+    )
     assert (out / "confusion.png").stat().st_size > 1000 and (out / "curves.png").stat().st_size > 1000
     model, payload = load_model(out / "best.pt")
     assert payload["class_names"] == ["negative", "positive", "surprise"] and model.cfg.name == "mpt-micro"
@@ -254,7 +297,10 @@ def test_train_command_writes_metrics_plots_and_a_loadable_best_checkpoint(synth
     assert (out / "baselines.png").stat().st_size > 1000
     # Provenance: the resolved alpha and motion settings, preset, seed and split.
     provenance = metrics["provenance"]
-    assert metrics["alpha"] == DEFAULT_ALPHA == provenance["motion_config"]["alpha"] and provenance["motion_config"]["token_grid"] == 7
+    assert (
+        metrics["alpha"] == DEFAULT_ALPHA == provenance["motion_config"]["alpha"]
+        and provenance["motion_config"]["token_grid"] == 7
+    )
     assert provenance["data"]["synthetic"]["preset"] == "easy" and provenance["seed"] == 0
     held_out = provenance["split"]["holdout"]["test"]
     assert len(held_out) == 1 and provenance["model_config"]["name"] == "mpt-micro"
@@ -264,12 +310,18 @@ def test_train_command_writes_metrics_plots_and_a_loadable_best_checkpoint(synth
     names = ["negative", "positive", "surprise"]
     recomputed = summarize([names.index(r["true"]) for r in rows], [names.index(r["predicted"]) for r in rows], 3)
     assert recomputed["uf1"] == pytest.approx(metrics["pooled"]["uf1"])
-    flow_uf1 = summarize([names.index(r["true"]) for r in rows], [names.index(r["flow_predicted"]) for r in rows], 3)["uf1"]
+    flow_uf1 = summarize([names.index(r["true"]) for r in rows], [names.index(r["flow_predicted"]) for r in rows], 3)[
+        "uf1"
+    ]
     assert flow_uf1 == pytest.approx(metrics["baselines"]["flow"]["pooled"]["uf1"])
     assert sum(float(r[f"score_{n}"]) for n in names for r in rows[:1]) == pytest.approx(1.0, abs=1e-4)
     # The model standardised its prompts with the training subjects' statistics (saved with it).
-    train_features = encode_pairs(pairs, [i for i, s in enumerate(pairs.subjects) if s not in held_out], model.motion_config)[1]
-    np.testing.assert_allclose(model.motion_embed.feature_mean.numpy(), train_features.mean(axis=0), rtol=1e-4, atol=1e-7)
+    train_features = encode_pairs(
+        pairs, [i for i, s in enumerate(pairs.subjects) if s not in held_out], model.motion_config
+    )[1]
+    np.testing.assert_allclose(
+        model.motion_embed.feature_mean.numpy(), train_features.mean(axis=0), rtol=1e-4, atol=1e-7
+    )
     # Same folder again: refused without --resume; with --resume the finished fold is skipped.
     again = runner.invoke(app, train_args(synthetic_root, out))
     assert again.exit_code == EXIT_USER_ERROR and "--resume" in again.output
@@ -285,12 +337,18 @@ def test_loso_shards_pool_into_one_metrics_file(synthetic_root, tmp_path):
     assert first.exit_code == 0, first.output
     partial = json.loads((out / "metrics.json").read_text())
     assert partial["folds_finished"] == 2 and not partial["complete"]
-    second = runner.invoke(app, train_args(synthetic_root, out, "--protocol", "loso", "--folds", "2/2", "--epochs", "1"))
+    second = runner.invoke(
+        app, train_args(synthetic_root, out, "--protocol", "loso", "--folds", "2/2", "--epochs", "1")
+    )
     assert second.exit_code == 0, second.output
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["complete"] and sorted(metrics["folds"]) == ["sub01", "sub02", "sub03"]
-    assert metrics["pooled"]["samples"] == 18 and not (out / "best.pt").exists()  # LOSO evaluates; `--protocol all` deploys
-    assert metrics["baselines"]["flow"]["pooled"]["samples"] == 18 and sorted(metrics["baselines"]["probe"]["folds"]) == ["sub01", "sub02", "sub03"]
+    assert (
+        metrics["pooled"]["samples"] == 18 and not (out / "best.pt").exists()
+    )  # LOSO evaluates; `--protocol all` deploys
+    assert metrics["baselines"]["flow"]["pooled"]["samples"] == 18 and sorted(
+        metrics["baselines"]["probe"]["folds"]
+    ) == ["sub01", "sub02", "sub03"]
 
 
 def test_no_baselines_option_skips_them(synthetic_root, tmp_path):
@@ -298,7 +356,11 @@ def test_no_baselines_option_skips_them(synthetic_root, tmp_path):
     result = runner.invoke(app, train_args(synthetic_root, out, "--no-baselines", "--epochs", "1"))
     assert result.exit_code == 0, result.output
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["baselines"] == {} and not (out / "baselines.png").exists() and metrics["provenance"]["baselines"] is False
+    assert (
+        metrics["baselines"] == {}
+        and not (out / "baselines.png").exists()
+        and metrics["provenance"]["baselines"] is False
+    )
 
 
 @pytest.mark.parametrize(
@@ -322,7 +384,11 @@ def test_train_bad_options_are_one_line(synthetic_root, tmp_path, extra, message
 
 def test_cli_rejects_an_unknown_preset(tmp_path):
     result = runner.invoke(app, ["train", "--synthetic-preset", "medium", "--out", str(tmp_path / "r")])
-    assert result.exit_code == EXIT_USER_ERROR and "unknown synthetic preset" in result.output and "Traceback" not in result.output
+    assert (
+        result.exit_code == EXIT_USER_ERROR
+        and "unknown synthetic preset" in result.output
+        and "Traceback" not in result.output
+    )
 
 
 @pytest.mark.slow
@@ -336,8 +402,16 @@ def test_train_runs_under_torchrun_ddp(synthetic_root, tmp_path):
     out = tmp_path / "ddp"
     entry = Path(__file__).parent / "helpers" / "ddp_entry.py"
     env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parent.parent)}
-    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", "2", str(entry),
-               *train_args(synthetic_root, out, "--json", "--device", "cpu")]
+    command = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        "--nproc_per_node",
+        "2",
+        str(entry),
+        *train_args(synthetic_root, out, "--json", "--device", "cpu"),
+    ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stdout[-1500:] + done.stderr[:3000]
     metrics = json.loads((out / "metrics.json").read_text())

@@ -20,8 +20,9 @@ influence a baseline either.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Callable, Optional, Sequence
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -50,12 +51,14 @@ def flow_features(onset_bgr: np.ndarray, apex_bgr: np.ndarray, grid: int = FLOW_
     (2 * grid * grid,) float32, dx then dy, in pixels."""
     g0 = cv2.cvtColor(onset_bgr, cv2.COLOR_BGR2GRAY) if onset_bgr.ndim == 3 else onset_bgr
     g1 = cv2.cvtColor(apex_bgr, cv2.COLOR_BGR2GRAY) if apex_bgr.ndim == 3 else apex_bgr
-    flow = cv2.calcOpticalFlowFarneback(g0, g1, None, pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0)
+    flow = cv2.calcOpticalFlowFarneback(  # type: ignore[call-overload]  # stubs want a Mat for flow=None
+        g0, g1, None, pyr_scale=0.5, levels=3, winsize=15, iterations=3, poly_n=5, poly_sigma=1.2, flags=0
+    )
     pooled = cv2.resize(flow, (grid, grid), interpolation=cv2.INTER_AREA)
     return np.ascontiguousarray(pooled.transpose(2, 0, 1).reshape(-1), dtype=np.float32)
 
 
-def flow_matrix(onsets: np.ndarray, apexes: np.ndarray, tick: Optional[Callable[[], None]] = None) -> np.ndarray:
+def flow_matrix(onsets: np.ndarray, apexes: np.ndarray, tick: Callable[[], None] | None = None) -> np.ndarray:
     """:func:`flow_features` of every pair, (N, 2 * FLOW_GRID**2)."""
     rows = np.empty((len(onsets), 2 * FLOW_GRID * FLOW_GRID), np.float32)
     for i in range(len(onsets)):
@@ -76,7 +79,9 @@ _FITTED: dict[str, tuple[Any, float]] = {}  # a few recent fits, by digest of th
 _FITTED_KEEP = 4
 
 
-def fit_classifier(train_x: np.ndarray, train_y: np.ndarray, train_groups: Sequence[str], seed: int = 0) -> tuple[Any, float]:
+def fit_classifier(
+    train_x: np.ndarray, train_y: np.ndarray, train_groups: Sequence[str], seed: int = 0
+) -> tuple[Any, float]:
     """(fitted StandardScaler + balanced LogisticRegression pipeline, its C), C chosen by macro-F1 in a
     grouped CV over the training subjects. Needs two classes or more in ``train_y``.
 
@@ -86,7 +91,11 @@ def fit_classifier(train_x: np.ndarray, train_y: np.ndarray, train_groups: Seque
     import hashlib
 
     digest = hashlib.sha1()
-    for part in (np.ascontiguousarray(train_x, np.float64), np.asarray(train_y, np.int64), np.asarray(list(train_groups), str)):
+    for part in (
+        np.ascontiguousarray(train_x, np.float64),
+        np.asarray(train_y, np.int64),
+        np.asarray(list(train_groups), str),
+    ):
         digest.update(str(part.shape).encode())
         digest.update(part.tobytes())
     digest.update(str(seed).encode())
@@ -104,14 +113,18 @@ def fit_classifier(train_x: np.ndarray, train_y: np.ndarray, train_groups: Seque
     return _FITTED[key]
 
 
-def _fit_classifier(train_x: np.ndarray, train_y: np.ndarray, train_groups: Sequence[str], seed: int) -> tuple[Any, float]:
+def _fit_classifier(
+    train_x: np.ndarray, train_y: np.ndarray, train_groups: Sequence[str], seed: int
+) -> tuple[Any, float]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV, GroupKFold
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     train_x = np.asarray(train_x, np.float64).reshape(len(train_x), -1)
-    pipeline = make_pipeline(StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=MAX_ITER, random_state=seed))
+    pipeline = make_pipeline(
+        StandardScaler(), LogisticRegression(class_weight="balanced", max_iter=MAX_ITER, random_state=seed)
+    )
     groups = np.asarray(train_groups)
     folds = min(CV_FOLDS, len(np.unique(groups)))
     if folds < 2:
@@ -122,7 +135,12 @@ def _fit_classifier(train_x: np.ndarray, train_y: np.ndarray, train_groups: Sequ
 
 
 def fit_predict(
-    train_x: np.ndarray, train_y: np.ndarray, train_groups: Sequence[str], eval_x: np.ndarray, num_classes: int, seed: int = 0
+    train_x: np.ndarray,
+    train_y: np.ndarray,
+    train_groups: Sequence[str],
+    eval_x: np.ndarray,
+    num_classes: int,
+    seed: int = 0,
 ) -> BaselineResult:
     """Fit standardise + balanced logistic regression on the training clips (C by grouped CV over
     training subjects), predict the held-out clips. Classes absent from training score 0."""
@@ -144,11 +162,11 @@ class PairFeatures:
     of ``--ablate``): the un-augmented motion prompts per motion config (the model's standardisation
     statistics and the probe's input) and the flow baseline's features."""
 
-    def __init__(self, pairs: "PairSet") -> None:
+    def __init__(self, pairs: PairSet) -> None:
         self.pairs = pairs
         self._motion: dict[MotionConfig, np.ndarray] = {}
-        self._flow: Optional[np.ndarray] = None
-        self._inputs: Optional[tuple[MotionConfig, np.ndarray, np.ndarray]] = None
+        self._flow: np.ndarray | None = None
+        self._inputs: tuple[MotionConfig, np.ndarray, np.ndarray] | None = None
 
     @staticmethod
     def _prompt_key(config: MotionConfig) -> MotionConfig:
@@ -176,7 +194,9 @@ class PairFeatures:
             self._flow = flow_matrix(self.pairs.onsets, self.pairs.apexes)
         return self._flow
 
-    def baselines(self, config: MotionConfig, train_idx: np.ndarray, eval_idx: np.ndarray, num_classes: int, seed: int) -> dict[str, dict]:
+    def baselines(
+        self, config: MotionConfig, train_idx: np.ndarray, eval_idx: np.ndarray, num_classes: int, seed: int
+    ) -> dict[str, dict]:
         """Every baseline fitted on ``train_idx`` and scored on ``eval_idx``, as stored in result.json."""
         inputs = {"probe": self.motion(config), "flow": self.flow()}
         groups = [self.pairs.subjects[i] for i in train_idx]

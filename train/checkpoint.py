@@ -61,18 +61,25 @@ def read_checkpoint(path: Path) -> dict[str, Any]:
             payload = torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError:  # weights_only refused objects that are not tensors: maybe code
         raise CheckpointError(
-            f"cannot read checkpoint {path}: it holds pickled Python objects that a safe load refuses (not an mpt-edge checkpoint, and possibly code); "
+            f"cannot read checkpoint {path}: it holds pickled Python objects that a safe load "
+            "refuses (not an mpt-edge checkpoint, and possibly code); "
             "never load it unchecked: pass the .pt file that `mpt-edge train` wrote"
         ) from None
     except Exception as error:  # truncated, corrupt
         first = str(error).strip().splitlines()[0][:160] if str(error).strip() else type(error).__name__
-        raise CheckpointError(f"cannot read checkpoint {path} ({first}); it is corrupt or not an mpt-edge checkpoint: retrain or restore it") from None
+        raise CheckpointError(
+            f"cannot read checkpoint {path} ({first}); it is corrupt or not an mpt-edge "
+            "checkpoint: retrain or restore it"
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not an mpt-edge checkpoint (no '{FORMAT}' header); pass a file written by `mpt-edge train`")
+        raise CheckpointError(
+            f"{path} is not an mpt-edge checkpoint (no '{FORMAT}' header); pass a file written by `mpt-edge train`"
+        )
     version = payload.get("format_version")
     if version != FORMAT_VERSION:
         raise CheckpointError(
-            f"checkpoint {path} has format version {version} (written by mpt-edge {payload.get('mpt_edge_version', '?')}); "
+            f"checkpoint {path} has format version {version} (written by mpt-edge "
+            f"{payload.get('mpt_edge_version', '?')}); "
             f"this mpt-edge {__version__} reads version {FORMAT_VERSION}: use the matching mpt-edge or retrain"
         )
     return payload
@@ -84,13 +91,18 @@ def model_from_payload(payload: dict[str, Any], path: Path) -> MPT:
         cfg = MPTConfig(**payload["model_config"])
         motion = MotionConfig.from_dict(payload["motion_config"])
     except (KeyError, TypeError, ValueError) as error:
-        raise CheckpointError(f"checkpoint {path} has an invalid model config ({error}); it was written by another mpt-edge version: retrain") from None
+        raise CheckpointError(
+            f"checkpoint {path} has an invalid model config ({error}); it was written by "
+            "another mpt-edge version: retrain"
+        ) from None
     model = MPT(cfg, motion)
     try:
         model.load_state_dict(payload["state_dict"], strict=True)
     except (KeyError, RuntimeError) as error:
         summary = str(error).replace("\n", " ")[:240]
-        raise CheckpointError(f"checkpoint {path} does not match model {cfg.name}: {summary}; retrain or use the mpt-edge that wrote it") from None
+        raise CheckpointError(
+            f"checkpoint {path} does not match model {cfg.name}: {summary}; retrain or use the mpt-edge that wrote it"
+        ) from None
     return model
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, replace
+from typing import Any
 
 from mpt_edge.errors import MptEdgeError
 from mpt_edge.motion.config import IMAGENET_MEAN, IMAGENET_STD
@@ -31,7 +32,7 @@ class MPTConfig:
     num_classes: int = 3
     use_motion_prompts: bool = True  # False: the ablation "without motion prompts"
     # A linear read-out of the standardised motion prompts added to the head's logits: the direct path
-    # from the prompts to the output (see train/model.py and README "What the model learns").
+    # from the prompts to the output (see train/model.py and docs "What the model learns").
     prompt_readout: bool = True
     family: str = "vit"
     layer_scale: bool = False  # DINOv2: per-channel scales on both residual branches (timm ``ls1/ls2.gamma``)
@@ -77,22 +78,39 @@ class MPTConfig:
 
 
 REGISTRY: dict[str, MPTConfig] = {
-    "mpt-tiny": MPTConfig("mpt-tiny", embed_dim=192, depth=12, num_heads=3, adapter_dim=16),  # ViT-Ti/16: CPU, tests, demo
+    "mpt-tiny": MPTConfig(
+        "mpt-tiny", embed_dim=192, depth=12, num_heads=3, adapter_dim=16
+    ),  # ViT-Ti/16: CPU, tests, demo
     "mpt-small": MPTConfig("mpt-small", embed_dim=384, depth=12, num_heads=6, adapter_dim=32),  # ViT-S/16
     "mpt-base": MPTConfig("mpt-base", embed_dim=768, depth=12, num_heads=12, adapter_dim=64),  # ViT-B/16, the paper's
-    # DINOv2 (timm vit_{small,base}_patch14_dinov2.lvd142m, Hugging Face facebook/dinov2-{small,base}) at 224 px: 16x16 patches
+    # DINOv2 (timm vit_{small,base}_patch14_dinov2.lvd142m, Hugging Face facebook/dinov2-{small,base}) at 224 px: 16x16
+    # patches
     "mpt-small-dinov2": MPTConfig(
-        "mpt-small-dinov2", embed_dim=384, depth=12, num_heads=6, adapter_dim=32, patch_size=14,
-        family="dinov2", layer_scale=True, pos_grid=37,
+        "mpt-small-dinov2",
+        embed_dim=384,
+        depth=12,
+        num_heads=6,
+        adapter_dim=32,
+        patch_size=14,
+        family="dinov2",
+        layer_scale=True,
+        pos_grid=37,
     ),
     "mpt-base-dinov2": MPTConfig(
-        "mpt-base-dinov2", embed_dim=768, depth=12, num_heads=12, adapter_dim=64, patch_size=14,
-        family="dinov2", layer_scale=True, pos_grid=37,
+        "mpt-base-dinov2",
+        embed_dim=768,
+        depth=12,
+        num_heads=12,
+        adapter_dim=64,
+        patch_size=14,
+        family="dinov2",
+        layer_scale=True,
+        pos_grid=37,
     ),
 }
 
 
-def get_config(name: str, **overrides: object) -> MPTConfig:
+def get_config(name: str, **overrides: Any) -> MPTConfig:
     if name not in REGISTRY:
         raise MptEdgeError(f"unknown model config {name!r}; choose one of {', '.join(REGISTRY)}")
     return replace(REGISTRY[name], **overrides)

@@ -43,7 +43,13 @@ def sample_inputs(model: MPT, count: int = 8, seed: int = 0) -> tuple[np.ndarray
 
     images, motion = [], []
     classes = 5 if model.cfg.num_classes == 5 else 3
-    for clip in iter_clips(num_subjects=max(1, count // classes + 1), clips_per_class=1, num_classes=classes, size=model.cfg.image_size, seed=seed):
+    for clip in iter_clips(
+        num_subjects=max(1, count // classes + 1),
+        clips_per_class=1,
+        num_classes=classes,
+        size=model.cfg.image_size,
+        seed=seed,
+    ):
         image, tokens = model_inputs(clip.frames[clip.onset], clip.frames[clip.apex], model.motion_config)
         images.append(image)
         motion.append(tokens)
@@ -79,7 +85,10 @@ def check_export_target(out: Path, overwrite: bool = False) -> None:
     try:
         read_onnx_meta(out)
     except MptEdgeError:
-        raise MptEdgeError(f"--out {out} exists and is not a model mpt-edge exported; choose another --out, or pass --overwrite to replace it") from None
+        raise MptEdgeError(
+            f"--out {out} exists and is not a model mpt-edge exported; choose another --out, "
+            "or pass --overwrite to replace it"
+        ) from None
 
 
 def export_onnx(checkpoint: Path, out: Path, dynamic_batch: bool = False, simplify: bool = True) -> dict[str, Any]:
@@ -102,19 +111,33 @@ def export_onnx(checkpoint: Path, out: Path, dynamic_batch: bool = False, simpli
         warnings.simplefilter("ignore", FutureWarning)
         warnings.simplefilter("ignore", UserWarning)
         program = torch.onnx.export(
-            model, example, f=None, input_names=input_names(model), output_names=["logits"],
-            opset_version=OPSET, dynamo=True, dynamic_shapes=dynamic_shapes, verbose=False,
+            model,
+            example,
+            f=None,
+            input_names=input_names(model),
+            output_names=["logits"],
+            opset_version=OPSET,
+            dynamo=True,
+            dynamic_shapes=dynamic_shapes,
+            verbose=False,
         )
+    assert program is not None  # dynamo=True always returns the program
     proto = program.model_proto
     if simplify:
         import onnxslim
 
         proto = onnxslim.slim(proto)
     meta = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "mpt_edge_version": __version__,
-        "model_config": model.cfg.to_dict(), "motion_config": model.motion_config.to_dict(),
-        "class_names": list(payload["class_names"]), "inputs": input_names(model), "outputs": ["logits"],
-        "dynamic_batch": dynamic_batch, "held_out_subjects": list(payload.get("held_out_subjects", [])),
+        "format": FORMAT,
+        "format_version": FORMAT_VERSION,
+        "mpt_edge_version": __version__,
+        "model_config": model.cfg.to_dict(),
+        "motion_config": model.motion_config.to_dict(),
+        "class_names": list(payload["class_names"]),
+        "inputs": input_names(model),
+        "outputs": ["logits"],
+        "dynamic_batch": dynamic_batch,
+        "held_out_subjects": list(payload.get("held_out_subjects", [])),
         "checkpoint_sha256": hashlib.sha256(Path(checkpoint).read_bytes()).hexdigest(),
         # The graph standardises the motion prompts with these (training-set) statistics; they are
         # repeated here so a model file alone says what it expects.
@@ -134,14 +157,28 @@ def export_onnx(checkpoint: Path, out: Path, dynamic_batch: bool = False, simpli
         for start in range(0, len(images), batch_size):
             chunk = slice(start, start + batch_size)
             ours = session.run(None, feeds(model, images[chunk], motion[chunk]))[0]
-            reference = model(*(torch.from_numpy(images[chunk]), torch.from_numpy(motion[chunk]))[: len(input_names(model))]).numpy()
+            reference = model(
+                *(torch.from_numpy(images[chunk]), torch.from_numpy(motion[chunk]))[: len(input_names(model))]
+            ).numpy()
             worst = max(worst, float(np.abs(ours - reference).max()))
     if worst > PARITY_TOLERANCE:
-        raise MptEdgeError(f"exported model differs from PyTorch by {worst:.2e} (> {PARITY_TOLERANCE}); not written. Report this with the checkpoint")
+        raise MptEdgeError(
+            f"exported model differs from PyTorch by {worst:.2e} (> {PARITY_TOLERANCE}); not "
+            "written. Report this with the checkpoint"
+        )
     out.parent.mkdir(parents=True, exist_ok=True)
     atomic_write_bytes(out, data)
     return {
-        "out": str(out), "opset": OPSET, "inputs": {name: ["batch" if dynamic_batch else 1, *shape] for name, shape in zip(input_names(model), (images.shape[1:], motion.shape[1:]))},
-        "outputs": {"logits": ["batch" if dynamic_batch else 1, model.cfg.num_classes]}, "max_abs_logit_difference": worst,
-        "parity_inputs": int(len(images)), "bytes": len(data), "simplified": simplify, "nodes": len(proto.graph.node),
+        "out": str(out),
+        "opset": OPSET,
+        "inputs": {
+            name: ["batch" if dynamic_batch else 1, *shape]
+            for name, shape in zip(input_names(model), (images.shape[1:], motion.shape[1:]))
+        },
+        "outputs": {"logits": ["batch" if dynamic_batch else 1, model.cfg.num_classes]},
+        "max_abs_logit_difference": worst,
+        "parity_inputs": int(len(images)),
+        "bytes": len(data),
+        "simplified": simplify,
+        "nodes": len(proto.graph.node),
     }

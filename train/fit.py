@@ -9,9 +9,9 @@ run restarted from the checkpoint of epoch ``e - 1`` computes exactly what the o
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional, Protocol
+from typing import Any, Protocol
 
 import numpy as np
 import torch
@@ -24,56 +24,7 @@ from train.data.pairs import PairSet, encode_pairs, motion_features
 from train.distributed import DistContext
 from train.metrics import summarize
 from train.model import MPT
-
-
-@dataclass(frozen=True)
-class TrainOptions:
-    epochs: int = 20
-    batch_size: int = 8
-    lr: float = 1e-4  # gentle: with a random frozen backbone, fine-tuning only moves held-out UF1 away from the solved read-out (README)
-    weight_decay: float = 0.05
-    warmup_epochs: float = 1.0
-    label_smoothing: float = 0.1
-    class_balanced: bool = False
-    augment: bool = True  # flip/affine/gain augmentation, for fine-tuning and for solving the prompt read-out alike
-    train_backbone: bool = False  # also train the ViT (prompt tuning keeps it frozen)
-    readout_lr_scale: float = 0.0  # learning rate of the prompt read-out relative to lr (0: kept at its solved optimum)
-    # Solve the [CLS] head with the prompt read-out as one linear probe before fine-tuning (the
-    # recipe for a pretrained backbone, whose [CLS] is worth reading from the start; README).
-    probe_head: bool = False
-    seed: int = 0
-
-    def __post_init__(self) -> None:
-        problems = []
-        if self.epochs < 1:
-            problems.append(f"epochs={self.epochs} (need >= 1)")
-        if self.batch_size < 1:
-            problems.append(f"batch_size={self.batch_size} (need >= 1)")
-        if not self.lr > 0:
-            problems.append(f"lr={self.lr} (need > 0)")
-        if self.readout_lr_scale < 0:
-            problems.append(f"readout_lr_scale={self.readout_lr_scale} (need >= 0)")
-        if self.weight_decay < 0 or self.warmup_epochs < 0 or not 0 <= self.label_smoothing < 1:
-            problems.append("weight_decay and warmup_epochs must be >= 0, label_smoothing in [0, 1)")
-        if problems:
-            raise MptEdgeError("invalid training options: " + "; ".join(problems))
-
-    def to_dict(self) -> dict[str, Any]:
-        """As stored in a run's identity; ``probe_head`` only where set, so run folders written
-        before it existed still resume."""
-        data = asdict(self)
-        if not data["probe_head"]:
-            del data["probe_head"]
-        return data
-
-
-def default_probe_head(backbone_weights: object, motion_prompts: bool, prompt_readout: bool) -> bool:
-    """Whether the [CLS] head is solved as a linear probe when not told: with pretrained weights and
-    no prompt read-out beside it (the head is then the model's only output, and a zero head trains
-    slowly). Beside the read-out a jointly solved head was measured to hurt: on the hard preset the
-    pretrained DINOv2's [CLS] let the probe fit the training subjects (held-out UF1 0.38 at epoch 0,
-    against 0.85 for the read-out alone; README "What a pretrained backbone buys")."""
-    return bool(backbone_weights) and not (motion_prompts and prompt_readout)
+from train.options import TrainOptions, default_probe_head  # noqa: F401  (re-exported: the options live where no torch is needed)
 
 
 class Reporter(Protocol):
@@ -107,13 +58,20 @@ class FoldResult:
     scores: list[list[float]] = field(default_factory=list)
 
 
-READOUT_AUGMENTED_COPIES = 4  # hard preset, 10 splits: read-out UF1 0.817 clean, 0.844 / 0.859 with 1 / 2 augmented copies
+READOUT_AUGMENTED_COPIES = (
+    4  # hard preset, 10 splits: read-out UF1 0.817 clean, 0.844 / 0.859 with 1 / 2 augmented copies
+)
 READOUT_STREAM = 0x5EAD  # 4th seed word: the read-out's augmentation stream never equals an epoch's (seed, fold, epoch)
 
 
 @torch.no_grad()
 def init_linear_heads(
-    model: MPT, train_motion: Optional[np.ndarray], cls_features: Optional[np.ndarray], labels: np.ndarray, groups: list[str], seed: int
+    model: MPT,
+    train_motion: np.ndarray | None,
+    cls_features: np.ndarray | None,
+    labels: np.ndarray,
+    groups: list[str],
+    seed: int,
 ) -> float:
     """Solve the model's linear outputs before gradient training (linear probing, then fine-tuning:
     Kumar et al., ICLR 2022): one convex fit of :func:`train.baselines.fit_classifier` on the training
@@ -130,6 +88,7 @@ def init_linear_heads(
         parts.append((model.head, np.asarray(cls_features, np.float64)))
     if readout is not None:
         assert model.motion_embed is not None
+        assert train_motion is not None
         parts.append((readout, np.asarray(train_motion, np.float64).reshape(len(train_motion), -1)))
     if not parts:
         return float("nan")
@@ -151,7 +110,11 @@ def init_linear_heads(
     start = 0
     for layer, x in parts:
         width = x.shape[1]
-        block, mean, scale = coef[:, start : start + width], scaler.mean_[start : start + width], scaler.scale_[start : start + width]
+        block, mean, scale = (
+            coef[:, start : start + width],
+            scaler.mean_[start : start + width],
+            scaler.scale_[start : start + width],
+        )
         start += width
         if layer is readout:  # input z = (x - feature_mean) / feature_std, so x = z * feature_std + feature_mean
             assert model.motion_embed is not None
@@ -190,7 +153,9 @@ def _batches(order: np.ndarray, batch_size: int, world: int) -> list[np.ndarray]
 
 
 @torch.no_grad()
-def predict(model: nn.Module, images: torch.Tensor, motion: torch.Tensor, use_motion: bool, batch_size: int = 32) -> torch.Tensor:
+def predict(
+    model: nn.Module, images: torch.Tensor, motion: torch.Tensor, use_motion: bool, batch_size: int = 32
+) -> torch.Tensor:
     """Softmax scores in eval mode, batched to keep memory flat."""
     was_training = model.training
     model.eval()
@@ -208,10 +173,22 @@ class FoldTrainer:
     else keeps the last epoch (selecting on the held-out subjects would leak them)."""
 
     def __init__(
-        self, model: MPT, pairs: PairSet, train_idx: np.ndarray, eval_idx: np.ndarray, val_idx: np.ndarray,
-        options: TrainOptions, class_names: list[str], folder: Path, fold_index: int, device: torch.device,
-        dist: DistContext = DistContext(), reporter: Optional[Reporter] = None, identity: Optional[dict[str, Any]] = None,
-        train_motion: Optional[np.ndarray] = None, cached_inputs: Optional[tuple[np.ndarray, np.ndarray]] = None,
+        self,
+        model: MPT,
+        pairs: PairSet,
+        train_idx: np.ndarray,
+        eval_idx: np.ndarray,
+        val_idx: np.ndarray,
+        options: TrainOptions,
+        class_names: list[str],
+        folder: Path,
+        fold_index: int,
+        device: torch.device,
+        dist: DistContext = DistContext(),
+        reporter: Reporter | None = None,
+        identity: dict[str, Any] | None = None,
+        train_motion: np.ndarray | None = None,
+        cached_inputs: tuple[np.ndarray, np.ndarray] | None = None,
     ) -> None:
         if len(train_idx) == 0:
             raise MptEdgeError("no training clips in this fold; use more subjects or another --protocol")
@@ -239,26 +216,34 @@ class FoldTrainer:
             self.readout_c = self._solve_linear_heads(None if train_motion is None else np.asarray(train_motion))
         self.trainable = [p for p in model.parameters() if p.requires_grad]
         readout = {id(p) for p in model.prompt_readout.parameters()} if model.prompt_readout is not None else set()
-        groups = [{"params": [p for p in self.trainable if id(p) not in readout]}]
+        groups: list[dict[str, Any]] = [{"params": [p for p in self.trainable if id(p) not in readout]}]
         if readout and options.readout_lr_scale > 0:
-            groups.append({"params": [p for p in self.trainable if id(p) in readout], "lr": options.lr * options.readout_lr_scale})
-        elif readout:
+            groups.append(
+                {"params": [p for p in self.trainable if id(p) in readout], "lr": options.lr * options.readout_lr_scale}
+            )
+        elif readout and model.prompt_readout is not None:
             model.prompt_readout.requires_grad_(False)
         self.optimizer = torch.optim.AdamW(groups, lr=options.lr, weight_decay=options.weight_decay)
         self.steps_per_epoch = len(_batches(np.arange(len(self.train_idx)), options.batch_size, dist.world_size))
         total = options.epochs * self.steps_per_epoch
         warmup = int(round(options.warmup_epochs * self.steps_per_epoch))
-        self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda step: warmup_cosine(step, total, warmup))
-        weight = class_weights(pairs.labels[self.train_idx], self.num_classes).to(device) if options.class_balanced else None
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lambda step: warmup_cosine(step, total, warmup)
+        )
+        weight = (
+            class_weights(pairs.labels[self.train_idx], self.num_classes).to(device) if options.class_balanced else None
+        )
         self.loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=options.label_smoothing)
         self.wrapped: nn.Module = model
         if dist.enabled:
-            self.wrapped = nn.parallel.DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
+            self.wrapped = nn.parallel.DistributedDataParallel(
+                model, device_ids=[device.index] if device.type == "cuda" else None
+            )
         self.eval_inputs = self._fixed_inputs(self.eval_idx)
         self.start: dict[str, float] = {}
         self.val_inputs = self._fixed_inputs(self.val_idx)
 
-    def _solve_linear_heads(self, train_motion: Optional[np.ndarray]) -> float:
+    def _solve_linear_heads(self, train_motion: np.ndarray | None) -> float:
         """The prompt read-out (and, with ``probe_head``, the [CLS] head) solved on the training clips
         as fine-tuning will see them: the clean inputs plus, with augmentation on,
         READOUT_AUGMENTED_COPIES augmented versions (seeded by (seed, fold), so resume and DDP ranks
@@ -274,11 +259,20 @@ class FoldTrainer:
                 cls.append(self._cls_features(images, motion))
                 motions.append(train_motion if copy == 0 and train_motion is not None else motion)
             elif use_readout:
-                motions.append(train_motion if copy == 0 else motion_features(self.pairs, self.train_idx, self.motion_config, rng))
+                motions.append(
+                    train_motion
+                    if copy == 0 and train_motion is not None
+                    else motion_features(self.pairs, self.train_idx, self.motion_config, rng)
+                )
         labels = np.tile(self.pairs.labels[self.train_idx], 1 + copies)
         groups = [self.pairs.subjects[i] for i in self.train_idx] * (1 + copies)
         return init_linear_heads(
-            self.model, np.concatenate(motions) if use_readout else None, np.concatenate(cls) if cls else None, labels, groups, self.options.seed
+            self.model,
+            np.concatenate(motions) if use_readout else None,
+            np.concatenate(cls) if cls else None,
+            labels,
+            groups,
+            self.options.seed,
         )
 
     @torch.no_grad()
@@ -293,7 +287,7 @@ class FoldTrainer:
         self.model.train()
         return np.concatenate(out)
 
-    def _encoded(self, indices: np.ndarray, rng: Optional[np.random.Generator] = None) -> tuple[np.ndarray, np.ndarray]:
+    def _encoded(self, indices: np.ndarray, rng: np.random.Generator | None = None) -> tuple[np.ndarray, np.ndarray]:
         if rng is None and self.cached_inputs is not None:
             return self.cached_inputs[0][indices], self.cached_inputs[1][indices]
         return encode_pairs(self.pairs, indices, self.motion_config, rng)
@@ -311,11 +305,18 @@ class FoldTrainer:
     def best_path(self) -> Path:
         return self.folder / "best.pt"
 
-    def _save(self, path: Path, epoch: int, history: list[dict[str, Any]], best: tuple[float, int], with_state: bool) -> None:
+    def _save(
+        self, path: Path, epoch: int, history: list[dict[str, Any]], best: tuple[float, int], with_state: bool
+    ) -> None:
         if not self.dist.is_main:
             return
         extra: dict[str, Any] = {
-            "epoch": epoch, "history": history, "identity": self.identity, "best_score": best[0], "best_epoch": best[1], "start": self.start,
+            "epoch": epoch,
+            "history": history,
+            "identity": self.identity,
+            "best_score": best[0],
+            "best_epoch": best[1],
+            "start": self.start,
             # which subjects this model never trained on: calibration and accuracy reports respect it
             "held_out_subjects": sorted({self.pairs.subjects[i] for i in self.eval_idx}),
         }
@@ -336,13 +337,21 @@ class FoldTrainer:
             self.optimizer.load_state_dict(payload["optimizer"])
             self.scheduler.load_state_dict(payload["scheduler"])
         except (KeyError, RuntimeError, ValueError) as error:
-            raise CheckpointError(f"{self.last_path} cannot be resumed ({str(error).splitlines()[0][:160]}); delete it to start the fold again") from None
+            raise CheckpointError(
+                f"{self.last_path} cannot be resumed ({str(error).splitlines()[0][:160]}); delete "
+                "it to start the fold again"
+            ) from None
         self.start = dict(payload.get("start", {}))
-        return int(payload["epoch"]), list(payload["history"]), (float(payload["best_score"]), int(payload["best_epoch"]))
+        return (
+            int(payload["epoch"]),
+            list(payload["history"]),
+            (float(payload["best_score"]), int(payload["best_epoch"])),
+        )
 
     # --- training ---------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> FoldResult:
-        start, history, best = 0, [], (-1.0, -1)
+        history: list[dict[str, Any]] = []
+        start, best = 0, (-1.0, -1)
         if resume and self.last_path.is_file():
             start, history, best = self._resume()
         else:  # where fine-tuning starts from: the curves show what it added
@@ -360,7 +369,10 @@ class FoldTrainer:
                 local = batch[self.dist.rank :: self.dist.world_size]
                 images, motion = self._encoded(local, rng if opts.augment else None)
                 labels = torch.from_numpy(self.pairs.labels[local]).to(self.device)
-                logits = self.wrapped(torch.from_numpy(images).to(self.device), torch.from_numpy(motion).to(self.device) if self.use_motion else None)
+                logits = self.wrapped(
+                    torch.from_numpy(images).to(self.device),
+                    torch.from_numpy(motion).to(self.device) if self.use_motion else None,
+                )
                 loss = self.loss_fn(logits, labels)
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
@@ -368,25 +380,35 @@ class FoldTrainer:
                 self.scheduler.step()
                 losses.append(loss.item())
                 self.reporter.batch_done(losses[-1])
-            record = {"epoch": epoch + 1, "train_loss": float(np.mean(losses)) if losses else float("nan"), "lr": self.scheduler.get_last_lr()[0]}
+            record = {
+                "epoch": epoch + 1,
+                "train_loss": float(np.mean(losses)) if losses else float("nan"),
+                "lr": self.scheduler.get_last_lr()[0],
+            }
             record.update(self._evaluate("eval", self.eval_idx, self.eval_inputs))
             record.update(self._evaluate("val", self.val_idx, self.val_inputs))
             history.append(record)
             score = record["val_uf1"] if len(self.val_idx) else float(epoch)  # no validation set: the last epoch
             if score >= best[0]:
-                best = (score, epoch + 1)
+                best = (float(score), epoch + 1)
                 self._save(self.best_path, epoch + 1, history, best, with_state=False)
             self._save(self.last_path, epoch + 1, history, best, with_state=True)
             self.reporter.epoch_done(record)
         self.dist.barrier()
         return self._result(history, best)
 
-    def _evaluate(self, prefix: str, indices: np.ndarray, inputs: tuple[torch.Tensor, torch.Tensor]) -> dict[str, float]:
+    def _evaluate(
+        self, prefix: str, indices: np.ndarray, inputs: tuple[torch.Tensor, torch.Tensor]
+    ) -> dict[str, float]:
         if not len(indices):
             return {}
         scores = predict(self.model, inputs[0], inputs[1], self.use_motion)
         metrics = summarize(self.pairs.labels[indices], scores.argmax(1).numpy(), self.num_classes)
-        return {f"{prefix}_uf1": metrics["uf1"], f"{prefix}_uar": metrics["uar"], f"{prefix}_accuracy": metrics["accuracy"]}
+        return {
+            f"{prefix}_uf1": metrics["uf1"],
+            f"{prefix}_uar": metrics["uar"],
+            f"{prefix}_accuracy": metrics["accuracy"],
+        }
 
     def _result(self, history: list[dict[str, Any]], best: tuple[float, int]) -> FoldResult:
         """Predictions of the selected (best) model on the held-out subjects."""

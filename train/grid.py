@@ -22,44 +22,20 @@ continues from its last epoch with ``--resume``)::
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import Any, Callable, Optional, Sequence
+from typing import Any
 
 import numpy as np
 
 from mpt_edge.errors import MptEdgeError
 from mpt_edge.io import atomic_write_bytes
-from mpt_edge.motion.config import PROMPT_VARIANTS, VIT_INPUTS
 from train.baselines import PairFeatures
+from train.options import DEFAULT_ALPHAS, GridSpec  # noqa: F401  (re-exported)
 from train.runner import RunSpec, run_training
 
-DEFAULT_ALPHAS = (0.0, 2.0, 4.0, 8.0, 16.0)
 NO_PROMPTS = "no-motion-prompts"
-
-
-@dataclass(frozen=True)
-class GridSpec:
-    alphas: tuple[float, ...] = DEFAULT_ALPHAS
-    variants: tuple[str, ...] = PROMPT_VARIANTS
-    vit_inputs: tuple[str, ...] = VIT_INPUTS
-    splits: int = 3
-    epochs: int = 2
-    loso_cells: int = 2
-    include_no_prompts: bool = True
-
-    def __post_init__(self) -> None:
-        problems = []
-        if unknown := sorted(set(self.variants) - set(PROMPT_VARIANTS)):
-            problems.append(f"prompt variants {unknown} (choose from {', '.join(PROMPT_VARIANTS)})")
-        if unknown := sorted(set(self.vit_inputs) - set(VIT_INPUTS)):
-            problems.append(f"ViT inputs {unknown} (choose from {', '.join(VIT_INPUTS)})")
-        if not self.alphas or any(not np.isfinite(a) or a < 0 for a in self.alphas):
-            problems.append(f"alphas {list(self.alphas)} (need finite values >= 0)")
-        if self.splits < 1 or self.epochs < 1 or self.loso_cells < 0:
-            problems.append("splits and epochs must be >= 1, loso cells >= 0")
-        if problems:
-            raise MptEdgeError("--ablate: invalid " + "; ".join(problems))
 
 
 @dataclass(frozen=True)
@@ -78,17 +54,31 @@ class Cell:
         options = replace(base.options, epochs=epochs, augment=False, seed=seed)
         if self.variant == NO_PROMPTS:
             return replace(base, motion_prompts=False, protocol=protocol, folds=None, options=options)
-        return replace(base, alpha=self.alpha, prompt_variant=self.variant, vit_input=self.vit_input,
-                       motion_prompts=True, protocol=protocol, folds=None, options=options)
+        return replace(
+            base,
+            alpha=self.alpha,
+            prompt_variant=self.variant,
+            vit_input=self.vit_input,
+            motion_prompts=True,
+            protocol=protocol,
+            folds=None,
+            options=options,
+        )
 
 
 def grid_cells(grid: GridSpec) -> list[Cell]:
     """Every cell once; (α = 0, magnified) is (α = 0, apex) and is left out."""
-    cells = [Cell(v, i, float(a)) for v in grid.variants for i in grid.vit_inputs for a in grid.alphas if not (a == 0 and i != grid.vit_inputs[0])]
+    cells = [
+        Cell(v, i, float(a))
+        for v in grid.variants
+        for i in grid.vit_inputs
+        for a in grid.alphas
+        if not (a == 0 and i != grid.vit_inputs[0])
+    ]
     return cells + ([Cell(NO_PROMPTS, "apex", 0.0)] if grid.include_no_prompts else [])
 
 
-def _finished(folder: Path) -> Optional[dict[str, Any]]:
+def _finished(folder: Path) -> dict[str, Any] | None:
     path = folder / "metrics.json"
     if not path.is_file():
         return None
@@ -97,25 +87,44 @@ def _finished(folder: Path) -> Optional[dict[str, Any]]:
 
 
 def _pooled(metrics: dict[str, Any]) -> dict[str, float]:
-    row = {"model": metrics["pooled"]["uf1"], "model_uar": metrics["pooled"]["uar"], "seconds": metrics["train_seconds"]}
+    row = {
+        "model": metrics["pooled"]["uf1"],
+        "model_uar": metrics["pooled"]["uar"],
+        "seconds": metrics["train_seconds"],
+    }
     for name, baseline in metrics.get("baselines", {}).items():
         row[name] = baseline["pooled"]["uf1"]
     return row
 
 
-def _stats(values: Sequence[float]) -> dict[str, float]:
-    return {"mean": float(np.mean(values)), "std": float(np.std(values)), "values": [round(float(v), 4) for v in values]}
+def _stats(values: Sequence[float]) -> dict[str, Any]:
+    return {
+        "mean": float(np.mean(values)),
+        "std": float(np.std(values)),
+        "values": [round(float(v), 4) for v in values],
+    }
 
 
 def run_grid(
-    base: RunSpec, grid: GridSpec, pairs: Any, class_names: list[str], data_identity: dict[str, Any], out: Path,
-    resume: bool, device: Any, log: Callable[[str], None], tick: Callable[[str], None] = lambda _: None,
+    base: RunSpec,
+    grid: GridSpec,
+    pairs: Any,
+    class_names: list[str],
+    data_identity: dict[str, Any],
+    out: Path,
+    resume: bool,
+    device: Any,
+    log: Callable[[str], None],
+    tick: Callable[[str], None] = lambda _: None,
 ) -> dict[str, Any]:
     """Train every cell on every split (skipping finished ones), then LOSO for the best cells;
     write ablation.md / .json / .png and return the summary."""
     root = out / "ablation"
     if not resume and root.is_dir() and any(root.rglob("run.json")):
-        raise MptEdgeError(f"{out} already holds an ablation grid; pass --resume to continue it (finished runs are kept) or choose another --out")
+        raise MptEdgeError(
+            f"{out} already holds an ablation grid; pass --resume to continue it (finished "
+            "runs are kept) or choose another --out"
+        )
     features = PairFeatures(pairs)
 
     def finished_or_run(spec: RunSpec, folder: Path, announce: str = "") -> dict[str, Any]:
@@ -123,7 +132,9 @@ def run_grid(
         if metrics is None:
             if announce:
                 log(announce)
-            metrics = run_training(spec, pairs, class_names, data_identity, folder, resume, device, log=lambda *_: None, features=features)
+            metrics = run_training(
+                spec, pairs, class_names, data_identity, folder, resume, device, log=lambda *_: None, features=features
+            )
         return metrics
 
     cells = grid_cells(grid)
@@ -131,11 +142,18 @@ def run_grid(
     for cell in cells:
         per_split = []
         for seed in range(grid.splits):
-            per_split.append(_pooled(finished_or_run(cell.spec(base, seed, grid.epochs), root / cell.name / f"seed{seed}")))
+            per_split.append(
+                _pooled(finished_or_run(cell.spec(base, seed, grid.epochs), root / cell.name / f"seed{seed}"))
+            )
             tick(f"{cell.name} seed {seed}: UF1 {per_split[-1]['model']:.3f}")
         rows[cell.name] = {
-            "variant": cell.variant, "vit_input": cell.vit_input, "alpha": cell.alpha,
-            **{key: _stats([s[key] for s in per_split if key in s]) for key in ("model", "model_uar", "probe", "flow", "seconds")},
+            "variant": cell.variant,
+            "vit_input": cell.vit_input,
+            "alpha": cell.alpha,
+            **{
+                key: _stats([s[key] for s in per_split if key in s])
+                for key in ("model", "model_uar", "probe", "flow", "seconds")
+            },
         }
         row = rows[cell.name]
         probe = f", probe {row['probe']['mean']:.3f}" if row["probe"]["values"] else ""
@@ -143,15 +161,28 @@ def run_grid(
     ranked = sorted((c for c in cells if c.variant != NO_PROMPTS), key=lambda c: -rows[c.name]["model"]["mean"])
     loso = {}
     for cell in ranked[: grid.loso_cells]:
-        metrics = finished_or_run(cell.spec(base, 0, grid.epochs, "loso"), root / "loso" / cell.name, f"LOSO: {cell.name}")
+        metrics = finished_or_run(
+            cell.spec(base, 0, grid.epochs, "loso"), root / "loso" / cell.name, f"LOSO: {cell.name}"
+        )
         loso[cell.name] = {**_pooled(metrics), "folds": metrics["folds_total"]}
         tick(f"LOSO {cell.name}: UF1 {loso[cell.name]['model']:.3f}")
     summary = {
-        "out": str(out), "grid": {**grid.__dict__, "alphas": list(grid.alphas), "variants": list(grid.variants), "vit_inputs": list(grid.vit_inputs)},
-        "recipe": f"{base.model}, prompt read-out solved on clean prompts, then {grid.epochs} epochs of fine-tuning without augmentation; "
-                  f"holdout splits = seeds 0..{grid.splits - 1}",
-        "cells": rows, "ranking": [c.name for c in ranked], "loso": loso,
-        "train_seconds": round(sum(sum(r["seconds"]["values"]) for r in rows.values()) + sum(v["seconds"] for v in loso.values()), 1),
+        "out": str(out),
+        "grid": {
+            **grid.__dict__,
+            "alphas": list(grid.alphas),
+            "variants": list(grid.variants),
+            "vit_inputs": list(grid.vit_inputs),
+        },
+        "recipe": f"{base.model}, prompt read-out solved on clean prompts, then {grid.epochs} "
+        "epochs of fine-tuning without augmentation; "
+        f"holdout splits = seeds 0..{grid.splits - 1}",
+        "cells": rows,
+        "ranking": [c.name for c in ranked],
+        "loso": loso,
+        "train_seconds": round(
+            sum(sum(r["seconds"]["values"]) for r in rows.values()) + sum(v["seconds"] for v in loso.values()), 1
+        ),
     }
     write_grid_report(summary, out)
     return summary
@@ -171,10 +202,19 @@ def write_grid_report(summary: dict[str, Any], out: Path) -> None:
     ablation.png (UF1 against α per variant)."""
     rows = summary["cells"]
     alphas = summary["grid"]["alphas"]
-    lines = [f"# Motion prompt grid ({summary['recipe']})", "",
-             "Held-out UF1, mean ± std over the splits. Rows: prompt variant / ViT input; columns: magnification α.", ""]
+    lines = [
+        f"# Motion prompt grid ({summary['recipe']})",
+        "",
+        "Held-out UF1, mean ± std over the splits. Rows: prompt variant / ViT input; columns: magnification α.",
+        "",
+    ]
     for what, title in (("model", "model"), ("probe", "linear probe of the same prompts")):
-        lines += [f"## {title}", "", "| variant | " + " | ".join(f"α = {a:g}" for a in alphas) + " |", "| --- |" + " --- |" * len(alphas)]
+        lines += [
+            f"## {title}",
+            "",
+            "| variant | " + " | ".join(f"α = {a:g}" for a in alphas) + " |",
+            "| --- |" + " --- |" * len(alphas),
+        ]
         for variant in summary["grid"]["variants"]:
             for vit_input in summary["grid"]["vit_inputs"]:
                 cells = []
@@ -185,20 +225,39 @@ def write_grid_report(summary: dict[str, Any], out: Path) -> None:
         lines.append("")
     flows = [r["flow"] for r in rows.values() if "flow" in r and r["flow"]["values"]]
     if flows:
-        lines.append(f"Flow baseline (Farneback onset→apex + logistic regression, same splits): UF1 {_cell_text(flows[0])}.")
+        lines.append(
+            f"Flow baseline (Farneback onset→apex + logistic regression, same splits): UF1 {_cell_text(flows[0])}."
+        )
     if NO_PROMPTS in rows:
         lines.append(f"Without motion prompts: UF1 {_cell_text(rows[NO_PROMPTS]['model'])}.")
     lines.append("")
     if summary["loso"]:
-        lines += ["## Leave-one-subject-out, best cells", "", "| cell | model UF1 | UAR | probe | flow | folds | train s |", "| --- | --- | --- | --- | --- | --- | --- |"]
+        lines += [
+            "## Leave-one-subject-out, best cells",
+            "",
+            "| cell | model UF1 | UAR | probe | flow | folds | train s |",
+            "| --- | --- | --- | --- | --- | --- | --- |",
+        ]
         for name, row in summary["loso"].items():
-            lines.append(f"| {name} | {row['model']:.3f} | {row['model_uar']:.3f} | {row.get('probe', float('nan')):.3f} | {row.get('flow', float('nan')):.3f} | {row['folds']} | {row['seconds']:.0f} |")
+            lines.append(
+                f"| {name} | {row['model']:.3f} | {row['model_uar']:.3f} | "
+                f"{row.get('probe', float('nan')):.3f} | {row.get('flow', float('nan')):.3f} | "
+                f"{row['folds']} | {row['seconds']:.0f} |"
+            )
         lines.append("")
-    lines += ["## Every cell", "", "| cell | model UF1 | UAR | probe | flow | s / run |", "| --- | --- | --- | --- | --- | --- |"]
+    lines += [
+        "## Every cell",
+        "",
+        "| cell | model UF1 | UAR | probe | flow | s / run |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
     for name in summary["ranking"] + ([NO_PROMPTS] if NO_PROMPTS in rows else []):
         row = rows[name]
-        lines.append(f"| {name} | {_cell_text(row['model'])} | {_cell_text(row['model_uar'])} | {_cell_text(row['probe']) if 'probe' in row else '-'} | "
-                     f"{_cell_text(row['flow']) if 'flow' in row else '-'} | {row['seconds']['mean']:.0f} |")
+        lines.append(
+            f"| {name} | {_cell_text(row['model'])} | {_cell_text(row['model_uar'])} | "
+            f"{_cell_text(row['probe']) if 'probe' in row else '-'} | "
+            f"{_cell_text(row['flow']) if 'flow' in row else '-'} | {row['seconds']['mean']:.0f} |"
+        )
     atomic_write_bytes(out / "ablation.md", ("\n".join(lines) + "\n").encode())
     atomic_write_bytes(out / "ablation.json", (json.dumps(summary, indent=2) + "\n").encode())
     plot_grid(summary, out / "ablation.png")
@@ -229,7 +288,14 @@ def plot_grid(summary: dict[str, Any], path: Path) -> Path:
             ax.plot(xs, mean, "o-", color=colour, label=f"{variant} / ViT sees {vit_input}")
             ax.fill_between(xs, mean - std, mean + std, color=colour, alpha=0.12)
             if vit_input == first_input and all("probe" in r for _, r in points):
-                ax.plot(xs, [r["probe"]["mean"] for _, r in points], "--", color=colour, alpha=0.7, label=f"{variant}: linear probe")
+                ax.plot(
+                    xs,
+                    [r["probe"]["mean"] for _, r in points],
+                    "--",
+                    color=colour,
+                    alpha=0.7,
+                    label=f"{variant}: linear probe",
+                )
     flows = [r["flow"]["mean"] for r in rows.values() if "flow" in r and r["flow"]["values"]]
     if flows:
         ax.axhline(flows[0], color="black", linestyle=":", label="flow baseline")

@@ -5,12 +5,41 @@ scikit-learn's ``zero_division=0``), so a missing class lowers the score instead
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
+Labels = Sequence[int] | np.ndarray  # class indices, as a list or an array
 
-def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> np.ndarray:
+
+@dataclass(frozen=True)
+class Metrics:
+    """UF1 / UAR / accuracy of one set of predictions (MEGC's measures), with what they were computed on."""
+
+    uf1: float
+    uar: float
+    accuracy: float
+    samples: int
+    per_class_f1: tuple[float, ...] = ()
+    per_class_recall: tuple[float, ...] = ()
+    confusion: tuple[tuple[int, ...], ...] = ()
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Metrics:
+        return cls(
+            uf1=float(data["uf1"]),
+            uar=float(data["uar"]),
+            accuracy=float(data["accuracy"]),
+            samples=int(data["samples"]) if "samples" in data else int(sum(map(sum, data.get("confusion", ())))),
+            per_class_f1=tuple(data.get("per_class_f1", ())),
+            per_class_recall=tuple(data.get("per_class_recall", ())),
+            confusion=tuple(tuple(row) for row in data.get("confusion", ())),
+        )
+
+
+def confusion_matrix(y_true: Labels, y_pred: Labels, num_classes: int) -> np.ndarray:
     """(true, predicted) counts; rejects labels outside 0..num_classes-1 instead of dropping them."""
     true = np.asarray(y_true, dtype=np.int64).ravel()
     pred = np.asarray(y_pred, dtype=np.int64).ravel()
@@ -18,7 +47,9 @@ def confusion_matrix(y_true: Sequence[int], y_pred: Sequence[int], num_classes: 
         raise ValueError(f"{true.size} labels but {pred.size} predictions")
     for name, values in (("label", true), ("prediction", pred)):
         if values.size and (values.min() < 0 or values.max() >= num_classes):
-            raise ValueError(f"{name} outside 0..{num_classes - 1}: {sorted(set(values.tolist()) - set(range(num_classes)))}")
+            raise ValueError(
+                f"{name} outside 0..{num_classes - 1}: {sorted(set(values.tolist()) - set(range(num_classes)))}"
+            )
     matrix = np.zeros((num_classes, num_classes), dtype=np.int64)
     np.add.at(matrix, (true, pred), 1)
     return matrix
@@ -28,7 +59,7 @@ def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num, dtype=np.float64), where=den > 0)
 
 
-def summarize(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) -> dict[str, object]:
+def summarize(y_true: Labels, y_pred: Labels, num_classes: int) -> dict[str, Any]:
     """UF1, UAR, accuracy, per-class F1/recall and the confusion matrix of one set of predictions."""
     matrix = confusion_matrix(y_true, y_pred, num_classes)
     tp = np.diag(matrix).astype(np.float64)
@@ -48,9 +79,11 @@ def summarize(y_true: Sequence[int], y_pred: Sequence[int], num_classes: int) ->
     }
 
 
-def pooled_loso(folds: Iterable[tuple[str, Sequence[int], Sequence[int]]], num_classes: int) -> dict[str, object]:
+def pooled_loso(folds: Iterable[tuple[str, Labels, Labels]], num_classes: int) -> dict[str, Any]:
     """Per-fold and pooled metrics of LOSO folds given as (subject, y_true, y_pred)."""
-    per_fold, all_true, all_pred = {}, [], []
+    per_fold: dict[str, Any] = {}
+    all_true: list[int] = []
+    all_pred: list[int] = []
     for subject, y_true, y_pred in folds:
         per_fold[subject] = summarize(y_true, y_pred, num_classes)
         all_true.extend(int(v) for v in y_true)

@@ -25,7 +25,6 @@ from mpt_edge.motion.config import MotionConfig
 from train.configs import MPTConfig
 
 
-
 class PatchEmbed(nn.Module):
     def __init__(self, patch_size: int, embed_dim: int) -> None:
         super().__init__()
@@ -144,6 +143,9 @@ class MotionPromptEmbed(nn.Module):
     would let a mean over tokens forget where the motion was. The second layer is shared.
     """
 
+    feature_mean: torch.Tensor  # buffers: standardisation of the prompts, set from the training clips
+    feature_std: torch.Tensor
+
     def __init__(self, motion: MotionConfig, dim: int) -> None:
         super().__init__()
         shape = (motion.num_tokens, motion.num_features)
@@ -189,14 +191,21 @@ class MPT(nn.Module):
     def __init__(self, cfg: MPTConfig, motion: MotionConfig | None = None) -> None:
         super().__init__()
         self.cfg = cfg
-        self.motion_config = motion or MotionConfig(face_size=cfg.image_size, patch_size=cfg.patch_size, image_mean=cfg.image_mean, image_std=cfg.image_std)
+        self.motion_config = motion or MotionConfig(
+            face_size=cfg.image_size, patch_size=cfg.patch_size, image_mean=cfg.image_mean, image_std=cfg.image_std
+        )
         if self.motion_config.face_size != cfg.image_size or self.motion_config.patch_size != cfg.patch_size:
             raise ValueError(
-                f"motion config ({self.motion_config.face_size}px, patch {self.motion_config.patch_size}) does not match "
+                f"motion config ({self.motion_config.face_size}px, patch "
+                f"{self.motion_config.patch_size}) does not match "
                 f"model {cfg.name} ({cfg.image_size}px, patch {cfg.patch_size})"
             )
         if (self.motion_config.image_mean, self.motion_config.image_std) != (cfg.image_mean, cfg.image_std):
-            raise ValueError(f"motion config normalises with mean/std {self.motion_config.image_mean}/{self.motion_config.image_std}, model {cfg.name} was trained with {cfg.image_mean}/{cfg.image_std}")
+            raise ValueError(
+                "motion config normalises with mean/std "
+                f"{self.motion_config.image_mean}/{self.motion_config.image_std}, model "
+                f"{cfg.name} was trained with {cfg.image_mean}/{cfg.image_std}"
+            )
         dim = cfg.embed_dim
         self.patch_embed = PatchEmbed(cfg.patch_size, dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, dim))
@@ -212,7 +221,9 @@ class MPT(nn.Module):
         if cfg.prompt_readout and cfg.use_motion_prompts:
             # Both start at zero: training first solves the read-out (train.fit.init_linear_heads),
             # so the model starts where the linear probe of its prompts ends.
-            self.prompt_readout = nn.Linear(self.motion_config.num_tokens * self.motion_config.num_features, cfg.num_classes)
+            self.prompt_readout = nn.Linear(
+                self.motion_config.num_tokens * self.motion_config.num_features, cfg.num_classes
+            )
             for layer in (self.head, self.prompt_readout):
                 nn.init.zeros_(layer.weight)
                 nn.init.zeros_(layer.bias)
@@ -248,7 +259,9 @@ class MPT(nn.Module):
         cls_pos, patch_pos = self.pos_embed[:, :1], self.pos_embed[:, 1:]
         dim = patch_pos.shape[-1]
         patch_pos = patch_pos.reshape(1, stored, stored, dim).permute(0, 3, 1, 2)
-        patch_pos = nn.functional.interpolate(patch_pos, size=(grid, grid), mode="bicubic", align_corners=False, antialias=False)
+        patch_pos = nn.functional.interpolate(
+            patch_pos, size=(grid, grid), mode="bicubic", align_corners=False, antialias=False
+        )
         return torch.cat([cls_pos, patch_pos.permute(0, 2, 3, 1).reshape(1, grid * grid, dim)], dim=1)
 
     def forward_features(self, apex: torch.Tensor, motion: torch.Tensor | None = None) -> torch.Tensor:
@@ -270,7 +283,7 @@ class MPT(nn.Module):
         standardised prompts. Why the second path: the prompts reach [CLS] only through attention,
         and a frozen *random* ViT (no --backbone-weights) scrambles them on the way — a linear
         probe of its final tokens falls from UF1 0.62 to 0.32 on the hard preset — while sub-pixel
-        motion needs thousands of gradient steps to be found that way (README "What the model learns")."""
+        motion needs thousands of gradient steps to be found that way (docs "What the model learns")."""
         logits = self.forward_head(self.forward_features(apex, motion))
         if self.prompt_readout is not None:
             assert self.motion_embed is not None and motion is not None

@@ -4,8 +4,9 @@ matplotlib with the Agg backend (no display needed); files are written atomicall
 from __future__ import annotations
 
 import io
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -38,7 +39,14 @@ def plot_confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str], 
     ax.imshow(share, cmap="Blues", vmin=0, vmax=1)
     for i in range(len(class_names)):
         for j in range(len(class_names)):
-            ax.text(j, i, f"{counts[i, j]}\n{share[i, j]:.0%}", ha="center", va="center", color="white" if share[i, j] > 0.5 else "black")
+            ax.text(
+                j,
+                i,
+                f"{counts[i, j]}\n{share[i, j]:.0%}",
+                ha="center",
+                va="center",
+                color="white" if share[i, j] > 0.5 else "black",
+            )
     ax.set_xticks(range(len(class_names)), class_names, rotation=30, ha="right")
     ax.set_yticks(range(len(class_names)), class_names)
     ax.set_xlabel("predicted")
@@ -48,7 +56,10 @@ def plot_confusion(matrix: Sequence[Sequence[int]], class_names: Sequence[str], 
 
 
 def plot_curves(
-    histories: dict[str, list[dict[str, Any]]], path: Path, references: dict[str, float] | None = None, starts: dict[str, float] | None = None,
+    histories: dict[str, list[dict[str, Any]]],
+    path: Path,
+    references: dict[str, float] | None = None,
+    starts: dict[str, float] | None = None,
 ) -> Path:
     """Training loss and held-out UF1 per epoch, one line per fold (mean in bold when several);
     ``references`` (the baselines' pooled held-out UF1) are drawn as horizontal lines to beat, and
@@ -63,9 +74,20 @@ def plot_curves(
         if history and "eval_uf1" in history[0]:
             before = [(0, (starts or {})[name])] if name in (starts or {}) else []
             xs, ys = zip(*(before + [(e, h["eval_uf1"]) for e, h in zip(epochs, history)]))
-            ax_uf1.plot(xs, ys, label=None if many else "held-out UF1 (epoch 0: solved read-out)" if before else "held-out UF1", **style)
+            ax_uf1.plot(
+                xs,
+                ys,
+                label=None if many else "held-out UF1 (epoch 0: solved read-out)" if before else "held-out UF1",
+                **style,
+            )
         if history and "val_uf1" in history[0]:
-            ax_uf1.plot(epochs, [h["val_uf1"] for h in history], linestyle="--", label=None if many else "validation UF1", **style)
+            ax_uf1.plot(
+                epochs,
+                [h["val_uf1"] for h in history],
+                linestyle="--",
+                label=None if many else "validation UF1",
+                **style,
+            )
     if many:
         length = min(len(h) for h in histories.values())
         mean_loss = np.mean([[h["train_loss"] for h in hist[:length]] for hist in histories.values()], axis=0)
@@ -73,7 +95,9 @@ def plot_curves(
         with_eval = [hist for hist in histories.values() if hist and "eval_uf1" in hist[0]]
         if with_eval:
             mean_uf1 = np.mean([[h["eval_uf1"] for h in hist[:length]] for hist in with_eval], axis=0)
-            ax_uf1.plot(range(1, length + 1), mean_uf1, color="black", linewidth=2, label="mean held-out UF1 (per fold)")
+            ax_uf1.plot(
+                range(1, length + 1), mean_uf1, color="black", linewidth=2, label="mean held-out UF1 (per fold)"
+            )
     for (name, value), colour in zip((references or {}).items(), ("tab:red", "tab:green", "tab:purple")):
         ax_uf1.axhline(value, color=colour, linestyle=":", linewidth=1.5, label=f"{name} baseline {value:.3f}")
     ax_loss.set(xlabel="epoch", ylabel="training loss", title="loss")

@@ -26,9 +26,10 @@ import os
 import shutil
 import tempfile
 from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Optional, Sequence
+from typing import Any
 
 import cv2
 
@@ -83,13 +84,22 @@ def claim_cache_folder(out: Path, overwrite: bool = False) -> None:
     ours = (out / "dataset.json").is_file() or next(out.glob("*/*/alignment.json"), None) is not None
     if not ours and not overwrite:
         first = sorted(p.name for p in out.iterdir())[0]
-        raise InputError(f"--out {out} holds files mpt-edge prepare did not write ({first}, ...); choose another --out, "
-                         "or pass --overwrite to write the cache among them")
+        raise InputError(
+            f"--out {out} holds files mpt-edge prepare did not write ({first}, ...); choose another --out, "
+            "or pass --overwrite to write the cache among them"
+        )
 
 
 def prepare_records(
-    records: Sequence[ClipRecord], out: Path, source: str, class_names: Sequence[str], aligner: FaceAligner,
-    root: Path, on_clip: Optional[Callable[[], None]] = None, skip_invalid: bool = False, overwrite: bool = False,
+    records: Sequence[ClipRecord],
+    out: Path,
+    source: str,
+    class_names: Sequence[str],
+    aligner: FaceAligner,
+    root: Path,
+    on_clip: Callable[[], None] | None = None,
+    skip_invalid: bool = False,
+    overwrite: bool = False,
 ) -> PrepareSummary:
     out = Path(out)
     claim_cache_folder(out, overwrite)
@@ -100,9 +110,18 @@ def prepare_records(
             meta = json.loads(meta_path.read_text())
         except ValueError:
             raise InputError(f"{meta_path} is damaged (not JSON); delete {out} and prepare again") from None
-        if meta.get("source") != source or meta.get("face_size") != aligner.face_size or meta.get("detector") != aligner.detector:
-            raise InputError(f"{out} holds a cache of {meta.get('source')} at {meta.get('face_size')}px/{meta.get('detector')}; use another --out")
-    rows, methods, reused, no_face = [], Counter(), 0, []
+        if (
+            meta.get("source") != source
+            or meta.get("face_size") != aligner.face_size
+            or meta.get("detector") != aligner.detector
+        ):
+            raise InputError(
+                f"{out} holds a cache of {meta.get('source')} at "
+                f"{meta.get('face_size')}px/{meta.get('detector')}; use another --out"
+            )
+    rows: list[Any] = []
+    methods: Counter[str] = Counter()
+    reused, no_face = 0, []
     for record in records:
         subject, clip = _safe(record.subject), _safe(record.clip)
         folder = out / subject / clip
@@ -115,8 +134,11 @@ def prepare_records(
                 methods[_write_clip(folder, record, aligner)] += 1
             except NoFaceError as error:
                 if not skip_invalid:
-                    raise InputError(f"clip {subject}/{clip} ({record.frames.get(record.onset, record.source_row)}): {error}; "
-                                     "pass --face none if the frames are face crops, another --face detector, or --skip-invalid to leave such clips out") from None
+                    raise InputError(
+                        f"clip {subject}/{clip} ({record.frames.get(record.onset, record.source_row)}): {error}; "
+                        "pass --face none if the frames are face crops, another --face detector, or "
+                        "--skip-invalid to leave such clips out"
+                    ) from None
                 no_face.append(f"{subject}/{clip}")
                 if on_clip:
                     on_clip()
@@ -126,14 +148,34 @@ def prepare_records(
             on_clip()
     table = io.StringIO()
     writer = csv.writer(table, lineterminator="\n")
-    writer.writerow(["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Estimated Emotion", "Dataset", "SourceOnset", "SourceApex", "SourceOffset"])
+    writer.writerow(
+        [
+            "Subject",
+            "Filename",
+            "OnsetFrame",
+            "ApexFrame",
+            "OffsetFrame",
+            "Estimated Emotion",
+            "Dataset",
+            "SourceOnset",
+            "SourceApex",
+            "SourceOffset",
+        ]
+    )
     writer.writerows(rows)
     atomic_write_bytes(out / "annotations.csv", table.getvalue().encode())
     meta = {
-        "name": PREPARED, "source": source, "classes": list(class_names), "face_size": aligner.face_size,
-        "detector": aligner.detector, "margin": aligner.margin, "alignment_methods": dict(methods),
+        "name": PREPARED,
+        "source": source,
+        "classes": list(class_names),
+        "face_size": aligner.face_size,
+        "detector": aligner.detector,
+        "margin": aligner.margin,
+        "alignment_methods": dict(methods),
         "no_face": no_face,
-        "root": str(Path(root).resolve()), "clips": len(rows), "mpt_edge_version": __version__,
+        "root": str(Path(root).resolve()),
+        "clips": len(rows),
+        "mpt_edge_version": __version__,
     }
     atomic_write_bytes(meta_path, json.dumps(meta, indent=2).encode())
     return PrepareSummary(out, len(rows), reused, dict(methods), tuple(no_face))
@@ -141,7 +183,8 @@ def prepare_records(
 
 def check_aligned(meta: dict, root: Path, allow_unaligned: bool = False) -> None:
     """Refuse a cache where most clips were not aligned on a face (no face found, or the whole frame
-    squashed by mpt-edge 0.1.0 before landmark alignment's ``centre`` fallback), unless the user says so. ``frame`` (``--face
+    squashed by mpt-edge 0.1.x builds from before landmark alignment's ``centre`` fallback), unless the user says so.
+    ``frame`` (``--face
     none``) counts as aligned: the user declared the frames face crops."""
     methods = meta.get("alignment_methods") or {}
     on_face = sum(v for k, v in methods.items() if k in ALIGNED_ON_A_FACE or k == "frame")
@@ -149,11 +192,14 @@ def check_aligned(meta: dict, root: Path, allow_unaligned: bool = False) -> None
     if allow_unaligned or total == 0 or on_face * 2 > total:
         return
     raise InputError(
-        f"{root}: only {on_face} of {total} clips were aligned on a face ({methods.get('centre', 0)} on the whole frame, "
-        f"{len(meta.get('no_face') or [])} without a face); prepare it again with another --face detector, or pass --allow-unaligned"
+        f"{root}: only {on_face} of {total} clips were aligned on a face "
+        f"({methods.get('centre', 0)} on the whole frame, "
+        f"{len(meta.get('no_face') or [])} without a face); prepare it again with another "
+        "--face detector, or pass --allow-unaligned"
     )
 
-def read_prepared_meta(root: Path) -> Optional[dict]:
+
+def read_prepared_meta(root: Path) -> dict | None:
     """dataset.json of a finished prepared cache, or None if ``root`` is not one."""
     path = Path(root) / "dataset.json"
     if not path.is_file():

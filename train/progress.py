@@ -3,22 +3,15 @@
 from __future__ import annotations
 
 import time
-from typing import Any, Callable, Optional
+from collections.abc import Callable
+from typing import Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress
 
-
-def make_progress(console: Console) -> Progress:
-    """Bars on a terminal; into a pipe or a file none (rich would leave a truncated last frame such
-    as ``generating synthetic set ━━ 1…``): the steps' own one-line messages say what happens."""
-    return Progress(
-        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TextColumn("{task.fields[status]}"),
-        TimeElapsedColumn(), TimeRemainingColumn(), console=console, transient=False, disable=not console.is_terminal,
-    )
+from mpt_edge.progress import make_progress  # noqa: F401  (re-exported for the stages)
 
 
-def counter(progress: Optional[Progress], description: str, total: int) -> Callable[[], None]:
+def counter(progress: Progress | None, description: str, total: int) -> Callable[[], None]:
     """A tick function that advances one bar, created on the first tick (work that turns out to be
     cached shows no empty bar); a no-op without a progress display."""
     if progress is None:
@@ -57,4 +50,7 @@ class EpochBars:
             parts.append(f"val UF1 {record['val_uf1']:.3f}")
         self.progress.update(self.task, status=", ".join(parts))
         if self.progress.disable:  # no bar to show it: one plain line per epoch
-            self.log(f"{self.fold} epoch {record['epoch']}/{self.epochs}: {', '.join(parts)} ({time.perf_counter() - self.started:.1f} s)")
+            self.log(
+                f"{self.fold} epoch {record['epoch']}/{self.epochs}: {', '.join(parts)} "
+                f"({time.perf_counter() - self.started:.1f} s)"
+            )

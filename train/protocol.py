@@ -7,12 +7,13 @@ share one output folder; the pooled metrics are recomputed from whatever fold re
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
 from mpt_edge.errors import MptEdgeError
+from train.options import TEST_FRACTION
 
 PROTOCOLS = ("holdout", "loso", "all")
 
@@ -34,7 +35,9 @@ def _validation(train: Sequence[str], count: int, seed: int, fold: int) -> tuple
     return tuple(sorted(rng.choice(sorted(train), size=count, replace=False).tolist()))
 
 
-def make_folds(subjects: Sequence[str], protocol: str, test_fraction: float = 0.25, val_subjects: int = 0, seed: int = 0) -> list[Fold]:
+def make_folds(
+    subjects: Sequence[str], protocol: str, test_fraction: float = TEST_FRACTION, val_subjects: int = 0, seed: int = 0
+) -> list[Fold]:
     """All folds of ``protocol`` over ``subjects`` (deterministic by ``seed``)."""
     unique = sorted(set(subjects))
     if protocol not in PROTOCOLS:
@@ -82,7 +85,9 @@ def select_folds(folds: list[Fold], spec: str | None) -> list[Fold]:
             lo, _, hi = part.partition("-")
             indices = range(int(lo), int(hi or lo) + 1)
         except ValueError:
-            raise MptEdgeError(f"--folds: {part!r} is neither a fold index nor a subject ({', '.join(f.name for f in folds[:6])}...)") from None
+            raise MptEdgeError(
+                f"--folds: {part!r} is neither a fold index nor a subject ({', '.join(f.name for f in folds[:6])}...)"
+            ) from None
         for i in indices:
             if not 0 <= i < len(folds):
                 raise MptEdgeError(f"--folds: fold {i} does not exist (0..{len(folds) - 1})")

@@ -19,9 +19,9 @@ from __future__ import annotations
 import json
 import shutil
 import time
-from dataclasses import dataclass, field, replace
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import numpy as np
 import torch
@@ -34,53 +34,25 @@ from train.baselines import BASELINES, LABELS, PairFeatures
 from train.configs import MPTConfig, get_config
 from train.data.pairs import PairSet
 from train.distributed import DistContext
-from train.fit import FoldTrainer, Reporter, TrainOptions
+from train.fit import FoldTrainer, Reporter
 from train.metrics import pooled_loso
 from train.model import MPT
+from train.options import RunSpec, TrainOptions  # noqa: F401  (re-exported)
 from train.plots import plot_comparison, plot_confusion, plot_curves
 from train.protocol import Fold, make_folds, select_folds
 
 
-@dataclass(frozen=True)
-class RunSpec:
-    model: str = "mpt-tiny"
-    alpha: Optional[float] = None  # None: MotionConfig's default
-    prompt_variant: Optional[str] = None  # None: MotionConfig's default (lk / patch / flow)
-    vit_input: Optional[str] = None  # None: MotionConfig's default (apex / magnified)
-    motion_prompts: bool = True
-    prompt_readout: bool = True  # the linear read-out of the prompts beside the [CLS] head
-    backbone_weights: Optional[str] = None
-    protocol: str = "holdout"
-    test_fraction: float = 0.25
-    val_subjects: int = 0
-    folds: Optional[str] = None
-    options: TrainOptions = field(default_factory=TrainOptions)
-    baselines: bool = True  # fit the probe and flow baselines on every fold (not part of the identity)
-
-    def identity(self, data: dict[str, Any]) -> dict[str, Any]:
-        """What must match for a resume: everything but the fold selection."""
-        return {
-            "data": data, "model": self.model, "alpha": self.alpha, **self._design_choices(), "motion_prompts": self.motion_prompts, "prompt_readout": self.prompt_readout,
-            "backbone_weights": self.backbone_weights, "protocol": self.protocol, "test_fraction": self.test_fraction,
-            "val_subjects": self.val_subjects, "options": self.options.to_dict(),
-        }
-
-    def motion_overrides(self) -> dict[str, Any]:
-        """The MotionConfig fields this spec sets (None stands for the config's default)."""
-        chosen = {"alpha": self.alpha, "prompt_variant": self.prompt_variant, "vit_input": self.vit_input}
-        return {k: v for k, v in chosen.items() if v is not None}
-
-    def _design_choices(self) -> dict[str, Any]:
-        """The prompt design in the identity, left out where it is the default, so that run folders of
-        earlier versions (which had no such fields) still resume; alpha has its own key."""
-        return {k: v for k, v in self.motion_overrides().items() if k != "alpha" and v != getattr(MotionConfig, k)}
-
-
 def resolve_configs(spec: RunSpec, num_classes: int) -> tuple[MPTConfig, MotionConfig]:
     """The model and motion configs a run spec stands for (defaults filled in): what provenance records."""
-    cfg = get_config(spec.model, num_classes=num_classes, use_motion_prompts=spec.motion_prompts, prompt_readout=spec.prompt_readout)
+    cfg = get_config(
+        spec.model, num_classes=num_classes, use_motion_prompts=spec.motion_prompts, prompt_readout=spec.prompt_readout
+    )
     motion = MotionConfig(
-        face_size=cfg.image_size, patch_size=cfg.patch_size, image_mean=cfg.image_mean, image_std=cfg.image_std, **spec.motion_overrides()
+        face_size=cfg.image_size,
+        patch_size=cfg.patch_size,
+        image_mean=cfg.image_mean,
+        image_std=cfg.image_std,
+        **spec.motion_overrides(),
     )
     return cfg, motion
 
@@ -88,7 +60,10 @@ def resolve_configs(spec: RunSpec, num_classes: int) -> tuple[MPTConfig, MotionC
 def build_model(spec: RunSpec, num_classes: int, face_size: int, log: Callable[[str], None]) -> MPT:
     cfg, motion = resolve_configs(spec, num_classes)
     if cfg.image_size != face_size:
-        raise MptEdgeError(f"the data has {face_size}px faces but {cfg.name} needs {cfg.image_size}px; regenerate/prepare the data at {cfg.image_size}px")
+        raise MptEdgeError(
+            f"the data has {face_size}px faces but {cfg.name} needs {cfg.image_size}px; "
+            f"regenerate/prepare the data at {cfg.image_size}px"
+        )
     torch.manual_seed(spec.options.seed)  # identical initial weights in every fold and on every rank
     model = MPT(cfg, motion)
     if spec.backbone_weights:
@@ -97,7 +72,10 @@ def build_model(spec: RunSpec, num_classes: int, face_size: int, log: Callable[[
         counts = load_backbone_weights(model, spec.backbone_weights)
         log(f"backbone: {counts['loaded']} tensors from {spec.backbone_weights}")
     else:
-        log("backbone: no --backbone-weights given, starting from a random init (frozen); fine for the synthetic set, use timm ViT weights for real data")
+        log(
+            "backbone: no --backbone-weights given, starting from a random init (frozen); "
+            "fine for the synthetic set, use timm ViT weights for real data"
+        )
     return model
 
 
@@ -116,11 +94,15 @@ def claim_run_folder(out: Path, resume: bool, overwrite: bool = False, grid: boo
         raise MptEdgeError(f"--out {out} is a bundle, not a training run; choose another --out")
     ours = (out / "run.json").is_file() or (grid and (out / "ablation").is_dir())
     if resume and not ours:
-        raise MptEdgeError(f"--resume: {out} holds no training run to continue (no run.json); drop --resume to start one there")
+        raise MptEdgeError(
+            f"--resume: {out} holds no training run to continue (no run.json); drop --resume to start one there"
+        )
     if not ours and out.is_dir() and any(out.iterdir()) and not overwrite:
         first = sorted(p.name for p in out.iterdir())[0]
-        raise MptEdgeError(f"--out {out} holds files mpt-edge train did not write ({first}, ...); choose another --out, "
-                           "or pass --overwrite to write the run over them")
+        raise MptEdgeError(
+            f"--out {out} holds files mpt-edge train did not write ({first}, ...); choose another --out, "
+            "or pass --overwrite to write the run over them"
+        )
 
 
 def check_run_folder(out: Path, identity: dict[str, Any], same_run_allowed: bool) -> None:
@@ -137,14 +119,24 @@ def check_run_folder(out: Path, identity: dict[str, Any], same_run_allowed: bool
         raise MptEdgeError(f"{run_file} is unreadable ({error}); delete {out} to start over") from None
     if previous != identity:
         changed = sorted(k for k in set(previous) | set(identity) if previous.get(k) != identity.get(k))
-        raise MptEdgeError(f"--resume: {out} was trained with different {', '.join(changed)}; use the original options or another --out")
+        raise MptEdgeError(
+            f"--resume: {out} was trained with different {', '.join(changed)}; use the "
+            "original options or another --out"
+        )
 
 
 def run_training(
-    spec: RunSpec, pairs: PairSet, class_names: list[str], data_identity: dict[str, Any], out: Path,
-    resume: bool = False, device: torch.device = torch.device("cpu"), dist: DistContext = DistContext(),
-    reporter_for: Optional[Callable[[Fold], Reporter]] = None, log: Callable[[str], None] = print,
-    features: Optional[PairFeatures] = None,
+    spec: RunSpec,
+    pairs: PairSet,
+    class_names: list[str],
+    data_identity: dict[str, Any],
+    out: Path,
+    resume: bool = False,
+    device: torch.device = torch.device("cpu"),
+    dist: DistContext = DistContext(),
+    reporter_for: Callable[[Fold], Reporter] | None = None,
+    log: Callable[[str], None] = print,
+    features: PairFeatures | None = None,
 ) -> dict[str, Any]:
     """Train every selected fold into ``out`` and return the metrics written to ``out/metrics.json``.
     ``features`` (shared between the variants of --ablate) caches what the baselines and the
@@ -158,7 +150,9 @@ def run_training(
     dist.barrier()  # every rank has checked OUT before rank 0 writes into it
     if dist.is_main:
         (out / "folds").mkdir(parents=True, exist_ok=True)
-        _write_json(out / "run.json", {"mpt_edge_version": __version__, "identity": identity, "class_names": class_names})
+        _write_json(
+            out / "run.json", {"mpt_edge_version": __version__, "identity": identity, "class_names": class_names}
+        )
     dist.barrier()
     subjects = np.array(pairs.subjects)
     for fold in folds:
@@ -173,15 +167,33 @@ def run_training(
         model = build_model(spec, len(class_names), pairs.onsets.shape[1], log)
         if fold.index == folds[0].index:
             counts = model.parameter_counts()
-            log(f"{model.cfg.name}: {counts['total']:,} parameters, {counts['trainable']:,} trainable ({100 * counts['trainable'] / counts['total']:.1f} %)")
-        log(f"fold {fold.name}: {len(train_idx)} training clips, {int(test_mask.sum())} held out ({', '.join(fold.test_subjects) or 'none'})")
+            log(
+                f"{model.cfg.name}: {counts['total']:,} parameters, {counts['trainable']:,} "
+                f"trainable ({100 * counts['trainable'] / counts['total']:.1f} %)"
+            )
+        log(
+            f"fold {fold.name}: {len(train_idx)} training clips, {int(test_mask.sum())} held "
+            f"out ({', '.join(fold.test_subjects) or 'none'})"
+        )
         eval_idx = np.flatnonzero(test_mask)
         # inputs first: their prompts become features.motion's, instead of a second tokenization pass
         cached_inputs = features.inputs(motion_config) if not spec.options.augment else None
         trainer = FoldTrainer(
-            model, pairs, train_idx, eval_idx, np.flatnonzero(val_mask), spec.options, class_names,
-            folder, fold.index, device, dist, reporter_for(fold) if reporter_for else None, identity={**identity, "fold": fold.name},
-            train_motion=features.motion(motion_config)[train_idx] if spec.motion_prompts else None, cached_inputs=cached_inputs,
+            model,
+            pairs,
+            train_idx,
+            eval_idx,
+            np.flatnonzero(val_mask),
+            spec.options,
+            class_names,
+            folder,
+            fold.index,
+            device,
+            dist,
+            reporter_for(fold) if reporter_for else None,
+            identity={**identity, "fold": fold.name},
+            train_motion=features.motion(motion_config)[train_idx] if spec.motion_prompts else None,
+            cached_inputs=cached_inputs,
         )
         started = time.perf_counter()
         result = trainer.fit(resume=resume)
@@ -192,39 +204,65 @@ def run_training(
                 started = time.perf_counter()
                 baselines = features.baselines(motion_config, train_idx, eval_idx, len(class_names), spec.options.seed)
                 log(f"fold {fold.name}: baselines fitted in {time.perf_counter() - started:.1f} s")
-            _write_json(folder / "result.json", {
-                "fold": fold.name, "test_subjects": list(fold.test_subjects), "val_subjects": list(fold.val_subjects),
-                "selection": result.selection, "best_epoch": result.best_epoch, "seconds": seconds,
-                "history": result.history, "start": result.start, "keys": result.eval_keys, "y_true": result.y_true, "y_pred": result.y_pred, "scores": result.scores,
-                "baselines": baselines,
-            })
+            _write_json(
+                folder / "result.json",
+                {
+                    "fold": fold.name,
+                    "test_subjects": list(fold.test_subjects),
+                    "val_subjects": list(fold.val_subjects),
+                    "selection": result.selection,
+                    "best_epoch": result.best_epoch,
+                    "seconds": seconds,
+                    "history": result.history,
+                    "start": result.start,
+                    "keys": result.eval_keys,
+                    "y_true": result.y_true,
+                    "y_pred": result.y_pred,
+                    "scores": result.scores,
+                    "baselines": baselines,
+                },
+            )
         dist.barrier()
     if not dist.is_main:
         return {}
-    metrics = pool_results(out, class_names, len(all_folds), spec, provenance(spec, data_identity, class_names, all_folds))
+    metrics = pool_results(
+        out, class_names, len(all_folds), spec, provenance(spec, data_identity, class_names, all_folds)
+    )
     if spec.protocol in ("holdout", "all") and (out / "folds" / all_folds[0].name / "best.pt").is_file():
         shutil.copyfile(out / "folds" / all_folds[0].name / "best.pt", out / ".best.pt.tmp")
         (out / ".best.pt.tmp").replace(out / "best.pt")
     return metrics
 
 
-def provenance(spec: RunSpec, data_identity: dict[str, Any], class_names: list[str], folds: list[Fold]) -> dict[str, Any]:
+def provenance(
+    spec: RunSpec, data_identity: dict[str, Any], class_names: list[str], folds: list[Fold]
+) -> dict[str, Any]:
     """Everything that produced a run, resolved (no ``None`` standing for "the default"): data and
     preset, model and motion configs (alpha included), options, seed and the exact split."""
     import cv2
 
     cfg, motion = resolve_configs(spec, len(class_names))
     return {
-        "mpt_edge_version": __version__, "torch": torch.__version__, "opencv": cv2.__version__,
-        "data": data_identity, "model_config": cfg.to_dict(), "motion_config": motion.to_dict(),
-        "options": spec.options.to_dict(), "seed": spec.options.seed, "protocol": spec.protocol,
-        "test_fraction": spec.test_fraction, "val_subjects": spec.val_subjects, "backbone_weights": spec.backbone_weights,
+        "mpt_edge_version": __version__,
+        "torch": torch.__version__,
+        "opencv": cv2.__version__,
+        "data": data_identity,
+        "model_config": cfg.to_dict(),
+        "motion_config": motion.to_dict(),
+        "options": spec.options.to_dict(),
+        "seed": spec.options.seed,
+        "protocol": spec.protocol,
+        "test_fraction": spec.test_fraction,
+        "val_subjects": spec.val_subjects,
+        "backbone_weights": spec.backbone_weights,
         "baselines": spec.baselines,
         "split": {f.name: {"test": list(f.test_subjects), "val": list(f.val_subjects)} for f in folds},
     }
 
 
-def pool_results(out: Path, class_names: list[str], expected_folds: int, spec: RunSpec, provenance_record: dict[str, Any]) -> dict[str, Any]:
+def pool_results(
+    out: Path, class_names: list[str], expected_folds: int, spec: RunSpec, provenance_record: dict[str, Any]
+) -> dict[str, Any]:
     """Pool every finished fold in ``out`` into metrics.json, predictions.csv and the plots; the
     baselines are pooled the same way, over the same folds."""
     results = []
@@ -233,10 +271,16 @@ def pool_results(out: Path, class_names: list[str], expected_folds: int, spec: R
     evaluated = [r for r in results if r["y_true"]]
     num_classes = len(class_names)
     metrics: dict[str, Any] = {
-        "mpt_edge_version": __version__, "protocol": spec.protocol, "class_names": class_names,
-        "folds_finished": len(results), "folds_total": expected_folds, "complete": len(results) == expected_folds,
+        "mpt_edge_version": __version__,
+        "protocol": spec.protocol,
+        "class_names": class_names,
+        "folds_finished": len(results),
+        "folds_total": expected_folds,
+        "complete": len(results) == expected_folds,
         "selection": results[0]["selection"] if results else None,
-        "model": spec.model, "alpha": provenance_record["motion_config"]["alpha"], "motion_prompts": spec.motion_prompts,
+        "model": spec.model,
+        "alpha": provenance_record["motion_config"]["alpha"],
+        "motion_prompts": spec.motion_prompts,
         "train_seconds": round(sum(r["seconds"] for r in results), 1),
         "provenance": provenance_record,
     }
@@ -251,11 +295,17 @@ def pool_results(out: Path, class_names: list[str], expected_folds: int, spec: R
                 baselines[name] = {"label": LABELS[name], **pooled_loso(folds, num_classes)}
                 references[name] = baselines[name]["pooled"]["uf1"]
         metrics["baselines"] = baselines
-        title = f"{spec.protocol}: UF1 {pooled['pooled']['uf1']:.3f}, UAR {pooled['pooled']['uar']:.3f} ({len(evaluated)} fold{'s' if len(evaluated) > 1 else ''})"
+        title = (
+            f"{spec.protocol}: UF1 {pooled['pooled']['uf1']:.3f}, UAR "
+            f"{pooled['pooled']['uar']:.3f} ({len(evaluated)} "
+            f"fold{'s' if len(evaluated) > 1 else ''})"
+        )
         plot_confusion(pooled["pooled"]["confusion"], class_names, out / "confusion.png", title)
         if baselines:
             bars = {"model": pooled["pooled"], **{name: b["pooled"] for name, b in baselines.items()}}
-            plot_comparison(bars, {k: LABELS[k] for k in bars}, out / "baselines.png", f"held-out subjects ({spec.protocol})")
+            plot_comparison(
+                bars, {k: LABELS[k] for k in bars}, out / "baselines.png", f"held-out subjects ({spec.protocol})"
+            )
         write_predictions(out / "predictions.csv", evaluated, class_names)
     starts = {r["fold"]: r["start"]["eval_uf1"] for r in results if r.get("start")}
     plot_curves({r["fold"]: r["history"] for r in results}, out / "curves.png", references, starts)
@@ -272,27 +322,31 @@ def write_predictions(path: Path, results: list[dict[str, Any]], class_names: li
     names = [n for n in BASELINES if all(n in r.get("baselines", {}) for r in results)]
     table = io.StringIO()
     writer = csv.writer(table, lineterminator="\n")
-    writer.writerow(["fold", "clip", "subject", "dataset", "true", "predicted", *(f"score_{c}" for c in class_names), *(f"{n}_predicted" for n in names)])
+    writer.writerow(
+        [
+            "fold",
+            "clip",
+            "subject",
+            "dataset",
+            "true",
+            "predicted",
+            *(f"score_{c}" for c in class_names),
+            *(f"{n}_predicted" for n in names),
+        ]
+    )
     for r in results:
         for row, key in enumerate(r["keys"]):
             dataset, subject, clip = key.split("/", 2)
-            writer.writerow([
-                r["fold"], clip, subject, dataset, class_names[r["y_true"][row]], class_names[r["y_pred"][row]],
-                *(f"{v:.6f}" for v in r["scores"][row]), *(class_names[r["baselines"][n]["y_pred"][row]] for n in names),
-            ])
+            writer.writerow(
+                [
+                    r["fold"],
+                    clip,
+                    subject,
+                    dataset,
+                    class_names[r["y_true"][row]],
+                    class_names[r["y_pred"][row]],
+                    *(f"{v:.6f}" for v in r["scores"][row]),
+                    *(class_names[r["baselines"][n]["y_pred"][row]] for n in names),
+                ]
+            )
     atomic_write_bytes(path, table.getvalue().encode())
-
-
-def variant(spec: RunSpec, name: str) -> RunSpec:
-    """The ablation variants of ``--ablate``: the paper's comparison without magnification (alpha 0)
-    and without motion prompts."""
-    if name == "mpt":
-        return spec
-    if name == "no-magnification":
-        return replace(spec, alpha=0.0)
-    if name == "no-motion-prompts":
-        return replace(spec, motion_prompts=False)
-    raise MptEdgeError(f"unknown ablation variant {name!r}")
-
-
-ABLATIONS = ("mpt", "no-magnification", "no-motion-prompts")

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 import torch
 
@@ -30,14 +31,37 @@ def resolve_device(name: str) -> torch.device:
 
 
 def open_with_progress(
-    bars: Optional[Any], dataset: str, root: Optional[Path], synthetic: Optional[SyntheticSpec], skip_invalid: bool,
-    face_size: int, face_detector: str, log: Callable[..., None], trained_detector: Optional[str] = None, require_faces: bool = False,
+    bars: Any | None,
+    dataset: str,
+    root: Path | None,
+    synthetic: SyntheticSpec | None,
+    skip_invalid: bool,
+    face_size: int,
+    face_detector: str,
+    log: Callable[..., None],
+    trained_detector: str | None = None,
+    require_faces: bool = False,
 ) -> DataSource:
     """open_dataset with progress bars for generating / aligning, then what was read reported."""
     shown = synthetic or SyntheticSpec()  # None: whatever set is at --root; its size is only for the bar
-    tick = counter(bars, "generating synthetic set", shown.subjects * shown.clips_per_class * shown.classes) if dataset == "synthetic" else None
-    source = open_dataset(dataset, root, synthetic, skip_invalid, tick, face_size, face_detector, progress=lambda what, total: counter(bars, what, total),
-                          trained_detector=trained_detector, require_faces=require_faces, log=log)
+    tick = (
+        counter(bars, "generating synthetic set", shown.subjects * shown.clips_per_class * shown.classes)
+        if dataset == "synthetic"
+        else None
+    )
+    source = open_dataset(
+        dataset,
+        root,
+        synthetic,
+        skip_invalid,
+        tick,
+        face_size,
+        face_detector,
+        progress=lambda what, total: counter(bars, what, total),
+        trained_detector=trained_detector,
+        require_faces=require_faces,
+        log=log,
+    )
     report_source(source, log)
     return source
 
@@ -47,11 +71,14 @@ def report_source(source: DataSource, log: Callable[..., None]) -> None:
     for note in source.notes:
         log(f"note: {note}")
     if source.skipped:
-        log(f"[yellow]skipped {len(source.skipped)} invalid clip(s) (--skip-invalid): {source.skipped[0]}{' ...' if len(source.skipped) > 1 else ''}")
+        log(
+            f"[yellow]skipped {len(source.skipped)} invalid clip(s) (--skip-invalid): "
+            f"{source.skipped[0]}{' ...' if len(source.skipped) > 1 else ''}"
+        )
     log(f"data: {len(source.records)} clips of {len({r.subject for r in source.records})} subjects from {source.root}")
 
 
-def synthetic_of_data(data: Any) -> Optional[SyntheticSpec]:
+def synthetic_of_data(data: Any) -> SyntheticSpec | None:
     """The synthetic set a data identity (``train.data.sources``) names, or None for real data or a
     record this version cannot read."""
     try:
@@ -60,7 +87,7 @@ def synthetic_of_data(data: Any) -> Optional[SyntheticSpec]:
         return None
 
 
-def synthetic_of_run(model_path: Path) -> Optional[SyntheticSpec]:
+def synthetic_of_run(model_path: Path) -> SyntheticSpec | None:
     """The synthetic set a run folder was trained on (from its run.json), or None."""
     try:
         return synthetic_of_data(json.loads((Path(model_path) / "run.json").read_text())["identity"]["data"])
@@ -68,7 +95,7 @@ def synthetic_of_run(model_path: Path) -> Optional[SyntheticSpec]:
         return None
 
 
-def synthetic_of_model(meta: dict[str, Any]) -> Optional[SyntheticSpec]:
+def synthetic_of_model(meta: dict[str, Any]) -> SyntheticSpec | None:
     """The synthetic set an exported model was trained on (its ONNX metadata's ``training_data``), or
     None: calibrating on the same set is the only sensible default when the user names no other."""
     return synthetic_of_data(meta.get("training_data"))

@@ -8,9 +8,9 @@ overall F1 — the comparison gives the baseline its best case, chosen on the ve
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
 
 from mpt_edge.io import atomic_write_bytes
 from mpt_edge.spotting.intervals import Interval, SpottingScore, pool, score_video
@@ -51,16 +51,36 @@ class SpottingEvaluation:
 
     def as_dict(self) -> dict:
         return {
-            "dataset": self.dataset, "root": self.root, "frames": self.frames, "seconds": round(self.seconds, 1),
-            "frames_per_second": round(self.frames_per_second, 1), "ours": self.ours.as_dict(), "baseline": self.baseline.as_dict(),
-            "baseline_p": self.baseline_p, "baseline_sweep": {str(k): round(v, 4) for k, v in self.baseline_sweep.items()},
-            "videos": [{"video": v.video, "subject": v.subject, "frames": v.frames, "ours": v.ours.as_dict(), "baseline": v.baseline.as_dict()} for v in self.videos],
+            "dataset": self.dataset,
+            "root": self.root,
+            "frames": self.frames,
+            "seconds": round(self.seconds, 1),
+            "frames_per_second": round(self.frames_per_second, 1),
+            "ours": self.ours.as_dict(),
+            "baseline": self.baseline.as_dict(),
+            "baseline_p": self.baseline_p,
+            "baseline_sweep": {str(k): round(v, 4) for k, v in self.baseline_sweep.items()},
+            "videos": [
+                {
+                    "video": v.video,
+                    "subject": v.subject,
+                    "frames": v.frames,
+                    "ours": v.ours.as_dict(),
+                    "baseline": v.baseline.as_dict(),
+                }
+                for v in self.videos
+            ],
         }
 
 
 def evaluate_spotting(
-    dataset: str, root: Path, bundle=None, engine=None, options: SpotOptions = SpotOptions(baseline=True),
-    plots: Optional[Path] = None, on_video: Optional[Callable[[LongVideo], Callable[[int], None]]] = None,
+    dataset: str,
+    root: Path | None,
+    bundle=None,
+    engine=None,
+    options: SpotOptions = SpotOptions(baseline=True),
+    plots: Path | None = None,
+    on_video: Callable[[LongVideo], Callable[[int], None]] | None = None,
     log: Callable[[str], None] = lambda _: None,
 ) -> SpottingEvaluation:
     """Spot every video of the set (ours and the baseline), score both, optionally plot each video."""
@@ -79,12 +99,30 @@ def evaluate_spotting(
     sweep = {p: pool(score_video(r.baseline_intervals(p), v.truth) for v, r in results).overall.f1 for p in BASELINE_PS}
     best_p = max(sweep, key=lambda p: (sweep[p], -p))
     scores = tuple(
-        VideoScore(f"{v.subject}/{v.name}", v.subject, r.frames, r.seconds, score_video(r.intervals, v.truth),
-                   score_video(r.baseline_intervals(best_p), v.truth), r.intervals, tuple(r.baseline_intervals(best_p)), v.truth)
+        VideoScore(
+            f"{v.subject}/{v.name}",
+            v.subject,
+            r.frames,
+            r.seconds,
+            score_video(r.intervals, v.truth),
+            score_video(r.baseline_intervals(best_p), v.truth),
+            r.intervals,
+            tuple(r.baseline_intervals(best_p)),
+            v.truth,
+        )
         for v, r in results
     )
-    return SpottingEvaluation(dataset, str(root), scores, pool(s.ours for s in scores), pool(s.baseline for s in scores), best_p, sweep,
-                              sum(r.frames for _, r in results), sum(r.seconds for _, r in results))
+    return SpottingEvaluation(
+        dataset,
+        str(root),
+        scores,
+        pool(s.ours for s in scores),
+        pool(s.baseline for s in scores),
+        best_p,
+        sweep,
+        sum(r.frames for _, r in results),
+        sum(r.seconds for _, r in results),
+    )
 
 
 def plot_video(path: Path, video: LongVideo, result: SpotResult) -> Path:
@@ -94,7 +132,16 @@ def plot_video(path: Path, video: LongVideo, result: SpotResult) -> Path:
     from mpt_edge.spotting.report import timeline_image
 
     image = timeline_image(result.energy, result.threshold, result.intervals, result.fps, video.truth)
-    cv2.putText(image, f"{video.subject}/{video.name}", (image.shape[1] - 260, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+    cv2.putText(
+        image,
+        f"{video.subject}/{video.name}",
+        (image.shape[1] - 260, 14),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.42,
+        (0, 0, 0),
+        1,
+        cv2.LINE_AA,
+    )
     path.parent.mkdir(parents=True, exist_ok=True)
     ok, data = cv2.imencode(".png", image)
     return atomic_write_bytes(path, data.tobytes())
@@ -105,9 +152,27 @@ def write_evaluation(out: Path, evaluation: SpottingEvaluation) -> list[Path]:
     out.mkdir(parents=True, exist_ok=True)
     lines = []
     for video in evaluation.videos:
-        for source, intervals in (("ours", video.intervals), ("baseline", video.baseline_intervals), ("truth", video.truth)):
+        for source, intervals in (
+            ("ours", video.intervals),
+            ("baseline", video.baseline_intervals),
+            ("truth", video.truth),
+        ):
             for i in intervals:
-                lines.append(json.dumps({"video": video.video, "source": source, "type": i.kind, "onset": i.onset, "apex": i.apex,
-                                         "offset": i.offset, "score": round(i.score, 4), "label": i.label}))
-    return [atomic_write_bytes(out / "spotting.json", (json.dumps(evaluation.as_dict(), indent=2) + "\n").encode()),
-            atomic_write_bytes(out / "intervals.jsonl", ("\n".join(lines) + "\n").encode())]
+                lines.append(
+                    json.dumps(
+                        {
+                            "video": video.video,
+                            "source": source,
+                            "type": i.kind,
+                            "onset": i.onset,
+                            "apex": i.apex,
+                            "offset": i.offset,
+                            "score": round(i.score, 4),
+                            "label": i.label,
+                        }
+                    )
+                )
+    return [
+        atomic_write_bytes(out / "spotting.json", (json.dumps(evaluation.as_dict(), indent=2) + "\n").encode()),
+        atomic_write_bytes(out / "intervals.jsonl", ("\n".join(lines) + "\n").encode()),
+    ]

@@ -15,6 +15,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -35,16 +36,21 @@ def read_state_dict(path: str | Path) -> dict[str, torch.Tensor]:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
 
-            state = load_file(str(path))
+            state: Any = load_file(str(path))
         else:
             state = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as error:  # corrupt file, pickle with code, not a tensor file at all
-        raise MptEdgeError(f"cannot read backbone weights {path}: {type(error).__name__}: {str(error).splitlines()[0][:200]}") from None
+        raise MptEdgeError(
+            f"cannot read backbone weights {path}: {type(error).__name__}: {str(error).splitlines()[0][:200]}"
+        ) from None
     for key in ("state_dict", "model"):
         if isinstance(state, dict) and isinstance(state.get(key), dict):
             state = state[key]
     if not isinstance(state, dict) or not state or not all(isinstance(v, torch.Tensor) for v in state.values()):
-        raise MptEdgeError(f"backbone weights {path} hold no tensor state dict; expected a timm or Hugging Face ViT / DINOv2 checkpoint")
+        raise MptEdgeError(
+            f"backbone weights {path} hold no tensor state dict; expected a timm or Hugging "
+            "Face ViT / DINOv2 checkpoint"
+        )
     state = _strip_prefixes(state)
     return from_hugging_face(state) if is_hugging_face(state) else state
 
@@ -66,9 +72,15 @@ def is_hugging_face(state: dict[str, torch.Tensor]) -> bool:
 
 
 _HF_LAYER = {  # Hugging Face per-layer name -> timm's (ViTModel and Dinov2Model)
-    "layernorm_before": "norm1", "norm1": "norm1", "layernorm_after": "norm2", "norm2": "norm2",
-    "attention.output.dense": "attn.proj", "intermediate.dense": "mlp.fc1", "output.dense": "mlp.fc2",
-    "mlp.fc1": "mlp.fc1", "mlp.fc2": "mlp.fc2",
+    "layernorm_before": "norm1",
+    "norm1": "norm1",
+    "layernorm_after": "norm2",
+    "norm2": "norm2",
+    "attention.output.dense": "attn.proj",
+    "intermediate.dense": "mlp.fc1",
+    "output.dense": "mlp.fc2",
+    "mlp.fc1": "mlp.fc1",
+    "mlp.fc2": "mlp.fc2",
 }
 
 
@@ -90,7 +102,7 @@ def from_hugging_face(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]
         for kind in ("weight", "bias"):
             parts = [state.get(f"{src}attention.attention.{name}.{kind}") for name in ("query", "key", "value")]
             if all(p is not None for p in parts):
-                out[f"{dst}attn.qkv.{kind}"] = torch.cat(parts, dim=0)
+                out[f"{dst}attn.qkv.{kind}"] = torch.cat([p for p in parts if p is not None], dim=0)
             for hf, timm in _HF_LAYER.items():
                 if f"{src}{hf}.{kind}" in state:
                     out[f"{dst}{timm}.{kind}"] = state[f"{src}{hf}.{kind}"]
@@ -112,12 +124,17 @@ class BackboneShape:
 
     def describe(self) -> str:
         kind = "DINOv2 ViT" if self.family == "dinov2" else "ViT"
-        return f"a {kind} (width {self.embed_dim}, patch {self.patch_size}, {self.depth} blocks, {self.pos_grid}x{self.pos_grid} position grid)"
+        return (
+            f"a {kind} (width {self.embed_dim}, patch {self.patch_size}, {self.depth} blocks, "
+            f"{self.pos_grid}x{self.pos_grid} position grid)"
+        )
 
     def matching_configs(self) -> list[str]:
         return [
-            name for name, cfg in REGISTRY.items()
-            if (cfg.family, cfg.embed_dim, cfg.patch_size, cfg.depth, cfg.stored_pos_grid) == (self.family, self.embed_dim, self.patch_size, self.depth, self.pos_grid)
+            name
+            for name, cfg in REGISTRY.items()
+            if (cfg.family, cfg.embed_dim, cfg.patch_size, cfg.depth, cfg.stored_pos_grid)
+            == (self.family, self.embed_dim, self.patch_size, self.depth, self.pos_grid)
         ]
 
 
@@ -141,8 +158,14 @@ def check_fits(cfg: MPTConfig, state: dict[str, torch.Tensor], path: str | Path)
     wanted = BackboneShape(cfg.family, cfg.embed_dim, cfg.patch_size, cfg.depth, cfg.stored_pos_grid)
     if shape != wanted:
         fits = shape.matching_configs()
-        advice = f"use --model {' or '.join(fits)}" if fits else f"no built-in config fits it (configs: {', '.join(REGISTRY)})"
-        raise MptEdgeError(f"backbone weights {path} hold {shape.describe()}, but {cfg.name} is {wanted.describe()}: {advice}")
+        advice = (
+            f"use --model {' or '.join(fits)}"
+            if fits
+            else f"no built-in config fits it (configs: {', '.join(REGISTRY)})"
+        )
+        raise MptEdgeError(
+            f"backbone weights {path} hold {shape.describe()}, but {cfg.name} is {wanted.describe()}: {advice}"
+        )
 
 
 def config_for_weights(path: str | Path) -> str:
@@ -151,7 +174,9 @@ def config_for_weights(path: str | Path) -> str:
     fits = shape.matching_configs() if shape else []
     if not fits:
         described = shape.describe() if shape else "no ViT"
-        raise MptEdgeError(f"backbone weights {path} hold {described}; no built-in config fits it (configs: {', '.join(REGISTRY)})")
+        raise MptEdgeError(
+            f"backbone weights {path} hold {described}; no built-in config fits it (configs: {', '.join(REGISTRY)})"
+        )
     return fits[0]
 
 
@@ -162,12 +187,17 @@ def load_backbone_weights(model: MPT, path: str | Path) -> dict[str, int]:
     expected = model.backbone_state_dict()
     missing = sorted(set(expected) - set(state))
     mismatched = [
-        f"{k}: {tuple(state[k].shape)} in the file, {tuple(v.shape)} in the model" for k, v in expected.items() if k in state and state[k].shape != v.shape
+        f"{k}: {tuple(state[k].shape)} in the file, {tuple(v.shape)} in the model"
+        for k, v in expected.items()
+        if k in state and state[k].shape != v.shape
     ]
     if missing or mismatched:
         details = mismatched[:3] + [f"missing {k}" for k in missing[:3]]
         raise MptEdgeError(
-            f"backbone weights {path} do not fit {model.cfg.name} ({len(mismatched)} shape mismatches, {len(missing)} missing): "
+            (
+                f"backbone weights {path} do not fit {model.cfg.name} ({len(mismatched)} shape "
+                f"mismatches, {len(missing)} missing): "
+            )
             + "; ".join(details)
             + f". Use the config the file was trained for ({', '.join(REGISTRY)})"
         )

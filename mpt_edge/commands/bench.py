@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
-from mpt_edge.commands.common import SERVER, PRECISION, user_errors
+from mpt_edge.commands.common import PRECISION, SERVER, user_errors
 
 
 @user_errors
@@ -17,7 +16,7 @@ def bench(
     seconds: float = typer.Option(5.0, "--seconds", help="How long to measure."),
     warmup: int = typer.Option(5, "--warmup", help="Untimed inferences first."),
     precision: str = PRECISION,
-    server: Optional[str] = SERVER,
+    server: str | None = SERVER,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),
 ) -> None:
     """Latency p50/p99 and throughput of a bundle's engine (batch 1); both precisions where it carries two."""
@@ -33,5 +32,9 @@ def bench(
     if result["by_precision_measured"] == "interleaved":
         rows += [(f"{name} (interleaved)", figures) for name, figures in result["by_precision"].items()]
     for name, figures in rows:
-        Console().print(f"{result['target']} ({result['backend']} {name}): p50 {figures['latency_ms']['p50']:.2f} ms, p99 {figures['latency_ms']['p99']:.2f} ms, "
-                        f"{figures['throughput_per_s']:.1f} inferences/s over {figures['runs']} runs")
+        Console().print(
+            f"{result['target']} ({result['backend']} {name}): p50 "
+            f"{figures['latency_ms']['p50']:.2f} ms, p99 {figures['latency_ms']['p99']:.2f} "
+            "ms, "
+            f"{figures['throughput_per_s']:.1f} inferences/s over {figures['runs']} runs"
+        )

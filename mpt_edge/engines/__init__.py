@@ -6,8 +6,10 @@ the runtime it actually uses.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
@@ -17,13 +19,29 @@ if TYPE_CHECKING:
     from mpt_edge.bundle import Bundle
 
 
+Shape = tuple[int | None, ...]  # None: a dynamic dimension
+Log = Callable[[str], None]
+
+
 class Engine(Protocol):
+    """An opened model: ``infer`` as often as needed, then ``close`` (or ``with engine:``)."""
+
     backend: str
     input_names: list[str]
 
     def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """Logits (B, classes) for named float32 inputs."""
         ...
+
+    def close(self) -> None:
+        """Free the runtime's resources (sessions, CUDA memory, connections)."""
+        ...
+
+    def __enter__(self) -> Any: ...
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None, /
+    ) -> None: ...
 
 
 def open_engine(path: str | Path, threads: int | None = None, optimize: bool = True) -> Engine:
@@ -43,33 +61,42 @@ def open_engine(path: str | Path, threads: int | None = None, optimize: bool = T
     raise InputError(f"{path}: unknown model type {path.suffix!r}; expected .onnx or an OpenVINO .xml")
 
 
-def check_engine_io(engine: object, bundle: "Bundle", model: Path) -> None:
+def check_engine_io(engine: object, bundle: Bundle, model: Path) -> None:
     """The model a bundle opened takes the inputs and gives the output its manifest says, checked when the
     engine opens: a model swapped for another build is one line before the first frame, not a crash at
     the first event. Dynamic dimensions (None) match any size."""
-    inputs: dict[str, tuple] | None = getattr(engine, "input_shapes", None)
-    outputs: dict[str, tuple] | None = getattr(engine, "output_shapes", None)
+    inputs: dict[str, Shape] | None = getattr(engine, "input_shapes", None)
+    outputs: dict[str, Shape] | None = getattr(engine, "output_shapes", None)
     if inputs is None or outputs is None:
         return  # a remote engine checks the served model itself (mpt_edge.engines.triton)
     expected = {name: tuple(shape) for name, shape in bundle.manifest["inputs"].items()}
 
-    def fits(shape: tuple, want: tuple) -> bool:
+    def fits(shape: Shape, want: Shape) -> bool:
         return len(shape) == len(want) and all(d is None or d == w for d, w in zip(shape, want))
 
     fix = "the model file belongs to another build: rebuild the bundle with `mpt-edge build`"
     if set(inputs) != set(expected):
-        raise InputError(f"{model} takes inputs {sorted(inputs)}, but the manifest of {bundle.root} says {sorted(expected)}; {fix}")
+        raise InputError(
+            f"{model} takes inputs {sorted(inputs)}, but the manifest of {bundle.root} says {sorted(expected)}; {fix}"
+        )
     for name, shape in inputs.items():
         if not fits(shape, expected[name]):
-            raise InputError(f"{model} input {name} has shape {list(shape)}, the manifest of {bundle.root} says {list(expected[name])}; {fix}")
+            raise InputError(
+                f"{model} input {name} has shape {list(shape)}, the manifest of {bundle.root} "
+                f"says {list(expected[name])}; {fix}"
+            )
     want = [tuple(shape) for shape in bundle.manifest["outputs"].values()]
     given = list(outputs.values())
     if len(given) != len(want) or not all(fits(g, w) for g, w in zip(given, want)):
-        raise InputError(f"{model} gives outputs of shapes {[list(g) for g in given]}, the manifest of {bundle.root} says "
-                         f"{[list(w) for w in want]} ({len(bundle.manifest['class_names'])} classes); {fix}")
+        raise InputError(
+            f"{model} gives outputs of shapes {[list(g) for g in given]}, the manifest of {bundle.root} says "
+            f"{[list(w) for w in want]} ({len(bundle.manifest['class_names'])} classes); {fix}"
+        )
 
 
-def open_bundle_engine(bundle: "Bundle", log=print, precision: str | None = None, server: str | None = None) -> Engine:
+def open_bundle_engine(
+    bundle: Bundle, log: Log = print, precision: str | None = None, server: str | None = None
+) -> Engine:
     """The bundle's engine (:func:`_open_bundle_engine`), its inputs and outputs checked against the manifest."""
     from mpt_edge.precision import available
 
@@ -79,7 +106,9 @@ def open_bundle_engine(bundle: "Bundle", log=print, precision: str | None = None
     return engine
 
 
-def _open_bundle_engine(bundle: "Bundle", log=print, precision: str | None = None, server: str | None = None) -> Engine:
+def _open_bundle_engine(
+    bundle: Bundle, log: Log = print, precision: str | None = None, server: str | None = None
+) -> Engine:
     """The engine of one of the bundle's models (``precision``: int8 or fp32 where the bundle carries
     both, see mpt_edge.precision; None: the target's own precision), with the manifest's options;
     ``server``: a Triton server (grpc://HOST:PORT) serving this bundle (a triton-* model repository)."""
@@ -92,19 +121,32 @@ def _open_bundle_engine(bundle: "Bundle", log=print, precision: str | None = Non
         raise InputError(f"bundle {bundle.root} has no {precision} model (it carries {', '.join(sorted(models))})")
     if bundle.backend == "triton" or server:
         if bundle.backend != "triton":
-            raise InputError(f"--server needs a Triton model repository: build one with `mpt-edge build ... --target triton-cpu` (bundle {bundle.root} is {bundle.backend})")
+            raise InputError(
+                "--server needs a Triton model repository: build one with `mpt-edge build ... "
+                f"--target triton-cpu` (bundle {bundle.root} is {bundle.backend})"
+            )
         if not server:
-            raise InputError(f"bundle {bundle.root} is a Triton model repository: serve it with tritonserver and pass --server grpc://HOST:8001")
+            raise InputError(
+                f"bundle {bundle.root} is a Triton model repository: serve it with tritonserver and pass --server grpc://HOST:8001"
+            )
         from mpt_edge.engines.triton import TritonEngine
 
-        return TritonEngine(server, bundle.manifest["triton"]["models"][precision], bundle.manifest["inputs"], bundle.manifest["outputs"], log)
+        return TritonEngine(
+            server,
+            bundle.manifest["triton"]["models"][precision],
+            bundle.manifest["inputs"],
+            bundle.manifest["outputs"],
+            log,
+        )
     model = bundle.path(models[precision])
     if bundle.backend == "openvino":
         from mpt_edge.engines.openvino import OpenVinoEngine
 
         # an FP32 model stays FP32: OpenVINO would quietly run it in bf16 on AVX-512 BF16 / AMX CPUs
         return OpenVinoEngine(
-            model, hint=options.get("performance_hint", "LATENCY"), inference_precision="f32" if precision == "fp32" else None
+            model,
+            hint=options.get("performance_hint", "LATENCY"),
+            inference_precision="f32" if precision == "fp32" else None,
         )
     if bundle.backend == "onnxruntime":
         from mpt_edge.engines.onnxruntime import OnnxRuntimeEngine
@@ -113,5 +155,9 @@ def _open_bundle_engine(bundle: "Bundle", log=print, precision: str | None = Non
     if bundle.backend == "tensorrt":
         from mpt_edge.engines.tensorrt import TensorRtEngine
 
-        return TensorRtEngine(bundle.root / bundle.manifest["roles"]["engine"], onnx_path=model, options=options, log=log)
-    raise InputError(f"bundle {bundle.root} names backend {bundle.backend!r}, which this mpt-edge does not know; upgrade mpt-edge")
+        return TensorRtEngine(
+            bundle.root / bundle.manifest["roles"]["engine"], onnx_path=model, options=options, log=log
+        )
+    raise InputError(
+        f"bundle {bundle.root} names backend {bundle.backend!r}, which this mpt-edge does not know; upgrade mpt-edge"
+    )

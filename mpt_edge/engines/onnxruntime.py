@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from mpt_edge.engines.base import EngineBase
 from mpt_edge.errors import InputError
 
 
-class OnnxRuntimeEngine:
+class OnnxRuntimeEngine(EngineBase):
     backend = "onnxruntime"
 
     def __init__(self, path: Path, threads: int | None = None, optimize: bool = True) -> None:
@@ -29,15 +31,20 @@ class OnnxRuntimeEngine:
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as error:
-            raise InputError(f"ONNX Runtime cannot load {path} ({str(error).splitlines()[0][:160]}); rebuild it") from None
+            raise InputError(
+                f"ONNX Runtime cannot load {path} ({str(error).splitlines()[0][:160]}); rebuild it"
+            ) from None
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.input_shapes = {i.name: _dims(i.shape) for i in self.session.get_inputs()}
         self.output_shapes = {o.name: _dims(o.shape) for o in self.session.get_outputs()}
 
     def infer(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
-        return self.session.run(None, {name: feeds[name] for name in self.input_names})[0]
+        return np.asarray(self.session.run(None, {name: feeds[name] for name in self.input_names})[0])
+
+    def _release(self) -> None:
+        del self.session  # the session's memory arena goes with it
 
 
-def _dims(shape: list) -> tuple:
+def _dims(shape: list[Any]) -> tuple[int | None, ...]:
     """Static dimensions as ints, dynamic ones (names, None) as None."""
     return tuple(d if isinstance(d, int) and d > 0 else None for d in shape)

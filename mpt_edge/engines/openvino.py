@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
+from mpt_edge.engines.base import EngineBase
 from mpt_edge.errors import InputError
 
 
@@ -15,10 +17,12 @@ def isa_capped_below_bf16() -> bool:
     reads BF16/AMX from the CPUID and picks bf16, which then has no kernel: measured here, an INT8 IR
     failed to compile under ``ONEDNN_MAX_CPU_ISA=AVX2`` on an AMX CPU. Such a cap means f32."""
     isa = os.environ.get("ONEDNN_MAX_CPU_ISA", "").upper()
-    return bool(isa) and isa not in ("ALL", "DEFAULT") and not any(key in isa for key in ("BF16", "AMX", "FP16", "AVX10"))
+    return (
+        bool(isa) and isa not in ("ALL", "DEFAULT") and not any(key in isa for key in ("BF16", "AMX", "FP16", "AVX10"))
+    )
 
 
-class OpenVinoEngine:
+class OpenVinoEngine(EngineBase):
     backend = "openvino"
 
     def __init__(
@@ -29,7 +33,7 @@ class OpenVinoEngine:
         import openvino as ov
 
         core = ov.Core()
-        config = {"PERFORMANCE_HINT": hint}
+        config: dict[str, Any] = {"PERFORMANCE_HINT": hint}
         if inference_precision is None and isa_capped_below_bf16():
             inference_precision = "f32"
         if inference_precision:
@@ -49,7 +53,10 @@ class OpenVinoEngine:
         result = self.request.infer({name: feeds[name] for name in self.input_names})
         return np.asarray(result[self.compiled.outputs[0]])
 
+    def _release(self) -> None:
+        del self.request, self.compiled
 
-def _dims(shape) -> tuple:
+
+def _dims(shape: Any) -> tuple[int | None, ...]:
     """Static dimensions as ints, dynamic ones as None."""
     return tuple(d.get_length() if d.is_static else None for d in shape)

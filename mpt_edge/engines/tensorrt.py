@@ -19,11 +19,13 @@ import ctypes
 import json
 import os
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
+from mpt_edge.engines.base import EngineBase
 from mpt_edge.errors import InputError, MptEdgeError
 from mpt_edge.io import atomic_write_bytes
 
@@ -32,17 +34,21 @@ ENGINE_INFO = "engine.json"
 TIMING_CACHE = "timing.cache"
 
 
-def _tensorrt():
+def _tensorrt() -> Any:
     try:
         import tensorrt as trt
     except ImportError:
-        raise MptEdgeError("TensorRT is not installed here: pip install 'mpt-edge[tensorrt]' (on Jetson: JetPack's python3-libnvinfer)") from None
+        raise MptEdgeError(
+            "TensorRT is not installed here: pip install 'mpt-edge[tensorrt]' (on Jetson: JetPack's python3-libnvinfer)"
+        ) from None
     return trt
 
 
 def gpu_name() -> str:
     try:
-        out = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=10)
+        out = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=10
+        )
         if out.returncode == 0 and out.stdout.strip():
             return out.stdout.strip().splitlines()[0]
     except (OSError, subprocess.TimeoutExpired):
@@ -51,7 +57,9 @@ def gpu_name() -> str:
     return model.read_text(errors="ignore").strip("\x00\n ") if model.is_file() else "unknown"
 
 
-def build_engine(onnx_path: Path, engine_path: Path, options: dict[str, Any], log=print) -> dict[str, Any]:
+def build_engine(
+    onnx_path: Path, engine_path: Path, options: dict[str, Any], log: Callable[[str], None] = print
+) -> dict[str, Any]:
     """Serialize an engine for this GPU from the strongly typed INT8/FP16 ONNX; returns what engine.json records."""
     import time
 
@@ -87,24 +95,33 @@ def build_engine(onnx_path: Path, engine_path: Path, options: dict[str, Any], lo
     started = time.perf_counter()
     serialized = builder.build_serialized_network(network, config)
     if serialized is None:
-        raise MptEdgeError(f"TensorRT could not build an engine from {onnx_path}; run with TensorRT verbose logging to see the failing layer")
+        raise MptEdgeError(
+            f"TensorRT could not build an engine from {onnx_path}; run with TensorRT verbose "
+            "logging to see the failing layer"
+        )
     seconds = time.perf_counter() - started
     atomic_write_bytes(engine_path, bytes(serialized))
     atomic_write_bytes(cache_path, bytes(config.get_timing_cache().serialize()))
-    info = {"tensorrt_version": trt.__version__, "gpu": gpu_name(), "onnx": Path(onnx_path).name, "build_seconds": round(seconds, 1), "options": options}
+    info = {
+        "tensorrt_version": trt.__version__,
+        "gpu": gpu_name(),
+        "onnx": Path(onnx_path).name,
+        "build_seconds": round(seconds, 1),
+        "options": options,
+    }
     atomic_write_bytes(Path(engine_path).parent / ENGINE_INFO, json.dumps(info, indent=2).encode())
     log(f"built {engine_path} in {seconds:.1f} s with TensorRT {trt.__version__} on {info['gpu']}")
     return info
 
 
-def strongly_typed_flags(trt) -> int:
+def strongly_typed_flags(trt: Any) -> int:
     """``create_network`` flags for a strongly typed network: TensorRT 10 asks for it with
     ``STRONGLY_TYPED``; in TensorRT 11 every network is strongly typed (the flag may be gone)."""
     flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
     return 1 << int(flag) if flag is not None else 0
 
 
-def check_dla(trt, builder, core: int) -> None:
+def check_dla(trt: Any, builder: Any, core: int) -> None:
     """DLA only where this TensorRT and device have it (TensorRT 11 dropped DLA; only Jetson AGX Orin
     and Orin NX carry DLA cores): otherwise one line naming the target to use instead."""
     cores = int(getattr(builder, "num_DLA_cores", 0) or 0) if hasattr(trt.DeviceType, "DLA") else 0
@@ -121,30 +138,45 @@ def check_engine_info(folder: Path, installed_version: str, gpu: str) -> None:
     if not info_path.is_file():
         return
     info = json.loads(info_path.read_text())
-    if info.get("tensorrt_version") != installed_version or (gpu != "unknown" and info.get("gpu") not in (None, "unknown", gpu)):
+    if info.get("tensorrt_version") != installed_version or (
+        gpu != "unknown" and info.get("gpu") not in (None, "unknown", gpu)
+    ):
         raise InputError(
-            f"{folder / ENGINE} was built with TensorRT {info.get('tensorrt_version')} on {info.get('gpu')}; this is TensorRT "
-            f"{installed_version} on {gpu}. Engines do not move between versions or GPUs: delete {folder / ENGINE} (it is rebuilt on "
+            f"{folder / ENGINE} was built with TensorRT {info.get('tensorrt_version')} on "
+            f"{info.get('gpu')}; this is TensorRT "
+            f"{installed_version} on {gpu}. Engines do not move between versions or GPUs: "
+            f"delete {folder / ENGINE} (it is rebuilt on "
             f"the next start) or run {folder / 'build_engine.sh'}"
         )
 
 
-class TensorRtEngine:
+class TensorRtEngine(EngineBase):
     backend = "tensorrt"
 
-    def __init__(self, engine_path: Path, onnx_path: Optional[Path] = None, options: Optional[dict[str, Any]] = None, log=print) -> None:
+    def __init__(
+        self,
+        engine_path: Path,
+        onnx_path: Path | None = None,
+        options: dict[str, Any] | None = None,
+        log: Callable[[str], None] = print,
+    ) -> None:
         trt = _tensorrt()
         engine_path = Path(engine_path)
         if not engine_path.is_file():
             if onnx_path is None or not Path(onnx_path).is_file():
-                raise InputError(f"no TensorRT engine at {engine_path} and no ONNX model to build it from; rebuild the bundle")
+                raise InputError(
+                    f"no TensorRT engine at {engine_path} and no ONNX model to build it from; rebuild the bundle"
+                )
             log(f"no engine yet: building {engine_path} from {onnx_path} (first start only)")
             build_engine(Path(onnx_path), engine_path, options or {}, log)
         check_engine_info(engine_path.parent, trt.__version__, gpu_name())
         runtime = trt.Runtime(trt.Logger(trt.Logger.WARNING))
         self.engine = runtime.deserialize_cuda_engine(engine_path.read_bytes())
         if self.engine is None:
-            raise InputError(f"TensorRT {trt.__version__} cannot load {engine_path} (built by another version or GPU?); delete it to rebuild on the next start")
+            raise InputError(
+                f"TensorRT {trt.__version__} cannot load {engine_path} (built by another version "
+                "or GPU?); delete it to rebuild on the next start"
+            )
         self.context = self.engine.create_execution_context()
         from cuda.bindings import runtime as cudart  # cuda-python, from the [tensorrt] extra
 
@@ -168,7 +200,7 @@ class TensorRtEngine:
         self.input_shapes = {n: tuple(self.host[n].shape) for n in self.input_names}
         self.output_shapes = {n: tuple(self.host[n].shape) for n in self.output_names}
 
-    def _check(self, result):
+    def _check(self, result: Any) -> Any:
         error, *value = result
         if int(error) != 0:
             raise MptEdgeError(f"CUDA error {error}")
@@ -181,18 +213,39 @@ class TensorRtEngine:
             if array.shape != self.host[name].shape:
                 raise InputError(f"input {name} has shape {array.shape}; the engine takes {self.host[name].shape}")
             np.copyto(self.host[name], array, casting="same_kind")
-            self._check(self.cudart.cudaMemcpyAsync(self.device[name], self.host[name].ctypes.data, self.host[name].nbytes, kind.cudaMemcpyHostToDevice, self.stream))
+            self._check(
+                self.cudart.cudaMemcpyAsync(
+                    self.device[name],
+                    self.host[name].ctypes.data,
+                    self.host[name].nbytes,
+                    kind.cudaMemcpyHostToDevice,
+                    self.stream,
+                )
+            )
         self.context.execute_async_v3(self.stream)
         out = self.output_names[0]
-        self._check(self.cudart.cudaMemcpyAsync(self.host[out].ctypes.data, self.device[out], self.host[out].nbytes, kind.cudaMemcpyDeviceToHost, self.stream))
+        self._check(
+            self.cudart.cudaMemcpyAsync(
+                self.host[out].ctypes.data,
+                self.device[out],
+                self.host[out].nbytes,
+                kind.cudaMemcpyDeviceToHost,
+                self.stream,
+            )
+        )
         self._check(self.cudart.cudaStreamSynchronize(self.stream))
-        return self.host[out].copy()
+        return np.asarray(self.host[out].copy())
 
     def __del__(self) -> None:
+        self.close()
+
+    def _release(self) -> None:
         for pointer in getattr(self, "device", {}).values():
             self.cudart.cudaFree(pointer)
         for pointer in getattr(self, "pinned", []):
             self.cudart.cudaFreeHost(pointer)
+        if getattr(self, "stream", None) is not None:
+            self.cudart.cudaStreamDestroy(self.stream)
 
 
 def build_from_bundle(folder: Path) -> dict[str, Any]:

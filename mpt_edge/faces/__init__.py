@@ -3,7 +3,7 @@
 Every detector returns :class:`Face` records in frame pixels: a box, a score and — where the model has
 them — eye centres, a mouth centre and all its landmark points. Alignment (:mod:`mpt_edge.face`) uses
 the eyes and mouth. Between detections the stream follows the face with its phase-correlation/ECC
-tracker, measured more precise than re-placing the landmarks (README "Faces").
+tracker, measured more precise than re-placing the landmarks (docs "Faces").
 
 - ``blazeface``: MediaPipe's BlazeFace (full-range model, 192 px) finds faces, the 468-point face
   mesh places landmarks;
@@ -16,8 +16,9 @@ The model files come from registry packages (:mod:`mpt_edge.faces.models`, ``mpt
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Optional, Protocol
+from typing import Protocol
 
 import numpy as np
 
@@ -26,18 +27,23 @@ from mpt_edge.errors import InputError
 Point = tuple[float, float]
 DETECTORS = ("blazeface", "mtcnn", "haar", "none")
 CANONICAL_LAYOUT = "eyes-mouth-v1"  # named in bundles: a change of mpt_edge.face.CANONICAL is a new layout
-DEFAULT_DETECTOR = "blazeface"  # chosen by the README's "Faces" table: finds as many faces as MTCNN at a fifth of its time
-FACE_HELP = ("Face detector: auto (the one the model was trained with, else blazeface if its models are installed, else haar), "
-             "blazeface (BlazeFace + 468-point mesh), mtcnn (5 landmarks), haar (OpenCV cascades) or none (the frames are face crops).")
+DEFAULT_DETECTOR = (
+    "blazeface"  # chosen by the README's "Faces" table: finds as many faces as MTCNN at a fifth of its time
+)
+FACE_HELP = (
+    "Face detector: auto (the one the model was trained with, else blazeface if its models are installed, else haar), "
+    "blazeface (BlazeFace + 468-point mesh), mtcnn (5 landmarks), haar (OpenCV "
+    "cascades) or none (the frames are face crops)."
+)
 
 
 @dataclass(frozen=True)
 class Face:
     box: tuple[float, float, float, float]  # x, y, w, h in frame pixels
     score: float
-    eyes: Optional[tuple[Point, Point]] = None  # centres of the image-left and image-right eye
-    mouth: Optional[Point] = None  # centre of the mouth
-    points: Optional[np.ndarray] = field(default=None, compare=False)  # (N, 2) every landmark the model gives
+    eyes: tuple[Point, Point] | None = None  # centres of the image-left and image-right eye
+    mouth: Point | None = None  # centre of the mouth
+    points: np.ndarray | None = field(default=None, compare=False)  # (N, 2) every landmark the model gives
     source: str = ""  # what placed the landmarks: mesh, mtcnn, blazeface, haar
 
     @property
@@ -75,8 +81,10 @@ def open_detector(name: str, engine: str = "auto", min_face: int = 24) -> Detect
     raise InputError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTORS)}")
 
 
-NEEDED_FILES = {"blazeface": ("face_detection_full_range_sparse.tflite", "face_landmark.tflite"),
-                "mtcnn": ("mtcnn_pnet.onnx", "mtcnn_rnet.onnx", "mtcnn_onet.onnx")}
+NEEDED_FILES = {
+    "blazeface": ("face_detection_full_range_sparse.tflite", "face_landmark.tflite"),
+    "mtcnn": ("mtcnn_pnet.onnx", "mtcnn_rnet.onnx", "mtcnn_onet.onnx"),
+}
 
 
 def models_installed(name: str) -> bool:
@@ -91,11 +99,13 @@ def _check_not_altered(name: str) -> None:
 
     altered = [f for f, state in file_states(NEEDED_FILES.get(name, ())).items() if state == ALTERED]
     if altered:
-        raise InputError(f"face model {model_dir() / altered[0]} is altered or corrupt (sha256 differs from its pin): "
-                         f"run `{INSTALL_COMMAND} --force`, or pass --face haar")
+        raise InputError(
+            f"face model {model_dir() / altered[0]} is altered or corrupt (sha256 differs from its pin): "
+            f"run `{INSTALL_COMMAND} --force`, or pass --face haar"
+        )
 
 
-def resolve_detector(requested: str, trained: Optional[str] = None, log=None) -> str:
+def resolve_detector(requested: str, trained: str | None = None, log: Callable[[str], None] | None = None) -> str:
     """``auto``: the detector the model's training faces were aligned with (so the device aligns the
     same way), else BlazeFace where its models are installed, else Haar (said once through ``log``)."""
     if requested != "auto":
@@ -112,5 +122,5 @@ def resolve_detector(requested: str, trained: Optional[str] = None, log=None) ->
     return "haar"
 
 
-def largest(faces: list[Face]) -> Optional[Face]:
+def largest(faces: list[Face]) -> Face | None:
     return max(faces, key=lambda f: f.box[2] * f.box[3]) if faces else None

@@ -10,15 +10,14 @@ which steadies the box and keypoints from frame to frame).
 Landmarks: the 468-point mesh (``face_landmark.tflite``) on a 192x192 RGB [0, 1] crop of the face,
 1.5x its box, rotated so the eyes are level; the presence score (sigmoid of the second output) says
 whether the crop still holds a face.
-The full-range model was chosen over the short-range one by measurement (README, "Faces"): the
+The full-range model was chosen over the short-range one by measurement (docs, "Faces"): the
 short-range model misses faces under ~1/5 of the frame, as data-set frames and group photos have.
 """
 
 from __future__ import annotations
 
 import math
-from functools import lru_cache
-from typing import Optional
+from functools import cache
 
 import cv2
 import numpy as np
@@ -34,12 +33,29 @@ NMS_IOU = 0.3
 MESH_PRESENCE = 0.5
 ROI_SCALE = 1.5
 # Mesh indices (MediaPipe's canonical face): the contour of each eye, the mouth's corners and lips.
-RIGHT_EYE = (33, 7, 163, 144, 145, 153, 154, 155, 133, 173, 157, 158, 159, 160, 161, 246)  # subject's right (image left)
+RIGHT_EYE = (
+    33,
+    7,
+    163,
+    144,
+    145,
+    153,
+    154,
+    155,
+    133,
+    173,
+    157,
+    158,
+    159,
+    160,
+    161,
+    246,
+)  # subject's right (image left)
 LEFT_EYE = (263, 249, 390, 373, 374, 380, 381, 382, 362, 398, 384, 385, 386, 387, 388, 466)
 MOUTH = (61, 291, 0, 17)
 
 
-@lru_cache(maxsize=None)
+@cache
 def anchors(size: int = DETECT_SIZE, stride: int = 4) -> np.ndarray:
     """(N, 2) anchor centres in [0, 1], one per grid cell, row-major (fixed anchor size 1)."""
     cells = size // stride
@@ -79,8 +95,7 @@ def weighted_nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> list[tupl
         x1 = np.minimum(boxes[best, 2], boxes[candidates, 2])
         y1 = np.minimum(boxes[best, 3], boxes[candidates, 3])
         inter = np.clip(x1 - x0, 0, None) * np.clip(y1 - y0, 0, None)
-        area = lambda b: (b[..., 2] - b[..., 0]) * (b[..., 3] - b[..., 1])  # noqa: E731
-        overlap = inter / np.maximum(area(boxes[best]) + area(boxes[candidates]) - inter, 1e-12)
+        overlap = inter / np.maximum(_area(boxes[best]) + _area(boxes[candidates]) - inter, 1e-12)
         cluster = candidates[overlap > iou]
         weights = scores[cluster][:, None]
         kept.append(((boxes[cluster] * weights).sum(0) / weights.sum(), float(scores[best])))
@@ -123,7 +138,9 @@ class BlazeFaceMesh:
         cx, cy = raw[:, 0] + centres[:, 0], raw[:, 1] + centres[:, 1]
         w, h = raw[:, 2], raw[:, 3]
         keypoints = raw[:, 4:16].reshape(-1, 6, 2) + centres[:, None, :]
-        packed = np.concatenate([np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1), keypoints.reshape(-1, 12)], 1)
+        packed = np.concatenate(
+            [np.stack([cx - w / 2, cy - h / 2, cx + w / 2, cy + h / 2], 1), keypoints.reshape(-1, 12)], 1
+        )
         faces = []
         for values, score in weighted_nms(packed, scores, NMS_IOU):
             # input pixels -> frame pixels: undo the padding and the scale
@@ -132,14 +149,24 @@ class BlazeFaceMesh:
             values[1::2] = (values[1::2] - py) / scale
             x0, y0, x1, y1 = values[:4]
             points = values[4:].reshape(6, 2)
-            faces.append(Face((x0, y0, x1 - x0, y1 - y0), score, ((points[0, 0], points[0, 1]), (points[1, 0], points[1, 1])),
-                              (points[3, 0], points[3, 1]), points, "blazeface"))
+            faces.append(
+                Face(
+                    (x0, y0, x1 - x0, y1 - y0),
+                    score,
+                    ((points[0, 0], points[0, 1]), (points[1, 0], points[1, 1])),
+                    (points[3, 0], points[3, 1]),
+                    points,
+                    "blazeface",
+                )
+            )
         return sorted(faces, key=lambda f: -f.score)
 
-    def landmarks(self, frame: np.ndarray, centre: tuple[float, float], side: float, angle: float) -> Optional[Face]:
+    def landmarks(self, frame: np.ndarray, centre: tuple[float, float], side: float, angle: float) -> Face | None:
         """The mesh on the square (``centre``, ``side``, ``angle``) of the frame, or None if no face there."""
         matrix = roi_matrix(centre, side, angle, MESH_SIZE)
-        crop = cv2.warpAffine(_rgb(frame), matrix, (MESH_SIZE, MESH_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
+        crop = cv2.warpAffine(
+            _rgb(frame), matrix, (MESH_SIZE, MESH_SIZE), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+        )
         points, presence = self.mesh((crop.astype(np.float32) / 255.0)[None])
         if 1 / (1 + math.exp(-float(np.clip(presence.reshape(-1)[0], -100, 100)))) < MESH_PRESENCE:
             return None
@@ -150,7 +177,14 @@ class BlazeFaceMesh:
         mouth = mesh[list(MOUTH)].mean(0)
         x0, y0 = mesh.min(0)
         x1, y1 = mesh.max(0)
-        return Face((x0, y0, x1 - x0, y1 - y0), 1.0, ((right[0], right[1]), (left[0], left[1])), (mouth[0], mouth[1]), mesh, "mesh")
+        return Face(
+            (x0, y0, x1 - x0, y1 - y0),
+            1.0,
+            ((right[0], right[1]), (left[0], left[1])),
+            (mouth[0], mouth[1]),
+            mesh,
+            "mesh",
+        )
 
     def detect(self, frame: np.ndarray) -> list[Face]:
         """Every face BlazeFace finds, each with its mesh (a face the mesh rejects is kept with
@@ -159,6 +193,12 @@ class BlazeFaceMesh:
         for found in self.detect_boxes(frame):
             x, y, w, h = found.box
             (rx, ry), (lx, ly) = found.eyes  # type: ignore[misc]
-            mesh = self.landmarks(frame, (x + w / 2, y + h / 2), max(w, h) * ROI_SCALE, _eye_angle(np.array([rx, ry]), np.array([lx, ly])))
+            mesh = self.landmarks(
+                frame, (x + w / 2, y + h / 2), max(w, h) * ROI_SCALE, _eye_angle(np.array([rx, ry]), np.array([lx, ly]))
+            )
             faces.append(Face(found.box, found.score, mesh.eyes, mesh.mouth, mesh.points, "mesh") if mesh else found)
         return faces
+
+
+def _area(boxes: np.ndarray) -> np.ndarray:
+    return np.asarray((boxes[..., 2] - boxes[..., 0]) * (boxes[..., 3] - boxes[..., 1]))

@@ -7,8 +7,7 @@ not installed; they give eye *boxes* only (no mouth, no landmarks to track).
 from __future__ import annotations
 
 import math
-from functools import lru_cache
-from typing import Optional
+from functools import cache
 
 import cv2
 import numpy as np
@@ -17,12 +16,14 @@ from mpt_edge.errors import MptEdgeError
 from mpt_edge.faces import Face
 
 
-@lru_cache(maxsize=None)
-def cascade(name: str) -> "cv2.CascadeClassifier":
+@cache
+def cascade(name: str) -> cv2.CascadeClassifier:
     folder = getattr(getattr(cv2, "data", None), "haarcascades", None)
     if not folder or not hasattr(cv2, "CascadeClassifier"):
         raise MptEdgeError(
-            f"OpenCV {cv2.__version__} has no bundled Haar cascades; install opencv-python>=4.8,<5 (pip install 'opencv-python<5'), or the face models (mpt-edge faces install) and pass --face blazeface"
+            f"OpenCV {cv2.__version__} has no bundled Haar cascades; install "
+            "opencv-python>=4.8,<5 (pip install 'opencv-python<5'), or the face models "
+            "(mpt-edge faces install) and pass --face blazeface"
         )
     loaded = cv2.CascadeClassifier(folder + name)
     if loaded.empty():
@@ -47,7 +48,9 @@ class HaarDetector:
         raw = gray_uint8(frame)
         gray = cv2.equalizeHist(raw)
         minimum = min(self.min_face, max(16, min(gray.shape[:2]) // 4))
-        found = cascade("haarcascade_frontalface_default.xml").detectMultiScale(gray, 1.1, 5, minSize=(minimum, minimum))
+        found = cascade("haarcascade_frontalface_default.xml").detectMultiScale(
+            gray, 1.1, 5, minSize=(minimum, minimum)
+        )
         faces = []
         for x, y, w, h in sorted(found, key=lambda f: -f[2] * f[3]):
             box = (int(x), int(y), int(w), int(h))
@@ -55,13 +58,17 @@ class HaarDetector:
         return faces
 
     @staticmethod
-    def eyes(gray: np.ndarray, box: tuple[int, int, int, int]) -> Optional[tuple[tuple[float, float], tuple[float, float]]]:
+    def eyes(
+        gray: np.ndarray, box: tuple[int, int, int, int]
+    ) -> tuple[tuple[float, float], tuple[float, float]] | None:
         """Centres of the image-left and image-right eye inside the upper half of ``box``."""
         x, y, w, h = box
         region = cv2.equalizeHist(gray[y : y + h // 2, x : x + w]) if gray.size else gray
         if region.size == 0:
             return None
-        found = cascade("haarcascade_eye.xml").detectMultiScale(region, 1.1, 5, minSize=(max(8, w // 10), max(8, w // 10)))
+        found = cascade("haarcascade_eye.xml").detectMultiScale(
+            region, 1.1, 5, minSize=(max(8, w // 10), max(8, w // 10))
+        )
         if len(found) < 2:
             return None
         two = sorted(found, key=lambda e: e[2] * e[3], reverse=True)[:2]

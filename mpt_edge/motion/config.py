@@ -8,7 +8,7 @@ available while this was built held only its abstract and introduction, not §II
 
 * ``alpha`` defaults to 2.0, the low end of the 2..20 range DESIGN.md names, chosen by measurement:
   on the hard synthetic preset a linear probe of the prompts scores held-out UF1 0.827 / 0.851 /
-  0.852 / 0.769 / 0.641 at alpha 0 / 1 / 2 / 4 / 8 (3 splits; README "What the model learns").
+  0.852 / 0.769 / 0.641 at alpha 0 / 1 / 2 / 4 / 8 (3 splits; docs "What the model learns").
   Larger alphas push magnified head motion and texture out of Lucas-Kanade's linear range. The
   paper's own value could not be confirmed and should be checked against §III / its ablation table.
 * Magnification is the *linear Eulerian* two-frame form (DESIGN §1); the paper's magnifier may be a
@@ -54,7 +54,7 @@ PATCH_CHANNELS: tuple[str, ...] = (
     "normal_flow_y",
 )
 
-#: How a Gaussian window turns the motion into one prompt token (README "Motion prompt variants").
+#: How a Gaussian window turns the motion into one prompt token (docs "Motion prompt variants").
 PROMPT_VARIANTS: tuple[str, ...] = ("lk", "patch", "flow")
 #: What the ViT's patch tokens see: the apex frame, or the magnified apex.
 VIT_INPUTS: tuple[str, ...] = ("apex", "magnified")
@@ -79,7 +79,9 @@ class MotionConfig:
     # where the model is built and checked there, so the device normalises as the backbone was trained
     image_mean: tuple[float, float, float] = IMAGENET_MEAN
     image_std: tuple[float, float, float] = IMAGENET_STD
-    patch_cells: int = 2  # patch variant: cells per side of each token's patch (probe, hard preset, α 0: 1 -> 0.841, 2 -> 0.808, 4 -> 0.622: more features overfit 288 clips)
+    # patch variant: cells per side of each token's patch (probe, hard preset, α 0: 1 -> 0.841, 2 -> 0.808, 4 -> 0.622:
+    # more features overfit 288 clips)
+    patch_cells: int = 2
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_mean", tuple(float(v) for v in self.image_mean))  # JSON gives lists
@@ -143,11 +145,9 @@ class MotionConfig:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict[str, Any]) -> "MotionConfig":
+    def from_dict(cls, data: dict[str, Any]) -> MotionConfig:
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
-            raise InputError(
-                f"motion config has unknown keys {unknown}: written by a newer mpt-edge? upgrade mpt-edge"
-            )
+            raise InputError(f"motion config has unknown keys {unknown}: written by a newer mpt-edge? upgrade mpt-edge")
         return cls(**data)

@@ -28,7 +28,7 @@ def as_float_image(image: object, name: str = "image") -> np.ndarray:
         raise InputError(f"{name} is {image.shape[1]}x{image.shape[0]} px; need at least 8x8")
     dtype = image.dtype
     if dtype in _INTEGER_SCALE:
-        return image.astype(np.float32) / np.float32(_INTEGER_SCALE[dtype])
+        return np.asarray(image.astype(np.float32) / np.float32(_INTEGER_SCALE[dtype]))
     if dtype in _FLOAT_DTYPES:
         out = image.astype(np.float32, copy=False)
         if not np.isfinite(out).all():

@@ -65,10 +65,10 @@ def magnify_validated(
     """:func:`magnify` on frames that :func:`as_float_pair` already checked and converted, so a caller
     that also tokenizes (the per-frame hot path) validates and converts each frame once."""
     if alpha == 0.0:
-        return apex_f.copy()
+        return np.asarray(apex_f.copy())
     levels = min(levels, max_pyramid_levels(*onset_f.shape[:2]))
     gains = level_gains(alpha, levels, finest_level_gain, lowpass_gain)
-    return apex_f + _weighted_bands(apex_f - onset_f, gains)
+    return np.asarray(apex_f + _weighted_bands(apex_f - onset_f, gains))
 
 
 def _weighted_bands(diff: np.ndarray, gains: list[float]) -> np.ndarray:

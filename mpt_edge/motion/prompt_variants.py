@@ -19,6 +19,7 @@ Both are separable Gaussian poolings, so each is two small matrix products like 
 from __future__ import annotations
 
 import threading
+from typing import cast
 
 import cv2
 import numpy as np
@@ -59,13 +60,13 @@ def patch_tokens(i0: np.ndarray, i1: np.ndarray, config: MotionConfig) -> np.nda
     return np.ascontiguousarray(tokens.reshape(grid * grid, -1), dtype=np.float32)
 
 
-def _dis() -> "cv2.DISOpticalFlow":
+def _dis() -> cv2.DISOpticalFlow:
     """One DIS instance per thread (it is stateful and not thread-safe)."""
     dis = getattr(_local, "dis", None)
     if dis is None:
-        dis = cv2.DISOpticalFlow_create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
+        dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
         _local.dis = dis
-    return dis
+    return cast(cv2.DISOpticalFlow, dis)
 
 
 def _to_u8(gray: np.ndarray) -> np.ndarray:
@@ -75,7 +76,7 @@ def _to_u8(gray: np.ndarray) -> np.ndarray:
 def flow_tokens(i0: np.ndarray, i1: np.ndarray, config: MotionConfig) -> np.ndarray:
     """(K, 3) Gaussian-pooled dense flow (x, y, magnitude) in face-crop pixels, onset -> magnified apex."""
     height, width = i0.shape
-    flow = _dis().calc(_to_u8(i0), _to_u8(i1), None)
+    flow = _dis().calc(_to_u8(i0), _to_u8(i1), None)  # type: ignore[call-overload]  # stubs want a Mat for flow=None
     magnitude = np.sqrt(flow[..., 0] ** 2 + flow[..., 1] ** 2)
     channels = np.stack([flow[..., 0], flow[..., 1], magnitude])
     pooled = gaussian_pool(channels, *token_pooling(config, height, width))  # (3, grid, grid)

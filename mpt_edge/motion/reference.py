@@ -18,7 +18,7 @@ def _blur(image: np.ndarray) -> np.ndarray:
     from scipy.ndimage import convolve1d
 
     out = convolve1d(image, _KERNEL, axis=0, mode="mirror")
-    return convolve1d(out, _KERNEL, axis=1, mode="mirror")
+    return np.asarray(convolve1d(out, _KERNEL, axis=1, mode="mirror"))
 
 
 def _down(image: np.ndarray) -> np.ndarray:
@@ -46,7 +46,14 @@ def _collapse(pyramid: list[np.ndarray]) -> np.ndarray:
     return image
 
 
-def reference_magnify(onset, apex, alpha: float, levels: int = 4, finest_level_gain: float = 0.25, lowpass_gain: float = 1.0):
+def reference_magnify(
+    onset: np.ndarray,
+    apex: np.ndarray,
+    alpha: float,
+    levels: int = 4,
+    finest_level_gain: float = 0.25,
+    lowpass_gain: float = 1.0,
+) -> np.ndarray:
     """Textbook form: pyramids of both frames, per level ``onset + (1 + a_k)(apex - onset)``, collapse."""
     onset_f, apex_f = (x.astype(np.float64) for x in as_float_pair(onset, apex))
     levels = min(levels, max_pyramid_levels(*onset_f.shape[:2]))
@@ -61,7 +68,7 @@ def reference_magnify(onset, apex, alpha: float, levels: int = 4, finest_level_g
     return (result[..., 0] if onset_f.ndim == 2 else result).astype(np.float32)
 
 
-def reference_tokenize(onset, magnified, config: MotionConfig) -> np.ndarray:
+def reference_tokenize(onset: np.ndarray, magnified: np.ndarray, config: MotionConfig) -> np.ndarray:
     """Per-kernel loop with full 2-D Gaussian windows and scipy Sobel derivatives of the mean frame."""
     from scipy.ndimage import sobel
 
@@ -85,6 +92,14 @@ def reference_tokenize(onset, magnified, config: MotionConfig) -> np.ndarray:
             sxt, syt = (w * gx * temporal).sum(), (w * gy * temporal).sum()
             mat = np.array([[sxx + config.flow_eps, sxy], [sxy, syy + config.flow_eps]])
             flow = np.linalg.solve(mat, -np.array([sxt, syt]))
-            rows.append([flow[0], flow[1], -sxt / (sxx + config.flow_eps), -syt / (syy + config.flow_eps),
-                         (w * temporal).sum(), (w * np.abs(temporal)).sum()])
+            rows.append(
+                [
+                    flow[0],
+                    flow[1],
+                    -sxt / (sxx + config.flow_eps),
+                    -syt / (syy + config.flow_eps),
+                    (w * temporal).sum(),
+                    (w * np.abs(temporal)).sum(),
+                ]
+            )
     return np.asarray(rows, dtype=np.float32)

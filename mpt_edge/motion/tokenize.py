@@ -28,7 +28,6 @@ from mpt_edge.motion.config import MotionConfig
 from mpt_edge.motion.images import as_float_pair, to_gray
 from mpt_edge.motion.magnify import magnify_validated
 
-
 _NUM_MOMENTS = 7
 _thread_state = threading.local()
 
@@ -66,7 +65,7 @@ def gaussian_pool(images: np.ndarray, rows: np.ndarray, cols: np.ndarray) -> np.
     first as one (C*H x W) @ (W x g) BLAS call, then rows on the small result."""
     channels, height, width = images.shape
     pooled_cols = (images.reshape(-1, width) @ cols.T).reshape(channels, height, -1)
-    return rows @ pooled_cols
+    return np.asarray(rows @ pooled_cols)
 
 
 def token_centres(config: MotionConfig, height: int | None = None, width: int | None = None) -> np.ndarray:
@@ -111,7 +110,16 @@ def _tokenize_validated(onset_f: np.ndarray, magnified_f: np.ndarray, config: Mo
     return _features_from_moments(sxx, syy, sxy, sxt, syt, mean_diff, mean_abs, config.flow_eps)
 
 
-def _features_from_moments(sxx, syy, sxy, sxt, syt, mean_diff, mean_abs, eps: float) -> np.ndarray:
+def _features_from_moments(
+    sxx: np.ndarray,
+    syy: np.ndarray,
+    sxy: np.ndarray,
+    sxt: np.ndarray,
+    syt: np.ndarray,
+    mean_diff: np.ndarray,
+    mean_abs: np.ndarray,
+    eps: float,
+) -> np.ndarray:
     a, d = sxx + eps, syy + eps
     det = a * d - sxy * sxy
     flow_x = (-d * sxt + sxy * syt) / det
@@ -120,7 +128,9 @@ def _features_from_moments(sxx, syy, sxy, sxt, syt, mean_diff, mean_abs, eps: fl
     return features.astype(np.float32)
 
 
-def motion_inputs(onset: np.ndarray, apex: np.ndarray, config: MotionConfig | None = None) -> tuple[np.ndarray, np.ndarray]:
+def motion_inputs(
+    onset: np.ndarray, apex: np.ndarray, config: MotionConfig | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Onset/apex pair -> (magnified apex, float32 0..1 unclipped; motion prompt features): magnify,
     then tokenize with ``config.prompt_variant``. The magnified apex is returned because the ViT may
     see it (``vit_input="magnified"``)."""

@@ -16,15 +16,15 @@ For every frame (the aligned face, gray):
 
 Macro-expressions are spotted the same way with their own, longer ``N`` (as MEGC 2020-2021 entries built on
 this baseline did). ``N`` defaults to the durations the field reports at 30 frames/s (ME ≈ 0.3 s, MaE ≈ 1.3 s),
-scaled to the video's frame rate; ``p`` is the baseline's one free parameter: README "Spotting" reports it
+scaled to the video's frame rate; ``p`` is the baseline's one free parameter: docs "Spotting" reports it
 over a sweep and scores the baseline at its best, so ours is compared with the baseline's best case.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Sequence
 
 import numpy as np
 
@@ -59,12 +59,14 @@ def lbp_histograms(gray: np.ndarray, grid: int = GRID) -> np.ndarray:
     codes = np.zeros(centre.shape, np.int64)
     height, width = image.shape
     for bit, (dy, dx) in enumerate(offsets):
-        neighbour = image[1 + dy: height - 1 + dy, 1 + dx: width - 1 + dx]
+        neighbour = image[1 + dy : height - 1 + dy, 1 + dx : width - 1 + dx]
         codes |= (neighbour >= centre).astype(np.int64) << bit
     bins = _uniform_table()[codes]
     h, w = bins.shape
     bh, bw = h // grid, w // grid
-    blocks = bins[: bh * grid, : bw * grid].reshape(grid, bh, grid, bw).transpose(0, 2, 1, 3).reshape(grid * grid, bh * bw)
+    blocks = (
+        bins[: bh * grid, : bw * grid].reshape(grid, bh, grid, bw).transpose(0, 2, 1, 3).reshape(grid * grid, bh * bw)
+    )
     histograms = np.zeros((grid * grid, BINS), np.float32)
     rows = np.repeat(np.arange(grid * grid), bh * bw)
     np.add.at(histograms, (rows, blocks.ravel()), 1.0)
@@ -74,7 +76,7 @@ def lbp_histograms(gray: np.ndarray, grid: int = GRID) -> np.ndarray:
 def chi_squared(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     """Per-block chi-squared distance of histograms (last axis)."""
     total = a + b
-    return np.where(total > 0, (a - b) ** 2 / np.maximum(total, 1e-12), 0.0).sum(-1)
+    return np.asarray(np.where(total > 0, (a - b) ** 2 / np.maximum(total, 1e-12), 0.0).sum(-1))
 
 
 def feature_difference(histograms: np.ndarray, k: int) -> np.ndarray:
@@ -94,13 +96,17 @@ def contrast(values: np.ndarray, k: int) -> np.ndarray:
     """C_i, defined where F_{i-k} and F_{i+k} are (0 within 2k frames of either end)."""
     out = np.zeros_like(values)
     if len(values) > 4 * k:
-        out[2 * k:-2 * k] = values[2 * k:-2 * k] - 0.5 * (values[3 * k:-k] + values[k:-3 * k])
-    return np.maximum(out, 0.0)
+        out[2 * k : -2 * k] = values[2 * k : -2 * k] - 0.5 * (values[3 * k : -k] + values[k : -3 * k])
+    return np.asarray(np.maximum(out, 0.0))
 
 
 def peaks(signal: np.ndarray, threshold: float, distance: int) -> list[int]:
     """Local maxima above ``threshold``, greedily the highest first, at least ``distance`` frames apart."""
-    candidates = [i for i in range(1, len(signal) - 1) if signal[i] > threshold and signal[i] >= signal[i - 1] and signal[i] >= signal[i + 1]]
+    candidates = [
+        i
+        for i in range(1, len(signal) - 1)
+        if signal[i] > threshold and signal[i] >= signal[i - 1] and signal[i] >= signal[i + 1]
+    ]
     chosen: list[int] = []
     for i in sorted(candidates, key=lambda j: -signal[j]):
         if all(abs(i - j) >= distance for j in chosen):
@@ -120,7 +126,10 @@ class BaselineSignal:
             return []
         threshold = float(c.mean()) + p * (float(c.max()) - float(c.mean()))
         last = len(c) - 1
-        return [Interval(max(0, i - self.k), i, min(last, i + self.k), self.kind, float(c[i])) for i in peaks(c, threshold, self.k)]
+        return [
+            Interval(max(0, i - self.k), i, min(last, i + self.k), self.kind, float(c[i]))
+            for i in peaks(c, threshold, self.k)
+        ]
 
 
 def half_window(seconds: float, fps: float) -> int:
@@ -149,4 +158,5 @@ def combine(me: BaselineSignal, mae: BaselineSignal, p: float = DEFAULT_P) -> li
 
 def spot_baseline(histograms: Sequence[np.ndarray], fps: float, p: float = DEFAULT_P) -> list[Interval]:
     """Intervals the baseline spots in one video's per-frame LBP histograms."""
-    return combine(*baseline_signals(histograms, fps), p)
+    me, mae = baseline_signals(histograms, fps)
+    return combine(me, mae, p)

@@ -12,8 +12,8 @@ one spotted interval that overlaps two ground truths takes the better one and th
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Optional, Sequence
 
 KINDS = ("ME", "MaE")
 IOU_THRESHOLD = 0.5
@@ -28,8 +28,8 @@ class Interval:
     offset: int
     kind: str = "ME"  # ME (micro-expression) or MaE (macro-expression)
     score: float = 0.0
-    label: Optional[str] = None
-    scores: Optional[Mapping[str, float]] = None
+    label: str | None = None
+    scores: Mapping[str, float] | None = None
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
@@ -55,7 +55,7 @@ class Counts:
     fp: int = 0
     fn: int = 0
 
-    def __add__(self, other: "Counts") -> "Counts":
+    def __add__(self, other: Counts) -> Counts:
         return Counts(self.tp + other.tp, self.fp + other.fp, self.fn + other.fn)
 
     @property
@@ -71,14 +71,24 @@ class Counts:
         return 2 * self.tp / (2 * self.tp + self.fp + self.fn) if self.tp + self.fp + self.fn else 0.0
 
     def as_dict(self) -> dict[str, float]:
-        return {"tp": self.tp, "fp": self.fp, "fn": self.fn, "precision": round(self.precision, 4),
-                "recall": round(self.recall, 4), "f1": round(self.f1, 4)}
+        return {
+            "tp": self.tp,
+            "fp": self.fp,
+            "fn": self.fn,
+            "precision": round(self.precision, 4),
+            "recall": round(self.recall, 4),
+            "f1": round(self.f1, 4),
+        }
 
 
-def match(spotted: Sequence[Interval], truth: Sequence[Interval], threshold: float = IOU_THRESHOLD) -> list[tuple[int, int]]:
+def match(
+    spotted: Sequence[Interval], truth: Sequence[Interval], threshold: float = IOU_THRESHOLD
+) -> list[tuple[int, int]]:
     """(spotted index, truth index) pairs matched greedily by IoU >= ``threshold``, each used once."""
-    pairs = sorted(((iou(s, t), j, i) for i, s in enumerate(spotted) for j, t in enumerate(truth) if iou(s, t) >= threshold),
-                   key=lambda p: (-p[0], p[1], p[2]))
+    pairs = sorted(
+        ((iou(s, t), j, i) for i, s in enumerate(spotted) for j, t in enumerate(truth) if iou(s, t) >= threshold),
+        key=lambda p: (-p[0], p[1], p[2]),
+    )
     used_spotted, used_truth, matched = set(), set(), []
     for _, j, i in pairs:
         if i not in used_spotted and j not in used_truth:
@@ -88,7 +98,9 @@ def match(spotted: Sequence[Interval], truth: Sequence[Interval], threshold: flo
     return sorted(matched)
 
 
-def count(spotted: Sequence[Interval], truth: Sequence[Interval], kind: str, threshold: float = IOU_THRESHOLD) -> Counts:
+def count(
+    spotted: Sequence[Interval], truth: Sequence[Interval], kind: str, threshold: float = IOU_THRESHOLD
+) -> Counts:
     """TP/FP/FN of one type in one video."""
     mine = [s for s in spotted if s.kind == kind]
     theirs = [t for t in truth if t.kind == kind]
@@ -109,14 +121,16 @@ class SpottingScore:
             total = total + counts
         return total
 
-    def __add__(self, other: "SpottingScore") -> "SpottingScore":
+    def __add__(self, other: SpottingScore) -> SpottingScore:
         return SpottingScore({k: self.by_kind.get(k, Counts()) + other.by_kind.get(k, Counts()) for k in KINDS})
 
     def as_dict(self) -> dict[str, dict[str, float]]:
         return {**{k: self.by_kind[k].as_dict() for k in KINDS}, "overall": self.overall.as_dict()}
 
 
-def score_video(spotted: Sequence[Interval], truth: Sequence[Interval], threshold: float = IOU_THRESHOLD) -> SpottingScore:
+def score_video(
+    spotted: Sequence[Interval], truth: Sequence[Interval], threshold: float = IOU_THRESHOLD
+) -> SpottingScore:
     return SpottingScore({k: count(spotted, truth, k, threshold) for k in KINDS})
 
 

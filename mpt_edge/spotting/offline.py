@@ -8,10 +8,10 @@ runs on the same registered face crops, so the two are compared on the same face
 
 from __future__ import annotations
 
-import time
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Callable, Optional
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
@@ -19,15 +19,19 @@ import numpy as np
 from mpt_edge.errors import InputError
 from mpt_edge.spotting.baseline import DEFAULT_P, BaselineSignal, baseline_signals, combine, lbp_histograms
 from mpt_edge.spotting.intervals import Interval
-from mpt_edge.stream.pipeline import Pipeline, PipelineConfig
-from mpt_edge.stream.sources import CaptureThread, parse_source
+from mpt_edge.stream.pipeline import PipelineConfig
+from mpt_edge.stream.session import StreamSession
+
+if TYPE_CHECKING:
+    from mpt_edge.bundle import Bundle
+    from mpt_edge.engines import Engine
 
 BASELINE_FACE = 120  # px: the aligned face the baseline's 6 x 6 LBP blocks (20 px each) are cut from
 
 
 @dataclass(frozen=True)
 class SpotOptions:
-    fps: Optional[float] = None  # a folder of frames' rate (default 30); a file's own rate otherwise
+    fps: float | None = None  # a folder of frames' rate (default 30); a file's own rate otherwise
     face_detector: str = "auto"
     detect_every: int = 15
     baseline: bool = False
@@ -45,7 +49,7 @@ class SpotResult:
     threshold: np.ndarray = field(repr=False)  # per frame: its threshold (nan while warming up)
     no_face_frames: int = 0
     face_detector: str = ""
-    baseline: Optional[tuple[BaselineSignal, ...]] = field(default=None, repr=False)
+    baseline: tuple[BaselineSignal, ...] | None = field(default=None, repr=False)
     crops: tuple[tuple[np.ndarray, np.ndarray], ...] = field(default=(), repr=False)  # per interval, with keep_crops
 
     @property
@@ -53,41 +57,58 @@ class SpotResult:
         return self.frames / self.seconds if self.seconds else 0.0
 
     def baseline_intervals(self, p: float = DEFAULT_P) -> list[Interval]:
-        return combine(*self.baseline, p) if self.baseline else []
+        if not self.baseline:
+            return []
+        me, mae = self.baseline
+        return combine(me, mae, p)
 
 
-def _interval(event: dict) -> Interval:
-    return Interval(int(event["frame_onset"]), int(event["frame_apex"]), int(event["frame_offset"]), event["type"], float(event["score"]),
-                    event.get("label"), event.get("scores"))
+def _interval(event: dict[str, Any]) -> Interval:
+    return Interval(
+        int(event["frame_onset"]),
+        int(event["frame_apex"]),
+        int(event["frame_offset"]),
+        event["type"],
+        float(event["score"]),
+        event.get("label"),
+        event.get("scores"),
+    )
 
 
-def spot_video(source: str | Path, bundle=None, engine=None, options: SpotOptions = SpotOptions(),
-               on_frame: Optional[Callable[[int], None]] = None, log: Callable[[str], None] = lambda _: None) -> SpotResult:
+def spot_video(
+    source: str | Path,
+    bundle: Bundle | None = None,
+    engine: Engine | None = None,
+    options: SpotOptions = SpotOptions(),
+    on_frame: Callable[[int], None] | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> SpotResult:
     """Spot every interval of one video. ``bundle``/``engine``: classify each (None: intervals only)."""
-    spec = parse_source(str(source), options.fps or 0.0)
-    if spec.live:
-        raise InputError(f"spot reads a whole video: pass a file or a folder of frames, not {spec.describe()}")
-    pipeline = Pipeline(bundle, engine, PipelineConfig(detect_every=options.detect_every, face_detector=options.face_detector), log)
-    capture = CaptureThread(spec, queue_size=32).start()
+    config = PipelineConfig(detect_every=options.detect_every, face_detector=options.face_detector)
+    session = StreamSession(bundle, engine, str(source), config, fps=options.fps, queue_size=32, log=log)
+    if session.spec.live:
+        raise InputError(f"spot reads a whole video: pass a file or a folder of frames, not {session.spec.describe()}")
+    pipeline = session.pipeline
     energy: list[float] = []
     threshold: list[float] = []
     histograms: list[np.ndarray] = []
     intervals: list[Interval] = []
     crops: list[tuple[np.ndarray, np.ndarray]] = []
-    started = time.perf_counter()
-    try:
-        pipeline.set_fps(capture.fps)
-        for frame in capture:
-            no_face_before = pipeline.stats.no_face_frames
-            event = pipeline.process(frame)
-            has_face = pipeline.stats.no_face_frames == no_face_before
-            energy.append(float(pipeline.spotter.last_energy) if has_face and pipeline.spotter.last_energy is not None else np.nan)
+    with session:
+        for _, event in session.frames():
+            has_face = pipeline.last_frame_had_face
+            energy.append(
+                float(pipeline.spotter.last_energy) if has_face and pipeline.spotter.last_energy is not None else np.nan
+            )
             limit = pipeline.spotter.last_threshold
             threshold.append(float(limit) if has_face and limit is not None and np.isfinite(limit) else np.nan)
             if options.baseline:
                 crop = pipeline.last_crop if has_face else None
                 if crop is not None:
-                    gray = cv2.cvtColor(cv2.resize(crop, (BASELINE_FACE, BASELINE_FACE), interpolation=cv2.INTER_AREA), cv2.COLOR_BGR2GRAY)
+                    gray = cv2.cvtColor(
+                        cv2.resize(crop, (BASELINE_FACE, BASELINE_FACE), interpolation=cv2.INTER_AREA),
+                        cv2.COLOR_BGR2GRAY,
+                    )
                     histograms.append(lbp_histograms(gray))
                 else:
                     histograms.append(histograms[-1] if histograms else np.zeros((36, 59), np.float32))
@@ -97,23 +118,112 @@ def spot_video(source: str | Path, bundle=None, engine=None, options: SpotOption
                     crops.append(pipeline.last_event_crops)
             if on_frame:
                 on_frame(pipeline.stats.frames)
-    finally:
-        capture.stop()
-    if capture.stats.errors:
-        raise InputError("; ".join(capture.stats.errors))
-    seconds = time.perf_counter() - started
-    signals = tuple(baseline_signals(histograms, capture.fps)) if options.baseline and histograms else None
-    return SpotResult(spec.describe(), capture.fps, pipeline.stats.frames, seconds, tuple(intervals), np.asarray(energy), np.asarray(threshold),
-                      pipeline.stats.no_face_frames, pipeline.face_detector, signals, tuple(crops))
+    errors = session.capture.stats.errors if session.capture is not None else []
+    if errors:
+        raise InputError("; ".join(errors))
+    signals = tuple(baseline_signals(histograms, session.fps)) if options.baseline and histograms else None
+    return SpotResult(
+        session.spec.describe(),
+        session.fps,
+        pipeline.stats.frames,
+        session.seconds,
+        tuple(intervals),
+        np.asarray(energy),
+        np.asarray(threshold),
+        pipeline.stats.no_face_frames,
+        pipeline.face_detector,
+        signals,
+        tuple(crops),
+    )
 
 
-def interval_rows(result: SpotResult, video: str) -> list[dict]:
+def spot_videos(
+    source: Path,
+    bundle: Bundle | None = None,
+    engine: Engine | None = None,
+    options: SpotOptions = SpotOptions(),
+    on_video: Callable[[Path], Callable[[int], None]] | None = None,
+    log: Callable[[str], None] = lambda _: None,
+) -> list[tuple[Path, SpotResult]]:
+    """Every video :func:`videos_in` finds under ``source``, spotted one after another."""
+    results = []
+    for video in videos_in(source):
+        results.append((video, spot_video(video, bundle, engine, options, on_video(video) if on_video else None, log)))
+    return results
+
+
+def rows_of(results: list[tuple[Path, SpotResult]], baseline: bool) -> list[dict[str, Any]]:
+    """The rows ``spot`` writes: ours, then (with ``baseline``) the baseline's, per video."""
+    rows = []
+    for video, result in results:
+        rows += interval_rows(result, str(video))
+        if baseline:
+            rows += [
+                {**row, "source": "baseline"}
+                for row in interval_rows(replace(result, intervals=tuple(result.baseline_intervals())), str(video))
+            ]
+    return rows
+
+
+def video_summary(video: Path, result: SpotResult) -> dict[str, Any]:
+    """One video's line of ``spot --json``."""
+    return {
+        "video": str(video),
+        "frames": result.frames,
+        "fps_source": result.fps,
+        "frames_per_second": round(result.frames_per_second, 1),
+        "intervals": {k: sum(i.kind == k for i in result.intervals) for k in ("ME", "MaE")},
+        "no_face_frames": result.no_face_frames,
+    }
+
+
+def write_intervals(out: Path, rows: list[dict[str, Any]]) -> None:
+    """The rows as JSON lines (.jsonl) or CSV (.csv), atomically."""
+    import csv
+    import io
+    import json
+
+    from mpt_edge.io import atomic_write_bytes
+
+    if out.suffix.lower() == ".csv":
+        buffer = io.StringIO()
+        columns = [
+            "video",
+            "source",
+            "type",
+            "onset",
+            "apex",
+            "offset",
+            "t_onset",
+            "t_apex",
+            "t_offset",
+            "score",
+            "label",
+        ]
+        writer = csv.DictWriter(buffer, columns, extrasaction="ignore", lineterminator="\n")
+        writer.writeheader()
+        for row in rows:
+            writer.writerow({"source": "ours", **row})
+        atomic_write_bytes(out, buffer.getvalue().encode())
+    else:
+        atomic_write_bytes(out, "".join(json.dumps(row) + "\n" for row in rows).encode())
+
+
+def interval_rows(result: SpotResult, video: str) -> list[dict[str, Any]]:
     """One JSON-ready row per interval: frames and times, type, score, class."""
     rows = []
     for interval in result.intervals:
-        row = {"video": video, "type": interval.kind, "onset": interval.onset, "apex": interval.apex, "offset": interval.offset,
-               "t_onset": round(interval.onset / result.fps, 4), "t_apex": round(interval.apex / result.fps, 4),
-               "t_offset": round(interval.offset / result.fps, 4), "score": round(interval.score, 3)}
+        row = {
+            "video": video,
+            "type": interval.kind,
+            "onset": interval.onset,
+            "apex": interval.apex,
+            "offset": interval.offset,
+            "t_onset": round(interval.onset / result.fps, 4),
+            "t_apex": round(interval.apex / result.fps, 4),
+            "t_offset": round(interval.offset / result.fps, 4),
+            "score": round(interval.score, 3),
+        }
         if interval.label is not None:
             row["label"] = interval.label
             row["scores"] = dict(interval.scores or {})
@@ -132,8 +242,12 @@ def videos_in(path: Path) -> list[Path]:
         raise InputError(f"{path} does not exist; pass a video file, a folder of frames, or a folder of videos")
     if any(p.suffix.lower() in SUFFIXES for p in path.iterdir()):
         return [path]
-    videos = [p for p in sorted(path.rglob("*")) if (p.is_file() and p.suffix.lower() in (".mp4", ".avi", ".mov", ".mkv"))
-              or (p.is_dir() and any(q.suffix.lower() in SUFFIXES for q in p.iterdir()))]
+    videos = [
+        p
+        for p in sorted(path.rglob("*"))
+        if (p.is_file() and p.suffix.lower() in (".mp4", ".avi", ".mov", ".mkv"))
+        or (p.is_dir() and any(q.suffix.lower() in SUFFIXES for q in p.iterdir()))
+    ]
     if not videos:
         raise InputError(f"{path} holds no video file nor folder of frames")
     return videos

@@ -10,15 +10,20 @@ from __future__ import annotations
 import base64
 import html
 from collections import Counter
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional, Sequence
+from typing import TYPE_CHECKING, Any
 
 import cv2
 import numpy as np
 
 from mpt_edge.io import atomic_write_bytes
 from mpt_edge.spotting.intervals import Interval
+
+if TYPE_CHECKING:
+    from mpt_edge.bundle import Bundle
+    from mpt_edge.spotting.offline import SpotResult
 
 KIND_COLOURS = {"ME": (40, 40, 220), "MaE": (200, 120, 20)}  # BGR: micro red, macro blue
 TRUTH_COLOUR = (60, 160, 60)
@@ -34,20 +39,31 @@ class ReportData:
     energy: np.ndarray = field(repr=False)
     threshold: np.ndarray = field(repr=False)
     crops: Sequence[tuple[np.ndarray, np.ndarray]] = field(default=(), repr=False)  # (onset, apex) per interval
-    settings: dict = field(default_factory=dict)
+    settings: dict[str, Any] = field(default_factory=dict)
     truth: Sequence[Interval] = ()
     alpha: float = 8.0  # magnification of the thumbnails' third picture
 
 
-def timeline_image(energy: np.ndarray, threshold: np.ndarray, intervals: Sequence[Interval], fps: float,
-                   truth: Sequence[Interval] = (), width: int = 1200, height: int = 260) -> np.ndarray:
+def timeline_image(
+    energy: np.ndarray,
+    threshold: np.ndarray,
+    intervals: Sequence[Interval],
+    fps: float,
+    truth: Sequence[Interval] = (),
+    width: int = 1200,
+    height: int = 260,
+) -> np.ndarray:
     """The spotter's energy over time (grey), its threshold (orange), spotted intervals (red ME, blue MaE)
     and, where known, the ground truth (green, in the band below)."""
     image = np.full((height, width, 3), 255, np.uint8)
     frames = max(1, len(energy))
     top, bottom, band = 20, height - 60, height - 45
     finite = energy[np.isfinite(energy)]
-    scale = float(np.nanpercentile(np.concatenate([finite, threshold[np.isfinite(threshold)]]), 99.5)) * 1.2 if finite.size else 1.0
+    scale = (
+        float(np.nanpercentile(np.concatenate([finite, threshold[np.isfinite(threshold)]]), 99.5)) * 1.2
+        if finite.size
+        else 1.0
+    )
     scale = scale or 1.0
 
     def x(frame: float) -> int:
@@ -57,10 +73,22 @@ def timeline_image(energy: np.ndarray, threshold: np.ndarray, intervals: Sequenc
         return int(round(bottom - min(value / scale, 1.0) * (bottom - top)))
 
     for interval in intervals:
-        cv2.rectangle(image, (x(interval.onset), top), (max(x(interval.offset), x(interval.onset) + 1), bottom), KIND_COLOURS[interval.kind], -1)
+        cv2.rectangle(
+            image,
+            (x(interval.onset), top),
+            (max(x(interval.offset), x(interval.onset) + 1), bottom),
+            KIND_COLOURS[interval.kind],
+            -1,
+        )
     image[top:bottom] = (0.35 * image[top:bottom] + 0.65 * 255).astype(np.uint8)  # intervals as pale bands
     for interval in truth:
-        cv2.rectangle(image, (x(interval.onset), band), (max(x(interval.offset), x(interval.onset) + 1), band + 12), TRUTH_COLOUR, -1)
+        cv2.rectangle(
+            image,
+            (x(interval.onset), band),
+            (max(x(interval.offset), x(interval.onset) + 1), band + 12),
+            TRUTH_COLOUR,
+            -1,
+        )
     for series, colour in ((energy, (90, 90, 90)), (threshold, (0, 140, 255))):
         points = [(x(i), y(v)) for i, v in enumerate(series) if np.isfinite(v)]
         if len(points) > 1:
@@ -70,8 +98,26 @@ def timeline_image(energy: np.ndarray, threshold: np.ndarray, intervals: Sequenc
     seconds = frames / fps if fps else 0
     step = max(1, int(np.ceil(seconds / 12)))
     for second in range(0, int(seconds) + 1, step):
-        cv2.putText(image, f"{second}s", (x(second * fps), height - 12), cv2.FONT_HERSHEY_SIMPLEX, 0.4, (0, 0, 0), 1, cv2.LINE_AA)
-    cv2.putText(image, "energy / threshold; spotted ME (red) MaE (blue); truth (green)", (8, 14), cv2.FONT_HERSHEY_SIMPLEX, 0.42, (0, 0, 0), 1, cv2.LINE_AA)
+        cv2.putText(
+            image,
+            f"{second}s",
+            (x(second * fps), height - 12),
+            cv2.FONT_HERSHEY_SIMPLEX,
+            0.4,
+            (0, 0, 0),
+            1,
+            cv2.LINE_AA,
+        )
+    cv2.putText(
+        image,
+        "energy / threshold; spotted ME (red) MaE (blue); truth (green)",
+        (8, 14),
+        cv2.FONT_HERSHEY_SIMPLEX,
+        0.42,
+        (0, 0, 0),
+        1,
+        cv2.LINE_AA,
+    )
     return image
 
 
@@ -87,7 +133,9 @@ def thumbnails(onset: np.ndarray, apex: np.ndarray, alpha: float, size: int = 12
 
     small = [cv2.resize(img, (size, size), interpolation=cv2.INTER_AREA) for img in (onset, apex)]
     magnified = LinearEulerianMagnifier(MotionConfig(alpha=alpha))(onset, apex)  # float, 0..1
-    magnified = cv2.resize(np.clip(magnified * 255.0 + 0.5, 0, 255).astype(np.uint8), (size, size), interpolation=cv2.INTER_AREA)
+    magnified = cv2.resize(
+        np.clip(magnified * 255.0 + 0.5, 0, 255).astype(np.uint8), (size, size), interpolation=cv2.INTER_AREA
+    )
     return [_png(img) for img in (*small, magnified)]
 
 
@@ -99,38 +147,58 @@ def render_html(data: ReportData) -> str:
         pictures = ""
         if n < len(data.crops):
             onset, apex = data.crops[n]
-            pictures = "".join(f'<figure><img src="{src}" alt="{name}"><figcaption>{name}</figcaption></figure>'
-                               for src, name in zip(thumbnails(onset, apex, data.alpha), ("onset", "apex", f"apex x{data.alpha:g}")))
-        scores = ", ".join(f"{html.escape(k)} {v:.2f}" for k, v in sorted((interval.scores or {}).items(), key=lambda kv: -kv[1]))
+            pictures = "".join(
+                f'<figure><img src="{src}" alt="{name}"><figcaption>{name}</figcaption></figure>'
+                for src, name in zip(thumbnails(onset, apex, data.alpha), ("onset", "apex", f"apex x{data.alpha:g}"))
+            )
+        scores = ", ".join(
+            f"{html.escape(k)} {v:.2f}" for k, v in sorted((interval.scores or {}).items(), key=lambda kv: -kv[1])
+        )
         time = f"{interval.onset / data.fps:.2f}–{interval.offset / data.fps:.2f} s" if data.fps else ""
         rows.append(
-            f'<tr><td>{n + 1}</td><td class="{interval.kind}">{interval.kind}</td><td>{interval.onset} / {interval.apex} / {interval.offset}</td>'
-            f"<td>{time}</td><td>{html.escape(interval.label or '–')}</td><td>{scores or '–'}</td><td>{interval.score:.2f}</td><td class=pics>{pictures}</td></tr>"
+            f"<tr><td>{n + 1}</td><td "
+            f'class="{interval.kind}">{interval.kind}</td><td>{interval.onset} / '
+            f"{interval.apex} / {interval.offset}</td>"
+            f"<td>{time}</td><td>{html.escape(interval.label or '–')}</td><td>{scores or '–'}</td>"
+            f"<td>{interval.score:.2f}</td><td "
+            f"class=pics>{pictures}</td></tr>"
         )
-    settings = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in data.settings.items())
+    settings = "".join(
+        f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(str(v))}</td></tr>" for k, v in data.settings.items()
+    )
     counts = ", ".join(f"{k}: {kinds.get(k, 0)}" for k in ("ME", "MaE"))
-    by_class = ", ".join(f"{k} {html.escape(str(label))}: {v}" for (k, label), v in sorted(classes.items(), key=lambda kv: (kv[0][0], str(kv[0][1])))) or "–"
+    by_class = (
+        ", ".join(
+            f"{k} {html.escape(str(label))}: {v}"
+            for (k, label), v in sorted(classes.items(), key=lambda kv: (kv[0][0], str(kv[0][1])))
+        )
+        or "–"
+    )
     timeline = _png(timeline_image(data.energy, data.threshold, data.intervals, data.fps, data.truth))
     duration = data.frames / data.fps if data.fps else 0
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(data.title)}</title>
 <style>
 body {{ font-family: system-ui, sans-serif; margin: 1.5em; color: #222; }}
-table {{ border-collapse: collapse; }} td, th {{ border-bottom: 1px solid #ddd; padding: 4px 8px; text-align: left; vertical-align: middle; }}
+table {{ border-collapse: collapse; }} td, th {{ border-bottom: 1px solid #ddd; padding: 4px 8px; text-align: left;
+vertical-align: middle; }}
 td.ME {{ color: #c00; font-weight: bold; }} td.MaE {{ color: #1560bd; font-weight: bold; }}
 figure {{ display: inline-block; margin: 0 4px; text-align: center; }} figcaption {{ font-size: 11px; color: #555; }}
 td.pics {{ white-space: nowrap; }}
 img.timeline {{ max-width: 100%; border: 1px solid #ccc; }}
 </style></head><body>
 <h1>{html.escape(data.title)}</h1>
-<p>{html.escape(data.source)} — {data.frames} frames, {duration:.1f} s at {data.fps:g} frames/s. Intervals: {counts}. By class: {by_class}.</p>
+<p>{html.escape(data.source)} — {data.frames} frames, {duration:.1f} s at {data.fps:g} frames/s. Intervals: {counts}. By
+class: {by_class}.</p>
 <img class="timeline" src="{timeline}" alt="timeline of the spotter's signal with the spotted intervals">
 <h2>Intervals</h2>
-<table><tr><th>#</th><th>type</th><th>onset / apex / offset (frame)</th><th>time</th><th>class</th><th>class scores</th><th>score (x threshold)</th><th>onset · apex · magnified apex</th></tr>
-{''.join(rows) or '<tr><td colspan=8>none spotted</td></tr>'}
+<table><tr><th>#</th><th>type</th><th>onset / apex / offset (frame)</th><th>time</th><th>class</th><th>class
+scores</th><th>score (x threshold)</th><th>onset · apex · magnified apex</th></tr>
+{"".join(rows) or "<tr><td colspan=8>none spotted</td></tr>"}
 </table>
 <h2>Settings</h2><table>{settings}</table>
-<p><small>Written by mpt-edge because --report was given: it holds face images (biometric data); keep it as you keep the recording.</small></p>
+<p><small>Written by mpt-edge because --report was given: it holds face images (biometric data); keep it as you keep the
+recording.</small></p>
 </body></html>
 """
 
@@ -144,7 +212,32 @@ def write_report(path: Path, data: ReportData) -> Path:
     return atomic_write_bytes(path, render_html(data).encode("utf-8"))
 
 
-def report_of(result, title: str, settings: dict, truth: Sequence[Interval] = (), alpha: Optional[float] = None) -> ReportData:
+def report_of(
+    result: SpotResult, title: str, settings: dict[str, Any], truth: Sequence[Interval] = (), alpha: float | None = None
+) -> ReportData:
     """A :class:`ReportData` from an offline :class:`~mpt_edge.spotting.offline.SpotResult`."""
-    return ReportData(title, result.source, result.fps, result.frames, result.intervals, result.energy, result.threshold, result.crops,
-                      settings, truth, alpha or 8.0)
+    return ReportData(
+        title,
+        result.source,
+        result.fps,
+        result.frames,
+        result.intervals,
+        result.energy,
+        result.threshold,
+        result.crops,
+        settings,
+        truth,
+        alpha or 8.0,
+    )
+
+
+def write_spot_report(path: Path, video: Path, result: SpotResult, bundle: Bundle | None, detect_every: int) -> None:
+    """``spot --report``: one video's report, with the settings it was spotted with."""
+    settings = {
+        "bundle": str(bundle.root) if bundle else "none (intervals only)",
+        "face detector": result.face_detector,
+        "frame rate": result.fps,
+        "detect every": detect_every,
+    }
+    alpha = bundle.motion_config.alpha if bundle is not None and bundle.motion_config.alpha else None
+    write_report(path, report_of(result, f"mpt-edge spot: {video.name}", settings, alpha=alpha))

@@ -31,14 +31,20 @@ def numbered_frames(folder: Path) -> list[tuple[int, Path]]:
             frames.append((int(match.group(1)), path))
     frames.sort()
     if not frames:
-        raise InputError(f"{folder} holds no numbered frames (img1.jpg, 006_1_0001.jpg, ...); point at a folder of frames or a video file")
+        raise InputError(
+            f"{folder} holds no numbered frames (img1.jpg, 006_1_0001.jpg, ...); point at a "
+            "folder of frames or a video file"
+        )
     numbers = [n for n, _ in frames]
     if len(set(numbers)) != len(numbers):
         raise InputError(f"{folder} has two frames with one number; keep one file per frame")
     missing = sorted(set(range(numbers[0], numbers[-1] + 1)) - set(numbers))
     if missing:
-        raise InputError(f"{folder} is missing frame {missing[0]}" + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
-                         + f" between {frames[0][1].name} and {frames[-1][1].name}; restore it or copy the video again")
+        raise InputError(
+            f"{folder} is missing frame {missing[0]}"
+            + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else "")
+            + f" between {frames[0][1].name} and {frames[-1][1].name}; restore it or copy the video again"
+        )
     return frames
 
 

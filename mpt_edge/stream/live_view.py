@@ -25,9 +25,10 @@ import secrets
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any, Callable, Optional
+from typing import Any
 from urllib.parse import parse_qs, urlparse
 
 import cv2
@@ -45,10 +46,12 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>mpt-edge live 
 const events = document.getElementById("events");
 const source = new EventSource("/events%(query)s");
 source.onmessage = (m) => { const e = JSON.parse(m.data); const li = document.createElement("li");
-  li.textContent = `${e.t_apex.toFixed(2)} s  ${e.label}  ` + Object.entries(e.scores).map(([k, v]) => `${k} ${v.toFixed(2)}`).join("  ");
+  li.textContent = `${e.t_apex.toFixed(2)} s  ${e.label}  ` + Object.entries(e.scores).map(([k, v]) => `${k}
+  ${v.toFixed(2)}`).join("  ");
   events.prepend(li); };
 async function health() { try { const h = await (await fetch("/healthz%(query)s")).json();
-  document.getElementById("health").textContent = `${h.source_state} | ${h.fps} fps | ${h.frames} frames | dropped ${h.dropped} | events ${h.events}`; } catch (e) {} }
+  document.getElementById("health").textContent = `${h.source_state} | ${h.fps} fps | ${h.frames} frames | dropped
+  ${h.dropped} | events ${h.events}`; } catch (e) {} }
 setInterval(health, 1000); health();
 </script></body></html>"""
 
@@ -76,9 +79,9 @@ def is_loopback(host: str) -> bool:
 
 @dataclass
 class _Overlay:
-    image: Optional[np.ndarray] = None
-    box: Optional[tuple[int, int, int, int]] = None
-    event: Optional[dict[str, Any]] = None
+    image: np.ndarray | None = None
+    box: tuple[int, int, int, int] | None = None
+    event: dict[str, Any] | None = None
     sequence: int = 0
 
 
@@ -86,12 +89,14 @@ class _Overlay:
 class LiveView:
     host: str = "127.0.0.1"
     port: int = 8080
-    token: Optional[str] = None
+    token: str | None = None
     max_fps: float = 15.0
     energy_history: int = 150
     log: Callable[[str], None] = print
-    source_state: Optional[Callable[[], str]] = None  # asked at request time: no frames flow while reconnecting
-    health: dict[str, Any] = field(default_factory=lambda: {"source_state": "starting", "fps": 0.0, "frames": 0, "dropped": 0, "events": 0})
+    source_state: Callable[[], str] | None = None  # asked at request time: no frames flow while reconnecting
+    health: dict[str, Any] = field(
+        default_factory=lambda: {"source_state": "starting", "fps": 0.0, "frames": 0, "dropped": 0, "events": 0}
+    )
 
     def __post_init__(self) -> None:
         if not is_loopback(self.host) and not self.token:
@@ -101,17 +106,19 @@ class LiveView:
         self._lock = threading.Lock()
         self._new_frame = threading.Condition()
         self._new_jpeg = threading.Condition()
-        self._jpeg: Optional[bytes] = None
+        self._jpeg: bytes | None = None
         self._jpeg_sequence = 0
         self._energy: deque[tuple[float, float]] = deque(maxlen=self.energy_history)
         self.events: list[dict[str, Any]] = []
-        self._subscribers: list[deque] = []
+        self._subscribers: list[deque[dict[str, Any]]] = []
         self.viewers = 0
         self._stop = threading.Event()
-        self._server: Optional[ThreadingHTTPServer] = None
+        self._server: ThreadingHTTPServer | None = None
 
     # --- the pipeline side: cheap, never blocks -------------------------------------------------
-    def publish_frame(self, image: np.ndarray, box: Optional[tuple[int, int, int, int]], energy: Optional[float], threshold: Optional[float]) -> None:
+    def publish_frame(
+        self, image: np.ndarray, box: tuple[int, int, int, int] | None, energy: float | None, threshold: float | None
+    ) -> None:
         """Hand over the newest frame (a reference: the capture makes a new array per frame)."""
         if energy is not None:
             self._energy.append((energy, threshold if threshold is not None and np.isfinite(threshold) else 0.0))
@@ -139,7 +146,7 @@ class LiveView:
         """The address to print: never the token (a generated one is shown once, a given one the user has)."""
         return f"http://{self.host}:{self.port}/" + (" (append ?token=YOUR_TOKEN)" if self.token else "")
 
-    def start(self) -> "LiveView":
+    def start(self) -> LiveView:
         view = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -150,7 +157,11 @@ class LiveView:
                 if not view.token:
                     return True
                 header = self.headers.get("Authorization", "")
-                given = header[7:] if header.startswith("Bearer ") else (parse_qs(urlparse(self.path).query).get("token") or [""])[0]
+                given = (
+                    header[7:]
+                    if header.startswith("Bearer ")
+                    else (parse_qs(urlparse(self.path).query).get("token") or [""])[0]
+                )
                 return hmac.compare_digest(given.encode(), view.token.encode())
 
             def do_GET(self) -> None:
@@ -169,7 +180,11 @@ class LiveView:
                         health = {**view.health, **({"source_state": view.source_state()} if view.source_state else {})}
                         self._send(200, "application/json", json.dumps(health).encode())
                     elif path == "/events.jsonl":
-                        self._send(200, "application/x-ndjson", "".join(json.dumps(e) + "\n" for e in list(view.events)).encode())
+                        self._send(
+                            200,
+                            "application/x-ndjson",
+                            "".join(json.dumps(e) + "\n" for e in list(view.events)).encode(),
+                        )
                     elif path == "/events":
                         view._serve_events(self)
                     elif path == "/stream.mjpg":
@@ -190,7 +205,9 @@ class LiveView:
         try:
             self._server = ThreadingHTTPServer((self.host, self.port), Handler)
         except OSError as error:
-            raise InputError(f"--serve {self.host}:{self.port}: cannot listen there ({error.strerror}); pick another port") from None
+            raise InputError(
+                f"--serve {self.host}:{self.port}: cannot listen there ({error.strerror}); pick another port"
+            ) from None
         self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, name="live-view", daemon=True).start()
@@ -225,7 +242,7 @@ class LiveView:
             done = sequence
             time.sleep(max(0.0, 1.0 / self.max_fps - (time.perf_counter() - started)))
 
-    def _annotate(self, image: np.ndarray, box: Optional[tuple[int, int, int, int]]) -> np.ndarray:
+    def _annotate(self, image: np.ndarray, box: tuple[int, int, int, int] | None) -> np.ndarray:
         frame = image.copy()  # the encoder's own copy: the pipeline's frame is never drawn on
         if box:
             x, y, w, h = box
@@ -234,9 +251,17 @@ class LiveView:
         scale = max(0.5, frame.shape[1] / 640)
         if event:
             text = f"{event['label']} {max(event['scores'].values()):.2f} @ {event['t_apex']:.1f}s"
-            cv2.putText(frame, text, (10, int(28 * scale)), cv2.FONT_HERSHEY_SIMPLEX, 0.7 * scale, (0, 0, 255), max(1, int(2 * scale)))
+            cv2.putText(
+                frame,
+                text,
+                (10, int(28 * scale)),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                0.7 * scale,
+                (0, 0, 255),
+                max(1, int(2 * scale)),
+            )
         self._draw_energy(frame)
-        return frame
+        return np.asarray(frame)
 
     def _draw_energy(self, frame: np.ndarray) -> None:
         """The spotting energy of the last frames as a strip chart along the bottom, its threshold dashed."""
@@ -277,7 +302,11 @@ class LiveView:
                     jpeg, sequence = self._jpeg, self._jpeg_sequence
                 if jpeg is None or sequence == sent:
                     continue
-                handler.wfile.write(f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode() + jpeg + b"\r\n")
+                handler.wfile.write(
+                    f"--{BOUNDARY}\r\nContent-Type: image/jpeg\r\nContent-Length: {len(jpeg)}\r\n\r\n".encode()
+                    + jpeg
+                    + b"\r\n"
+                )
                 sent = sequence
         finally:
             with self._lock:
@@ -289,7 +318,7 @@ class LiveView:
         handler.send_header("Cache-Control", "no-store")
         handler.end_headers()
         handler.connection.settimeout(10)
-        queue: deque = deque(list(self.events)[-20:], maxlen=100)
+        queue: deque[dict[str, Any]] = deque(list(self.events)[-20:], maxlen=100)
         self._subscribers.append(queue)
         try:
             last_beat = time.monotonic()

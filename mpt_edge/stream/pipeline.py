@@ -20,7 +20,8 @@ of a pixel behind; the face is resampled at another sub-pixel phase). A spotted 
 apex differ by more than ``head_motion_px`` of tracked motion is therefore checked: the apex is
 aligned on the onset exactly (ECC) and if that leaves less than ``head_motion_ratio`` x the event's
 peak energy (or the event was weak and the move large), it was the head, not the face: counted in
-``head_movements_suppressed``, not reported, and the spotter takes the moved face as its new neutral. A micro-expression during a head movement
+``head_movements_suppressed``, not reported, and the spotter takes the moved face as its new neutral. A micro-expression
+during a head movement
 keeps its local motion after the alignment and is reported.
 """
 
@@ -28,18 +29,19 @@ from __future__ import annotations
 
 import time
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any, Callable, Optional
+from typing import Any
 
 import cv2
 import numpy as np
 
 from mpt_edge.bundle import Bundle
+from mpt_edge.classify import feeds_of, predict_feeds
 from mpt_edge.engines import Engine
 from mpt_edge.engines.triton import ServerUnavailable
 from mpt_edge.face import Alignment, FaceAligner
 from mpt_edge.faces import resolve_detector
-from mpt_edge.preprocess import model_inputs
 from mpt_edge.stream.sources import Frame
 from mpt_edge.stream.spotting import ApexSpotter, Spot, SpotterConfig, face_signal, motion_energy
 from mpt_edge.stream.tracking import CropTracker, TrackerConfig
@@ -51,12 +53,16 @@ LANDMARK_DETECTORS = ("blazeface", "mtcnn")  # their crops put the eyes at the c
 @dataclass(frozen=True)
 class PipelineConfig:
     detect_every: int = 15
-    face_detector: str = "auto"  # auto: the bundle's (what its training faces were aligned with), else the best installed
+    face_detector: str = (
+        "auto"  # auto: the bundle's (what its training faces were aligned with), else the best installed
+    )
     move_fraction: float = 0.1
     detect_width: int = 480  # px; faces of 1080p/4k frames are found on a copy this wide
     # Head movement or micro-expression (measured on the synthetic stream; see _is_head_movement):
     head_motion_px: float = 0.3  # tracked motion (crop px) between onset and apex that makes an event suspect
-    head_motion_ratio: float = 0.45  # aligning apex on onset leaves < this x the peak: rigid (moves 0.06-0.40, MEs 0.48-0.98)
+    head_motion_ratio: float = (
+        0.45  # aligning apex on onset leaves < this x the peak: rigid (moves 0.06-0.40, MEs 0.48-0.98)
+    )
     weak_peak_ratio: float = 2.0  # ... or a weak event (peak < this x threshold)
     large_move_px: float = 1.0  # ... during a move larger than this
     spotter: SpotterConfig = SpotterConfig()
@@ -76,7 +82,7 @@ class PipelineStats:
     events: int = 0
     events_by_type: dict[str, int] = field(default_factory=lambda: {"ME": 0, "MaE": 0})
     stage_seconds: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STAGES})
-    latencies_ms: deque = field(default_factory=lambda: deque(maxlen=10_000))  # apex frame arrival -> event
+    latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))  # apex frame arrival -> event
 
 
 def _disagree(tracked: Alignment, found: Alignment, fraction: float) -> bool:
@@ -92,15 +98,24 @@ class Pipeline:
     """One stream's state. Without a bundle (``spot`` without ``--bundle``) it spots and reports intervals
     without a class; :meth:`set_fps` scales the spotter's frame counts to the source's rate."""
 
-    def __init__(self, bundle: Optional[Bundle], engine: Optional[Engine], config: PipelineConfig = PipelineConfig(),
-                 log: Optional[Callable[[str], None]] = None) -> None:
+    def __init__(
+        self,
+        bundle: Bundle | None,
+        engine: Engine | None,
+        config: PipelineConfig = PipelineConfig(),
+        log: Callable[[str], None] | None = None,
+    ) -> None:
         from mpt_edge.motion.config import MotionConfig
 
         self.bundle, self.engine, self.config = bundle, engine, config
         self.motion = bundle.motion_config if bundle is not None else MotionConfig()
         self.class_names = bundle.class_names if bundle is not None else []
-        self.face_detector = resolve_detector(config.face_detector, bundle.face_detector if bundle is not None else None, log)
-        if self.face_detector in LANDMARK_DETECTORS and not config.spotter.mask_eyes:  # eyes where the canonical layout puts them
+        self.face_detector = resolve_detector(
+            config.face_detector, bundle.face_detector if bundle is not None else None, log
+        )
+        if (
+            self.face_detector in LANDMARK_DETECTORS and not config.spotter.mask_eyes
+        ):  # eyes where the canonical layout puts them
             config = replace(config, spotter=replace(config.spotter, mask_eyes=True))
             self.config = config
         self.aligner = FaceAligner(self.motion.face_size, self.face_detector)
@@ -110,22 +125,27 @@ class Pipeline:
         self.spotter = ApexSpotter(config.spotter)
         self.tracker = CropTracker(config.tracker)
         # (index, time, arrival, registered crop, tracked face position in crop px)
-        self.buffer: deque[tuple[int, float, float, np.ndarray, np.ndarray]] = deque(maxlen=config.spotter.max_frames + 8)
-        self.alignment: Optional[Alignment] = None
-        self.frame_shape: Optional[tuple[int, ...]] = None
-        self.last_detection = -10**9
+        self.buffer: deque[tuple[int, float, float, np.ndarray, np.ndarray]] = deque(
+            maxlen=config.spotter.max_frames + 8
+        )
+        self.alignment: Alignment | None = None
+        self.frame_shape: tuple[int, ...] | None = None
+        self.last_detection = -(10**9)
         self.disagreements = 0
         self.offset = np.zeros(2)  # crop px the face has moved since the anchor (compensated)
         self.position = np.zeros(2)  # ... and where it is now, dead band included
         self.stats = PipelineStats()
         self.input_names = list(bundle.manifest["inputs"]) if bundle is not None else []
-        self.last_crop: Optional[np.ndarray] = None  # the registered face of the last frame (spot's baseline reads it)
-        self.last_event_crops: Optional[tuple[np.ndarray, np.ndarray]] = None  # (onset, apex) of the last event, for reports
+        self.last_crop: np.ndarray | None = None  # the registered face of the last frame (spot's baseline reads it)
+        self.last_frame_had_face = False
+        self.last_event_crops: tuple[np.ndarray, np.ndarray] | None = (
+            None  # (onset, apex) of the last event, for reports
+        )
         # a macro-expression outlasts the ring buffer: its onset and apex crops are kept as the run grows
-        self.run_onset: Optional[tuple[int, float, float, np.ndarray, np.ndarray]] = None
-        self.run_apex: Optional[tuple[int, float, float, np.ndarray, np.ndarray]] = None
-        self.macro_onset: Optional[tuple[int, float, float, np.ndarray, np.ndarray]] = None
-        self.macro_apex: Optional[tuple[int, float, float, np.ndarray, np.ndarray]] = None
+        self.run_onset: tuple[int, float, float, np.ndarray, np.ndarray] | None = None
+        self.run_apex: tuple[int, float, float, np.ndarray, np.ndarray] | None = None
+        self.macro_onset: tuple[int, float, float, np.ndarray, np.ndarray] | None = None
+        self.macro_apex: tuple[int, float, float, np.ndarray, np.ndarray] | None = None
         self.to_crop = self.motion.face_size / config.spotter.size  # small-image px -> crop px
 
     def set_fps(self, fps: float) -> None:
@@ -138,13 +158,13 @@ class Pipeline:
         self.spotter = ApexSpotter(self.config.spotter)
         self.buffer = deque(self.buffer, maxlen=self.config.spotter.max_frames + 8)
 
-    def _detect(self, frame: Frame) -> Optional[Alignment]:
+    def _detect(self, frame: Frame) -> Alignment | None:
         """A face on this frame (None: no face), found on the downscaled copy."""
         self.last_detection = frame.index
         self.stats.detections += 1
         return self.aligner.find(frame.image, self.detect_width)
 
-    def _anchor(self, alignment: Optional[Alignment], frame: Frame) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    def _anchor(self, alignment: Alignment | None, frame: Frame) -> tuple[np.ndarray, np.ndarray] | None:
         """Place the crop (or, with None, lose the face): the spotter restarts on the new anchor."""
         self.alignment = alignment
         self.offset = np.zeros(2)
@@ -169,11 +189,11 @@ class Pipeline:
         return crop, face_signal(crop, self.config.spotter.size)
 
     @property
-    def tracked_alignment(self) -> Optional[Alignment]:
+    def tracked_alignment(self) -> Alignment | None:
         """Where the face is now: the anchor crop moved by the tracked offset (for boxes and checks)."""
         return None if self.alignment is None else self.alignment.moved(*self.offset)
 
-    def _face(self, frame: Frame) -> Optional[tuple[np.ndarray, np.ndarray]]:
+    def _face(self, frame: Frame) -> tuple[np.ndarray, np.ndarray] | None:
         """(registered crop, its small face) of this frame, or None without a face; ``self.position``
         is where the tracker sees the face (offset + what the dead band left), in crop px."""
         self.position = self.offset.copy()
@@ -210,7 +230,9 @@ class Pipeline:
                 self.disagreements = 0
         return crop, small
 
-    def _is_head_movement(self, spot: Spot, onset_offset: np.ndarray, apex_offset: np.ndarray, onset: np.ndarray, apex: np.ndarray) -> bool:
+    def _is_head_movement(
+        self, spot: Spot, onset_offset: np.ndarray, apex_offset: np.ndarray, onset: np.ndarray, apex: np.ndarray
+    ) -> bool:
         """Did the head move between onset and apex, and does aligning the apex on the onset exactly
         (ECC, on the registered crops) remove most of the event's energy? Then what was spotted was
         the tracker's few hundredths of a pixel of lag during a head movement, not a micro-expression,
@@ -223,13 +245,18 @@ class Pipeline:
         check = CropTracker(self.config.tracker)
         check.anchor(onset_small)
         residual = check.measure(face_signal(apex, size))
-        aligned = cv2.warpAffine(apex, np.array([[1.0, 0.0, -residual.dx * self.to_crop], [0.0, 1.0, -residual.dy * self.to_crop]]),
-                                 apex.shape[1::-1], flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+        aligned = cv2.warpAffine(
+            apex,
+            np.array([[1.0, 0.0, -residual.dx * self.to_crop], [0.0, 1.0, -residual.dy * self.to_crop]]),
+            apex.shape[1::-1],
+            flags=cv2.INTER_LINEAR,
+            borderMode=cv2.BORDER_REPLICATE,
+        )
         left = motion_energy(face_signal(aligned, size), onset_small, self.config.spotter)
         weak = spot.peak_energy < self.config.weak_peak_ratio * spot.threshold
         return left < self.config.head_motion_ratio * spot.peak_energy or (weak and moved > self.config.large_move_px)
 
-    def process(self, frame: Frame) -> Optional[dict[str, Any]]:
+    def process(self, frame: Frame) -> dict[str, Any] | None:
         """Feed one frame; returns an event dict when a micro-expression has just ended."""
         arrived = time.perf_counter()
         self.stats.frames += 1
@@ -237,10 +264,12 @@ class Pipeline:
         face = self._face(frame)
         if face is None or self.alignment is None:
             self.stats.no_face_frames += 1
+            self.last_frame_had_face = False
             self.stats.stage_seconds["face"] += time.perf_counter() - t0
             return None
         crop, small = face
         self.last_crop = crop
+        self.last_frame_had_face = True
         t1 = time.perf_counter()
         entry = (frame.index, frame.time_s, arrived, crop, self.position)
         self.buffer.append(entry)
@@ -251,10 +280,10 @@ class Pipeline:
         self.stats.stage_seconds["spot"] += t2 - t1
         if spot is None:
             return None
-        frames = {index: rest for index, *rest in self.buffer}
+        frames: dict[int, tuple[float, float, np.ndarray, np.ndarray]] = {e[0]: e[1:] for e in self.buffer}
         for kept in (self.run_onset, self.run_apex, self.macro_onset, self.macro_apex):
             if kept is not None:
-                frames.setdefault(kept[0], list(kept[1:]))
+                frames.setdefault(kept[0], kept[1:])
         self.run_onset = self.run_apex = self.macro_onset = self.macro_apex = None
         if spot.onset not in frames or spot.apex not in frames:
             return None  # the event started before the buffer (e.g. right after a crop change)
@@ -267,26 +296,28 @@ class Pipeline:
             self.stats.stage_seconds["spot"] += time.perf_counter() - t2
             return None
         event: dict[str, Any] = {
-            "type": spot.kind, "t_onset": round(onset_time, 4), "t_apex": round(apex_time, 4), "t_offset": round(frame.time_s, 4),
-            "frame_onset": spot.onset, "frame_apex": spot.apex, "frame_offset": spot.offset, "score": round(spot.score, 3),
+            "type": spot.kind,
+            "t_onset": round(onset_time, 4),
+            "t_apex": round(apex_time, 4),
+            "t_offset": round(frame.time_s, 4),
+            "frame_onset": spot.onset,
+            "frame_apex": spot.apex,
+            "frame_offset": spot.offset,
+            "score": round(spot.score, 3),
         }
         self.last_event_crops = (onset_crop, apex_crop)
         if self.engine is not None:
-            image, motion = model_inputs(onset_crop, apex_crop, self.motion)
+            feeds = feeds_of(self.motion, self.input_names, onset_crop, apex_crop)
             t3 = time.perf_counter()
-            feeds = {"apex": image[None], "motion": motion[None]}
             try:
-                logits = self.engine.infer({k: v for k, v in feeds.items() if k in self.input_names})[0]
+                prediction = predict_feeds(self.engine, feeds, self.class_names)
             except ServerUnavailable:  # the engine said so once and backs off; the stream goes on
                 self.stats.unserved_events += 1
                 return None
             t4 = time.perf_counter()
             self.stats.stage_seconds["magnify_tokenize"] += t3 - t2
             self.stats.stage_seconds["infer"] += t4 - t3
-            scores = np.exp(logits - logits.max())
-            scores /= scores.sum()
-            event["label"] = self.class_names[int(np.argmax(scores))]
-            event["scores"] = {n: round(float(s), 4) for n, s in zip(self.class_names, scores)}
+            event["label"], event["scores"] = prediction.label, prediction.scores
         else:
             t4 = time.perf_counter()
         self.stats.events += 1
@@ -295,7 +326,7 @@ class Pipeline:
         event["face_box"] = list(tracked.box) if (tracked := self.tracked_alignment) and tracked.box else None
         return event
 
-    def _follow_run(self, entry: tuple[int, float, float, np.ndarray, np.ndarray], spot: Optional[Spot]) -> None:
+    def _follow_run(self, entry: tuple[int, float, float, np.ndarray, np.ndarray], spot: Spot | None) -> None:
         """Keep the crops of the active run's onset (the last quiet frame) and of its peak so far, and those
         of a macro-expression the spotter follows (it outlasts the ring buffer)."""
         active, macro = self.spotter.active, self.spotter.macro

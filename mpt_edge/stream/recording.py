@@ -14,7 +14,6 @@ import os
 import tempfile
 from pathlib import Path
 from types import TracebackType
-from typing import Optional
 
 import cv2
 import numpy as np
@@ -40,8 +39,8 @@ class RecordingSink:
         os.close(fd)
         self.tmp = Path(tmp)
         self.fps = fps if fps and fps > 0 else 30.0
-        self.size: Optional[tuple[int, int]] = None
-        self.writer: Optional[cv2.VideoWriter] = None
+        self.size: tuple[int, int] | None = None
+        self.writer: cv2.VideoWriter | None = None
         self.frames = 0
 
     def write(self, image: np.ndarray) -> None:
@@ -49,10 +48,12 @@ class RecordingSink:
         size = (int(image.shape[1]), int(image.shape[0]))
         if self.writer is None:
             self.size = size
-            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter_fourcc(*FOURCC), self.fps, size)
+            self.writer = cv2.VideoWriter(str(self.tmp), cv2.VideoWriter.fourcc(*FOURCC), self.fps, size)
             if not self.writer.isOpened():
                 self.abandon()
-                raise InputError(f"cannot write {self.path}: OpenCV could not open an MP4 writer there; check the folder is writable")
+                raise InputError(
+                    f"cannot write {self.path}: OpenCV could not open an MP4 writer there; check the folder is writable"
+                )
         if size == self.size:
             self.writer.write(image)
             self.frames += 1
@@ -67,7 +68,10 @@ class RecordingSink:
         why = _unplayable(self.tmp)
         if why:
             self.abandon()
-            raise InputError(f"the recording {self.path} could not be finished ({why}); nothing was kept: free disk space or record elsewhere")
+            raise InputError(
+                f"the recording {self.path} could not be finished ({why}); nothing was kept: free "
+                "disk space or record elsewhere"
+            )
         os.replace(self.tmp, self.path)
         return self.path
 
@@ -85,18 +89,19 @@ class RecordingSink:
         except InputError:
             pass
 
-
-    def __enter__(self) -> "RecordingSink":
+    def __enter__(self) -> RecordingSink:
         return self
 
-    def __exit__(self, kind: Optional[type[BaseException]], error: Optional[BaseException], trace: Optional[TracebackType]) -> None:
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
         if kind is None or issubclass(kind, KeyboardInterrupt):
             self.close()  # finished, or stopped by Ctrl-C / SIGTERM: the recording is kept, playable
         else:
             self.abandon_or_keep()
 
 
-def _unplayable(path: Path) -> Optional[str]:
+def _unplayable(path: Path) -> str | None:
     """Why ``path`` is not a playable video, or None."""
     try:
         if path.stat().st_size == 0:

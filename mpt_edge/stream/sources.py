@@ -8,7 +8,8 @@ and the CPU goes to catching up; the queue is short, so the pipeline stays withi
 live; files are never dropped (the
 reader waits instead: a file is replayed, not watched live). A live source that fails is reopened
 with exponential back-off (0.5 s doubling to 8 s) up to ``max_reconnects`` consecutive times (a
-reopened source that delivers 30 frames is healthy again); a file's end ends the stream cleanly. Nothing is written anywhere: frames only live in the queue.
+reopened source that delivers 30 frames is healthy again); a file's end ends the stream cleanly. Nothing is written
+anywhere: frames only live in the queue.
 """
 
 from __future__ import annotations
@@ -16,9 +17,9 @@ from __future__ import annotations
 import queue
 import threading
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Optional
 
 import cv2
 import numpy as np
@@ -52,7 +53,9 @@ def parse_source(spec: str, fps: float = 0.0) -> SourceSpec:
     if path.is_dir():
         return SourceSpec("frames", path, False, fps or 30.0)
     if not path.is_file():
-        raise InputError(f"--source {text}: no such video file (use a camera index like 0, an rtsp:// URL or a GStreamer pipeline)")
+        raise InputError(
+            f"--source {text}: no such video file (use a camera index like 0, an rtsp:// URL or a GStreamer pipeline)"
+        )
     return SourceSpec("file", path, False)
 
 
@@ -71,12 +74,15 @@ def opencv_has_gstreamer() -> bool:
 def require_gstreamer(pipeline: str) -> None:
     if not opencv_has_gstreamer():
         raise InputError(
-            f"this OpenCV {cv2.__version__} is built without GStreamer, so it cannot open the pipeline '{pipeline[:60]}'; "
-            "use the system OpenCV (JetPack's on a Jetson, `apt install python3-opencv` on Debian/Ubuntu) from a venv made with --system-site-packages, without pip's opencv-python"
+            f"this OpenCV {cv2.__version__} is built without GStreamer, so it cannot open the "
+            f"pipeline '{pipeline[:60]}'; "
+            "use the system OpenCV (JetPack's on a Jetson, `apt install python3-opencv` on "
+            "Debian/Ubuntu) from a venv made with --system-site-packages, without pip's "
+            "opencv-python"
         )
 
 
-def open_capture(spec: SourceSpec, timeout_s: float = OPEN_TIMEOUT_S) -> "cv2.VideoCapture":
+def open_capture(spec: SourceSpec, timeout_s: float = OPEN_TIMEOUT_S) -> cv2.VideoCapture:
     """Open a source; OpenCV's own multi-line warnings are silenced: failures get one clear line from us.
 
     Network URLs are opened through FFmpeg with open *and* read timeouts of ``timeout_s``: without
@@ -90,14 +96,18 @@ def open_capture(spec: SourceSpec, timeout_s: float = OPEN_TIMEOUT_S) -> "cv2.Vi
         require_gstreamer(str(spec.target))
         return cv2.VideoCapture(str(spec.target), cv2.CAP_GSTREAMER)
     if spec.kind == "camera":
-        return cv2.VideoCapture(int(spec.target))  # type: ignore[arg-type]
+        return cv2.VideoCapture(int(str(spec.target)))
     if spec.kind == "frames":
         from mpt_edge.stream.frame_folder import FrameFolderCapture
 
         return FrameFolderCapture(Path(str(spec.target)), spec.fps)  # type: ignore[return-value]
     if spec.kind == "url":
         milliseconds = max(1, int(timeout_s * 1000))
-        return cv2.VideoCapture(str(spec.target), cv2.CAP_FFMPEG, [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, milliseconds, cv2.CAP_PROP_READ_TIMEOUT_MSEC, milliseconds])
+        return cv2.VideoCapture(
+            str(spec.target),
+            cv2.CAP_FFMPEG,
+            [cv2.CAP_PROP_OPEN_TIMEOUT_MSEC, milliseconds, cv2.CAP_PROP_READ_TIMEOUT_MSEC, milliseconds],
+        )
     return cv2.VideoCapture(str(spec.target))
 
 
@@ -125,13 +135,18 @@ class CaptureThread:
     """Reads a source on a background thread; iterate it to get :class:`Frame`s in order."""
 
     def __init__(
-        self, spec: SourceSpec, queue_size: int = 8, max_reconnects: int = 5, backoff_s: float = 0.5,
-        opener: Optional[Callable[[SourceSpec], "cv2.VideoCapture"]] = None, open_timeout_s: float = OPEN_TIMEOUT_S,
+        self,
+        spec: SourceSpec,
+        queue_size: int = 8,
+        max_reconnects: int = 5,
+        backoff_s: float = 0.5,
+        opener: Callable[[SourceSpec], cv2.VideoCapture] | None = None,
+        open_timeout_s: float = OPEN_TIMEOUT_S,
     ) -> None:
         if queue_size < 1:
             raise InputError("queue size must be >= 1")
         self.spec, self.max_reconnects, self.backoff_s = spec, max_reconnects, backoff_s
-        self.queue: "queue.Queue[object]" = queue.Queue(maxsize=queue_size)
+        self.queue: queue.Queue[object] = queue.Queue(maxsize=queue_size)
         self.stats = CaptureStats()
         self._stop = threading.Event()
         self.open_timeout_s = open_timeout_s
@@ -139,9 +154,14 @@ class CaptureThread:
         self._capture = self._open(spec)
         if not self._capture.isOpened():
             if spec.kind == "url":
-                raise InputError(f"cannot open {spec.target} within {self.open_timeout_s:g} s (refused, unreachable or not a video stream); "
-                                 "check the URL, that the camera is on the network, or raise --open-timeout")
-            raise InputError(f"cannot open {spec.describe()}; check the device/path/URL (and that nothing else holds the camera)")
+                raise InputError(
+                    f"cannot open {spec.target} within {self.open_timeout_s:g} s (refused, "
+                    "unreachable or not a video stream); "
+                    "check the URL, that the camera is on the network, or raise --open-timeout"
+                )
+            raise InputError(
+                f"cannot open {spec.describe()}; check the device/path/URL (and that nothing else holds the camera)"
+            )
         self.fps = spec.fps or float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0) or 30.0
         self._failures = 0
         self._good_frames = 0
@@ -149,7 +169,7 @@ class CaptureThread:
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
         self._started = time.monotonic()
 
-    def start(self) -> "CaptureThread":
+    def start(self) -> CaptureThread:
         self._thread.start()
         return self
 
@@ -199,7 +219,10 @@ class CaptureThread:
             if self._capture.isOpened():
                 self.state = "connected"
                 return True
-        self.stats.errors.append(f"{self.spec.describe()} stopped delivering frames and did not come back after {self.max_reconnects} reconnects")
+        self.stats.errors.append(
+            f"{self.spec.describe()} stopped delivering frames and did not come back after "
+            f"{self.max_reconnects} reconnects"
+        )
         return False
 
     def _run(self) -> None:
@@ -246,5 +269,7 @@ class CaptureThread:
             yield item  # type: ignore[misc]
 
 
-def open_stream(source: str, queue_size: int = 8, max_reconnects: int = 5, open_timeout_s: float = OPEN_TIMEOUT_S) -> CaptureThread:
+def open_stream(
+    source: str, queue_size: int = 8, max_reconnects: int = 5, open_timeout_s: float = OPEN_TIMEOUT_S
+) -> CaptureThread:
     return CaptureThread(parse_source(source), queue_size, max_reconnects, open_timeout_s=open_timeout_s).start()

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, replace
-from typing import Optional
+from typing import Any
 
 import cv2
 import numpy as np
@@ -68,18 +68,19 @@ class SpotterConfig:
     # Blinks are the most frequent fast facial motion and no expression: on crops aligned by landmarks the
     # cells over the eyes of the canonical layout (mpt_edge.face) are left out — the pipeline turns this
     # on for landmark detectors (measured on the real-face long videos: each blink was spotted as a
-    # micro-expression at 12-16x the threshold before; README "Spotting"). Off for crops of unknown layout.
+    # micro-expression at 12-16x the threshold before; docs "Spotting"). Off for crops of unknown layout.
     mask_eyes: bool = False
     max_macro_frames: int = 120  # 4 s at 30 fps: the longest macro-expression; longer runs are not expressions
     fps: float = 30.0  # the rate the frame counts above are for
 
-    def for_fps(self, fps: float) -> "SpotterConfig":
+    def for_fps(self, fps: float) -> SpotterConfig:
         """This configuration with its frame counts scaled from ``self.fps`` to ``fps`` (durations kept)."""
         if not fps or abs(fps - self.fps) < 1e-6:
             return self
         scale = fps / self.fps
         frames = ("min_frames", "max_frames", "noise_window", "warmup_frames", "refractory_frames", "max_macro_frames")
-        return replace(self, fps=fps, **{name: max(2, int(round(getattr(self, name) * scale))) for name in frames})
+        scaled: dict[str, Any] = {name: max(2, int(round(getattr(self, name) * scale))) for name in frames}
+        return replace(self, fps=fps, **scaled)
 
 
 def eye_cells(cells: int) -> np.ndarray:
@@ -137,15 +138,15 @@ class ApexSpotter:
         self.reset()
 
     def reset(self) -> None:
-        self.last_energy: Optional[float] = None
-        self.last_threshold: Optional[float] = None
-        self.baseline: Optional[np.ndarray] = None
+        self.last_energy: float | None = None
+        self.last_threshold: float | None = None
+        self.baseline: np.ndarray | None = None
         self.noise: deque[float] = deque(maxlen=self.config.noise_window)
         self.active: list[tuple[int, float]] = []
-        self.last_quiet: Optional[int] = None
+        self.last_quiet: int | None = None
         self.refractory = 0
         self.discarded_runs = getattr(self, "discarded_runs", 0)
-        self.macro: Optional[_MacroRun] = None
+        self.macro: _MacroRun | None = None
 
     def rebase(self, index: int, small: np.ndarray) -> None:
         """Take ``small`` as the neutral face now, keeping the noise statistics: after a head movement,
@@ -176,11 +177,11 @@ class ApexSpotter:
         mad = max(float(np.median(np.abs(values - median))) * 1.4826, self.config.min_noise)
         return median + self.config.threshold_k * mad
 
-    def update(self, index: int, face: np.ndarray) -> Optional[Spot]:
+    def update(self, index: int, face: np.ndarray) -> Spot | None:
         """Feed the aligned face of frame ``index``; returns a :class:`Spot` when an event ends."""
         return self.update_signal(index, self._small(face))
 
-    def update_signal(self, index: int, small: np.ndarray) -> Optional[Spot]:
+    def update_signal(self, index: int, small: np.ndarray) -> Spot | None:
         """:meth:`update` with the face already reduced by :func:`face_signal` (and, in the runtime,
         registered to the anchor face: head motion compensated)."""
         if self.baseline is None or small.shape != self.baseline.shape:
@@ -240,7 +241,7 @@ class ApexSpotter:
         self.last_quiet = index
         return spot
 
-    def _follow_macro(self, index: int, small: np.ndarray) -> Optional[Spot]:
+    def _follow_macro(self, index: int, small: np.ndarray) -> Spot | None:
         """A run too long for a micro-expression, measured against the neutral face it left: the face
         back there (energy under the run's threshold) within ``max_macro_frames`` ends a macro-expression;
         a face that never comes back (drift, a new posture, a change of light) is no expression."""

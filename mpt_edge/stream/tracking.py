@@ -21,7 +21,6 @@ Rotation and scale are not measured; slow ones are followed by the spotter's neu
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import cv2
 import numpy as np
@@ -52,15 +51,17 @@ class Measurement:
 class CropTracker:
     def __init__(self, config: TrackerConfig = TrackerConfig()) -> None:
         self.config = config
-        self.reference: Optional[np.ndarray] = None
-        self.shape: Optional[tuple[int, ...]] = None
-        self.window: Optional[np.ndarray] = None
-        self.patch_window: Optional[np.ndarray] = None
+        self.reference: np.ndarray | None = None
+        self.shape: tuple[int, ...] | None = None
+        self.window: np.ndarray | None = None
+        self.patch_window: np.ndarray | None = None
 
     def _centre(self, small: np.ndarray) -> np.ndarray:
         height, width = small.shape
         my, mx = int(height * (1 - self.config.inner) / 2), int(width * (1 - self.config.inner) / 2)
-        return np.array(small[my : height - my, mx : width - mx], np.float32)  # a copy: phaseCorrelate windows its inputs in place
+        return np.array(
+            small[my : height - my, mx : width - mx], np.float32
+        )  # a copy: phaseCorrelate windows its inputs in place
 
     def anchor(self, small: np.ndarray) -> None:
         """Make ``small`` (a :func:`face_signal` image) the face later frames are measured against."""
@@ -94,12 +95,18 @@ class CropTracker:
         found = []
         for y in np.linspace(0, height - size, 3).astype(int):
             for x in np.linspace(0, width - size, 3).astype(int):
-                (px, py), response = cv2.phaseCorrelate(self.reference[y : y + size, x : x + size].copy(), current[y : y + size, x : x + size].copy(), self.patch_window)
+                (px, py), response = cv2.phaseCorrelate(
+                    self.reference[y : y + size, x : x + size].copy(),
+                    current[y : y + size, x : x + size].copy(),
+                    self.patch_window,
+                )
                 if np.isfinite(response) and response >= self.config.patch_response:
                     found.append((y, x, px, py))
         return np.asarray(found, np.float64).reshape(-1, 4)
 
-    def _refine(self, current: np.ndarray, dx: float, dy: float, inliers: Optional[np.ndarray]) -> tuple[float, float, float]:
+    def _refine(
+        self, current: np.ndarray, dx: float, dy: float, inliers: np.ndarray | None
+    ) -> tuple[float, float, float]:
         """ECC translation from the robust estimate, on the patches that agree with it (kept only if it
         stays near it), and ECC's correlation coefficient: the face against a wall scores ~0, against
         itself in sensor noise 0.9+, a clearer "is it still the face" than the phase-correlation peak."""
@@ -110,9 +117,18 @@ class CropTracker:
             mask = np.zeros(current.shape, np.uint8)
             for y, x, *_ in inliers.astype(int):
                 mask[y : y + size, x : x + size] = 255
+        if self.reference is None:  # nothing to compare with yet: as ECC failing
+            return dx, dy, 0.0
         try:
-            similarity, warp = cv2.findTransformECC(self.reference, current, warp, cv2.MOTION_TRANSLATION,
-                                                    (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 1e-4), mask, 1)
+            similarity, warp = cv2.findTransformECC(  # type: ignore[assignment]
+                self.reference,
+                current,
+                warp,
+                cv2.MOTION_TRANSLATION,
+                (cv2.TERM_CRITERIA_EPS | cv2.TERM_CRITERIA_COUNT, 20, 1e-4),
+                mask,  # type: ignore[arg-type]  # None (no mask) is valid; the stubs say otherwise
+                1,
+            )
         except cv2.error:  # did not converge (nothing to correlate, e.g. a blank wall): not the face
             return dx, dy, 0.0
         rx, ry = float(warp[0, 2]), float(warp[1, 2])

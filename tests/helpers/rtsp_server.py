@@ -24,7 +24,10 @@ def main() -> None:
     server.set_address("127.0.0.1")
     server.set_service(port)
     factory = GstRtspServer.RTSPMediaFactory()
-    factory.set_launch(f'( filesrc location="{video}" ! avidemux ! jpegdec ! videoconvert ! video/x-raw,format=I420 ! jpegenc quality=95 ! rtpjpegpay name=pay0 pt=26 )')
+    factory.set_launch(
+        f'( filesrc location="{video}" ! avidemux ! jpegdec ! videoconvert ! '
+        "video/x-raw,format=I420 ! jpegenc quality=95 ! rtpjpegpay name=pay0 pt=26 )"
+    )
     factory.set_shared(True)
     server.get_mount_points().add_factory("/live", factory)
     if server.attach(None) == 0:

@@ -14,8 +14,13 @@ ROOT = Path(__file__).resolve().parents[2]
 
 def run_system_python(code: str, *args: str, timeout: float = 120) -> subprocess.CompletedProcess:
     """``code`` under the system Python, with this checkout importable."""
-    return subprocess.run([SYSTEM_PYTHON, "-c", code, *args], capture_output=True, text=True, timeout=timeout,
-                          env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return subprocess.run(
+        [SYSTEM_PYTHON, "-c", code, *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
 
 
 def system_python_has(code: str) -> bool:
@@ -27,7 +32,10 @@ def system_python_has(code: str) -> bool:
 
 def system_opencv_has_gstreamer() -> bool:
     """The project's own check (``opencv_has_gstreamer``), asked of the system Python's OpenCV."""
-    return system_python_has("import sys; from mpt_edge.stream.sources import opencv_has_gstreamer; sys.exit(0 if opencv_has_gstreamer() else 1)")
+    return system_python_has(
+        "import sys; from mpt_edge.stream.sources import opencv_has_gstreamer; "
+        "sys.exit(0 if opencv_has_gstreamer() else 1)"
+    )
 
 
 def free_port() -> int:

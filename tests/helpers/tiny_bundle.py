@@ -24,12 +24,18 @@ def tiny_onnx(path: Path, motion_shape: tuple[int, int] = (TOKENS, FEATURES), cl
         helper.make_node("Add", ["scores", "nothing"], ["logits"]),
     ]
     graph = helper.make_graph(
-        nodes, "tiny",
-        [helper.make_tensor_value_info("apex", TensorProto.FLOAT, [1, 3, FACE, FACE]),
-         helper.make_tensor_value_info("motion", TensorProto.FLOAT, [1, *motion_shape])],
+        nodes,
+        "tiny",
+        [
+            helper.make_tensor_value_info("apex", TensorProto.FLOAT, [1, 3, FACE, FACE]),
+            helper.make_tensor_value_info("motion", TensorProto.FLOAT, [1, *motion_shape]),
+        ],
         [helper.make_tensor_value_info("logits", TensorProto.FLOAT, [1, classes])],
-        [numpy_helper.from_array(weight, "W"), numpy_helper.from_array(np.array([1, -1], np.int64), "flat_shape"),
-         numpy_helper.from_array(np.zeros((), np.float32), "zero")],
+        [
+            numpy_helper.from_array(weight, "W"),
+            numpy_helper.from_array(np.array([1, -1], np.int64), "flat_shape"),
+            numpy_helper.from_array(np.zeros((), np.float32), "zero"),
+        ],
     )
     model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 18)])
     model.ir_version = 9
@@ -41,10 +47,16 @@ def tiny_manifest(**changes: object) -> dict:
     from mpt_edge.motion.config import MotionConfig
 
     manifest = {
-        "target": {"name": "onnxruntime-cpu", "options": {}}, "backend": "onnxruntime", "precision": "fp32",
-        "model_config": {"name": "tiny"}, "motion_config": MotionConfig(face_size=FACE).to_dict(),
-        "class_names": ["negative", "positive", "surprise"], "inputs": {"apex": [1, 3, FACE, FACE], "motion": [1, TOKENS, FEATURES]},
-        "outputs": {"logits": [1, CLASSES]}, "roles": {"model": "model.onnx"}, "precisions": {"fp32": "model"},
+        "target": {"name": "onnxruntime-cpu", "options": {}},
+        "backend": "onnxruntime",
+        "precision": "fp32",
+        "model_config": {"name": "tiny"},
+        "motion_config": MotionConfig(face_size=FACE).to_dict(),
+        "class_names": ["negative", "positive", "surprise"],
+        "inputs": {"apex": [1, 3, FACE, FACE], "motion": [1, TOKENS, FEATURES]},
+        "outputs": {"logits": [1, CLASSES]},
+        "roles": {"model": "model.onnx"},
+        "precisions": {"fp32": "model"},
     }
     manifest.update(changes)
     return manifest

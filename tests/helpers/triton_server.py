@@ -26,9 +26,9 @@ import sys
 import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Optional
 
 PACKAGES = ("nvidia-pytriton==0.7.0", "onnxruntime==1.32.0", "openvino==2026.4.1")
 BACKENDS = Path(__file__).parent / "triton_backends"
@@ -49,9 +49,11 @@ def site_packages(venv: Path) -> Path:
     return found[0]
 
 
-def ready_venv() -> Optional[Path]:
+def ready_venv() -> Path | None:
     venv = venv_dir()
-    if (venv / ".mpt-edge-ready").is_file() and (site_packages(venv) / "pytriton" / "tritonserver" / "bin" / "tritonserver").is_file():
+    if (venv / ".mpt-edge-ready").is_file() and (
+        site_packages(venv) / "pytriton" / "tritonserver" / "bin" / "tritonserver"
+    ).is_file():
         return venv
     return None
 
@@ -123,7 +125,13 @@ def backend_directory(venv: Path, into: Path) -> Path:
     return into
 
 
-def start(repository: Path, workdir: Path, ports: Optional[tuple[int, int, int]] = None, extra: tuple[str, ...] = (), wait: float = 90.0) -> Server:
+def start(
+    repository: Path,
+    workdir: Path,
+    ports: tuple[int, int, int] | None = None,
+    extra: tuple[str, ...] = (),
+    wait: float = 90.0,
+) -> Server:
     """``tritonserver`` on 127.0.0.1 serving ``repository``; returns once it is READY (or raises with
     its log's last lines)."""
     venv = ready_venv() or setup()
@@ -132,19 +140,40 @@ def start(repository: Path, workdir: Path, ports: Optional[tuple[int, int, int]]
     if not backends.is_dir():
         backend_directory(venv, backends)
     grpc_port, http_port, metrics_port = ports or (free_port(), free_port(), free_port())
-    libdir = subprocess.run([str(_python(venv)), "-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))"],
-                            capture_output=True, text=True, check=True).stdout.strip()
-    env = {**os.environ, "PATH": f"{venv / 'bin'}:{os.environ.get('PATH', '')}",
-           "LD_LIBRARY_PATH": f"{libdir}:{site_packages(venv) / 'nvidia_pytriton.libs'}:{os.environ.get('LD_LIBRARY_PATH', '')}",
-           "VIRTUAL_ENV": str(venv)}
+    libdir = subprocess.run(
+        [str(_python(venv)), "-c", "import sysconfig; print(sysconfig.get_config_var('LIBDIR'))"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.strip()
+    env = {
+        **os.environ,
+        "PATH": f"{venv / 'bin'}:{os.environ.get('PATH', '')}",
+        "LD_LIBRARY_PATH": ":".join(
+            [str(libdir), str(site_packages(venv) / "nvidia_pytriton.libs"), os.environ.get("LD_LIBRARY_PATH", "")]
+        ),
+        "VIRTUAL_ENV": str(venv),
+    }
     env.pop("PYTHONPATH", None)
     log = workdir / f"tritonserver-{grpc_port}.log"
-    command = [str(triton / "bin" / "tritonserver"), f"--model-repository={repository}", f"--backend-directory={backends}",
-               "--http-address=127.0.0.1", "--grpc-address=127.0.0.1", "--metrics-address=127.0.0.1",
-               f"--http-port={http_port}", f"--grpc-port={grpc_port}", f"--metrics-port={metrics_port}",
-               "--allow-metrics=true", "--log-verbose=0", *extra]
+    command = [
+        str(triton / "bin" / "tritonserver"),
+        f"--model-repository={repository}",
+        f"--backend-directory={backends}",
+        "--http-address=127.0.0.1",
+        "--grpc-address=127.0.0.1",
+        "--metrics-address=127.0.0.1",
+        f"--http-port={http_port}",
+        f"--grpc-port={grpc_port}",
+        f"--metrics-port={metrics_port}",
+        "--allow-metrics=true",
+        "--log-verbose=0",
+        *extra,
+    ]
     with open(log, "wb") as handle:
-        process = subprocess.Popen(command, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=workdir, start_new_session=True)
+        process = subprocess.Popen(
+            command, stdout=handle, stderr=subprocess.STDOUT, env=env, cwd=workdir, start_new_session=True
+        )
     server = Server(process, grpc_port, http_port, metrics_port, log)
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
@@ -159,7 +188,9 @@ def start(repository: Path, workdir: Path, ports: Optional[tuple[int, int, int]]
 
 
 @contextlib.contextmanager
-def serving(repository: Path, ports: Optional[tuple[int, int, int]] = None, extra: tuple[str, ...] = ()) -> Iterator[Server]:
+def serving(
+    repository: Path, ports: tuple[int, int, int] | None = None, extra: tuple[str, ...] = ()
+) -> Iterator[Server]:
     with tempfile.TemporaryDirectory(prefix="mpt-edge-triton-") as workdir:
         server = start(repository, Path(workdir), ports, extra)
         try:

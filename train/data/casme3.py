@@ -20,10 +20,22 @@ from train.data.records import LabelScheme, RawClip, ReadResult, build_records
 from train.data.tables import find_table, read_table
 
 CLASSES_3 = ("negative", "positive", "surprise")
-SCHEME_3 = LabelScheme("casme3", CLASSES_3, {
-    "disgust": "negative", "fear": "negative", "anger": "negative", "sad": "negative", "sadness": "negative",
-    "happy": "positive", "happiness": "positive", "surprise": "surprise", "others": None, "other": None,
-})
+SCHEME_3 = LabelScheme(
+    "casme3",
+    CLASSES_3,
+    {
+        "disgust": "negative",
+        "fear": "negative",
+        "anger": "negative",
+        "sad": "negative",
+        "sadness": "negative",
+        "happy": "positive",
+        "happiness": "positive",
+        "surprise": "surprise",
+        "others": None,
+        "other": None,
+    },
+)
 COLUMNS = ("Subject", "Filename", "Onset", "Apex", "Offset", "emotion")
 SHEETS = ("cas(me)3_part_A_ME_label*.xlsx", "cas(me)3_part_A_ME_label*.csv", "*part_A*ME*label*.xls*")
 
@@ -32,7 +44,10 @@ def part_a_folder(root: Path) -> Path:
     for candidate in (root / "data" / "part_A", root / "part_A" / "data" / "part_A", root / "part_A", root):
         if candidate.is_dir() and any(candidate.glob("*/*/color")):
             return candidate
-    raise InputError(f"no CAS(ME)^3 part A frames (data/part_A/<Subject>/<Filename>/color/) under {root}; unpack the frames as distributed")
+    raise InputError(
+        "no CAS(ME)^3 part A frames (data/part_A/<Subject>/<Filename>/color/) under "
+        f"{root}; unpack the frames as distributed"
+    )
 
 
 def read_casme3(root: Path, skip_invalid: bool = False) -> ReadResult:
@@ -41,8 +56,17 @@ def read_casme3(root: Path, skip_invalid: bool = False) -> ReadResult:
     rows = read_table(sheet, COLUMNS)
     folder = part_a_folder(root)
     raw = [
-        RawClip(f"{sheet.name} row {number}", "casme3", row["Subject"], f"{row['Filename']}_{row['Onset']}",
-                folder / row["Subject"] / row["Filename"] / "color", row["Onset"], row["Apex"], row["Offset"], row["emotion"])
+        RawClip(
+            f"{sheet.name} row {number}",
+            "casme3",
+            row["Subject"],
+            f"{row['Filename']}_{row['Onset']}",
+            folder / row["Subject"] / row["Filename"] / "color",
+            row["Onset"],
+            row["Apex"],
+            row["Offset"],
+            row["emotion"],
+        )
         for number, row in rows
     ]
     return build_records(raw, sheet, SCHEME_3, skip_invalid)

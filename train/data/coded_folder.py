@@ -8,8 +8,8 @@ source data set of each clip (per-source metrics of the MEGC2019 composite).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from train.data.records import RawClip, ReadResult, build_records, identity_scheme
 from train.data.tables import read_table
@@ -25,8 +25,15 @@ def read_coded_folder(
     table_path = root / table
     raw = [
         RawClip(
-            f"{table_path.name} row {number}", row.get("Dataset") or dataset, row["Subject"], row["Filename"],
-            root / row["Subject"] / row["Filename"], row["OnsetFrame"], row["ApexFrame"], row["OffsetFrame"], row["Estimated Emotion"],
+            f"{table_path.name} row {number}",
+            row.get("Dataset") or dataset,
+            row["Subject"],
+            row["Filename"],
+            root / row["Subject"] / row["Filename"],
+            row["OnsetFrame"],
+            row["ApexFrame"],
+            row["OffsetFrame"],
+            row["Estimated Emotion"],
         )
         for number, row in read_table(table_path, REQUIRED_COLUMNS)
     ]

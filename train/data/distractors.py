@@ -10,7 +10,6 @@ pixels do not depend on this module.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 import cv2
 import numpy as np
@@ -34,12 +33,18 @@ class ClipStyle:
     brow_flash_probability: float = 0.0  # chance of a brow raise (AU1+2) unrelated to the class
     brow_flash_px: tuple[float, float] = (0.1, 0.4)  # its peak amplitude
     flicker: float = 0.0  # per-frame illumination gain std (mains flicker, auto exposure)
-    jpeg_quality: Optional[int] = None  # frames stored as JPEG at this quality; None: lossless PNG
+    jpeg_quality: int | None = None  # frames stored as JPEG at this quality; None: lossless PNG
     texture: float = 1.0  # skin texture contrast (1: the easy preset's)
 
     @property
     def has_distractors(self) -> bool:
-        return bool(self.head_shift_px or self.head_rotation_deg or self.blink_probability or self.brow_flash_probability or self.flicker)
+        return bool(
+            self.head_shift_px
+            or self.head_rotation_deg
+            or self.blink_probability
+            or self.brow_flash_probability
+            or self.flicker
+        )
 
 
 def _pulse(frames: int, centre: float, half_width: float) -> np.ndarray:
@@ -53,8 +58,15 @@ def _pulse(frames: int, centre: float, half_width: float) -> np.ndarray:
 class Nuisance:
     """The drawn nuisances of one clip, queried frame by frame by the renderer."""
 
-    def __init__(self, image: np.ndarray, landmarks: dict[str, tuple[float, float]], style: ClipStyle,
-                 rng: np.random.Generator, frames: int, brow_field: np.ndarray) -> None:
+    def __init__(
+        self,
+        image: np.ndarray,
+        landmarks: dict[str, tuple[float, float]],
+        style: ClipStyle,
+        rng: np.random.Generator,
+        frames: int,
+        brow_field: np.ndarray,
+    ) -> None:
         size = image.shape[0]
         scale = size / 224.0
         self.size = size
@@ -63,7 +75,9 @@ class Nuisance:
             self.blink = rng.uniform(0.3, 1.0) * _pulse(frames, rng.uniform(1, frames - 1), rng.uniform(1.5, 3.0))
         self.flash = np.zeros(frames)
         if style.brow_flash_probability and rng.random() < style.brow_flash_probability:
-            self.flash = rng.uniform(*style.brow_flash_px) * _pulse(frames, rng.uniform(1, frames - 1), rng.uniform(2.0, 4.0))
+            self.flash = rng.uniform(*style.brow_flash_px) * _pulse(
+                frames, rng.uniform(1, frames - 1), rng.uniform(2.0, 4.0)
+            )
         self.shift = np.zeros(2)
         if style.head_shift_px:
             direction = rng.uniform(0, 2 * np.pi)
@@ -76,7 +90,9 @@ class Nuisance:
         self.image = image
         self._lids = self._lid_geometry(landmarks, scale) if self.blink.any() else None
 
-    def _lid_geometry(self, landmarks: dict[str, tuple[float, float]], scale: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    def _lid_geometry(
+        self, landmarks: dict[str, tuple[float, float]], scale: float
+    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Soft eye mask, each pixel's depth into the eye from its top (0..1), and the lid colour."""
         size = self.size
         ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
@@ -101,7 +117,7 @@ class Nuisance:
         lid = mask * np.clip((self.blink[t] - depth) * 8.0, 0.0, 1.0)
         return self.image * (1 - lid[..., None]) + skin * lid[..., None]
 
-    def displacement(self, t: int) -> Optional[np.ndarray]:
+    def displacement(self, t: int) -> np.ndarray | None:
         """Extra (H, W, 2) displacement at frame t (the brow flash), or None."""
         return self.flash[t] * self.brow_field if self.flash[t] else None
 
@@ -114,7 +130,9 @@ class Nuisance:
         return float(self.gains[t])
 
 
-def rigid_maps(xs: np.ndarray, ys: np.ndarray, angle_deg: float, shift: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+def rigid_maps(
+    xs: np.ndarray, ys: np.ndarray, angle_deg: float, shift: np.ndarray, size: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Source coordinates for output pixels of a face rotated by ``angle_deg`` about its centre and
     translated by ``shift`` (inverse mapping, as cv2.remap wants)."""
     centre = size / 2.0

@@ -20,7 +20,8 @@ intervals their experts coded (onset, apex, offset, micro- or macro-expression).
 - **CAS(ME)^3 part A** long recordings (Li et al., 2022), 30 frames/s::
 
       ROOT/frame/spNO.1/a/0.jpg ...          (a..m: one recording per task)
-      ROOT/cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx and ..._MaE_label...   Subject | Filename | Onset | Apex | Offset | ...
+      ROOT/cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx and ..._MaE_label...   Subject | Filename | Onset | Apex | Offset |
+      ...
 
 Frame numbers in the intervals are stream indices (0 = the first frame of the folder), so they compare
 directly with what ``spot`` reports; a malformed sheet, a missing frame or an interval past the video's
@@ -29,9 +30,9 @@ end is one line naming the file and row.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Optional, Sequence
 
 from mpt_edge.errors import InputError
 from mpt_edge.spotting.intervals import Interval
@@ -65,7 +66,9 @@ def _int(text: str, where: str, column: str) -> int:
         raise InputError(f"{where}: {column} is {text!r}, not a frame number; fix the row") from None
 
 
-def _interval(where: str, onset: int, apex: int, offset: int, kind: str, video: "LongVideo", notes: list[str]) -> Interval:
+def _interval(
+    where: str, onset: int, apex: int, offset: int, kind: str, video: LongVideo, notes: list[str]
+) -> Interval:
     if apex <= 0:
         apex = (onset + offset) // 2
         notes.append(f"{where}: apex not coded, the middle frame is used")
@@ -76,8 +79,10 @@ def _interval(where: str, onset: int, apex: int, offset: int, kind: str, video: 
         raise InputError(f"{where}: onset {onset}, apex {apex}, offset {offset} are not in order; fix the row")
     last = video.first_number + video.frames - 1
     if onset < video.first_number or offset > last:
-        raise InputError(f"{where}: interval {onset}-{offset} lies past the video's frames {video.first_number}-{last} "
-                         f"({video.folder}); fix the row or restore the frames")
+        raise InputError(
+            f"{where}: interval {onset}-{offset} lies past the video's frames {video.first_number}-{last} "
+            f"({video.folder}); fix the row or restore the frames"
+        )
     base = video.first_number
     return Interval(onset - base, apex - base, offset - base, kind)
 
@@ -107,10 +112,17 @@ def _sheets(path: Path) -> list[list[list[str]]]:
 def read_casme_sq(root: Path) -> LongVideoSet:
     """CAS(ME)^2: ``rawpic`` + ``CAS(ME)^2code_final.xlsx``."""
     root = Path(root)
-    sheet = find_table(root, ("CAS(ME)^2code_final*.xlsx", "CAS(ME)2code_final*.xlsx", "code_final*.xlsx"), "CAS(ME)^2 coding sheet (CAS(ME)^2code_final.xlsx)")
+    sheet = find_table(
+        root,
+        ("CAS(ME)^2code_final*.xlsx", "CAS(ME)2code_final*.xlsx", "code_final*.xlsx"),
+        "CAS(ME)^2 coding sheet (CAS(ME)^2code_final.xlsx)",
+    )
     sheets = _sheets(sheet)
     if len(sheets) < 3:
-        raise InputError(f"{sheet} has {len(sheets)} worksheet(s); CAS(ME)^2's has three (codes, subject naming, video naming): download it again")
+        raise InputError(
+            f"{sheet} has {len(sheets)} worksheet(s); CAS(ME)^2's has three (codes, subject "
+            "naming, video naming): download it again"
+        )
     subject_code = {}
     for row in sheets[1]:
         if len(row) >= 3 and row[1] and row[2]:
@@ -127,20 +139,29 @@ def read_casme_sq(root: Path) -> LongVideoSet:
             continue
         where = f"{sheet.name} row {line}"
         if len(row) < 8:
-            raise InputError(f"{where}: {len(row)} columns, CAS(ME)^2's code sheet has 8 (subject, video, onset, apex, offset, AUs, emotion, type)")
+            raise InputError(
+                f"{where}: {len(row)} columns, CAS(ME)^2's code sheet has 8 (subject, video, "
+                "onset, apex, offset, AUs, emotion, type)"
+            )
         subject, video_k = row[0], row[1]
         if subject not in subject_code:
-            raise InputError(f"{where}: subject {subject!r} is not in the naming sheet; download the coding sheet again")
+            raise InputError(
+                f"{where}: subject {subject!r} is not in the naming sheet; download the coding sheet again"
+            )
         name = video_k.rsplit("_", 1)[0]
         if name not in video_code:
-            raise InputError(f"{where}: video {name!r} is not in the video naming sheet; download the coding sheet again")
+            raise InputError(
+                f"{where}: video {name!r} is not in the video naming sheet; download the coding sheet again"
+            )
         code = subject_code[subject]
         key = (code, name)
         if key not in videos:
             pattern = f"{code}_{video_code[name]}*"
             found = sorted((frames_root / f"s{code}").glob(pattern))
             if not found:
-                raise InputError(f"{where}: no frame folder rawpic/s{code}/{pattern}; restore the frames or fix the row")
+                raise InputError(
+                    f"{where}: no frame folder rawpic/s{code}/{pattern}; restore the frames or fix the row"
+                )
             videos[key] = _video("casme_sq", f"s{code}", found[0].name, found[0], 30.0)
         kind_text = row[7].lower()
         if "micro" in kind_text:
@@ -149,13 +170,20 @@ def read_casme_sq(root: Path) -> LongVideoSet:
             kind = "MaE"
         else:
             raise InputError(f"{where}: type {row[7]!r} is neither macro-expression nor micro-expression; fix the row")
-        interval = _interval(where, _int(row[2], where, "onset"), _int(row[3] or "0", where, "apex"), _int(row[4] or "0", where, "offset"),
-                             kind, videos[key], notes)
+        interval = _interval(
+            where,
+            _int(row[2], where, "onset"),
+            _int(row[3] or "0", where, "apex"),
+            _int(row[4] or "0", where, "offset"),
+            kind,
+            videos[key],
+            notes,
+        )
         intervals.setdefault(key, []).append(interval)
     for folder in sorted(frames_root.glob("s*/*")):  # videos nobody coded an expression in still count (false alarms)
         code = folder.parent.name[1:]
-        key = next((k for k, v in videos.items() if v.folder == folder), None)
-        if key is None and folder.is_dir():
+        coded = next((k for k, v in videos.items() if v.folder == folder), None)
+        if coded is None and folder.is_dir():
             videos[(code, folder.name)] = _video("casme_sq", folder.parent.name, folder.name, folder, 30.0)
     result = tuple(_with_truth(v, intervals.get(k, [])) for k, v in sorted(videos.items()))
     return LongVideoSet("casme_sq", result, tuple(notes))
@@ -179,11 +207,19 @@ def _kind(text: str, where: str) -> str:
 def read_samm_long(root: Path) -> LongVideoSet:
     """SAMM Long Videos: ``SAMM_longvideos/<video>/`` + ``SAMM_LongVideos_V*_Release.xlsx`` (200 frames/s)."""
     root = Path(root)
-    sheet = find_table(root, ("SAMM_LongVideos*Release*.xlsx", "SAMM_LongVideos*.xlsx", "SAMM_LongVideos*.csv"), "SAMM Long Videos sheet (SAMM_LongVideos_V3_Release.xlsx)")
+    sheet = find_table(
+        root,
+        ("SAMM_LongVideos*Release*.xlsx", "SAMM_LongVideos*.xlsx", "SAMM_LongVideos*.csv"),
+        "SAMM Long Videos sheet (SAMM_LongVideos_V3_Release.xlsx)",
+    )
     rows = read_table(sheet, ("Filename", "Onset", "Apex", "Offset", "Type"))
-    frames_root = next((root / n for n in ("SAMM_longvideos", "SAMM_longvideos_crop", "SAMM_LongVideos") if (root / n).is_dir()), None)
+    frames_root = next(
+        (root / n for n in ("SAMM_longvideos", "SAMM_longvideos_crop", "SAMM_LongVideos") if (root / n).is_dir()), None
+    )
     if frames_root is None:
-        raise InputError(f"{root} has no SAMM_longvideos/ folder of frames; point --root at SAMM Long Videos as distributed")
+        raise InputError(
+            f"{root} has no SAMM_longvideos/ folder of frames; point --root at SAMM Long Videos as distributed"
+        )
     videos: dict[str, LongVideo] = {}
     intervals: dict[str, list[Interval]] = {}
     notes: list[str] = []
@@ -191,17 +227,28 @@ def read_samm_long(root: Path) -> LongVideoSet:
         where = f"{sheet.name} row {line}"
         parts = row["Filename"].split("_")
         if len(parts) < 3:
-            raise InputError(f"{where}: Filename {row['Filename']!r} is not <subject>_<video>_<k> (006_1_2); fix the row")
+            raise InputError(
+                f"{where}: Filename {row['Filename']!r} is not <subject>_<video>_<k> (006_1_2); fix the row"
+            )
         name = "_".join(parts[:2])
         if name not in videos:
             folder = frames_root / name
             if not folder.is_dir():
                 raise InputError(f"{where}: no frame folder {folder}; restore the frames or fix the row")
             videos[name] = _video("samm_long", parts[0], name, folder, 200.0)
-        interval = _interval(where, _int(row["Onset"], where, "Onset"), _int(row["Apex"] or "0", where, "Apex"), _int(row["Offset"] or "0", where, "Offset"),
-                             _kind(row["Type"], where), videos[name], notes)
+        interval = _interval(
+            where,
+            _int(row["Onset"], where, "Onset"),
+            _int(row["Apex"] or "0", where, "Apex"),
+            _int(row["Offset"] or "0", where, "Offset"),
+            _kind(row["Type"], where),
+            videos[name],
+            notes,
+        )
         intervals.setdefault(name, []).append(interval)
-    return LongVideoSet("samm_long", tuple(_with_truth(v, intervals.get(k, [])) for k, v in sorted(videos.items())), tuple(notes))
+    return LongVideoSet(
+        "samm_long", tuple(_with_truth(v, intervals.get(k, [])) for k, v in sorted(videos.items())), tuple(notes)
+    )
 
 
 def read_casme3_long(root: Path) -> LongVideoSet:
@@ -210,7 +257,11 @@ def read_casme3_long(root: Path) -> LongVideoSet:
     frames_root = root / "frame" if (root / "frame").is_dir() else root
     sheets = sorted(p for p in root.glob("*.xls*") if "label" in p.name.lower())
     if not sheets:
-        raise InputError(f"{root} has no CAS(ME)^3 label sheets (cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx, ..._MaE_...); point --root at part A as distributed")
+        raise InputError(
+            f"{root} has no CAS(ME)^3 label sheets "
+            "(cas(me)3_part_A_ME_label_JpgIndex_v2.xlsx, ..._MaE_...); point --root at part "
+            "A as distributed"
+        )
     videos: dict[tuple[str, str], LongVideo] = {}
     intervals: dict[tuple[str, str], list[Interval]] = {}
     notes: list[str] = []
@@ -225,22 +276,35 @@ def read_casme3_long(root: Path) -> LongVideoSet:
                 if not folder.is_dir():
                     raise InputError(f"{where}: no frame folder {folder}; restore the frames or fix the row")
                 videos[key] = _video("casme3_long", subject, row["Filename"], folder, 30.0)
-            intervals.setdefault(key, []).append(_interval(where, _int(row["Onset"], where, "Onset"), _int(row["Apex"] or "0", where, "Apex"),
-                                                           _int(row["Offset"] or "0", where, "Offset"), kind, videos[key], notes))
-    return LongVideoSet("casme3_long", tuple(_with_truth(v, intervals.get(k, [])) for k, v in sorted(videos.items())), tuple(notes))
+            intervals.setdefault(key, []).append(
+                _interval(
+                    where,
+                    _int(row["Onset"], where, "Onset"),
+                    _int(row["Apex"] or "0", where, "Apex"),
+                    _int(row["Offset"] or "0", where, "Offset"),
+                    kind,
+                    videos[key],
+                    notes,
+                )
+            )
+    return LongVideoSet(
+        "casme3_long", tuple(_with_truth(v, intervals.get(k, [])) for k, v in sorted(videos.items())), tuple(notes)
+    )
 
 
 LONG_READERS: dict[str, Callable[[Path], LongVideoSet]] = {
-    "casme_sq": read_casme_sq, "samm_long": read_samm_long, "casme3_long": read_casme3_long,
+    "casme_sq": read_casme_sq,
+    "samm_long": read_samm_long,
+    "casme3_long": read_casme3_long,
 }
-LONG_DATASET_HELP = "Long-video set: casme_sq (CAS(ME)^2), samm_long (SAMM Long Videos), casme3_long (CAS(ME)^3 part A recordings)."
+LONG_DATASET_HELP = (
+    "Long-video set: casme_sq (CAS(ME)^2), samm_long (SAMM Long Videos), casme3_long (CAS(ME)^3 part A recordings)."
+)
 
 
-def read_long_videos(name: str, root: Optional[Path]) -> LongVideoSet:
+def read_long_videos(name: str, root: Path | None) -> LongVideoSet:
     if name not in LONG_READERS:
         raise InputError(f"unknown long-video set {name!r}; choose {', '.join(LONG_READERS)}")
     if root is None or not Path(root).is_dir():
         raise InputError(f"--root {root} is not a folder; point it at the {name} set as distributed")
     return LONG_READERS[name](Path(root))
-
-

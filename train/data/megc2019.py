@@ -25,14 +25,34 @@ from train.data.records import LabelScheme, ReadResult, build_records
 from train.data.sheet_layout import sheet_clips
 
 CLASSES_3 = ("negative", "positive", "surprise")
-CASME2_3 = LabelScheme("casme2", CLASSES_3, {
-    "disgust": "negative", "repression": "negative", "happiness": "positive", "surprise": "surprise",
-    "others": None, "fear": None, "sadness": None,
-})
-SAMM_3 = LabelScheme("samm", CLASSES_3, {
-    "anger": "negative", "contempt": "negative", "disgust": "negative", "fear": "negative", "sadness": "negative",
-    "happiness": "positive", "surprise": "surprise", "other": None, "others": None,
-})
+CASME2_3 = LabelScheme(
+    "casme2",
+    CLASSES_3,
+    {
+        "disgust": "negative",
+        "repression": "negative",
+        "happiness": "positive",
+        "surprise": "surprise",
+        "others": None,
+        "fear": None,
+        "sadness": None,
+    },
+)
+SAMM_3 = LabelScheme(
+    "samm",
+    CLASSES_3,
+    {
+        "anger": "negative",
+        "contempt": "negative",
+        "disgust": "negative",
+        "fear": "negative",
+        "sadness": "negative",
+        "happiness": "positive",
+        "surprise": "surprise",
+        "other": None,
+        "others": None,
+    },
+)
 CASME2_EXCLUDED = {("sub04", "EP12_01f"), ("sub05", "EP12_03f"), ("sub24", "EP02_07")}
 
 
@@ -45,7 +65,11 @@ def read_megc2019(root: Path, skip_invalid: bool = False) -> ReadResult:
         notes.append(f"casme2: dropped {len(casme_raw) - len(kept)} clip(s) not in the MEGC2019 list")
     samm_raw, samm_sheet = sheet_clips(root, samm.LAYOUT)
     smic_raw, smic_hs = smic.raw_clips(root)
-    for raw, scheme, source in ((kept, CASME2_3, casme_sheet), (samm_raw, SAMM_3, samm_sheet), (smic_raw, smic.SCHEME_3, smic_hs)):
+    for raw, scheme, source in (
+        (kept, CASME2_3, casme_sheet),
+        (samm_raw, SAMM_3, samm_sheet),
+        (smic_raw, smic.SCHEME_3, smic_hs),
+    ):
         result = build_records(raw, source, scheme, skip_invalid)
         records += [replace(r, subject=f"{r.dataset}_{r.subject}") for r in result.records]
         skipped += result.skipped

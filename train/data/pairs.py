@@ -8,8 +8,8 @@ motion prompts are recomputed, never edited as features.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Callable, Optional, Sequence
 
 import cv2
 import numpy as np
@@ -17,6 +17,7 @@ import numpy as np
 from mpt_edge.motion.config import MotionConfig
 from mpt_edge.preprocess import fit_face, model_inputs
 from train.data.clips import ClipRecord, load_pair
+from train.metrics import Labels
 
 
 @dataclass
@@ -30,12 +31,18 @@ class PairSet:
     def __len__(self) -> int:
         return len(self.labels)
 
-    def subset(self, indices: Sequence[int]) -> "PairSet":
+    def subset(self, indices: Sequence[int]) -> PairSet:
         idx = np.asarray(indices, dtype=np.int64)
-        return PairSet(self.onsets[idx], self.apexes[idx], self.labels[idx], [self.subjects[i] for i in idx], [self.keys[i] for i in idx])
+        return PairSet(
+            self.onsets[idx],
+            self.apexes[idx],
+            self.labels[idx],
+            [self.subjects[i] for i in idx],
+            [self.keys[i] for i in idx],
+        )
 
 
-def load_pairs(records: Sequence[ClipRecord], face_size: int, on_pair: Optional[Callable[[], None]] = None) -> PairSet:
+def load_pairs(records: Sequence[ClipRecord], face_size: int, on_pair: Callable[[], None] | None = None) -> PairSet:
     """Decode the onset/apex frames of every record, resized to the model's face size."""
     onsets = np.empty((len(records), face_size, face_size, 3), np.uint8)
     apexes = np.empty_like(onsets)
@@ -65,13 +72,15 @@ def augment_pair(onset: np.ndarray, apex: np.ndarray, rng: np.random.Generator) 
     for frame in (onset, apex):
         if flip:
             frame = frame[:, ::-1]
-        warped = cv2.warpAffine(np.ascontiguousarray(frame), matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT)
+        warped = cv2.warpAffine(
+            np.ascontiguousarray(frame), matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REFLECT
+        )
         out.append(np.clip(warped.astype(np.float32) * gain, 0, 255).astype(np.uint8))
     return out[0], out[1]
 
 
 def encode_pairs(
-    pairs: PairSet, indices: Sequence[int], config: MotionConfig, rng: Optional[np.random.Generator] = None
+    pairs: PairSet, indices: Labels, config: MotionConfig, rng: np.random.Generator | None = None
 ) -> tuple[np.ndarray, np.ndarray]:
     """Model inputs (apex images (B, 3, S, S), motion prompts (B, K, F)) for ``indices``; augmented
     when ``rng`` is given."""
@@ -86,7 +95,11 @@ def encode_pairs(
 
 
 def motion_features(
-    pairs: PairSet, indices: Sequence[int], config: MotionConfig, rng: Optional[np.random.Generator] = None, chunk: int = 64,
+    pairs: PairSet,
+    indices: Labels,
+    config: MotionConfig,
+    rng: np.random.Generator | None = None,
+    chunk: int = 64,
 ) -> np.ndarray:
     """(len(indices), K, F) motion prompts, in chunks (the apex images that :func:`encode_pairs` also
     makes are dropped at once): un-augmented, the training statistics the model standardises with and

@@ -11,9 +11,9 @@ files exist — and reports *all* problems in one message naming the table and i
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Optional, Sequence
 
 from mpt_edge.errors import InputError
 from train.data.clips import ClipRecord
@@ -30,9 +30,9 @@ class LabelScheme:
 
     name: str
     classes: tuple[str, ...]
-    mapping: Mapping[str, Optional[str]]
+    mapping: Mapping[str, str | None]
 
-    def resolve(self, emotion: str) -> tuple[bool, Optional[int]]:
+    def resolve(self, emotion: str) -> tuple[bool, int | None]:
         """(known, class index or None if the scheme excludes this emotion)."""
         key = emotion.strip().lower()
         if key not in self.mapping:
@@ -83,7 +83,7 @@ def index_frames(folder: Path) -> dict[int, Path]:
     return frames
 
 
-def _as_int(text: str) -> Optional[int]:
+def _as_int(text: str) -> int | None:
     try:
         value = float(text)
     except ValueError:
@@ -103,7 +103,10 @@ def build_records(raw: Sequence[RawClip], source: Path, scheme: LabelScheme, ski
         apex_missing = row.apex.strip().lower() in MISSING_APEX
         apex = _as_int(row.apex) if not apex_missing else None
         if onset is None or offset is None or (apex is None and not apex_missing):
-            problems.append(f"{row.where} ({row.subject}/{row.clip}): frame numbers {row.onset!r}/{row.apex!r}/{row.offset!r} are not integers")
+            problems.append(
+                f"{row.where} ({row.subject}/{row.clip}): frame numbers "
+                f"{row.onset!r}/{row.apex!r}/{row.offset!r} are not integers"
+            )
             continue
         if apex is None:
             apex = (onset + offset) // 2
@@ -134,15 +137,29 @@ def build_records(raw: Sequence[RawClip], source: Path, scheme: LabelScheme, ski
         if label is None:
             excluded[row.emotion.lower()] = excluded.get(row.emotion.lower(), 0) + 1
             continue
-        records.append(ClipRecord(row.dataset, row.subject, row.clip, frames, onset, apex, offset, label, scheme.classes[label], row.where))
+        records.append(
+            ClipRecord(
+                row.dataset, row.subject, row.clip, frames, onset, apex, offset, label, scheme.classes[label], row.where
+            )
+        )
     if problems and not skip_invalid:
-        listed = "; ".join(problems[:MAX_LISTED]) + (f"; and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else "")
+        listed = "; ".join(problems[:MAX_LISTED]) + (
+            f"; and {len(problems) - MAX_LISTED} more" if len(problems) > MAX_LISTED else ""
+        )
         raise InputError(f"{len(problems)} invalid clip(s) in {source}: {listed}. Fix them or pass --skip-invalid")
     notes = []
     if excluded:
-        notes.append(f"{scheme.name}: excluded by the {len(scheme.classes)}-class protocol: " + ", ".join(f"{k} {v}" for k, v in sorted(excluded.items())))
+        notes.append(
+            f"{scheme.name}: excluded by the {len(scheme.classes)}-class protocol: "
+            + ", ".join(f"{k} {v}" for k, v in sorted(excluded.items()))
+        )
     if filled_apex:
-        notes.append(f"{scheme.name}: apex not annotated for {filled_apex} clip(s); used the middle frame (onset + offset) // 2")
+        notes.append(
+            f"{scheme.name}: apex not annotated for {filled_apex} clip(s); used the middle frame (onset + offset) // 2"
+        )
     if not records:
-        raise InputError(f"no usable clips in {source} ({len(problems)} invalid, {sum(excluded.values())} excluded by the class protocol)")
+        raise InputError(
+            f"no usable clips in {source} ({len(problems)} invalid, {sum(excluded.values())} "
+            "excluded by the class protocol)"
+        )
     return ReadResult(records, problems if skip_invalid else [], notes)

@@ -19,7 +19,9 @@ from train.data.records import LabelScheme, ReadResult, build_records
 from train.data.sheet_layout import SheetLayout, sheet_clips
 
 CLASSES_5 = ("anger", "contempt", "happiness", "surprise", "other")
-SCHEME_5 = LabelScheme("samm", CLASSES_5, {**{c: c for c in CLASSES_5}, "others": "other", "disgust": None, "fear": None, "sadness": None})
+SCHEME_5 = LabelScheme(
+    "samm", CLASSES_5, {**{c: c for c in CLASSES_5}, "others": "other", "disgust": None, "fear": None, "sadness": None}
+)
 LAYOUT = SheetLayout(
     "samm",
     ("SAMM_Micro_FACS_Codes*.xlsx", "SAMM_Micro_FACS_Codes*.csv", "SAMM*FACS*.xls*"),

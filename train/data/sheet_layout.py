@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
 
 from mpt_edge.errors import InputError
 from train.data.records import RawClip
@@ -29,7 +29,9 @@ def frames_folder(root: Path, sheet: Path, names: tuple[str, ...], first_subject
                 return base / name
         if (base / first_subject).is_dir():
             return base
-    raise InputError(f"no frame folder ({' or '.join(names)}) beside {sheet} or in {root}; unpack the frames as distributed")
+    raise InputError(
+        f"no frame folder ({' or '.join(names)}) beside {sheet} or in {root}; unpack the frames as distributed"
+    )
 
 
 def sheet_clips(root: Path, layout: SheetLayout) -> tuple[list[RawClip], Path]:
@@ -41,6 +43,17 @@ def sheet_clips(root: Path, layout: SheetLayout) -> tuple[list[RawClip], Path]:
     raw = []
     for number, row in rows:
         subject = layout.subject_folder(row[subject_col])
-        raw.append(RawClip(f"{sheet.name} row {number}", layout.dataset, subject, row[clip_col], folder / subject / row[clip_col],
-                           row[onset_col], row[apex_col], row[offset_col], row[emotion_col]))
+        raw.append(
+            RawClip(
+                f"{sheet.name} row {number}",
+                layout.dataset,
+                subject,
+                row[clip_col],
+                folder / subject / row[clip_col],
+                row[onset_col],
+                row[apex_col],
+                row[offset_col],
+                row[emotion_col],
+            )
+        )
     return raw, sheet

@@ -28,7 +28,10 @@ def hs_folder(root: Path) -> Path:
     for candidate in hits:
         if any(candidate.glob("s*/micro")):
             return candidate
-    raise InputError(f"no SMIC-HS folder (HS/s<N>/micro/<emotion>/<clip>/) under {root}; point --root at the SMIC folder as distributed")
+    raise InputError(
+        f"no SMIC-HS folder (HS/s<N>/micro/<emotion>/<clip>/) under {root}; point --root "
+        "at the SMIC folder as distributed"
+    )
 
 
 def raw_clips(root: Path) -> tuple[list[RawClip], Path]:

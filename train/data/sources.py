@@ -8,20 +8,31 @@ cache (:mod:`train.prepare`), and training reads that cache through the coded-fo
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Optional
 
 from mpt_edge.errors import InputError, MptEdgeError
-from train.data.casme2 import CLASSES_5 as CASME2_CLASSES, read_casme2
-from train.data.casme3 import CLASSES_3 as CASME3_CLASSES, read_casme3
+from train.data.casme2 import CLASSES_5 as CASME2_CLASSES
+from train.data.casme2 import read_casme2
+from train.data.casme3 import CLASSES_3 as CASME3_CLASSES
+from train.data.casme3 import read_casme3
 from train.data.clips import ClipRecord
 from train.data.coded_folder import read_coded_folder
-from train.data.megc2019 import CLASSES_3 as MEGC_CLASSES, read_megc2019
+from train.data.megc2019 import CLASSES_3 as MEGC_CLASSES
+from train.data.megc2019 import read_megc2019
 from train.data.records import ReadResult
-from train.data.samm import CLASSES_5 as SAMM_CLASSES, read_samm
-from train.data.smic import CLASSES_3 as SMIC_CLASSES, read_smic
-from train.data.synthetic_folder import SyntheticSpec, default_cache, ensure_synthetic, read_synthetic, read_synthetic_spec
+from train.data.samm import CLASSES_5 as SAMM_CLASSES
+from train.data.samm import read_samm
+from train.data.smic import CLASSES_3 as SMIC_CLASSES
+from train.data.smic import read_smic
+from train.data.synthetic_folder import (
+    SyntheticSpec,
+    default_cache,
+    ensure_synthetic,
+    read_synthetic,
+    read_synthetic_spec,
+)
 
 READERS: dict[str, tuple[Callable[[Path, bool], ReadResult], tuple[str, ...]]] = {
     "casme2": (read_casme2, CASME2_CLASSES),
@@ -60,10 +71,17 @@ def prepared_cache_for(name: str, root: Path, face_size: int, detector: str) -> 
 
 
 def open_dataset(
-    name: str, root: Optional[Path], synthetic: Optional[SyntheticSpec] = SyntheticSpec(), skip_invalid: bool = False,
-    on_generated_clip: Optional[Callable[[], None]] = None, face_size: int = 224, detector: str = "auto",
-    progress: Optional[Callable[[str, int], Callable[[], None]]] = None, trained_detector: Optional[str] = None,
-    require_faces: bool = False, log: Optional[Callable[[str], None]] = None,
+    name: str,
+    root: Path | None,
+    synthetic: SyntheticSpec | None = SyntheticSpec(),
+    skip_invalid: bool = False,
+    on_generated_clip: Callable[[], None] | None = None,
+    face_size: int = 224,
+    detector: str = "auto",
+    progress: Callable[[str, int], Callable[[], None]] | None = None,
+    trained_detector: str | None = None,
+    require_faces: bool = False,
+    log: Callable[[str], None] | None = None,
 ) -> DataSource:
     """Read (generating or preparing first when needed) the clips of a data set. ``synthetic=None``
     reads the synthetic set found at ``root`` whatever its settings. Raw clips are aligned with
@@ -72,16 +90,38 @@ def open_dataset(
     if name not in DATASETS:
         raise MptEdgeError(f"unknown --dataset {name!r}; available: {', '.join(DATASETS)}")
     if name == "synthetic" and synthetic is not None and synthetic.preset == "realface":
-        return _open_realface(synthetic, root, skip_invalid, on_generated_clip, face_size, detector, progress, trained_detector, require_faces, log)
+        return _open_realface(
+            synthetic,
+            root,
+            skip_invalid,
+            on_generated_clip,
+            face_size,
+            detector,
+            progress,
+            trained_detector,
+            require_faces,
+            log,
+        )
     if name == "synthetic":
         if synthetic is None:  # whatever set is at --root (calibration of an existing run), else the default one
-            synthetic = read_synthetic_spec(Path(root))[0] if root and (Path(root) / "dataset.json").is_file() else SyntheticSpec()
+            synthetic = (
+                read_synthetic_spec(Path(root))[0]
+                if root and (Path(root) / "dataset.json").is_file()
+                else SyntheticSpec()
+            )
         root = ensure_synthetic(synthetic, root, on_generated_clip)
         spec, result = read_synthetic(root, skip_invalid)
-        identity = {"dataset": name, "synthetic": asdict(spec), "style": asdict(spec.style), "clips": len(result.records)}
+        identity = {
+            "dataset": name,
+            "synthetic": asdict(spec),
+            "style": asdict(spec.style),
+            "clips": len(result.records),
+        }
         return DataSource(name, root, result.records, list(spec.class_names), result.skipped, result.notes, identity)
     if root is None:
-        raise MptEdgeError(f"--dataset {name} needs --root PATH: the data set folder as distributed (or a `mpt-edge prepare` cache)")
+        raise MptEdgeError(
+            f"--dataset {name} needs --root PATH: the data set folder as distributed (or a `mpt-edge prepare` cache)"
+        )
     from train.prepare import check_aligned, prepare_records, read_prepared_meta
 
     meta = read_prepared_meta(Path(root))
@@ -95,28 +135,61 @@ def open_dataset(
         detector = resolve_detector(detector, trained_detector, log)
         cache = prepared_cache_for(name, Path(root), face_size, detector)
         tick = progress(f"aligning {name} faces ({detector})", len(raw.records)) if progress else None
-        prepared = prepare_records(raw.records, cache, name, classes, FaceAligner(face_size, detector), Path(root), tick, skip_invalid)
+        prepared = prepare_records(
+            raw.records, cache, name, classes, FaceAligner(face_size, detector), Path(root), tick, skip_invalid
+        )
         skipped = skipped + [f"{clip}: no face found by {detector} on its onset frame" for clip in prepared.no_face]
         meta = read_prepared_meta(cache)
         root = cache
     elif meta.get("source") != name:
-        raise MptEdgeError(f"{root} is a prepared cache of {meta.get('source')}, not {name}; pass --dataset {meta.get('source')}")
+        raise MptEdgeError(
+            f"{root} is a prepared cache of {meta.get('source')}, not {name}; pass --dataset {meta.get('source')}"
+        )
     assert meta is not None
     if meta.get("no_face") and not skipped:
-        notes = notes + [f"{len(meta['no_face'])} clip(s) of {root} were left out by prepare: no face on the onset frame ({meta['no_face'][0]}{' ...' if len(meta['no_face']) > 1 else ''})"]
+        notes = notes + [
+            (
+                f"{len(meta['no_face'])} clip(s) of {root} were left out by prepare: no face on "
+                "the onset frame "
+                f"({meta['no_face'][0]}{' ...' if len(meta['no_face']) > 1 else ''})"
+            )
+        ]
     if require_faces:
         check_aligned(meta, Path(root))
     if meta.get("face_size") != face_size:
-        raise MptEdgeError(f"{root} holds {meta.get('face_size')}px faces but the model needs {face_size}px; run `mpt-edge prepare` with --face-size {face_size}")
+        raise MptEdgeError(
+            f"{root} holds {meta.get('face_size')}px faces but the model needs {face_size}px; "
+            f"run `mpt-edge prepare` with --face-size {face_size}"
+        )
     result = read_coded_folder(Path(root), meta["classes"], name, skip_invalid=skip_invalid)
-    identity = {"dataset": name, "prepared": str(Path(root).resolve()), "clips": len(result.records), "detector": meta.get("detector")}
-    return DataSource(name, Path(root), result.records, list(meta["classes"]), skipped + result.skipped, notes + result.notes, identity)
+    identity = {
+        "dataset": name,
+        "prepared": str(Path(root).resolve()),
+        "clips": len(result.records),
+        "detector": meta.get("detector"),
+    }
+    return DataSource(
+        name,
+        Path(root),
+        result.records,
+        list(meta["classes"]),
+        skipped + result.skipped,
+        notes + result.notes,
+        identity,
+    )
 
 
 def _open_realface(
-    spec: SyntheticSpec, root: Optional[Path], skip_invalid: bool, on_generated_clip: Optional[Callable[[], None]], face_size: int,
-    detector: str, progress: Optional[Callable[[str, int], Callable[[], None]]], trained_detector: Optional[str], require_faces: bool,
-    log: Optional[Callable[[str], None]],
+    spec: SyntheticSpec,
+    root: Path | None,
+    skip_invalid: bool,
+    on_generated_clip: Callable[[], None] | None,
+    face_size: int,
+    detector: str,
+    progress: Callable[[str, int], Callable[[], None]] | None,
+    trained_detector: str | None,
+    require_faces: bool,
+    log: Callable[[str], None] | None,
 ) -> DataSource:
     """The real-face preset: generated in the CASME II layout, then read, aligned and cached exactly as
     CASME II is (prepare, with the detector asked for); 3 classes are the MEGC 2019 composite's labels."""
@@ -126,12 +199,20 @@ def _open_realface(
     from train.data.realface.clips import GENERATOR_VERSION, ensure_realface
 
     raw = ensure_realface(spec, root, on_generated_clip)
-    source = open_dataset("casme2", raw, None, skip_invalid, None, face_size, detector, progress, trained_detector, require_faces, log)
+    source = open_dataset(
+        "casme2", raw, None, skip_invalid, None, face_size, detector, progress, trained_detector, require_faces, log
+    )
     records, classes = list(source.records), list(source.class_names)
     if spec.classes == 3:
         mapped = [(r, TO_MEGC[r.emotion]) for r in records]
         records = [replace(r, label=MEGC_CLASSES.index(name), emotion=name) for r, name in mapped if name is not None]
         classes = list(MEGC_CLASSES)
-    identity = {"dataset": "synthetic", "synthetic": asdict(spec), "realface": GENERATOR_VERSION, "prepared": source.identity.get("prepared"),
-                "detector": source.identity.get("detector"), "clips": len(records)}
+    identity = {
+        "dataset": "synthetic",
+        "synthetic": asdict(spec),
+        "realface": GENERATOR_VERSION,
+        "prepared": source.identity.get("prepared"),
+        "detector": source.identity.get("detector"),
+        "clips": len(records),
+    }
     return DataSource("synthetic", source.root, records, classes, source.skipped, source.notes, identity)

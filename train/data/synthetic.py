@@ -18,8 +18,9 @@ upper lip up), repression (AU14+15: corners in and down), others (AU1 alone or A
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, replace
-from typing import Iterator, Optional, Sequence
+from typing import Any
 
 import cv2
 import numpy as np
@@ -71,12 +72,23 @@ def draw_face(rng: np.random.Generator, size: int = 224, texture: float = 1.0) -
     thick = max(1, int(round(3 * s)))
     for side in (-1, 1):
         ex = cx + side * eye_dx
-        cv2.ellipse(img, (int(ex), int(eye_y)), (int(9 * s), int(5 * s)), 0, 0, 360, (0.95, 0.95, 0.95), -1, cv2.LINE_AA)
+        cv2.ellipse(
+            img, (int(ex), int(eye_y)), (int(9 * s), int(5 * s)), 0, 0, 360, (0.95, 0.95, 0.95), -1, cv2.LINE_AA
+        )
         cv2.circle(img, (int(ex), int(eye_y)), int(4 * s), dark, -1, cv2.LINE_AA)
-        cv2.line(img, (int(ex - 15 * s), int(brow_y + 2 * s)), (int(ex + 15 * s), int(brow_y - side * 2 * s)), dark, thick, cv2.LINE_AA)
+        cv2.line(
+            img,
+            (int(ex - 15 * s), int(brow_y + 2 * s)),
+            (int(ex + 15 * s), int(brow_y - side * 2 * s)),
+            dark,
+            thick,
+            cv2.LINE_AA,
+        )
     cv2.line(img, (int(cx), int(eye_y + 8 * s)), (int(cx - 5 * s), int(nose_y)), dark, max(1, thick - 1), cv2.LINE_AA)
     cv2.ellipse(img, (int(cx), int(mouth_y)), (int(mouth_w), int(6 * s)), 0, 0, 360, lip, -1, cv2.LINE_AA)
-    cv2.line(img, (int(cx - mouth_w), int(mouth_y)), (int(cx + mouth_w), int(mouth_y)), dark, max(1, thick - 1), cv2.LINE_AA)
+    cv2.line(
+        img, (int(cx - mouth_w), int(mouth_y)), (int(cx + mouth_w), int(mouth_y)), dark, max(1, thick - 1), cv2.LINE_AA
+    )
     # Skin texture (pores, blemishes) so that motion is visible everywhere, and directional light.
     grain = cv2.GaussianBlur(rng.standard_normal((size, size)).astype(np.float32), (0, 0), rng.uniform(1.0, 2.0) * s)
     img += (texture * rng.uniform(0.04, 0.08) * grain / (grain.std() + 1e-6))[..., None]
@@ -84,10 +96,16 @@ def draw_face(rng: np.random.Generator, size: int = 224, texture: float = 1.0) -
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32) / size - 0.5
     img *= (1.0 + rng.uniform(0.1, 0.3) * (np.cos(angle) * xs + np.sin(angle) * ys))[..., None]
     landmarks = {
-        "brow_l": (cx - eye_dx, brow_y), "brow_r": (cx + eye_dx, brow_y),
-        "eye_l": (cx - eye_dx, eye_y), "eye_r": (cx + eye_dx, eye_y),
-        "nose": (cx, nose_y), "mouth_l": (cx - mouth_w, mouth_y), "mouth_r": (cx + mouth_w, mouth_y),
-        "upper_lip": (cx, mouth_y - 5 * s), "lower_lip": (cx, mouth_y + 5 * s), "chin": (cx, chin_y),
+        "brow_l": (cx - eye_dx, brow_y),
+        "brow_r": (cx + eye_dx, brow_y),
+        "eye_l": (cx - eye_dx, eye_y),
+        "eye_r": (cx + eye_dx, eye_y),
+        "nose": (cx, nose_y),
+        "mouth_l": (cx - mouth_w, mouth_y),
+        "mouth_r": (cx + mouth_w, mouth_y),
+        "upper_lip": (cx, mouth_y - 5 * s),
+        "lower_lip": (cx, mouth_y + 5 * s),
+        "chin": (cx, chin_y),
     }
     return Face(np.clip(img, 0, 1).astype(np.float32), landmarks)
 
@@ -126,8 +144,13 @@ def displacement_field(face: Face, action_units: list[str], size: int) -> np.nda
 
 
 def make_clip(
-    face: Face, label: int, num_classes: int, rng: np.random.Generator, subject: str,
-    style: Optional[ClipStyle] = None, **overrides: object,
+    face: Face,
+    label: int,
+    num_classes: int,
+    rng: np.random.Generator,
+    subject: str,
+    style: ClipStyle | None = None,
+    **overrides: Any,
 ) -> Clip:
     """Render one clip; frame `apex` carries the full deformation. ``style`` (default: the easy
     preset's) sets motion strength and nuisances; keyword ``overrides`` replace single style fields."""
@@ -143,7 +166,11 @@ def make_clip(
     ys, xs = np.mgrid[0:size, 0:size].astype(np.float32)
     head = np.zeros(2, np.float32)
     gain0, gain_drift = rng.uniform(0.95, 1.05), rng.uniform(-0.01, 0.01)
-    nuisance = Nuisance(face.image, face.landmarks, style, rng, frames, displacement_field(face, ["AU1+2"], size)) if style.has_distractors else None
+    nuisance = (
+        Nuisance(face.image, face.landmarks, style, rng, frames, displacement_field(face, ["AU1+2"], size))
+        if style.has_distractors
+        else None
+    )
     out = np.empty((frames, size, size, 3), np.uint8)
     for t in range(frames):
         # raised cosine: 0 at onset (t=0) and offset (t=frames-1), 1 at the apex
@@ -165,15 +192,23 @@ def make_clip(
             if extra is not None:
                 motion = motion + extra.astype(np.float32)
             map_x, map_y = map_x - motion[..., 0], map_y - motion[..., 1]
-        frame = cv2.remap(image, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT)
-        frame = frame * (gain * (gain0 + gain_drift * t / frames)) + rng.normal(0, style.noise / 255.0, frame.shape).astype(np.float32)
+        frame = np.asarray(cv2.remap(image, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT))
+        frame = frame * (gain * (gain0 + gain_drift * t / frames)) + rng.normal(
+            0, style.noise / 255.0, frame.shape
+        ).astype(np.float32)
         out[t] = np.clip(frame * 255.0 + 0.5, 0, 255).astype(np.uint8)
     return Clip(out, label, subject, 0, apex, frames - 1, amplitude)
 
 
 def iter_clips(
-    num_subjects: int = 12, clips_per_class: int = 4, num_classes: int = 3, size: int = 224, seed: int = 0,
-    class_counts: Optional[Sequence[int]] = None, style: Optional[ClipStyle] = None, **clip_options,
+    num_subjects: int = 12,
+    clips_per_class: int = 4,
+    num_classes: int = 3,
+    size: int = 224,
+    seed: int = 0,
+    class_counts: Sequence[int] | None = None,
+    style: ClipStyle | None = None,
+    **clip_options,
 ) -> Iterator[Clip]:
     """The synthetic set clip by clip: every subject shows class c ``class_counts[c]`` times (default:
     ``clips_per_class`` each). Deterministic: each subject draws from its own seeded stream, so
@@ -193,8 +228,14 @@ def iter_clips(
 
 
 def generate(
-    num_subjects: int = 12, clips_per_class: int = 4, num_classes: int = 3, size: int = 224, seed: int = 0,
-    class_counts: Optional[Sequence[int]] = None, style: Optional[ClipStyle] = None, **clip_options,
+    num_subjects: int = 12,
+    clips_per_class: int = 4,
+    num_classes: int = 3,
+    size: int = 224,
+    seed: int = 0,
+    class_counts: Sequence[int] | None = None,
+    style: ClipStyle | None = None,
+    **clip_options,
 ) -> list[Clip]:
     """The whole synthetic set in memory (see :func:`iter_clips`)."""
     return list(iter_clips(num_subjects, clips_per_class, num_classes, size, seed, class_counts, style, **clip_options))

@@ -1,7 +1,8 @@
 """The synthetic set on disk, in the CASME II-style coded-folder layout (:mod:`train.data.coded_folder`):
 
     ROOT/dataset.json                       generator settings + class names (how to regenerate it)
-    ROOT/annotations.csv                    Subject, Filename, OnsetFrame, ApexFrame, OffsetFrame, Estimated Emotion, AmplitudePx
+    ROOT/annotations.csv                    Subject, Filename, OnsetFrame, ApexFrame, OffsetFrame, Estimated Emotion,
+    AmplitudePx
     ROOT/sub01/EP01_01/img1.png ... imgT.png
 
 Generated once per settings into a cache folder (atomically: a temp folder renamed into place, so an
@@ -19,17 +20,18 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Callable, Optional
+from typing import Any
 
 import cv2
 
 from mpt_edge.errors import InputError
 from mpt_edge.io import atomic_write_bytes
 from train.data.coded_folder import read_coded_folder
-from train.data.records import ReadResult
 from train.data.distractors import ClipStyle
+from train.data.records import ReadResult
 from train.data.synthetic import CLASSES_3, CLASSES_5, iter_clips
 from train.data.synthetic_presets import PRESETS, get_preset
 
@@ -84,7 +86,8 @@ class SyntheticSpec:
 
             return f"realface-v{GENERATOR_VERSION}-n{self.subjects}x{self.clips_per_class}-seed{self.seed}"
         preset = "" if self.preset == "easy" else f"{self.preset}{style_digest(self.style)}-"
-        return f"synthetic-v{LAYOUT_VERSION}-{preset}c{self.classes}-n{self.subjects}x{self.clips_per_class}-{self.size}px-seed{self.seed}"
+        sizes = f"n{self.subjects}x{self.clips_per_class}-{self.size}px"
+        return f"synthetic-v{LAYOUT_VERSION}-{preset}c{self.classes}-{sizes}-seed{self.seed}"
 
 
 def style_digest(style: ClipStyle) -> str:
@@ -96,15 +99,20 @@ def default_cache() -> Path:
     return Path(base) / "mpt-edge"
 
 
-def write_synthetic(root: Path, spec: SyntheticSpec, on_clip: Optional[Callable[[], None]] = None) -> None:
+def write_synthetic(root: Path, spec: SyntheticSpec, on_clip: Callable[[], None] | None = None) -> None:
     """Render the set into ``root`` (which must not exist yet) via a temp folder and one rename."""
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
     try:
-        rows, episodes = [], {}
+        rows: list[Any] = []
+        episodes: dict[str, Any] = {}
         style = spec.style
-        suffix, params = (".jpg", [cv2.IMWRITE_JPEG_QUALITY, style.jpeg_quality]) if style.jpeg_quality else (".png", [])
-        for clip in iter_clips(spec.subjects, spec.clips_per_class, spec.classes, spec.size, spec.seed, spec.class_counts, style):
+        suffix, params = (
+            (".jpg", [cv2.IMWRITE_JPEG_QUALITY, style.jpeg_quality]) if style.jpeg_quality else (".png", [])
+        )
+        for clip in iter_clips(
+            spec.subjects, spec.clips_per_class, spec.classes, spec.size, spec.seed, spec.class_counts, style
+        ):
             subject = f"sub{clip.subject[1:]}"
             episodes[subject] = episodes.get(subject, 0) + 1
             name = f"EP{episodes[subject]:02d}_01"
@@ -113,18 +121,27 @@ def write_synthetic(root: Path, spec: SyntheticSpec, on_clip: Optional[Callable[
             for t, frame in enumerate(clip.frames, start=1):
                 cv2.imwrite(str(folder / f"img{t}{suffix}"), frame, params)
             emotion = spec.class_names[clip.label]
-            rows.append([subject, name, clip.onset + 1, clip.apex + 1, clip.offset + 1, emotion, f"{clip.amplitude_px:.4f}"])
+            rows.append(
+                [subject, name, clip.onset + 1, clip.apex + 1, clip.offset + 1, emotion, f"{clip.amplitude_px:.4f}"]
+            )
             if on_clip:
                 on_clip()
         table = io.StringIO()
         writer = csv.writer(table, lineterminator="\n")
-        writer.writerow(["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Estimated Emotion", "AmplitudePx"])
+        writer.writerow(
+            ["Subject", "Filename", "OnsetFrame", "ApexFrame", "OffsetFrame", "Estimated Emotion", "AmplitudePx"]
+        )
         writer.writerows(rows)
         (tmp / "annotations.csv").write_text(table.getvalue(), encoding="utf-8")
         # Pixels are deterministic for one OpenCV version (4.14 and 5.0 differ by up to 5 gray levels).
         meta = {
-            "name": "synthetic", "layout_version": LAYOUT_VERSION, "spec": asdict(spec), "classes": list(spec.class_names),
-            "class_counts_per_subject": spec.class_counts, "style": asdict(style), "opencv": cv2.__version__,
+            "name": "synthetic",
+            "layout_version": LAYOUT_VERSION,
+            "spec": asdict(spec),
+            "classes": list(spec.class_names),
+            "class_counts_per_subject": spec.class_counts,
+            "style": asdict(style),
+            "opencv": cv2.__version__,
         }
         atomic_write_bytes(tmp / "dataset.json", json.dumps(meta, indent=2).encode())
         os.replace(tmp, root)
@@ -139,9 +156,13 @@ def read_synthetic_spec(root: Path) -> tuple[SyntheticSpec, dict]:
         meta = json.loads(meta_path.read_text(encoding="utf-8"))
         return SyntheticSpec(**meta["spec"]), meta
     except FileNotFoundError:
-        raise InputError(f"{meta_path} is missing: {root} is not a synthetic set; delete the folder to regenerate it") from None
+        raise InputError(
+            f"{meta_path} is missing: {root} is not a synthetic set; delete the folder to regenerate it"
+        ) from None
     except (ValueError, KeyError, TypeError) as error:
-        raise InputError(f"{meta_path} is unreadable ({type(error).__name__}: {error}); delete {root} to regenerate it") from None
+        raise InputError(
+            f"{meta_path} is unreadable ({type(error).__name__}: {error}); delete {root} to regenerate it"
+        ) from None
 
 
 def read_synthetic(root: Path, skip_invalid: bool = False) -> tuple[SyntheticSpec, ReadResult]:
@@ -149,7 +170,7 @@ def read_synthetic(root: Path, skip_invalid: bool = False) -> tuple[SyntheticSpe
     return spec, read_coded_folder(root, spec.class_names, "synthetic", skip_invalid=skip_invalid)
 
 
-def ensure_synthetic(spec: SyntheticSpec, root: Path | None = None, on_clip: Optional[Callable[[], None]] = None) -> Path:
+def ensure_synthetic(spec: SyntheticSpec, root: Path | None = None, on_clip: Callable[[], None] | None = None) -> Path:
     """The folder holding ``spec``'s set (default: in the user cache), generated first if absent.
     An existing folder holding a *different* synthetic set is an error, never silently reused."""
     root = Path(root) if root else default_cache() / spec.folder_name

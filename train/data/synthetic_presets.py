@@ -5,13 +5,12 @@ Why two: on the easy set every method scores near 1.0, which hid that the model 
 from sub-pixel motion. The hard preset is calibrated with the *baselines*, never with the model (a
 linear probe of the motion prompts and Farneback flow + logistic regression, see
 :mod:`train.baselines`): the flow baseline must land at held-out UF1 0.6-0.9, so there is room above
-and below it. How its numbers were chosen is in the README section "Synthetic presets".
+and below it. How its numbers were chosen is in the docs section "Synthetic presets".
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Optional
 
 from mpt_edge.errors import InputError
 from train.data.distractors import ClipStyle
@@ -70,7 +69,7 @@ def get_preset(name: str) -> Preset:
     return PRESETS[name]
 
 
-def preset_defaults(name: str, subjects: Optional[int], clips: Optional[int], classes: Optional[int]) -> tuple[int, int, int]:
+def preset_defaults(name: str, subjects: int | None, clips: int | None, classes: int | None) -> tuple[int, int, int]:
     """The CLI's --synthetic-subjects/-clips/-classes, each defaulting to the preset's value."""
     preset = get_preset(name)
     return (subjects or preset.subjects, clips or preset.clips_per_class, classes or preset.classes)

@@ -5,9 +5,9 @@ training set (:mod:`train.data.synthetic`)."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
 
 import cv2
 import numpy as np
@@ -23,7 +23,9 @@ class TrueEvent:
     label: int
 
 
-def plan_events(length: int, labels: Sequence[int], gap: int = 30, duration: int = 9, start: int = 30) -> list[TrueEvent]:
+def plan_events(
+    length: int, labels: Sequence[int], gap: int = 30, duration: int = 9, start: int = 30
+) -> list[TrueEvent]:
     """Events every ``gap`` frames from ``start``: onset, apex in the middle, offset ``duration`` later."""
     events = []
     for k, label in enumerate(labels):
@@ -76,7 +78,7 @@ def head_path(length: int, mode: str = "none", seed: int = 0, every: int = 47, s
             direction = rng.normal(size=2)
             if np.linalg.norm(position) > 6:  # lean back towards the start: stay in frame
                 direction = -position + rng.normal(scale=2.0, size=2)
-            step = size * direction / max(np.linalg.norm(direction), 1e-6)
+            step = size * direction / max(float(np.linalg.norm(direction)), 1e-6)
             target = np.clip(position + step, -15, 15)
             ramp = 0.5 - 0.5 * np.cos(np.pi * np.clip((t - start) / frames, 0, 1))
             dx += (target[0] - position[0]) * ramp
@@ -88,15 +90,26 @@ def head_path(length: int, mode: str = "none", seed: int = 0, every: int = 47, s
 
 
 def render_stream(
-    events: Sequence[TrueEvent], length: int, face_size: int = 224, frame_size: tuple[int, int] = (320, 256),
-    num_classes: int = 3, seed: int = 100, amplitude_px: float = 1.2, noise: float = 1.2, jitter: float = 0.03,
-    face_scale: float = 1.0, head: HeadPath | None = None,
+    events: Sequence[TrueEvent],
+    length: int,
+    face_size: int = 224,
+    frame_size: tuple[int, int] = (320, 256),
+    num_classes: int = 3,
+    seed: int = 100,
+    amplitude_px: float = 1.2,
+    noise: float = 1.2,
+    jitter: float = 0.03,
+    face_scale: float = 1.0,
+    head: HeadPath | None = None,
 ) -> Iterator[np.ndarray]:
     """BGR uint8 frames, the face centred in a wider camera frame, enlarged ``face_scale`` times
     (drawn at ``face_size``, so its micro-expressions scale with it), moved by ``head`` (frame px)."""
     rng = np.random.default_rng(seed)
     face = draw_face(rng, face_size)
-    fields = {label: displacement_field(face, list(_CLASS_AUS[num_classes][label]), face_size) for label in {e.label for e in events}}
+    fields = {
+        label: displacement_field(face, list(_CLASS_AUS[num_classes][label]), face_size)
+        for label in {e.label for e in events}
+    }
     ys, xs = np.mgrid[0:face_size, 0:face_size].astype(np.float32)
     cx = cy = (face_size - 1) / 2.0
     width, height = frame_size
@@ -110,8 +123,12 @@ def render_stream(
     pool = np.round(rng.normal(0, noise, (height + 32, width + 32, 3))).astype(np.int16)
     jitter_xy = np.zeros(2, np.float32)
     for t in range(length):
-        jitter_xy = 0.9 * jitter_xy + rng.normal(0, jitter, 2).astype(np.float32)  # stays near centre, like a seated person
-        hx, hy, ha = (head.dx[t] / face_scale, head.dy[t] / face_scale, head.angle[t]) if head is not None else (0.0, 0.0, 0.0)
+        jitter_xy = 0.9 * jitter_xy + rng.normal(0, jitter, 2).astype(
+            np.float32
+        )  # stays near centre, like a seated person
+        hx, hy, ha = (
+            (head.dx[t] / face_scale, head.dy[t] / face_scale, head.angle[t]) if head is not None else (0.0, 0.0, 0.0)
+        )
         dx = np.full_like(xs, jitter_xy[0] + hx)
         dy = np.full_like(ys, jitter_xy[1] + hy)
         if ha:
@@ -120,7 +137,11 @@ def render_stream(
             dy += s_ * (xs - cx) + (c - 1) * (ys - cy)
         for event in events:
             if event.onset <= t <= event.offset:
-                phase = (t - event.onset) / max(1, event.apex - event.onset) if t <= event.apex else 1 + (t - event.apex) / max(1, event.offset - event.apex)
+                phase = (
+                    (t - event.onset) / max(1, event.apex - event.onset)
+                    if t <= event.apex
+                    else 1 + (t - event.apex) / max(1, event.offset - event.apex)
+                )
                 strength = np.float32(amplitude_px * 0.5 * (1 - np.cos(np.pi * phase)))
                 dx += strength * fields[event.label][..., 0]
                 dy += strength * fields[event.label][..., 1]
@@ -140,7 +161,7 @@ def write_video(path: Path, frames: Iterator[np.ndarray], fps: float = 30.0) -> 
     writer = None
     for frame in frames:
         if writer is None:
-            writer = cv2.VideoWriter(str(path), cv2.VideoWriter_fourcc(*"MJPG"), fps, (frame.shape[1], frame.shape[0]))
+            writer = cv2.VideoWriter(str(path), cv2.VideoWriter.fourcc(*"MJPG"), fps, (frame.shape[1], frame.shape[0]))
             writer.set(cv2.VIDEOWRITER_PROP_QUALITY, 100)
         writer.write(frame)
     if writer is not None:

@@ -4,8 +4,8 @@ found wherever it is (SAMM's spreadsheet has a dozen rows of description above i
 from __future__ import annotations
 
 import csv
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 from mpt_edge.errors import InputError
 
@@ -38,7 +38,10 @@ def _raw_rows(path: Path) -> list[list[str]]:
     except ImportError:
         raise InputError("reading .xlsx coding tables needs openpyxl: pip install 'mpt-edge[train]'") from None
     except Exception as error:  # zip/xml errors of a corrupt workbook
-        raise InputError(f"cannot read spreadsheet {path} ({type(error).__name__}: {error}); re-download it or export it as .xlsx/.csv") from None
+        raise InputError(
+            f"cannot read spreadsheet {path} ({type(error).__name__}: {error}); re-download "
+            "it or export it as .xlsx/.csv"
+        ) from None
 
 
 def read_table(path: Path, required: Sequence[str]) -> list[tuple[int, dict[str, str]]]:
@@ -56,7 +59,10 @@ def read_table(path: Path, required: Sequence[str]) -> list[tuple[int, dict[str,
     if header_index is None:
         best = max(rows[:HEADER_SEARCH_ROWS], key=lambda r: sum(c in r for c in required), default=[])
         missing = [c for c in required if c not in best]
-        raise InputError(f"coding table {path} lacks column(s) {missing}; its header has {[c for c in best if c]}. Expected {list(required)}")
+        raise InputError(
+            f"coding table {path} lacks column(s) {missing}; its header has "
+            f"{[c for c in best if c]}. Expected {list(required)}"
+        )
     header = rows[header_index]
     out = []
     for number, row in enumerate(rows[header_index + 1 :], start=header_index + 2):
@@ -74,4 +80,6 @@ def find_table(root: Path, patterns: Sequence[str], what: str) -> Path:
         hits = sorted(root.rglob(pattern), key=lambda p: (len(p.parts), str(p)))
         if hits:
             return hits[0]
-    raise InputError(f"no {what} under {root} (looked for {', '.join(patterns)}); point --root at the data set folder as distributed")
+    raise InputError(
+        f"no {what} under {root} (looked for {', '.join(patterns)}); point --root at the data set folder as distributed"
+    )

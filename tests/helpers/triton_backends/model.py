@@ -18,7 +18,9 @@ def _runner(path, threads):
         import openvino as ov
 
         core = ov.Core()
-        compiled = core.compile_model(core.read_model(path), "CPU", {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"})
+        compiled = core.compile_model(
+            core.read_model(path), "CPU", {"INFERENCE_NUM_THREADS": threads, "INFERENCE_PRECISION_HINT": "f32"}
+        )
         return lambda feeds, names: [np.asarray(compiled(feeds)[compiled.output(n)]) for n in names]
     import onnxruntime as ort
 
@@ -32,7 +34,9 @@ class TritonPythonModel:
     def initialize(self, args):
         config = json.loads(args["model_config"])
         default = "model.xml" if config.get("backend") == "openvino" else "model.onnx"
-        path = os.path.join(args["model_repository"], args["model_version"], config.get("default_model_filename") or default)
+        path = os.path.join(
+            args["model_repository"], args["model_version"], config.get("default_model_filename") or default
+        )
         self.run = _runner(path, int(os.environ.get("MPT_EDGE_TRITON_THREADS", "1")))
         self.inputs = [i["name"] for i in config["input"]]
         self.outputs = [o["name"] for o in config["output"]]
@@ -44,7 +48,10 @@ class TritonPythonModel:
         results = self.run(feeds, self.outputs)
         responses, start = [], 0
         for size in sizes:
-            tensors = [pb_utils.Tensor(name, np.ascontiguousarray(value[start:start + size])) for name, value in zip(self.outputs, results)]
+            tensors = [
+                pb_utils.Tensor(name, np.ascontiguousarray(value[start : start + size]))
+                for name, value in zip(self.outputs, results)
+            ]
             responses.append(pb_utils.InferenceResponse(output_tensors=tensors))
             start += size
         return responses

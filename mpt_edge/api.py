@@ -1,0 +1,252 @@
+"""The device side as Python calls: open a bundle, classify a pair of frames, stream a camera or a video,
+spot a whole recording. The same code as ``mpt-edge run`` and ``mpt-edge spot``, so the same results.
+
+.. code-block:: python
+
+    import mpt_edge
+
+    with mpt_edge.Bundle.open("bundle") as bundle:
+        stream = bundle.stream("session.mp4")
+        for event in stream:
+            print(event.type, event.frame_apex, event.label)
+        print(stream.summary.fps, "frames/s")
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from mpt_edge.classify import Prediction, feeds_of, predict_feeds
+from mpt_edge.progress import quiet
+from mpt_edge.stream.pipeline import PipelineConfig
+from mpt_edge.stream.sources import OPEN_TIMEOUT_S
+
+if TYPE_CHECKING:
+    from mpt_edge import bundle as bundle_files
+    from mpt_edge.engines import Engine
+    from mpt_edge.spotting.offline import SpotResult
+    from mpt_edge.stream.session import StreamSession
+
+PathLike = str | Path
+
+__all__ = ["Bundle", "Event", "EventStream", "Prediction", "StreamSummary"]
+
+
+@dataclass(frozen=True)
+class Event:
+    """A spotted micro-expression (``type`` "ME") or macro-expression ("MaE"), with the model's class."""
+
+    type: str
+    frame_onset: int
+    frame_apex: int
+    frame_offset: int
+    t_onset: float
+    t_apex: float
+    t_offset: float
+    score: float
+    label: str | None = None
+    scores: Mapping[str, float] = field(default_factory=dict)
+    face_box: tuple[int, int, int, int] | None = None
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Event:
+        box = data.get("face_box")
+        return cls(
+            type=str(data["type"]),
+            frame_onset=int(data["frame_onset"]),
+            frame_apex=int(data["frame_apex"]),
+            frame_offset=int(data["frame_offset"]),
+            t_onset=float(data["t_onset"]),
+            t_apex=float(data["t_apex"]),
+            t_offset=float(data["t_offset"]),
+            score=float(data["score"]),
+            label=data.get("label"),
+            scores=dict(data.get("scores") or {}),
+            face_box=(int(box[0]), int(box[1]), int(box[2]), int(box[3])) if box else None,
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON line ``mpt-edge run`` writes for this event."""
+        data: dict[str, Any] = {
+            "type": self.type,
+            "t_onset": self.t_onset,
+            "t_apex": self.t_apex,
+            "t_offset": self.t_offset,
+            "frame_onset": self.frame_onset,
+            "frame_apex": self.frame_apex,
+            "frame_offset": self.frame_offset,
+            "score": self.score,
+        }
+        if self.label is not None:
+            data["label"], data["scores"] = self.label, dict(self.scores)
+        data["face_box"] = list(self.face_box) if self.face_box else None
+        return data
+
+
+@dataclass(frozen=True)
+class StreamSummary:
+    """How a stream went: frames, rate, events, what was dropped or had no face; ``details`` is the whole
+    summary ``mpt-edge run --json`` prints."""
+
+    source: str
+    frames: int
+    events: int
+    fps: float | None
+    seconds: float
+    dropped: int
+    no_face_frames: int
+    errors: tuple[str, ...]
+    details: Mapping[str, Any]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> StreamSummary:
+        return cls(
+            source=str(data["source"]),
+            frames=int(data["frames"]),
+            events=int(data["events"]),
+            fps=data["fps"],
+            seconds=float(data["seconds"]),
+            dropped=int(data["dropped"]),
+            no_face_frames=int(data["no_face_frames"]),
+            errors=tuple(data["errors"]),
+            details=dict(data),
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.details)
+
+
+class EventStream:
+    """The events of one source, in order, as they are spotted; :attr:`summary` once it has ended.
+    Leaving the loop early (``break``) or the ``with`` block stops the source."""
+
+    def __init__(self, session: StreamSession, max_frames: int | None) -> None:
+        self._session, self._max_frames = session, max_frames
+        self._summary: StreamSummary | None = None
+        self._stack = contextlib.ExitStack()
+
+    def __iter__(self) -> Iterator[Event]:
+        with self._stack:
+            self._stack.enter_context(self._session)
+            for _, event in self._session.frames(self._max_frames):
+                if event is not None:
+                    yield Event.from_dict(event)
+        self._summary = StreamSummary.from_dict(self._session.summary())
+
+    @property
+    def summary(self) -> StreamSummary:
+        if self._summary is None:
+            if self._session.capture is None:
+                raise RuntimeError("the stream has not run yet: iterate it first")
+            self._summary = StreamSummary.from_dict(self._session.summary())
+        return self._summary
+
+    def close(self) -> None:
+        self._stack.close()
+
+    def __enter__(self) -> EventStream:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
+
+
+class Bundle:
+    """An opened bundle (``mpt-edge build``): its verified files and its engine. Close it (or use ``with``)
+    to free the engine."""
+
+    def __init__(self, files: bundle_files.Bundle, engine: Engine, precision: str) -> None:
+        self.files, self.engine, self.precision = files, engine, precision
+
+    @classmethod
+    def open(
+        cls, path: PathLike, *, precision: str = "auto", server: str | None = None, log: Callable[[str], None] = quiet
+    ) -> Bundle:
+        """Load and verify the bundle at ``path`` (every file against its manifest) and open its engine:
+        ``precision`` auto / int8 / fp32 where it carries two; ``server``: a Triton server (grpc://HOST:8001)."""
+        from mpt_edge.bundle import load_bundle
+        from mpt_edge.engines import open_bundle_engine
+        from mpt_edge.precision import resolve_precision
+
+        files = load_bundle(Path(path))
+        chosen = resolve_precision(files, precision, log)
+        return cls(
+            files,
+            open_bundle_engine(files, log, precision=chosen, server=server),
+            chosen or files.manifest["precision"],
+        )
+
+    @property
+    def path(self) -> Path:
+        return self.files.root
+
+    @property
+    def class_names(self) -> list[str]:
+        return self.files.class_names
+
+    @property
+    def target(self) -> str:
+        return str(self.files.manifest["target"].get("name", self.files.backend))
+
+    def predict(self, onset: np.ndarray, apex: np.ndarray, *, aligned: bool = False, face: str = "auto") -> Prediction:
+        """The class of the motion from ``onset`` to ``apex`` (two BGR frames of one face). Unless
+        ``aligned`` (crops already aligned as the bundle's faces were), the face is found on the onset frame
+        and both frames are cropped with that one transform."""
+        motion = self.files.motion_config
+        if not aligned:
+            from mpt_edge.face import FaceAligner
+            from mpt_edge.faces import resolve_detector
+
+            detector = resolve_detector(face, self.files.face_detector)
+            onset, apex, _ = FaceAligner(motion.face_size, detector).align_pair(onset, apex)
+        feeds = feeds_of(motion, list(self.files.manifest["inputs"]), onset, apex)
+        return predict_feeds(self.engine, feeds, self.class_names)
+
+    def stream(
+        self,
+        source: str | int | Path,
+        *,
+        max_frames: int | None = None,
+        fps: float | None = None,
+        face: str = "auto",
+        detect_every: int = PipelineConfig.detect_every,
+        open_timeout_s: float = OPEN_TIMEOUT_S,
+        log: Callable[[str], None] = quiet,
+    ) -> EventStream:
+        """The events of a camera (index), a video file, a folder of frames, an rtsp:// URL or a GStreamer
+        pipeline, through the same pipeline as ``mpt-edge run``. Nothing is recorded or sent."""
+        from mpt_edge.stream.session import StreamSession
+
+        config = PipelineConfig(detect_every=detect_every, face_detector=face)
+        session = StreamSession(
+            self.files, self.engine, str(source), config, fps=fps, open_timeout_s=open_timeout_s, log=log
+        )
+        return EventStream(session, max_frames)
+
+    def spot(
+        self, video: PathLike, *, fps: float | None = None, face: str = "auto", baseline: bool = False
+    ) -> SpotResult:
+        """Every ME/MaE interval of a whole video (every frame, as ``mpt-edge spot``), each with its class."""
+        from mpt_edge.spotting.offline import SpotOptions, spot_video
+
+        return spot_video(video, self.files, self.engine, SpotOptions(fps=fps, face_detector=face, baseline=baseline))
+
+    def close(self) -> None:
+        self.engine.close()
+
+    def __enter__(self) -> Bundle:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
+    ) -> None:
+        self.close()
