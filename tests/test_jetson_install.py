@@ -1,15 +1,15 @@
 """The Jetson install path, checked statically (no Jetson and no Docker here): Dockerfile.jetson uses
 JetPack's OpenCV and TensorRT instead of replacing them, the base install carries no OpenCV wheel, and
-the README's CSI camera pipeline is valid GStreamer once NVIDIA's elements are stood in for."""
+the documented CSI camera pipeline is valid GStreamer once NVIDIA's elements are stood in for."""
 
 from __future__ import annotations
 
 import re
 import subprocess
-import tomllib
 from pathlib import Path
 
 import pytest
+import tomllib
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -35,7 +35,7 @@ def test_dockerfile_jetson_uses_what_jetpack_brings():
     assert "venv --system-site-packages" in runs and "GStreamer" in runs  # JetPack's OpenCV, checked at build time
     installs = " ".join(re.findall(r"pip install[^&]*", runs))
     assert "opencv" not in installs and "tensorrt" not in installs and "[" not in installs, installs
-    readme = (ROOT / "README.md").read_text()
+    readme = (ROOT / "docs" / "targets.md").read_text()
     assert "docker run --rm -it --runtime nvidia --device /dev/video0" in readme and "-f Dockerfile.jetson" in readme
 
 
@@ -44,13 +44,15 @@ def test_dockerfile_jetson_passes_hadolint():
     import sys
 
     linter = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
-    result = subprocess.run([linter, "--no-color", str(ROOT / "Dockerfile.jetson")], capture_output=True, text=True, timeout=60)
+    result = subprocess.run(
+        [linter, "--no-color", str(ROOT / "Dockerfile.jetson")], capture_output=True, text=True, timeout=60
+    )
     assert result.returncode == 0, result.stdout + result.stderr
 
 
 def readme_csi_pipeline() -> str:
-    match = re.search(r"--source '(nvarguscamerasrc[^']+)'", (ROOT / "README.md").read_text())
-    assert match, "README has no CSI camera pipeline"
+    match = re.search(r"--source '(nvarguscamerasrc[^']+)'", (ROOT / "docs" / "targets.md").read_text())
+    assert match, "docs/targets.md has no CSI camera pipeline"
     return match.group(1)
 
 
@@ -62,8 +64,12 @@ def test_the_readme_csi_pipeline_is_valid_gstreamer():
 
     if not system_opencv_has_gstreamer():
         pytest.skip("no OpenCV with GStreamer for the system Python (apt install python3-opencv)")
-    pipeline = (readme_csi_pipeline().replace("nvarguscamerasrc", "videotestsrc num-buffers=10")
-                .replace("(memory:NVMM)", "").replace("nvvidconv", "videoconvert"))
+    pipeline = (
+        readme_csi_pipeline()
+        .replace("nvarguscamerasrc", "videotestsrc num-buffers=10")
+        .replace("(memory:NVMM)", "")
+        .replace("nvvidconv", "videoconvert")
+    )
     script = (
         "import sys\n"
         "from mpt_edge.stream.sources import CaptureThread, parse_source\n"
@@ -71,4 +77,8 @@ def test_the_readme_csi_pipeline_is_valid_gstreamer():
         "print([f.image.shape for f in capture][-1], len(capture.stats.errors))\n"
     )
     result = run_system_python(script, pipeline)
-    assert result.returncode == 0 and result.stdout.startswith("(720, 1280, 3)"), (pipeline, result.stdout, result.stderr)
+    assert result.returncode == 0 and result.stdout.startswith("(720, 1280, 3)"), (
+        pipeline,
+        result.stdout,
+        result.stderr,
+    )
