@@ -26,9 +26,9 @@ from pathlib import Path
 
 import numpy as np
 
+from mpt_edge.backends import Backend
 from mpt_edge.errors import InputError
 
-BACKENDS = ("openvino", "tensorrt", "onnxruntime")
 QDQ_OPS = ["MatMul", "Gemm", "Conv"]
 # Layers that read the standardised motion prompts directly: the prompts' projection into tokens and
 # the linear read-out of the prompts. Sub-pixel motion lives in their inputs' small differences and a
@@ -69,7 +69,9 @@ def attention_matmuls(model: Path) -> list[str]:
 
 
 def output_path(out_dir: Path, backend: str) -> Path:
-    return out_dir / ("model_int8.xml" if backend == "openvino" else f"model_int8_qdq_{backend}.onnx")
+    name = Backend(backend).spec.int8_file
+    assert name is not None, backend
+    return out_dir / name
 
 
 class _Reader:

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from mpt_edge.backends import Backend
 from mpt_edge.engines import Engine, open_engine
 from train.metrics import summarize
 
@@ -94,7 +95,9 @@ def accuracy_report(
     """FP32 vs the quantized model on the held-out clips. ``qdq_model``: the INT8 Q/DQ model with FP32
     elsewhere, for the per-tensor sensitivity (the TensorRT model's FP16 parts would blur it)."""
     fp32 = open_engine(float_model)
-    int8 = open_engine(int8_model, optimize=backend != "tensorrt")  # the TensorRT model is checked as written
+    int8 = open_engine(
+        int8_model, optimize=not Backend(backend).spec.checked_as_written
+    )  # the TensorRT model is checked as written
     fp32_logits, int8_logits = predict_all(fp32, eval_feeds), predict_all(int8, eval_feeds)
     fp32_pred, int8_pred = fp32_logits.argmax(1), int8_logits.argmax(1)
     num_classes = len(class_names)
@@ -121,7 +124,7 @@ def accuracy_report(
         f"fp32 {fp32.backend}": latency_ms(fp32, feed),
         f"int8 {int8.backend}": latency_ms(int8, feed),
     }
-    if backend == "openvino":
+    if backend == Backend.OPENVINO:
         report["latency_ms_batch1"]["fp32 openvino"] = latency_ms(open_engine_openvino_fp32(float_model), feed)
     if int8_model.suffix == ".onnx":
         report["most_sensitive_tensors"] = qdq_sensitivity(float_model, qdq_model or int8_model, sensitivity_feeds)

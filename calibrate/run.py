@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 
 from calibrate.backbone_fidelity import backbone_fidelity
-from calibrate.backends import BACKENDS, output_path, quantize_openvino, quantize_qdq
+from calibrate.backends import output_path, quantize_openvino, quantize_qdq
 from calibrate.mixed_precision import to_mixed_precision
 from calibrate.report import accuracy_report, qdq_sensitivity
 from calibrate.sampling import stratified_indices
+from mpt_edge.backends import Backend, parse_backend
 from mpt_edge.bundle import sha256_file
 from mpt_edge.errors import InputError
 from mpt_edge.io import atomic_write_bytes
@@ -59,8 +60,7 @@ def calibrate_model(
     max_drop: float | None = None,
     log: Callable[[str], None] = print,
 ) -> dict[str, Any]:
-    if backend not in BACKENDS:
-        raise InputError(f"unknown --backend {backend!r}; choose one of {', '.join(BACKENDS)}")
+    backend = parse_backend(backend, calibrating=True)
     meta = read_onnx_meta(model)
     motion = MotionConfig.from_dict(meta["motion_config"])
     if pairs.onsets.shape[1] != motion.face_size:
@@ -87,7 +87,7 @@ def calibrate_model(
     target = output_path(out_dir, backend)
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
         int8_only = target
-        if backend == "openvino":
+        if backend == Backend.OPENVINO:
             validation = (
                 (eval_feeds, labels, lambda y, p: summarize(y, p, len(meta["class_names"]))["uf1"])
                 if max_drop is not None
@@ -100,9 +100,9 @@ def calibrate_model(
                     "--max-drop is implemented for --backend openvino (nncf accuracy control); Q/DQ "
                     "models keep MatMul/Conv only"
                 )
-            int8_only = Path(tmp) / "int8_fp32.onnx" if backend == "tensorrt" else target
-            quantize_qdq(model, int8_only, calibration_feeds, tensorrt=backend == "tensorrt")
-            if backend == "tensorrt":  # strongly typed: the FP16 decisions are made here, not by builder flags
+            int8_only = Path(tmp) / "int8_fp32.onnx" if backend == Backend.TENSORRT else target
+            quantize_qdq(model, int8_only, calibration_feeds, tensorrt=backend == Backend.TENSORRT)
+            if backend == Backend.TENSORRT:  # strongly typed: the FP16 decisions are made here, not by builder flags
                 to_mixed_precision(int8_only, target)
                 log(
                     f"{target.name}: INT8 Q/DQ + FP16 (LayerNorm, Softmax and the prompt path in "
@@ -120,8 +120,10 @@ def calibrate_model(
             int8_only,
         )
         grid = int(meta["model_config"]["image_size"]) // int(meta["model_config"]["patch_size"])
-        report["backbone"] = backbone_fidelity(model, target, eval_feeds, grid * grid, optimize=backend != "tensorrt")
-    if backend == "openvino":  # per-layer view through an ONNX Runtime Q/DQ simulation of the same calibration
+        report["backbone"] = backbone_fidelity(
+            model, target, eval_feeds, grid * grid, optimize=not backend.spec.checked_as_written
+        )
+    if backend == Backend.OPENVINO:  # per-layer view through an ONNX Runtime Q/DQ simulation of the same calibration
         with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
             simulated = quantize_qdq(model, Path(tmp) / "sim.onnx", calibration_feeds, tensorrt=False)
             report["most_sensitive_tensors"] = qdq_sensitivity(model, simulated, calibration_feeds[:SENSITIVITY_CLIPS])
@@ -141,7 +143,7 @@ def calibrate_model(
             "class_names": meta["class_names"],
             "max_drop": max_drop,
             "precision": "INT8 Q/DQ + FP16 elsewhere (LayerNorm, Softmax, prompt path FP32), strongly typed"
-            if backend == "tensorrt"
+            if backend == Backend.TENSORRT
             else "INT8",
         }
     )

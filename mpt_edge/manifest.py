@@ -20,11 +20,12 @@ from dataclasses import dataclass
 from pathlib import PurePosixPath
 from typing import Any
 
+from mpt_edge.backends import Backend
 from mpt_edge.errors import InputError
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
-BACKENDS = ("onnxruntime", "openvino", "tensorrt", "triton")
+BACKENDS = tuple(b.value for b in Backend)  # mpt_edge.backends: the one table of backends
 DEVICE_BUILT_ROLES = {"tensorrt": frozenset({"engine"})}  # built on the device, not shipped
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 _REQUIRED: dict[str, type] = {

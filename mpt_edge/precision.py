@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from mpt_edge.backends import Backend
 from mpt_edge.errors import InputError
 from mpt_edge.io import atomic_write_bytes
 
@@ -66,7 +67,7 @@ def cpu_identity(backend: str) -> dict[str, Any]:
     plugin says it can optimise."""
     name, flags = cpu_model_and_flags()
     identity: dict[str, Any] = {"cpu": name, "flags": flags, "backend": backend}
-    if backend == "openvino":
+    if backend == Backend.OPENVINO:
         import openvino as ov
 
         core = ov.Core()
@@ -78,7 +79,7 @@ def cpu_identity(backend: str) -> dict[str, Any]:
             "ONEDNN_MAX_CPU_ISA"
         ):  # caps oneDNN's kernels (e.g. AVX512_CORE: no VNNI): another CPU, in effect
             identity["onednn_max_cpu_isa"] = os.environ["ONEDNN_MAX_CPU_ISA"]
-    elif backend == "onnxruntime":
+    elif backend == Backend.ONNXRUNTIME:
         import onnxruntime as ort
 
         identity["onnxruntime"] = ort.__version__
@@ -150,7 +151,7 @@ def resolve_precision(
         return requested
     if len(models) == 1:
         return next(iter(models))
-    if bundle.backend == "triton":  # the server's hardware, not this host's, decides: the build's precision
+    if bundle.backend == Backend.TRITON:  # the server's hardware, not this host's, decides: the build's precision
         return str(bundle.manifest["precision"])
     identity = {
         **cpu_identity(bundle.backend),

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from calibrate.sampling import DEFAULT_SIZE
+from mpt_edge.backends import Backend
 from mpt_edge.progress import Log, quiet
 from train.options import DataSpec
 
@@ -169,7 +170,7 @@ def _builds_here(profile: TargetProfile, gpu_here: bool) -> str:
     missing = profile.missing()
     if missing:
         return f"no: pip install {', '.join(missing)}"
-    if profile.backend == "tensorrt":
+    if profile.backend == Backend.TENSORRT:
         return (
             "bundle yes; engine built here too"
             if gpu_here

@@ -12,6 +12,7 @@ from typing import Any
 
 import numpy as np
 
+from mpt_edge.backends import Backend
 from mpt_edge.bundle import Bundle, pack_bundle, sha256_file, write_bundle
 from mpt_edge.engines import open_engine
 from mpt_edge.errors import InputError, MptEdgeError
@@ -100,7 +101,7 @@ def _files_for(
     """(bundle name -> source file, role -> bundle name) for one target."""
     # INT8 CPU bundles carry the FP32 model too: the device keeps whichever runs faster on its CPU
     # (mpt_edge.precision), since INT8 is slower than FP32 on CPUs without VNNI/AMX.
-    if profile.backend == "openvino":
+    if profile.backend == Backend.OPENVINO:
         fp32 = _openvino_fp32_ir(onnx_path, work)
         files = {fp32.name: fp32, fp32.with_suffix(".bin").name: fp32.with_suffix(".bin")}
         if profile.precision != "int8":
@@ -108,12 +109,12 @@ def _files_for(
         assert int8 is not None
         files.update({int8.name: int8, int8.with_suffix(".bin").name: int8.with_suffix(".bin")})
         return files, {"model": int8.name, "model_fp32": fp32.name}
-    if profile.backend == "onnxruntime":
+    if profile.backend == Backend.ONNXRUNTIME:
         if profile.precision != "int8":
             return {onnx_path.name: onnx_path}, {"model": onnx_path.name}
         assert int8 is not None
         return {int8.name: int8, onnx_path.name: onnx_path}, {"model": int8.name, "model_fp32": onnx_path.name}
-    if profile.backend == "tensorrt":
+    if profile.backend == Backend.TENSORRT:
         assert int8 is not None
         files = {
             "model_int8_qdq.onnx": int8,
@@ -230,7 +231,7 @@ def _build_in(
     data_key: dict[str, Any] | None,
     overwrite: bool,
 ) -> Bundle:
-    server = profile.backend == "triton"
+    server = profile.backend == Backend.TRITON
     onnx_path = ensure_onnx(Path(source), work, log, dynamic_batch=server)
     meta = read_onnx_meta(onnx_path)
     report: dict[str, Any] = {}
@@ -261,9 +262,8 @@ def _build_in(
         for _ in range(4)
     ]
     probe = [{k: v for k, v in f.items() if k in meta["inputs"]} for f in probe]
-    as_written = (
-        profile.backend == "tensorrt" or profile.calibration == "tensorrt"
-    )  # the strongly typed model, op by op
+    # a strongly typed model (jetson-*, triton-gpu carry TensorRT's) is checked op by op
+    as_written = any(Backend(b).spec.checked_as_written for b in (profile.backend, profile.calibration) if b)
     check = validate(check_model, onnx_path, probe, optimize=not as_written)
     manifest = {
         "target": profile.to_dict(),

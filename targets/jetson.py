@@ -12,10 +12,11 @@ from __future__ import annotations
 
 from typing import Any
 
+from mpt_edge.backends import Backend
 from targets.profile import TargetProfile
 
 _COMMON: dict[str, Any] = dict(
-    family="jetson", backend="tensorrt", precision="int8", needs=("onnxruntime", "onnx"), calibration="tensorrt"
+    family="jetson", backend=Backend.TENSORRT, precision="int8", needs=("onnxruntime", "onnx"), calibration="tensorrt"
 )
 
 PROFILES = [

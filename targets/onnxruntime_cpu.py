@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from mpt_edge.backends import Backend
 from targets.profile import TargetProfile
 
 PROFILES = [
     TargetProfile(
         name="onnxruntime-cpu",
         family="onnxruntime_cpu",
-        backend="onnxruntime",
+        backend=Backend.ONNXRUNTIME,
         precision="fp32",
         description="ONNX Runtime on the CPU, FP32",
         needs=("onnxruntime",),
@@ -17,7 +18,7 @@ PROFILES = [
     TargetProfile(
         name="onnxruntime-cpu-int8",
         family="onnxruntime_cpu",
-        backend="onnxruntime",
+        backend=Backend.ONNXRUNTIME,
         precision="int8",
         calibration="onnxruntime",
         description="ONNX Runtime on the CPU, Q/DQ INT8",

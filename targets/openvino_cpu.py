@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from mpt_edge.backends import Backend
 from targets.profile import TargetProfile
 
 PROFILES = [
     TargetProfile(
         name="openvino-cpu",
         family="openvino_cpu",
-        backend="openvino",
+        backend=Backend.OPENVINO,
         precision="int8",
         calibration="openvino",
         description="OpenVINO on the CPU: NNCF INT8 IR",
@@ -18,7 +19,7 @@ PROFILES = [
     TargetProfile(
         name="openvino-cpu-fp32",
         family="openvino_cpu",
-        backend="openvino",
+        backend=Backend.OPENVINO,
         precision="fp32",
         description="OpenVINO on the CPU, FP32 (CPUs whose INT8 path is slow: no VNNI)",
         needs=("openvino",),

@@ -21,6 +21,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from mpt_edge.backends import Backend
 from targets.profile import TargetProfile
 
 # Dynamic batching: requests of several cameras wait up to this long to be run as one batch. On CPUs
@@ -33,7 +34,7 @@ PROFILES = [
     TargetProfile(
         name="triton-cpu",
         family="triton",
-        backend="triton",
+        backend=Backend.TRITON,
         precision="int8",
         calibration="openvino",
         description="Triton Inference Server on CPUs: OpenVINO INT8 + ONNX Runtime FP32 models, dynamic batching",
@@ -43,7 +44,7 @@ PROFILES = [
     TargetProfile(
         name="triton-gpu",
         family="triton",
-        backend="triton",
+        backend=Backend.TRITON,
         precision="int8",
         calibration="tensorrt",
         description=(
@@ -68,7 +69,7 @@ def model_config(
     options = profile.options
     if precision == "fp32":
         backend = 'platform: "onnxruntime_onnx"'
-    elif options["int8_backend"] == "openvino":
+    elif options["int8_backend"] == Backend.OPENVINO:
         backend = 'backend: "openvino"'
     else:
         backend = 'platform: "tensorrt_plan"'
@@ -103,7 +104,7 @@ def repository_files(
         files[f"{name}/config.pbtxt"] = config
     files["mpt_fp32/1/model.onnx"] = fp32_onnx
     roles["model_fp32"] = "mpt_fp32/1/model.onnx"
-    if profile.options["int8_backend"] == "openvino":
+    if profile.options["int8_backend"] == Backend.OPENVINO:
         files["mpt_int8/1/model.xml"] = int8
         files["mpt_int8/1/model.bin"] = int8.with_suffix(".bin")
         roles["model"] = "mpt_int8/1/model.xml"

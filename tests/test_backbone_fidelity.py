@@ -117,9 +117,12 @@ def test_the_tensorrt_model_is_checked_op_by_op(tmp_path):
     level = open_engine(tmp_path / "a.onnx", optimize=False).session.get_session_options().graph_optimization_level
     assert level == ort.GraphOptimizationLevel.ORT_DISABLE_ALL
     assert open_engine(tmp_path / "a.onnx").session.get_session_options().graph_optimization_level != level
-    assert 'optimize=backend != "tensorrt"' in inspect.getsource(report.accuracy_report)
-    assert 'optimize=backend != "tensorrt"' in inspect.getsource(run.calibrate_model)
-    source = " ".join(inspect.getsource(build._build_in).replace("(", " ").replace(")", " ").split())
-    # jetson-* and triton-gpu carry the strongly typed model
-    assert 'as_written = profile.backend == "tensorrt" or profile.calibration == "tensorrt"' in source
+    from mpt_edge.backends import Backend
+
+    # one fact in the backends' table: only TensorRT's strongly typed model is checked as written
+    assert [b for b in Backend if b.spec.checked_as_written] == [Backend.TENSORRT]
+    for function in (report.accuracy_report, run.calibrate_model):
+        assert "spec.checked_as_written" in " ".join(inspect.getsource(function).split())
+    source = inspect.getsource(build._build_in)  # jetson-* and triton-gpu carry the strongly typed model
+    assert "Backend(b).spec.checked_as_written for b in (profile.backend, profile.calibration)" in source
     assert "optimize=not as_written" in source

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
+from mpt_edge.backends import Backend, Opening
 from mpt_edge.errors import InputError
 
 if TYPE_CHECKING:
@@ -119,45 +120,11 @@ def _open_bundle_engine(
     precision = precision or bundle.manifest["precision"]
     if precision not in models:
         raise InputError(f"bundle {bundle.root} has no {precision} model (it carries {', '.join(sorted(models))})")
-    if bundle.backend == "triton" or server:
-        if bundle.backend != "triton":
-            raise InputError(
-                "--server needs a Triton model repository: build one with `mpt-edge build ... "
-                f"--target triton-cpu` (bundle {bundle.root} is {bundle.backend})"
-            )
-        if not server:
-            raise InputError(
-                f"bundle {bundle.root} is a Triton model repository: serve it with tritonserver and pass --server grpc://HOST:8001"
-            )
-        from mpt_edge.engines.triton import TritonEngine
-
-        return TritonEngine(
-            server,
-            bundle.manifest["triton"]["models"][precision],
-            bundle.manifest["inputs"],
-            bundle.manifest["outputs"],
-            log,
+    backend = Backend(bundle.backend)  # a manifest names a known backend (mpt_edge.manifest checked it)
+    if server and backend != Backend.TRITON:
+        raise InputError(
+            "--server needs a Triton model repository: build one with `mpt-edge build ... "
+            f"--target triton-cpu` (bundle {bundle.root} is {bundle.backend})"
         )
-    model = bundle.path(models[precision])
-    if bundle.backend == "openvino":
-        from mpt_edge.engines.openvino import OpenVinoEngine
-
-        # an FP32 model stays FP32: OpenVINO would quietly run it in bf16 on AVX-512 BF16 / AMX CPUs
-        return OpenVinoEngine(
-            model,
-            hint=options.get("performance_hint", "LATENCY"),
-            inference_precision="f32" if precision == "fp32" else None,
-        )
-    if bundle.backend == "onnxruntime":
-        from mpt_edge.engines.onnxruntime import OnnxRuntimeEngine
-
-        return OnnxRuntimeEngine(model, options.get("intra_op_threads") or None)
-    if bundle.backend == "tensorrt":
-        from mpt_edge.engines.tensorrt import TensorRtEngine
-
-        return TensorRtEngine(
-            bundle.root / bundle.manifest["roles"]["engine"], onnx_path=model, options=options, log=log
-        )
-    raise InputError(
-        f"bundle {bundle.root} names backend {bundle.backend!r}, which this mpt-edge does not know; upgrade mpt-edge"
-    )
+    model = bundle.path(models[precision]) if backend != Backend.TRITON else bundle.root
+    return backend.spec.open(Opening(bundle, model, precision, options, server, log))

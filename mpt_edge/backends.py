@@ -1,0 +1,118 @@
+"""The inference backends in one table, as NNCF dispatches on one ``BackendType``: their names (a manifest's
+``backend``, ``calibrate --backend``), how each opens a bundle's model, and the facts about them that
+several stages act on. A backend's library is imported only when one of its engines is opened."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from enum import Enum
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from mpt_edge.errors import InputError
+
+if TYPE_CHECKING:
+    from mpt_edge.bundle import Bundle
+    from mpt_edge.engines import Engine
+
+
+class Backend(str, Enum):
+    """A backend's name; equal to its string (``Backend.OPENVINO == "openvino"``), as manifests store it."""
+
+    ONNXRUNTIME = "onnxruntime"
+    OPENVINO = "openvino"
+    TENSORRT = "tensorrt"
+    TRITON = "triton"
+
+    @property
+    def spec(self) -> BackendSpec:
+        return BACKENDS[self]
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Opening:
+    """What opening a bundle's model needs: the model file, its precision, the target's options."""
+
+    bundle: Bundle
+    model: Path
+    precision: str
+    options: dict[str, Any]
+    server: str | None
+    log: Callable[[str], None]
+
+
+@dataclass(frozen=True)
+class BackendSpec:
+    description: str
+    int8_file: str | None  # the INT8 model `calibrate` writes for it (None: it has no INT8 route of its own)
+    checked_as_written: bool  # its INT8 model is checked op by op in ONNX Runtime (TensorRT's strongly typed graph)
+    open: Callable[[Opening], Engine]
+
+
+def _open_onnxruntime(opening: Opening) -> Engine:
+    from mpt_edge.engines.onnxruntime import OnnxRuntimeEngine
+
+    return OnnxRuntimeEngine(opening.model, opening.options.get("intra_op_threads") or None)
+
+
+def _open_openvino(opening: Opening) -> Engine:
+    from mpt_edge.engines.openvino import OpenVinoEngine
+
+    # an FP32 model stays FP32: OpenVINO would quietly run it in bf16 on AVX-512 BF16 / AMX CPUs
+    return OpenVinoEngine(
+        opening.model,
+        hint=opening.options.get("performance_hint", "LATENCY"),
+        inference_precision="f32" if opening.precision == "fp32" else None,
+    )
+
+
+def _open_tensorrt(opening: Opening) -> Engine:
+    from mpt_edge.engines.tensorrt import TensorRtEngine
+
+    bundle = opening.bundle
+    engine_file = bundle.root / bundle.manifest["roles"]["engine"]
+    return TensorRtEngine(engine_file, onnx_path=opening.model, options=opening.options, log=opening.log)
+
+
+def _open_triton(opening: Opening) -> Engine:
+    from mpt_edge.engines.triton import TritonEngine
+
+    bundle = opening.bundle
+    if not opening.server:
+        raise InputError(
+            f"bundle {bundle.root} is a Triton model repository: serve it with tritonserver and pass "
+            "--server grpc://HOST:8001"
+        )
+    model = bundle.manifest["triton"]["models"][opening.precision]
+    return TritonEngine(opening.server, model, bundle.manifest["inputs"], bundle.manifest["outputs"], opening.log)
+
+
+BACKENDS: dict[Backend, BackendSpec] = {
+    Backend.ONNXRUNTIME: BackendSpec(
+        "ONNX Runtime on the CPU", "model_int8_qdq_onnxruntime.onnx", False, _open_onnxruntime
+    ),
+    Backend.OPENVINO: BackendSpec("OpenVINO on the CPU (NNCF INT8)", "model_int8.xml", False, _open_openvino),
+    Backend.TENSORRT: BackendSpec(
+        "TensorRT on an NVIDIA GPU or Jetson", "model_int8_qdq_tensorrt.onnx", True, _open_tensorrt
+    ),
+    Backend.TRITON: BackendSpec("a Triton Inference Server, over gRPC", None, False, _open_triton),
+}
+CALIBRATION_BACKENDS = tuple(
+    b for b in (Backend.OPENVINO, Backend.TENSORRT, Backend.ONNXRUNTIME) if BACKENDS[b].int8_file
+)
+
+
+def parse_backend(name: str, option: str = "--backend", calibrating: bool = False) -> Backend:
+    """The backend ``name`` names; an unknown one is a one-line error listing the choices."""
+    choices = CALIBRATION_BACKENDS if calibrating else tuple(Backend)
+    try:
+        backend = Backend(name)
+    except ValueError:
+        backend = None
+    if backend is None or backend not in choices:
+        raise InputError(f"unknown {option} {name!r}; choose one of {', '.join(b.value for b in choices)}")
+    return backend
