@@ -85,3 +85,14 @@ def stream_model(tmp_path_factory):
         )
         assert built.exit_code == 0, built.output
     return base
+
+
+# Tests that need a model trained in the session, or a real-face set rendered, are slow by what they use:
+# `pytest -m "not slow"` (the working loop, < 3 min on 2 cores) leaves them to the full run and to CI.
+SLOW_FIXTURES = {"stream_model", "bundle_dir", "small_set", "long_video"}
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if SLOW_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)

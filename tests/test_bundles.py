@@ -93,6 +93,7 @@ def real_inputs(count=6):
     return [model_inputs(c.frames[c.onset], c.frames[c.apex], MotionConfig()) for c in clips]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("target", ["onnxruntime-cpu", "openvino-cpu-fp32", "openvino-cpu", "onnxruntime-cpu-int8"])
 def test_cpu_bundles_predict_what_the_checkpoint_predicts(trained, tmp_path, target):
     out = tmp_path / target

@@ -91,6 +91,7 @@ def test_megc2019_composite_maps_to_three_classes_with_prefixed_subjects(megc_ro
 
 
 # --- end to end ---------------------------------------------------------------------------------
+@pytest.mark.slow
 def test_prepare_train_eval_on_the_megc2019_composite(megc_root, tmp_path):
     cache, run = tmp_path / "prepared", tmp_path / "run"
     prepared = runner.invoke(

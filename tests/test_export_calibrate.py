@@ -292,6 +292,7 @@ def test_calibration_data_of_another_face_size_is_refused(exported, tmp_path):
         calibrate_model(path, "onnxruntime", tmp_path, small, size=8)
 
 
+@pytest.mark.slow
 def test_bench_int8_matrix_measures_every_route_it_names(trained, tmp_path):
     """The route matrix builds each route with the project's quantizers, scores it on held-out clips
     and times it; its figures belong to the README and the closing notes."""
@@ -497,6 +498,7 @@ def test_the_shipped_openvino_int8_has_no_smoothquant(exported, tmp_path):
     assert smoothing_ops(False) == [] and smoothing_ops(True)
 
 
+@pytest.mark.slow
 def test_calibrate_into_a_pipe_is_quiet_unless_verbose(trained, exported, tmp_path):
     """No third-party log lines and no progress-bar debris in a pipe; --verbose brings NNCF's back."""
     import subprocess

@@ -40,6 +40,7 @@ def found_on(aligner: FaceAligner, images: list) -> tuple[int, int, int]:
     return faces, found, false
 
 
+@pytest.mark.slow
 def test_blazeface_and_mtcnn_find_the_real_faces_and_nothing_on_non_faces(real, blazeface):
     faces, found, false = found_on(blazeface, real)
     assert faces == 12 and found >= 11 and false == 0  # misses one face of the group photo (looking down)

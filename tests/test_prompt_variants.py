@@ -102,6 +102,7 @@ def test_train_refuses_an_unknown_variant_in_one_line(tmp_path):
     assert "Traceback" not in result.output and not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("variant,vit_input", [("patch", "magnified"), ("flow", "apex")])
 def test_every_variant_trains_exports_with_parity_and_records_its_design(tmp_path, monkeypatch, variant, vit_input):
     monkeypatch.setitem(REGISTRY, MICRO.name, MICRO)
