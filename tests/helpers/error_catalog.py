@@ -1,7 +1,7 @@
 """Every one-line error mpt-edge can raise, read from the source: the troubleshooting page's catalogue.
 
 ``python -m tests.helpers.error_catalog`` prints the catalogue; ``docs/troubleshooting.md`` holds it between
-two markers, and ``tests/test_docs.py`` fails when the code says something the page does not."""
+two markers, and ``tests/cli/test_docs.py`` fails when the code says something the page does not."""
 
 from __future__ import annotations
 

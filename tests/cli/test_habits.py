@@ -1,6 +1,6 @@
 """The habits that keep the code base readable, run as tests so that CI (which runs the README's test
 command) fails when one slips: ruff's lint and format, mypy (strict on the device side), and the
-documentation site built with ``--strict`` (tests/test_docs.py)."""
+documentation site built with ``--strict`` (tests/cli/test_docs.py)."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 BIN = Path(sys.executable).parent
 
 

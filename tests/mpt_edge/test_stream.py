@@ -377,7 +377,7 @@ def rtsp_server(video):
             "gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-good)"
         )
     port = free_port()
-    script = Path(__file__).parent / "helpers" / "rtsp_server.py"
+    script = Path(__file__).parents[1] / "helpers" / "rtsp_server.py"
     processes = []
 
     def start():

@@ -400,8 +400,8 @@ def test_train_runs_under_torchrun_ddp(synthetic_root, tmp_path):
     from pathlib import Path
 
     out = tmp_path / "ddp"
-    entry = Path(__file__).parent / "helpers" / "ddp_entry.py"
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parent.parent)}
+    entry = Path(__file__).parents[1] / "helpers" / "ddp_entry.py"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONPATH": str(Path(__file__).parents[2])}
     command = [
         sys.executable,
         "-m",

@@ -14,7 +14,7 @@ from typer.testing import CliRunner
 from mpt_edge.cli import app
 from train.data.synthetic_video import plan_events, render_stream, write_video
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 runner = CliRunner()
 
 
@@ -32,7 +32,8 @@ def video(tmp_path_factory):
 def docs_example(name: str = "api.md") -> str:
     """The python block that follows the 'runs as a test' marker in a docs page."""
     page = (ROOT / "docs" / name).read_text()
-    block = re.search(r"<!-- the block below runs as a test: tests/test_api.py -->\n```python\n(.+?)```", page, re.S)
+    marker = "<!-- the block below runs as a test: tests/mpt_edge/test_api.py -->"
+    block = re.search(re.escape(marker) + r"\n```python\n(.+?)```", page, re.S)
     assert block, f"docs/{name} lost its tested example"
     return block.group(1)
 

@@ -300,7 +300,7 @@ def test_bench_int8_matrix_measures_every_route_it_names(trained, tmp_path):
     import sys
     from pathlib import Path
 
-    bench = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_int8.py"
+    bench = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_int8.py"
     env = {**__import__("os").environ, "PYTHONPATH": str(bench.parents[1]), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     routes = ["openvino_int8_smoothquant", "openvino_fp32_int8_weights", "onnxruntime_qoperator", "onnxruntime_dynamic"]
     out = subprocess.run(
@@ -353,7 +353,7 @@ def test_bench_cpu_settings_reports_each_setting_and_the_runtime_graph(tmp_path)
     import sys
     from pathlib import Path
 
-    bench = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_cpu_settings.py"
+    bench = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_cpu_settings.py"
     env = {**__import__("os").environ, "PYTHONPATH": str(bench.parents[1])}
     checkpoint = tmp_path / "micro.pt"
     from train.checkpoint import save_checkpoint

@@ -8,7 +8,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-BENCH = Path(__file__).resolve().parents[1] / "benchmarks" / "bench_motion.py"
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_motion.py"
 
 
 def test_bench_motion_prints_json_with_matching_outputs():

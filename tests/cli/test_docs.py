@@ -12,7 +12,7 @@ from pathlib import Path
 
 from tests.helpers.error_catalog import BEGIN, END, catalogue
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def test_the_site_builds_strict(tmp_path):

@@ -6,7 +6,7 @@ from __future__ import annotations
 import ast
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def imported_modules(path: Path) -> set[str]:
@@ -110,3 +110,12 @@ def test_the_stage_apis_import_no_torch_at_load():
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT
     ).stdout.strip()
     assert out == "False"
+
+
+def test_the_tests_mirror_the_packages():
+    """tests/<package>/ holds the tests of a package (mpt_edge, train, calibrate, targets); tests/cli/ what only
+    the command line does and the project-wide checks. Nothing at the top but fixtures and helpers."""
+    tests = ROOT / "tests"
+    assert not list(tests.glob("test_*.py")), "put each test module in the folder of the package it tests"
+    folders = {p.parent.name for p in tests.rglob("test_*.py") if "helpers" not in p.parts}
+    assert folders == {"mpt_edge", "train", "calibrate", "targets", "cli"}, folders
