@@ -167,50 +167,74 @@ def predict(
     return torch.cat(out) if out else torch.empty(0, 0)
 
 
+@dataclass(frozen=True)
+class FoldData:
+    """The clips of one fold: every pair, and which of them train, are held out (evaluated for the curves
+    and the fold's predictions) and select the best epoch (none: the last epoch is kept)."""
+
+    pairs: PairSet
+    train_idx: np.ndarray
+    eval_idx: np.ndarray
+    val_idx: np.ndarray = field(default_factory=lambda: np.array([], int))
+    train_motion: np.ndarray | None = None  # the training clips' prompts, where already computed
+    # (images, prompts) of *every* pair, used when augmentation is off: batches are then slices,
+    # not a fresh magnification and tokenization of each clip in every epoch
+    cached_inputs: tuple[np.ndarray, np.ndarray] | None = None
+
+
+@dataclass(frozen=True)
+class FoldPlace:
+    """Where a fold runs and what it writes: its folder, index and class names, device and DDP context,
+    and the run identity its checkpoints carry (a resume must match it)."""
+
+    folder: Path
+    index: int
+    class_names: list[str]
+    device: torch.device
+    dist: DistContext = field(default_factory=DistContext)
+    identity: dict[str, Any] = field(default_factory=dict)
+
+
 class FoldTrainer:
-    """Trains ``model`` on ``train_idx`` of ``pairs``; evaluates ``eval_idx`` (held-out subjects,
-    for the curves and the fold's predictions) and selects the best epoch on ``val_idx`` if given,
-    else keeps the last epoch (selecting on the held-out subjects would leak them)."""
+    """Trains ``model`` on one fold (:class:`FoldData`) at one place (:class:`FoldPlace`). :meth:`prepare`
+    sets the starting point (prompt statistics, solved linear heads, optimizer); :meth:`fit` runs it
+    first. Selecting the epoch on the held-out subjects would leak them: only ``val_idx`` selects."""
 
     def __init__(
-        self,
-        model: MPT,
-        pairs: PairSet,
-        train_idx: np.ndarray,
-        eval_idx: np.ndarray,
-        val_idx: np.ndarray,
-        options: TrainOptions,
-        class_names: list[str],
-        folder: Path,
-        fold_index: int,
-        device: torch.device,
-        dist: DistContext = DistContext(),
-        reporter: Reporter | None = None,
-        identity: dict[str, Any] | None = None,
-        train_motion: np.ndarray | None = None,
-        cached_inputs: tuple[np.ndarray, np.ndarray] | None = None,
+        self, model: MPT, data: FoldData, options: TrainOptions, place: FoldPlace, reporter: Reporter | None = None
     ) -> None:
-        if len(train_idx) == 0:
+        if len(data.train_idx) == 0:
             raise MptEdgeError("no training clips in this fold; use more subjects or another --protocol")
-        self.model, self.pairs, self.options = model, pairs, options
-        self.train_idx, self.eval_idx, self.val_idx = np.asarray(train_idx), np.asarray(eval_idx), np.asarray(val_idx)
-        self.class_names, self.folder, self.fold_index = class_names, folder, fold_index
-        self.device, self.dist = device, dist
-        # (images, prompts) of *every* pair, used when augmentation is off: batches are then slices,
-        # not a fresh magnification and tokenization of each clip in every epoch
-        self.cached_inputs = cached_inputs if not options.augment else None
+        self.model, self.pairs, self.options = model, data.pairs, options
+        self.train_idx, self.eval_idx = np.asarray(data.train_idx), np.asarray(data.eval_idx)
+        self.val_idx = np.asarray(data.val_idx)
+        self.class_names, self.folder, self.fold_index = place.class_names, place.folder, place.index
+        self.device, self.dist = place.device, place.dist
+        self.cached_inputs = data.cached_inputs if not options.augment else None
+        self.train_motion = data.train_motion
         self.reporter = reporter or SilentReporter()
-        self.identity = identity or {}
+        self.identity = place.identity
         self.motion_config: MotionConfig = model.motion_config
         self.use_motion = model.cfg.use_motion_prompts
         self.num_classes = model.cfg.num_classes
+        self.start: dict[str, float] = {}
+        self.prepared = False
+
+    def prepare(self) -> None:
+        """The starting point of fine-tuning: the prompts standardised with this fold's training clips, the
+        linear heads solved, the optimizer and schedule made; done once (:meth:`fit` calls it)."""
+        if self.prepared:
+            return
+        self.prepared = True
+        model, options, dist, device = self.model, self.options, self.dist, self.device
         if dist.is_main:
-            folder.mkdir(parents=True, exist_ok=True)
+            self.folder.mkdir(parents=True, exist_ok=True)
         self.model.to(device)
         model.freeze_backbone(not options.train_backbone)
-        if model.motion_embed is not None:  # standardise the prompts with this fold's training clips
+        train_motion = self.train_motion
+        if model.motion_embed is not None:
             if train_motion is None:
-                train_motion = motion_features(pairs, self.train_idx, self.motion_config)
+                train_motion = motion_features(self.pairs, self.train_idx, self.motion_config)
             model.motion_embed.set_feature_statistics(torch.from_numpy(np.asarray(train_motion)))
         if options.probe_head or model.prompt_readout is not None:
             self.readout_c = self._solve_linear_heads(None if train_motion is None else np.asarray(train_motion))
@@ -231,7 +255,9 @@ class FoldTrainer:
             self.optimizer, lambda step: warmup_cosine(step, total, warmup)
         )
         weight = (
-            class_weights(pairs.labels[self.train_idx], self.num_classes).to(device) if options.class_balanced else None
+            class_weights(self.pairs.labels[self.train_idx], self.num_classes).to(device)
+            if options.class_balanced
+            else None
         )
         self.loss_fn = nn.CrossEntropyLoss(weight=weight, label_smoothing=options.label_smoothing)
         self.wrapped: nn.Module = model
@@ -240,7 +266,6 @@ class FoldTrainer:
                 model, device_ids=[device.index] if device.type == "cuda" else None
             )
         self.eval_inputs = self._fixed_inputs(self.eval_idx)
-        self.start: dict[str, float] = {}
         self.val_inputs = self._fixed_inputs(self.val_idx)
 
     def _solve_linear_heads(self, train_motion: np.ndarray | None) -> float:
@@ -350,6 +375,7 @@ class FoldTrainer:
 
     # --- training ---------------------------------------------------------------------------
     def fit(self, resume: bool = False) -> FoldResult:
+        self.prepare()
         history: list[dict[str, Any]] = []
         start, best = 0, (-1.0, -1)
         if resume and self.last_path.is_file():

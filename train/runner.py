@@ -34,7 +34,7 @@ from train.baselines import BASELINES, LABELS, PairFeatures
 from train.configs import MPTConfig, get_config
 from train.data.pairs import PairSet
 from train.distributed import DistContext
-from train.fit import FoldTrainer, Reporter
+from train.fit import FoldData, FoldPlace, FoldTrainer, Reporter
 from train.metrics import pooled_loso
 from train.model import MPT
 from train.options import RunSpec, TrainOptions  # noqa: F401  (re-exported)
@@ -178,23 +178,16 @@ def run_training(
         eval_idx = np.flatnonzero(test_mask)
         # inputs first: their prompts become features.motion's, instead of a second tokenization pass
         cached_inputs = features.inputs(motion_config) if not spec.options.augment else None
-        trainer = FoldTrainer(
-            model,
+        data = FoldData(
             pairs,
             train_idx,
             eval_idx,
             np.flatnonzero(val_mask),
-            spec.options,
-            class_names,
-            folder,
-            fold.index,
-            device,
-            dist,
-            reporter_for(fold) if reporter_for else None,
-            identity={**identity, "fold": fold.name},
             train_motion=features.motion(motion_config)[train_idx] if spec.motion_prompts else None,
             cached_inputs=cached_inputs,
         )
+        place = FoldPlace(folder, fold.index, class_names, device, dist, identity={**identity, "fold": fold.name})
+        trainer = FoldTrainer(model, data, spec.options, place, reporter_for(fold) if reporter_for else None)
         started = time.perf_counter()
         result = trainer.fit(resume=resume)
         seconds = round(time.perf_counter() - started, 1)

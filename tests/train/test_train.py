@@ -20,7 +20,7 @@ from train.checkpoint import CheckpointError, load_model, read_checkpoint, save_
 from train.configs import REGISTRY, MPTConfig, get_config
 from train.data.pairs import augment_pair, encode_pairs, load_pairs
 from train.data.synthetic_folder import SyntheticSpec, ensure_synthetic, read_synthetic
-from train.fit import FoldTrainer, TrainOptions, class_weights, warmup_cosine
+from train.fit import FoldData, FoldPlace, FoldTrainer, TrainOptions, class_weights, warmup_cosine
 from train.metrics import summarize
 from train.model import MPT
 from train.protocol import make_folds, select_folds
@@ -54,20 +54,9 @@ def trainer(pairs, folder, epochs=3, reporter=None, **option_overrides):
     model = MPT(get_config("mpt-micro"))
     subjects = np.array(pairs.subjects)
     options = TrainOptions(epochs=epochs, batch_size=4, **option_overrides)
-    return FoldTrainer(
-        model,
-        pairs,
-        np.flatnonzero(subjects != "sub03"),
-        np.flatnonzero(subjects == "sub03"),
-        np.array([], int),
-        options,
-        ["negative", "positive", "surprise"],
-        folder,
-        0,
-        torch.device("cpu"),
-        reporter=reporter,
-        identity={"test": 1},
-    )
+    data = FoldData(pairs, np.flatnonzero(subjects != "sub03"), np.flatnonzero(subjects == "sub03"))
+    place = FoldPlace(folder, 0, ["negative", "positive", "surprise"], torch.device("cpu"), identity={"test": 1})
+    return FoldTrainer(model, data, options, place, reporter=reporter)
 
 
 # --- helpers ------------------------------------------------------------------------------------
@@ -215,6 +204,7 @@ def test_training_starts_from_the_linear_probe_of_the_prompts(pairs, tmp_path):
     from train.baselines import fit_classifier
 
     fold = trainer(pairs, tmp_path, epochs=1, augment=False)
+    fold.prepare()  # the starting point is set before any epoch
     images, motion = encode_pairs(pairs, fold.train_idx, fold.motion_config)
     groups = [pairs.subjects[i] for i in fold.train_idx]
     fitted, c = fit_classifier(motion.reshape(len(motion), -1), pairs.labels[fold.train_idx], groups)
@@ -223,9 +213,11 @@ def test_training_starts_from_the_linear_probe_of_the_prompts(pairs, tmp_path):
         logits = fold.model(torch.from_numpy(images), torch.from_numpy(motion)).numpy()
     np.testing.assert_allclose(logits, fitted.decision_function(motion.reshape(len(motion), -1)), atol=1e-4)
     assert fold.readout_c == c
-    augmented = [
-        trainer(pairs, tmp_path / f"aug{k}", epochs=1, augment=True).model.prompt_readout.weight for k in range(2)
-    ]
+    augmented = []
+    for k in range(2):
+        aug = trainer(pairs, tmp_path / f"aug{k}", epochs=1, augment=True)
+        aug.prepare()
+        augmented.append(aug.model.prompt_readout.weight)
     assert torch.equal(augmented[0], augmented[1]) and not torch.allclose(
         augmented[0], fold.model.prompt_readout.weight
     )
@@ -241,6 +233,7 @@ def test_resume_refuses_a_checkpoint_of_another_run(pairs, tmp_path):
 
 def test_training_updates_only_trainable_parameters(pairs, tmp_path):
     fold = trainer(pairs, tmp_path, epochs=1)
+    fold.prepare()  # the solved heads are the starting point; fine-tuning moves only what is trainable
     before = {k: v.clone() for k, v in fold.model.state_dict().items()}
     fold.fit()
     after = fold.model.state_dict()
