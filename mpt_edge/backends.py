@@ -4,11 +4,11 @@ several stages act on. A backend's library is imported only when one of its engi
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping
+from dataclasses import asdict, dataclass, fields
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from mpt_edge.errors import InputError
 
@@ -34,6 +34,40 @@ class Backend(str, Enum):
 
 
 @dataclass(frozen=True)
+class OnnxRuntimeOptions:
+    intra_op_threads: int = 0  # 0: ONNX Runtime's own choice (one per core)
+
+
+@dataclass(frozen=True)
+class OpenVinoOptions:
+    performance_hint: str = "LATENCY"  # one camera stream: latency, not throughput
+    num_streams: int = 1
+
+
+@dataclass(frozen=True)
+class TensorRtOptions:
+    workspace_mb: int = 1024
+    dla_core: int | None = None  # a Jetson's DLA core, or None for the GPU
+    gpu_fallback: bool = True  # layers the DLA cannot run fall back to the GPU
+    builder_optimization_level: int = 3  # TensorRT's default
+
+
+Options = TypeVar("Options", OnnxRuntimeOptions, OpenVinoOptions, TensorRtOptions)
+
+
+def options_of(kind: type[Options], options: Mapping[str, Any]) -> Options:
+    """A target's backend options (a manifest's ``target.options``) as their dataclass: one place for each
+    default, so a bundle written before an option existed opens with that option's default."""
+    names = {f.name for f in fields(kind)}
+    return kind(**{k: v for k, v in options.items() if k in names})
+
+
+def options_dict(options: OnnxRuntimeOptions | OpenVinoOptions | TensorRtOptions, **extra: Any) -> dict[str, Any]:
+    """A profile's options as the manifest stores them."""
+    return {**asdict(options), **extra}
+
+
+@dataclass(frozen=True)
 class Opening:
     """What opening a bundle's model needs: the model file, its precision, the target's options."""
 
@@ -56,7 +90,7 @@ class BackendSpec:
 def _open_onnxruntime(opening: Opening) -> Engine:
     from mpt_edge.engines.onnxruntime import OnnxRuntimeEngine
 
-    return OnnxRuntimeEngine(opening.model, opening.options.get("intra_op_threads") or None)
+    return OnnxRuntimeEngine(opening.model, options_of(OnnxRuntimeOptions, opening.options).intra_op_threads or None)
 
 
 def _open_openvino(opening: Opening) -> Engine:
@@ -65,7 +99,7 @@ def _open_openvino(opening: Opening) -> Engine:
     # an FP32 model stays FP32: OpenVINO would quietly run it in bf16 on AVX-512 BF16 / AMX CPUs
     return OpenVinoEngine(
         opening.model,
-        hint=opening.options.get("performance_hint", "LATENCY"),
+        hint=options_of(OpenVinoOptions, opening.options).performance_hint,
         inference_precision="f32" if opening.precision == "fp32" else None,
     )
 

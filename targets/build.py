@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from mpt_edge.backends import Backend
+from mpt_edge.backends import Backend, TensorRtOptions, options_of
 from mpt_edge.bundle import Bundle, pack_bundle, sha256_file, write_bundle
 from mpt_edge.engines import open_engine
 from mpt_edge.errors import InputError, MptEdgeError
@@ -131,15 +131,12 @@ def _files_for(
 
 
 def _write_build_script(profile: TargetProfile, path: Path) -> None:
-    options = profile.options
-    dla = (
-        f" --useDLACore={options['dla_core']}" + (" --allowGPUFallback" if options.get("gpu_fallback", True) else "")
-        if options.get("dla_core") is not None
-        else ""
-    )
+    options = options_of(TensorRtOptions, profile.options)
+    fallback = " --allowGPUFallback" if options.gpu_fallback else ""
+    dla = f" --useDLACore={options.dla_core}{fallback}" if options.dla_core is not None else ""
     text = (SCRIPTS / "build_engine.sh.in").read_text()
-    text = text.replace("@TARGET@", profile.name).replace("@WORKSPACE_MB@", str(options.get("workspace_mb", 1024)))
-    text = text.replace("@OPT_LEVEL@", str(options.get("builder_optimization_level", 3))).replace("@DLA@", dla)
+    text = text.replace("@TARGET@", profile.name).replace("@WORKSPACE_MB@", str(options.workspace_mb))
+    text = text.replace("@OPT_LEVEL@", str(options.builder_optimization_level)).replace("@DLA@", dla)
     path.write_text(text)
     path.chmod(0o755)
 

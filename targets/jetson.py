@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from mpt_edge.backends import Backend
+from mpt_edge.backends import Backend, TensorRtOptions, options_dict
 from targets.profile import TargetProfile
 
 _COMMON: dict[str, Any] = dict(
@@ -23,19 +23,19 @@ PROFILES = [
     TargetProfile(
         name="jetson-orin",
         description="Jetson AGX Orin / Orin NX: TensorRT strongly typed INT8 + FP16 on the GPU",
-        options={"workspace_mb": 2048, "dla_core": None, "gpu_fallback": True, "builder_optimization_level": 3},
+        options=options_dict(TensorRtOptions(workspace_mb=2048)),
         **_COMMON,
     ),
     TargetProfile(
         name="jetson-orin-nano",
         description="Jetson Orin Nano: TensorRT strongly typed INT8 + FP16, small workspace, no DLA",
-        options={"workspace_mb": 768, "dla_core": None, "gpu_fallback": True, "builder_optimization_level": 3},
+        options=options_dict(TensorRtOptions(workspace_mb=768)),
         **_COMMON,
     ),
     TargetProfile(
         name="jetson-orin-dla",
         description="Jetson AGX Orin: DLA core 0 (TensorRT 10 only), unsupported layers fall back to the GPU",
-        options={"workspace_mb": 2048, "dla_core": 0, "gpu_fallback": True, "builder_optimization_level": 3},
+        options=options_dict(TensorRtOptions(workspace_mb=2048, dla_core=0)),
         **_COMMON,
     ),
 ]

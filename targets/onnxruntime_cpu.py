@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mpt_edge.backends import Backend
+from mpt_edge.backends import Backend, OnnxRuntimeOptions, options_dict
 from targets.profile import TargetProfile
 
 PROFILES = [
@@ -13,7 +13,7 @@ PROFILES = [
         precision="fp32",
         description="ONNX Runtime on the CPU, FP32",
         needs=("onnxruntime",),
-        options={"intra_op_threads": 0},
+        options=options_dict(OnnxRuntimeOptions()),
     ),
     TargetProfile(
         name="onnxruntime-cpu-int8",
@@ -23,6 +23,6 @@ PROFILES = [
         calibration="onnxruntime",
         description="ONNX Runtime on the CPU, Q/DQ INT8",
         needs=("onnxruntime",),
-        options={"intra_op_threads": 0},
+        options=options_dict(OnnxRuntimeOptions()),
     ),
 ]

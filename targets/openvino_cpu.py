@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mpt_edge.backends import Backend
+from mpt_edge.backends import Backend, OpenVinoOptions, options_dict
 from targets.profile import TargetProfile
 
 PROFILES = [
@@ -14,7 +14,7 @@ PROFILES = [
         calibration="openvino",
         description="OpenVINO on the CPU: NNCF INT8 IR",
         needs=("openvino", "nncf"),
-        options={"performance_hint": "LATENCY", "num_streams": 1},
+        options=options_dict(OpenVinoOptions()),
     ),
     TargetProfile(
         name="openvino-cpu-fp32",
@@ -23,6 +23,6 @@ PROFILES = [
         precision="fp32",
         description="OpenVINO on the CPU, FP32 (CPUs whose INT8 path is slow: no VNNI)",
         needs=("openvino",),
-        options={"performance_hint": "LATENCY", "num_streams": 1},
+        options=options_dict(OpenVinoOptions()),
     ),
 ]

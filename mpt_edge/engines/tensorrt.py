@@ -25,6 +25,7 @@ from typing import Any
 
 import numpy as np
 
+from mpt_edge.backends import TensorRtOptions, options_of
 from mpt_edge.engines.base import EngineBase
 from mpt_edge.errors import InputError, MptEdgeError
 from mpt_edge.io import atomic_write_bytes
@@ -72,16 +73,16 @@ def build_engine(
         errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
         raise MptEdgeError(f"TensorRT cannot parse {onnx_path}: {errors[:300]}")
     config = builder.create_builder_config()
-    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(options.get("workspace_mb", 1024)) << 20)
+    chosen = options_of(TensorRtOptions, options)
+    config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(chosen.workspace_mb) << 20)
     # No precision flags: the network is strongly typed, so the ONNX model's own tensor types decide
     # (INT8 from its Q/DQ nodes, FP16/FP32 from calibrate.mixed_precision). TensorRT 11 has no such flags.
-    if options.get("builder_optimization_level") is not None:
-        config.builder_optimization_level = int(options["builder_optimization_level"])
-    if options.get("dla_core") is not None:
-        check_dla(trt, builder, int(options["dla_core"]))
+    config.builder_optimization_level = int(chosen.builder_optimization_level)
+    if chosen.dla_core is not None:
+        check_dla(trt, builder, int(chosen.dla_core))
         config.default_device_type = trt.DeviceType.DLA
-        config.DLA_core = int(options["dla_core"])
-        if options.get("gpu_fallback", True):
+        config.DLA_core = int(chosen.dla_core)
+        if chosen.gpu_fallback:
             config.set_flag(trt.BuilderFlag.GPU_FALLBACK)
     profile = builder.create_optimization_profile()
     for i in range(network.num_inputs):
