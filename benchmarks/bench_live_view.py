@@ -47,7 +47,7 @@ def viewer(port: int, stop: threading.Event, received: list[int]) -> None:
 
 
 def run(bundle: Path, video: Path, serve: bool, samples: list[float] | None = None) -> dict:
-    from mpt_edge.stream.run import run_stream
+    from mpt_edge.stream.run import RunOptions, run_stream
 
     stop, received = threading.Event(), [0]
     port = free_port()
@@ -63,9 +63,8 @@ def run(bundle: Path, video: Path, serve: bool, samples: list[float] | None = No
         threads.append(threading.Thread(target=sample, daemon=True))
     for thread in threads:
         thread.start()
-    summary = run_stream(
-        bundle, str(video), io.StringIO(), serve=f"127.0.0.1:{port}" if serve else None, log=lambda m: None
-    )
+    options = RunOptions(serve=f"127.0.0.1:{port}" if serve else None)
+    summary = run_stream(bundle, str(video), io.StringIO(), options, log=lambda m: None)
     stop.set()
     return {
         "fps": summary["fps"],

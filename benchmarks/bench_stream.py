@@ -83,7 +83,7 @@ def render(
 def bench_one(bundle: Path, video: Path, truth: list[Any], face: str) -> dict[str, Any]:
     from mpt_edge.bundle import load_bundle
     from mpt_edge.stream.pipeline import PipelineConfig
-    from mpt_edge.stream.run import run_stream
+    from mpt_edge.stream.run import RunOptions, run_stream
 
     samples: list[float] = []
     stop = threading.Event()
@@ -95,7 +95,9 @@ def bench_one(bundle: Path, video: Path, truth: list[Any], face: str) -> dict[st
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
     events = io.StringIO()
-    summary = run_stream(bundle, str(video), events, config=PipelineConfig(face_detector=face), log=lambda m: None)
+    summary = run_stream(
+        bundle, str(video), events, RunOptions(pipeline=PipelineConfig(face_detector=face)), log=lambda m: None
+    )
     stop.set()
     sampler.join()
     found = [json.loads(line) for line in events.getvalue().splitlines()]

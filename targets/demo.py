@@ -140,10 +140,10 @@ def _run_spec(options: DemoOptions) -> RunSpec:
 def _stream(
     bundle_dir: Path, source: Path, log: Log, fps: float | None = None
 ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
-    from mpt_edge.stream.run import run_stream
+    from mpt_edge.stream.run import RunOptions, run_stream
 
     lines = io.StringIO()
-    summary = run_stream(bundle_dir, str(source), lines, log=log, fps=fps)
+    summary = run_stream(bundle_dir, str(source), lines, RunOptions(fps=fps), log=log)
     return summary, [json.loads(line) for line in lines.getvalue().splitlines()]
 
 

@@ -23,10 +23,9 @@ def bench_stream(
     import io
 
     from mpt_edge.stream.pipeline import PipelineConfig
-    from mpt_edge.stream.run import require_file_source, run_stream
+    from mpt_edge.stream.run import RunOptions, require_file_source, run_stream
 
     require_file_source(video)
-    summary = run_stream(
-        bundle, video, io.StringIO(), config=PipelineConfig(face_detector=face), precision=precision, server=server
-    )
+    options = RunOptions(pipeline=PipelineConfig(face_detector=face), precision=precision, server=server)
+    summary = run_stream(bundle, video, io.StringIO(), options)
     typer.echo(json.dumps(summary))

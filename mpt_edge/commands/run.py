@@ -71,7 +71,7 @@ def run(
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON on stderr at the end."),
 ) -> None:
     """Stream a camera or video through spotting, magnification, tokenization and the engine; print events."""
-    from mpt_edge.stream.run import run_stream
+    from mpt_edge.stream.run import RunOptions, run_stream
 
     if serve:
         from mpt_edge.stream.live_view import parse_bind
@@ -79,14 +79,11 @@ def run(
         parse_bind(serve)  # a bad --serve is refused before the bundle, the source or the events file are opened
     handle = open(events, "a", encoding="utf-8") if events else None
     try:
-        summary = run_stream(
-            bundle,
-            source,
-            handle,
-            show,
-            record,
-            max_frames,
-            PipelineConfig(detect_every=detect_every, face_detector=face),
+        options = RunOptions(
+            show=show,
+            record=record,
+            max_frames=max_frames,
+            pipeline=PipelineConfig(detect_every=detect_every, face_detector=face),
             precision=precision,
             open_timeout_s=open_timeout,
             serve=serve,
@@ -95,6 +92,7 @@ def run(
             fps=fps,
             report=report,
         )
+        summary = run_stream(bundle, source, handle, options)
     finally:
         if handle:
             handle.close()

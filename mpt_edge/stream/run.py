@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
@@ -28,51 +29,62 @@ def _stderr(message: str) -> None:
     print(message, file=sys.stderr)
 
 
+@dataclass(frozen=True)
+class RunOptions:
+    """What ``mpt-edge run`` does besides writing events; every output but the events is opt-in."""
+
+    show: bool = False  # a window with the face box and the last event
+    record: Path | None = None  # the annotated video (.mp4): faces are biometric data
+    max_frames: int | None = None
+    pipeline: PipelineConfig = PipelineConfig()
+    precision: str = "auto"  # int8 / fp32 where the bundle carries both (auto: the faster here)
+    open_timeout_s: float = OPEN_TIMEOUT_S
+    serve: str | None = None  # HOST:PORT of the live view
+    serve_token: str | None = None
+    server: str | None = None  # a Triton server running the model
+    fps: float | None = None  # a folder of frames' rate
+    report: Path | None = None  # an HTML session report (.html): holds face images
+    queue_size: int = 8
+    max_reconnects: int = 5
+
+
 def run_stream(
     bundle_dir: Path,
     source: str,
     events_out: IO[str] | None = None,
-    show: bool = False,
-    record: Path | None = None,
-    max_frames: int | None = None,
-    config: PipelineConfig = PipelineConfig(),
-    queue_size: int = 8,
-    max_reconnects: int = 5,
+    options: RunOptions = RunOptions(),
+    *,
     on_event: Callable[[Event], None] | None = None,
     log: Callable[[str], None] = _stderr,
-    precision: str = "auto",
-    open_timeout_s: float = OPEN_TIMEOUT_S,
-    serve: str | None = None,
-    serve_token: str | None = None,
-    server: str | None = None,
-    fps: float | None = None,
-    report: Path | None = None,
 ) -> dict[str, Any]:
-    """Stream ``source`` through the bundle; events as JSON lines on ``events_out``; the summary returned.
-    ``report``: an HTML session report written when the stream ends (opt-in: it holds face images)."""
+    """Stream ``source`` through the bundle; events as JSON lines on ``events_out`` (default stdout), each
+    also to ``on_event``; the summary returned."""
+    report = options.report
     if report is not None and Path(report).suffix.lower() not in (".html", ".htm"):
         raise InputError(f"--report {report}: the report is an HTML file; name it ….html")
     bundle = load_bundle(bundle_dir)
-    engine = open_bundle_engine(bundle, log, precision=resolve_precision(bundle, precision, log), server=server)
+    engine = open_bundle_engine(
+        bundle, log, precision=resolve_precision(bundle, options.precision, log), server=options.server
+    )
     with contextlib.ExitStack() as stack:
         stack.enter_context(engine)
         session = StreamSession(
             bundle,
             engine,
             source,
-            config,
-            fps=fps,
-            queue_size=queue_size,
-            max_reconnects=max_reconnects,
-            open_timeout_s=open_timeout_s,
+            options.pipeline,
+            fps=options.fps,
+            queue_size=options.queue_size,
+            max_reconnects=options.max_reconnects,
+            open_timeout_s=options.open_timeout_s,
             log=log,
         )
         live = None
-        if serve:  # started before the source opens: a port in use is said before a camera is taken
+        if options.serve:  # started before the source opens: a port in use is said before a camera is taken
             from mpt_edge.stream.live_view import LiveView, parse_bind
 
-            host, port = parse_bind(serve)
-            live = LiveView(host, port, serve_token, log=log).start()
+            host, port = parse_bind(options.serve)
+            live = LiveView(host, port, options.serve_token, log=log).start()
             stack.callback(live.stop)
             log(f"live view: {live.display_url}")
         stack.enter_context(session)
@@ -81,22 +93,22 @@ def run_stream(
             sinks.append(Callback(on_event))
         if live is not None:
             sinks.append(LiveViewSink(live, session))
-        if show:
+        if options.show:
             sinks.append(Window())
-        if record:
-            sinks.append(Recording(record, session.fps))
+        if options.record:
+            sinks.append(Recording(options.record, session.fps))
         session_report = SessionReport(report) if report is not None else None
         if session_report is not None:
             sinks.append(session_report)
         with contextlib.ExitStack() as opened:
             active = [opened.enter_context(sink) for sink in sinks]
             try:
-                for frame, event in session.frames(max_frames):
+                for frame, event in session.frames(options.max_frames):
                     if not all([sink.write(frame, event, session) for sink in active]):
                         break
             except KeyboardInterrupt:  # Ctrl-C, or SIGTERM under the command boundary: finish what is being written
                 pass
-    summary = session.summary(server)
+    summary = session.summary(options.server)
     if summary["errors"]:
         log("error: " + "; ".join(summary["errors"]))
     if session_report is not None:

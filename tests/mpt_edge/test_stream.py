@@ -333,13 +333,13 @@ def test_an_http_mjpeg_camera_finds_the_events_of_the_file_and_survives_a_restar
 
     from helpers.mjpeg_server import MjpegServer
 
-    from mpt_edge.stream.run import run_stream
+    from mpt_edge.stream.run import RunOptions, run_stream
 
     path, truth = video
     server = MjpegServer(path, fps=60).start()
     try:
         events = io.StringIO()
-        summary = run_stream(bundle_dir, server.url, events, max_frames=300, log=lambda m: None)
+        summary = run_stream(bundle_dir, server.url, events, RunOptions(max_frames=300), log=lambda m: None)
         found = [json.loads(line) for line in events.getvalue().splitlines()]
         assert sum(any(abs(e["frame_apex"] - t.apex) <= 3 for e in found) for t in truth) >= len(truth) - 1, found
         assert summary["frames"] == 300 and summary["reconnects"] == 0
@@ -347,7 +347,7 @@ def test_an_http_mjpeg_camera_finds_the_events_of_the_file_and_survives_a_restar
         results: dict = {}
         worker = threading.Thread(
             target=lambda: results.update(
-                run_stream(bundle_dir, server.url, io.StringIO(), max_frames=400, log=lambda m: None)
+                run_stream(bundle_dir, server.url, io.StringIO(), RunOptions(max_frames=400), log=lambda m: None)
             )
         )
         worker.start()
@@ -403,14 +403,13 @@ def test_an_rtsp_camera_finds_the_events_of_the_file(bundle_dir, video, rtsp_ser
     """A real RTSP server replaying the test video at 30 fps: the same micro-expressions as from the file."""
     import io
 
-    from mpt_edge.stream.run import run_stream
+    from mpt_edge.stream.run import RunOptions, run_stream
 
     url, _, _ = rtsp_server
     _, truth = video
     events = io.StringIO()
-    summary = run_stream(
-        bundle_dir, url, events, max_frames=280, log=lambda m: None, open_timeout_s=5
-    )  # the file has 300
+    # the file has 300
+    summary = run_stream(bundle_dir, url, events, RunOptions(max_frames=280, open_timeout_s=5), log=lambda m: None)
     found = [json.loads(line) for line in events.getvalue().splitlines()]
     assert (
         sum(any(abs(e["frame_apex"] - t.apex) <= 3 for e in found) for t in truth if t.offset < 280)
@@ -424,13 +423,13 @@ def test_an_rtsp_camera_finds_the_events_of_the_file(bundle_dir, video, rtsp_ser
 def test_an_rtsp_camera_that_restarts_is_reconnected_and_resumes(bundle_dir, rtsp_server):
     import io
 
-    from mpt_edge.stream.run import run_stream
+    from mpt_edge.stream.run import RunOptions, run_stream
 
     url, start, stop = rtsp_server
     results: dict = {}
     worker = threading.Thread(
         target=lambda: results.update(
-            run_stream(bundle_dir, url, io.StringIO(), max_frames=150, log=lambda m: None, open_timeout_s=2)
+            run_stream(bundle_dir, url, io.StringIO(), RunOptions(max_frames=150, open_timeout_s=2), log=lambda m: None)
         )
     )
     worker.start()
@@ -480,7 +479,7 @@ def test_the_live_view_in_headless_chromium_shows_the_face_box_and_events(bundle
     from helpers.mjpeg_server import MjpegServer
     from helpers.system import free_port
 
-    from mpt_edge.stream.run import run_stream
+    from mpt_edge.stream.run import RunOptions, run_stream
 
     browser = shutil.which("chromium") or shutil.which("chromium-browser")
     if browser is None:
@@ -491,7 +490,11 @@ def test_the_live_view_in_headless_chromium_shows_the_face_box_and_events(bundle
     worker = threading.Thread(
         target=lambda: results.update(
             run_stream(
-                bundle_dir, camera.url, io.StringIO(), max_frames=270, log=lambda m: None, serve=f"127.0.0.1:{port}"
+                bundle_dir,
+                camera.url,
+                io.StringIO(),
+                RunOptions(max_frames=270, serve=f"127.0.0.1:{port}"),
+                log=lambda m: None,
             )
         )
     )

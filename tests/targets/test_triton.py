@@ -24,7 +24,7 @@ from mpt_edge.bundle import load_bundle
 from mpt_edge.cli import EXIT_USER_ERROR, app
 from mpt_edge.engines import open_bundle_engine, open_engine
 from mpt_edge.engines.triton import ServerUnavailable
-from mpt_edge.stream.run import run_stream
+from mpt_edge.stream.run import RunOptions, run_stream
 from train.data.synthetic_video import plan_events, render_stream, write_video
 
 pytestmark = [pytest.mark.slow, pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")]
@@ -192,9 +192,9 @@ def test_a_server_killed_mid_stream_is_one_line_then_reconnected(built, video, t
             repo,
             str(long_video),
             open(os.devnull, "w"),
+            RunOptions(server=f"grpc://127.0.0.1:{ports[0]}"),
             on_event=kill_and_restart,
             log=lines.append,
-            server=f"grpc://127.0.0.1:{ports[0]}",
         )
         elapsed = time.monotonic() - started
     finally:
