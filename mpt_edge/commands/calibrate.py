@@ -10,9 +10,8 @@ from typing import TYPE_CHECKING
 import typer
 
 from calibrate.api import DEFAULT_SIZE
-from mpt_edge.commands.common import DATASET_HELP, ROOT_HELP, console_for, json_only_stdout, user_errors
+from mpt_edge.commands.common import DATASET_HELP, ROOT_HELP, json_only_stdout, reporting, user_errors
 from mpt_edge.faces import FACE_HELP
-from mpt_edge.progress import make_progress
 from train.options import DataSpec
 
 if TYPE_CHECKING:
@@ -59,8 +58,7 @@ def calibrate(
     from calibrate import api
 
     data = DataSpec(dataset=dataset, root=root, skip_invalid=skip_invalid, face_detector=face)
-    console = console_for(as_json)
-    with json_only_stdout(as_json), make_progress(console) as progress:
+    with json_only_stdout(as_json), reporting(as_json) as (console, progress):
         report = api.calibrate(
             model,
             backend,
@@ -69,7 +67,7 @@ def calibrate(
             size=size,
             seed=seed,
             max_drop=max_drop,
-            progress=None if as_json else progress,
+            progress=progress,
             log=console.print,
         )
     if as_json:

@@ -14,6 +14,7 @@ import typer
 
 if TYPE_CHECKING:
     from rich.console import Console
+    from rich.progress import Progress
 
 F = TypeVar("F", bound=Callable[..., object])
 
@@ -113,9 +114,15 @@ def console_for(as_json: bool) -> Console:
     return Console(stderr=True, quiet=as_json)
 
 
-def log_for(as_json: bool) -> Callable[[str], None]:
-    """One-line messages on stderr, none with --json."""
-    return console_for(as_json).print
+@contextlib.contextmanager
+def reporting(as_json: bool) -> Iterator[tuple[Console, Progress | None]]:
+    """The console a command's messages go to and the progress display an API call draws its bars on
+    (None with --json: stdout then carries the JSON alone)."""
+    from mpt_edge.progress import make_progress
+
+    console = console_for(as_json)
+    with make_progress(console) as progress:
+        yield console, (None if as_json else progress)
 
 
 # For bundles that carry an INT8 and an FP32 model (CPU targets): mpt_edge.precision.

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import typer
 
-from mpt_edge.commands.common import console_for, user_errors
-from mpt_edge.progress import make_progress
+from mpt_edge.commands.common import reporting, user_errors
 from targets.api import DemoOptions
 
 DEMO = DemoOptions()
@@ -44,8 +43,7 @@ def demo(
     options = DemoOptions(
         out=out, target=target, epochs=epochs, events=events, backbone_weights=backbone_weights, drawn_face=drawn_face
     )
-    console = console_for(False)  # the steps are always shown, on stderr
-    with make_progress(console) as progress:
+    with reporting(False) as (console, progress):  # the steps are always shown, on stderr
         result = run_demo(options, console.print, progress)
     if as_json:
         typer.echo(json.dumps(result.as_dict()))

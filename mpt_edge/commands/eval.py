@@ -17,11 +17,10 @@ from mpt_edge.commands.common import (
     SYNTHETIC_CLIPS,
     SYNTHETIC_SEED,
     SYNTHETIC_SUBJECTS,
-    console_for,
+    reporting,
     user_errors,
 )
 from mpt_edge.faces import FACE_HELP
-from mpt_edge.progress import make_progress
 from train.options import DataSpec, synthetic_set
 
 if TYPE_CHECKING:
@@ -74,15 +73,14 @@ def eval_(
     )  # the run's own set, where it says
     synthetic = None if recorded else synthetic_set(synthetic_preset or "easy", *sizes, synthetic_seed)
     data = DataSpec(dataset=dataset, root=root, synthetic=synthetic, skip_invalid=skip_invalid, face_detector=face)
-    console = console_for(as_json)
-    with make_progress(console) as progress:
+    with reporting(as_json) as (console, progress):
         result = api.evaluate(
             model,
             data,
             baselines=baselines,
             precision=precision,
             server=server,
-            progress=None if as_json else progress,
+            progress=progress,
             log=console.print,
         )
     if as_json:

@@ -7,9 +7,8 @@ from pathlib import Path
 
 import typer
 
-from mpt_edge.commands.common import OVERWRITE_HELP, console_for, user_errors
+from mpt_edge.commands.common import OVERWRITE_HELP, reporting, user_errors
 from mpt_edge.faces import FACE_HELP
-from mpt_edge.progress import make_progress
 
 
 @user_errors
@@ -35,8 +34,7 @@ def prepare(
     """Align and crop every clip's onset/apex pair once, so training never re-decodes frames."""
     from train import api
 
-    console = console_for(as_json)
-    with make_progress(console) as progress:
+    with reporting(as_json) as (console, progress):
         result = api.prepare(
             dataset,
             root,
@@ -45,7 +43,7 @@ def prepare(
             face_detector=face,
             skip_invalid=skip_invalid,
             overwrite=overwrite,
-            progress=None if as_json else progress,
+            progress=progress,
             log=console.print,
         )
     if as_json:

@@ -17,12 +17,11 @@ from mpt_edge.commands.common import (
     SYNTHETIC_PRESET,
     SYNTHETIC_SEED,
     SYNTHETIC_SUBJECTS,
-    console_for,
+    reporting,
     user_errors,
 )
 from mpt_edge.faces import FACE_HELP
 from mpt_edge.motion.config import DEFAULT_ALPHA, MotionConfig
-from mpt_edge.progress import make_progress
 from train.options import DataSpec, GridSpec, RunSpec, TrainOptions, synthetic_set
 
 if TYPE_CHECKING:
@@ -256,19 +255,20 @@ def train(
             synthetic_preset, synthetic_subjects, synthetic_clips, synthetic_classes, synthetic_seed
         ),
     )
-    console = console_for(as_json)
-    with make_progress(console) as progress:
-        bars = None if as_json else progress
-        if ablate:
-            grid = GridSpec(
-                alphas=_parse_numbers(ablate_alphas, "--ablate-alphas"),
-                variants=tuple(_parse_csv(ablate_variants, "--ablate-variants")),
-                vit_inputs=tuple(_parse_csv(ablate_vit_inputs, "--ablate-vit-inputs")),
-                splits=ablate_splits,
-                epochs=ablate_epochs,
-                loso_cells=ablate_loso,
-            )
-            table = api.ablate(
+    grid = None
+    if ablate:
+        grid = GridSpec(
+            alphas=_parse_numbers(ablate_alphas, "--ablate-alphas"),
+            variants=tuple(_parse_csv(ablate_variants, "--ablate-variants")),
+            vit_inputs=tuple(_parse_csv(ablate_vit_inputs, "--ablate-vit-inputs")),
+            splits=ablate_splits,
+            epochs=ablate_epochs,
+            loso_cells=ablate_loso,
+        )
+    with reporting(as_json) as (console, progress):
+        outcome: TrainResult | GridResult | None
+        if grid is not None:
+            outcome = api.ablate(
                 spec,
                 grid,
                 data,
@@ -276,24 +276,28 @@ def train(
                 resume=resume,
                 overwrite=overwrite,
                 device=device,
-                progress=bars,
+                progress=progress,
                 log=console.print,
             )
         else:
-            result = api.train(
-                spec, data, out=out, resume=resume, overwrite=overwrite, device=device, progress=bars, log=console.print
+            outcome = api.train(
+                spec,
+                data,
+                out=out,
+                resume=resume,
+                overwrite=overwrite,
+                device=device,
+                progress=progress,
+                log=console.print,
             )
-    if ablate:
-        _print_result(console, as_json, table.as_dict(), lambda: print_grid_summary(console, table))
-    elif result is not None:  # None: a non-main torchrun rank
-        _print_result(console, as_json, result.as_dict(), lambda: _print_summary(console, result))
-
-
-def _print_result(console: Console, as_json: bool, data: dict[str, Any], table: Any) -> None:
+    if outcome is None:  # a non-main torchrun rank: rank 0 reports
+        return
     if as_json:
-        typer.echo(json.dumps(data))
+        typer.echo(json.dumps(outcome.as_dict()))
+    elif isinstance(outcome, api.GridResult):
+        print_grid_summary(console, outcome)
     else:
-        table()
+        _print_summary(console, outcome)
 
 
 def _parse_csv(text: str, option: str) -> list[str]:
