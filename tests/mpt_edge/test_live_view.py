@@ -145,29 +145,26 @@ def test_a_stalled_viewer_does_not_slow_the_pipeline_side():
         live.stop()
 
 
-@pytest.mark.slow
-def test_demo_ends_by_printing_the_live_view_command(tmp_path, monkeypatch):
-    """`mpt-edge demo` (1 epoch, 2 events: the chain, not the accuracy) names the live-view option in its last lines."""
+def test_demo_ends_by_printing_the_live_view_command(stream_model, tmp_path, monkeypatch):
+    """`mpt-edge demo --drawn-face` (2 events: the chain, not the accuracy) names the live-view option in its
+    last lines. The session's trained run and bundle stand in for the demo's own (it reuses what is in --out),
+    so this checks the render -> stream -> report end of the chain; tests/train/test_realface.py runs it whole."""
+    import json
+    import shutil
+
     from typer.testing import CliRunner
 
     from mpt_edge.cli import app
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-    result = CliRunner().invoke(
-        app,
-        [
-            "demo",
-            "--drawn-face",
-            "--out",
-            str(tmp_path / "demo"),
-            "--epochs",
-            "1",
-            "--events",
-            "2",
-            "--target",
-            "onnxruntime-cpu",
-        ],
-    )
+    out = tmp_path / "demo"
+    shutil.copytree(stream_model / "run", out / "train")
+    shutil.copytree(stream_model / "bundle", out / "bundle")
+    args = ["demo", "--drawn-face", "--out", str(out), "--events", "2", "--target", "onnxruntime-cpu"]
+    result = CliRunner().invoke(app, args)
     assert result.exit_code == 0, result.output
     last = " ".join(result.output.strip().splitlines()[-3:])
     assert "--serve 127.0.0.1:8080" in last and "http://127.0.0.1:8080/" in last, last
+    summary = json.loads(CliRunner().invoke(app, [*args, "--json"]).stdout.strip().splitlines()[-1])
+    assert summary["person"] is None and summary["true_micro_expressions"] == summary["true_events"] == 2
+    assert summary["live_view_command"].endswith("--serve 127.0.0.1:8080")
