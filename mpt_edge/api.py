@@ -182,7 +182,7 @@ class Bundle:
         return cls(
             files,
             open_bundle_engine(files, log, precision=chosen, server=server),
-            chosen or files.manifest["precision"],
+            chosen or files.precision,
         )
 
     @property
@@ -195,7 +195,7 @@ class Bundle:
 
     @property
     def target(self) -> str:
-        return str(self.files.manifest["target"].get("name", self.files.backend))
+        return self.files.target_name
 
     def predict(self, onset: np.ndarray, apex: np.ndarray, *, aligned: bool = False, face: str = "auto") -> Prediction:
         """The class of the motion from ``onset`` to ``apex`` (two BGR frames of one face). Unless
@@ -208,7 +208,7 @@ class Bundle:
 
             detector = resolve_detector(face, self.files.face_detector)
             onset, apex, _ = FaceAligner(motion.face_size, detector).align_pair(onset, apex)
-        feeds = feeds_of(motion, list(self.files.manifest["inputs"]), onset, apex)
+        feeds = feeds_of(motion, list(self.files.inputs), onset, apex)
         return predict_feeds(self.engine, feeds, self.class_names)
 
     def stream(

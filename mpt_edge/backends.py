@@ -108,7 +108,7 @@ def _open_tensorrt(opening: Opening) -> Engine:
     from mpt_edge.engines.tensorrt import TensorRtEngine
 
     bundle = opening.bundle
-    engine_file = bundle.root / bundle.manifest["roles"]["engine"]
+    engine_file = bundle.path("engine")
     return TensorRtEngine(engine_file, onnx_path=opening.model, options=opening.options, log=opening.log)
 
 
@@ -122,7 +122,7 @@ def _open_triton(opening: Opening) -> Engine:
             "--server grpc://HOST:8001"
         )
     model = bundle.manifest["triton"]["models"][opening.precision]
-    return TritonEngine(opening.server, model, bundle.manifest["inputs"], bundle.manifest["outputs"], opening.log)
+    return TritonEngine(opening.server, model, bundle.inputs, bundle.outputs, opening.log)
 
 
 BACKENDS: dict[Backend, BackendSpec] = {

@@ -71,6 +71,34 @@ class Bundle:
     def backend(self) -> str:
         return str(self.manifest["backend"])
 
+    @property
+    def precision(self) -> str:
+        """The target's precision (int8, fp16 or fp32); a CPU bundle may carry both (mpt_edge.precision)."""
+        return str(self.manifest["precision"])
+
+    @property
+    def inputs(self) -> dict[str, list[int]]:
+        """The model's input names and shapes, in the model's order."""
+        return {name: list(shape) for name, shape in self.manifest["inputs"].items()}
+
+    @property
+    def outputs(self) -> dict[str, list[int]]:
+        return {name: list(shape) for name, shape in self.manifest["outputs"].items()}
+
+    @property
+    def target_name(self) -> str:
+        return str(self.manifest["target"].get("name", self.backend))
+
+    @property
+    def target_options(self) -> dict[str, Any]:
+        """The target's backend options (mpt_edge.backends reads them with their defaults)."""
+        return dict(self.manifest["target"].get("options", {}))
+
+    @property
+    def files(self) -> dict[str, str]:
+        """Every file the bundle holds, with its sha256."""
+        return dict(self.manifest["files"])
+
     def path(self, role: str) -> Path:
         """The file playing ``role`` (``model``, ``engine``, ...): a plain relative path the manifest lists
         (:mod:`mpt_edge.manifest`), and inside the bundle folder once resolved."""

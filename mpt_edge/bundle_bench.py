@@ -41,7 +41,7 @@ def bench_bundle(
         chosen_by = "auto (measured on this CPU)" if len(measured) > 1 else "bundle"
     result = {
         "bundle": str(bundle.root),
-        "target": bundle.manifest["target"]["name"],
+        "target": bundle.target_name,
         "backend": bundle.backend,
         "precision": chosen,
         **alone,

@@ -38,7 +38,7 @@ DECISION_VERSION = 1
 
 def available(bundle: Bundle) -> dict[str, str]:
     """precision -> role of the models the bundle carries (older bundles: their one model)."""
-    return dict(bundle.manifest.get("precisions") or {bundle.manifest["precision"]: "model"})
+    return dict(bundle.manifest.get("precisions") or {bundle.precision: "model"})
 
 
 def decision_path(bundle: Bundle) -> Path:
@@ -125,9 +125,7 @@ def time_interleaved(
 
 def random_feeds(bundle: Bundle) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
-    return {
-        name: rng.standard_normal(tuple(shape), dtype=np.float32) for name, shape in bundle.manifest["inputs"].items()
-    }
+    return {name: rng.standard_normal(tuple(shape), dtype=np.float32) for name, shape in bundle.inputs.items()}
 
 
 def resolve_precision(
@@ -152,7 +150,7 @@ def resolve_precision(
     if len(models) == 1:
         return next(iter(models))
     if bundle.backend == Backend.TRITON:  # the server's hardware, not this host's, decides: the build's precision
-        return str(bundle.manifest["precision"])
+        return bundle.precision
     identity = {
         **cpu_identity(bundle.backend),
         "bundle_sha256": bundle.manifest.get("source", {}).get("fp32_onnx_sha256"),

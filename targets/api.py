@@ -104,8 +104,8 @@ def build(
         path=out,
         target=target,
         backend=bundle.backend,
-        precision=str(manifest["precision"]),
-        files=tuple(sorted(manifest["files"])),
+        precision=bundle.precision,
+        files=tuple(sorted(bundle.files)),
         validation=manifest["validation"],
         tar=out.with_suffix(".tar") if tar else None,
     )

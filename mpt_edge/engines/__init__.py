@@ -70,7 +70,7 @@ def check_engine_io(engine: object, bundle: Bundle, model: Path) -> None:
     outputs: dict[str, Shape] | None = getattr(engine, "output_shapes", None)
     if inputs is None or outputs is None:
         return  # a remote engine checks the served model itself (mpt_edge.engines.triton)
-    expected = {name: tuple(shape) for name, shape in bundle.manifest["inputs"].items()}
+    expected = {name: tuple(shape) for name, shape in bundle.inputs.items()}
 
     def fits(shape: Shape, want: Shape) -> bool:
         return len(shape) == len(want) and all(d is None or d == w for d, w in zip(shape, want))
@@ -86,7 +86,7 @@ def check_engine_io(engine: object, bundle: Bundle, model: Path) -> None:
                 f"{model} input {name} has shape {list(shape)}, the manifest of {bundle.root} "
                 f"says {list(expected[name])}; {fix}"
             )
-    want = [tuple(shape) for shape in bundle.manifest["outputs"].values()]
+    want = [tuple(shape) for shape in bundle.outputs.values()]
     given = list(outputs.values())
     if len(given) != len(want) or not all(fits(g, w) for g, w in zip(given, want)):
         raise InputError(
@@ -102,7 +102,7 @@ def open_bundle_engine(
     from mpt_edge.precision import available
 
     engine = _open_bundle_engine(bundle, log, precision, server)
-    role = available(bundle).get(precision or bundle.manifest["precision"], "model")
+    role = available(bundle).get(precision or bundle.precision, "model")
     check_engine_io(engine, bundle, bundle.path(role))
     return engine
 
@@ -115,9 +115,9 @@ def _open_bundle_engine(
     ``server``: a Triton server (grpc://HOST:PORT) serving this bundle (a triton-* model repository)."""
     from mpt_edge.precision import available
 
-    options = bundle.manifest["target"].get("options", {})
+    options = bundle.target_options
     models = available(bundle)
-    precision = precision or bundle.manifest["precision"]
+    precision = precision or bundle.precision
     if precision not in models:
         raise InputError(f"bundle {bundle.root} has no {precision} model (it carries {', '.join(sorted(models))})")
     backend = Backend(bundle.backend)  # a manifest names a known backend (mpt_edge.manifest checked it)

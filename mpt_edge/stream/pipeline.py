@@ -135,7 +135,7 @@ class Pipeline:
         self.offset = np.zeros(2)  # crop px the face has moved since the anchor (compensated)
         self.position = np.zeros(2)  # ... and where it is now, dead band included
         self.stats = PipelineStats()
-        self.input_names = list(bundle.manifest["inputs"]) if bundle is not None else []
+        self.input_names = list(bundle.inputs) if bundle is not None else []
         self.last_crop: np.ndarray | None = None  # the registered face of the last frame (spot's baseline reads it)
         self.last_frame_had_face = False
         self.last_event_crops: tuple[np.ndarray, np.ndarray] | None = (

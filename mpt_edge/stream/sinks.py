@@ -185,8 +185,8 @@ class SessionReport(Sink):
         ]
         settings = {
             "bundle": str(bundle_dir),
-            "target": bundle.manifest["target"].get("name"),
-            "precision": summary.get("precision", bundle.manifest["precision"]),
+            "target": bundle.target_name,
+            "precision": summary.get("precision", bundle.precision),
             "classes": ", ".join(bundle.class_names),
             "face detector": pipeline.face_detector,
             "magnification α": bundle.motion_config.alpha,
