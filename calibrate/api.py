@@ -56,23 +56,12 @@ def calibrate(
     from mpt_edge.onnx_meta import read_onnx_meta
     from train.data.pairs import load_pairs
     from train.progress import counter
-    from train.session import open_with_progress, synthetic_of_model
+    from train.session import open_for_model
 
     check_size(size, "--calibration-size")  # before the data is opened
     meta = read_onnx_meta(model)
     face_size = int(meta["motion_config"]["face_size"])
-    synthetic = data.synthetic or (synthetic_of_model(meta) if data.root is None else None)
-    source = open_with_progress(
-        progress,
-        data.dataset,
-        data.root,
-        synthetic,
-        data.skip_invalid,
-        face_size,
-        data.face_detector,
-        log,
-        trained_detector=(meta.get("training_data") or {}).get("detector"),
-    )
+    source = open_for_model(progress, data, meta, log)
     if list(source.class_names) != list(meta["class_names"]):
         raise MptEdgeError(
             f"{model} predicts {meta['class_names']} but {data.dataset} has {source.class_names}; "

@@ -31,6 +31,7 @@ from mpt_edge.stream.sources import OPEN_TIMEOUT_S
 if TYPE_CHECKING:
     from mpt_edge import bundle as bundle_files
     from mpt_edge.engines import Engine
+    from mpt_edge.face import FaceAligner
     from mpt_edge.spotting.offline import SpotResult
     from mpt_edge.stream.session import StreamSession
 
@@ -166,6 +167,16 @@ class Bundle:
 
     def __init__(self, files: bundle_files.Bundle, engine: Engine, precision: str) -> None:
         self.files, self.engine, self.precision = files, engine, precision
+        self._aligners: dict[str, FaceAligner] = {}  # per detector: its models load once, not per predict
+
+    def _aligner(self, face: str) -> FaceAligner:
+        if face not in self._aligners:
+            from mpt_edge.face import FaceAligner
+            from mpt_edge.faces import resolve_detector
+
+            detector = resolve_detector(face, self.files.face_detector)
+            self._aligners[face] = FaceAligner(self.files.motion_config.face_size, detector)
+        return self._aligners[face]
 
     @classmethod
     def open(
@@ -201,14 +212,9 @@ class Bundle:
         """The class of the motion from ``onset`` to ``apex`` (two BGR frames of one face). Unless
         ``aligned`` (crops already aligned as the bundle's faces were), the face is found on the onset frame
         and both frames are cropped with that one transform."""
-        motion = self.files.motion_config
         if not aligned:
-            from mpt_edge.face import FaceAligner
-            from mpt_edge.faces import resolve_detector
-
-            detector = resolve_detector(face, self.files.face_detector)
-            onset, apex, _ = FaceAligner(motion.face_size, detector).align_pair(onset, apex)
-        feeds = feeds_of(motion, list(self.files.inputs), onset, apex)
+            onset, apex, _ = self._aligner(face).align_pair(onset, apex)
+        feeds = feeds_of(self.files.motion_config, list(self.files.inputs), onset, apex)
         return predict_feeds(self.engine, feeds, self.class_names)
 
     def stream(

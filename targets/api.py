@@ -128,26 +128,10 @@ def _calibration_pairs(data: DataSpec, log: Log) -> Callable[[dict[str, Any]], A
 
     def load(meta: dict[str, Any]) -> Any:
         from train.data.pairs import load_pairs
-        from train.data.sources import open_dataset
-        from train.session import report_source, synthetic_of_model
+        from train.session import open_for_model
 
-        face_size = int(meta["motion_config"]["face_size"])
-        synthetic = data.synthetic
-        if synthetic is None and data.dataset == "synthetic" and data.root is None:
-            synthetic = synthetic_of_model(meta)
-        source = open_dataset(
-            data.dataset,
-            data.root,
-            synthetic,
-            data.skip_invalid,
-            None,
-            face_size,
-            data.face_detector,
-            trained_detector=(meta.get("training_data") or {}).get("detector"),
-            log=log,
-        )
-        report_source(source, log)
-        return load_pairs(source.records, face_size)
+        source = open_for_model(None, data, meta, log)
+        return load_pairs(source.records, int(meta["motion_config"]["face_size"]))
 
     return load
 

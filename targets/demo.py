@@ -147,6 +147,19 @@ def _stream(
     return summary, [json.loads(line) for line in lines.getvalue().splitlines()]
 
 
+def _match(truth: list[tuple[int, str | None]], events: list[dict[str, Any]]) -> tuple[int, int, int]:
+    """(true MEs found, of them with the true class, false MEs): a true ME (apex, class) is found by the first
+    ME event whose apex is within APEX_TOLERANCE frames."""
+    spotted = [e for e in events if e["type"] == "ME"]
+    found, right = 0, 0
+    for apex, label in truth:
+        hits = [e for e in spotted if abs(e["frame_apex"] - apex) <= APEX_TOLERANCE]
+        if hits:
+            found += 1
+            right += hits[0].get("label") == label
+    return found, right, len(spotted) - found
+
+
 def _drawn_face(options: DemoOptions, bundle_dir: Path, log: Log) -> DemoResult:
     from train.data.synthetic_video import plan_events, render_stream, write_video
 
@@ -158,13 +171,7 @@ def _drawn_face(options: DemoOptions, bundle_dir: Path, log: Log) -> DemoResult:
     log(f"[bold]4/4 stream it through `mpt-edge run --bundle {bundle_dir} --source {video}`")
     summary, events = _stream(bundle_dir, video, log)
     names = ["negative", "positive", "surprise"]
-    found_me = [e for e in events if e.get("type", "ME") == "ME"]  # the video holds micro-expressions only
-    matched, right = 0, 0
-    for t in truth:
-        hits = [e for e in found_me if abs(e["frame_apex"] - t.apex) <= APEX_TOLERANCE]
-        if hits:
-            matched += 1
-            right += hits[0]["label"] == names[t.label]
+    matched, right, false = _match([(t.apex, names[t.label]) for t in truth], events)
     return DemoResult(
         bundle=bundle_dir,
         video=video,
@@ -173,8 +180,8 @@ def _drawn_face(options: DemoOptions, bundle_dir: Path, log: Log) -> DemoResult:
         found=matched,
         labels_right=right,
         labelled=len(truth),
-        false_micro_expressions=len(found_me) - matched,
-        macro_expressions={"true": 0, "reported": len(events) - len(found_me)},
+        false_micro_expressions=false,
+        macro_expressions={"true": 0, "reported": sum(e["type"] == "MaE" for e in events)},
         stream=summary,
         events=tuple(events),
     )
@@ -194,12 +201,7 @@ def _real_face(options: DemoOptions, bundle_dir: Path, log: Log) -> DemoResult:
     log(f"[bold]4/4 stream it through `mpt-edge run --bundle {bundle_dir} --source {folder}`")
     summary, events = _stream(bundle_dir, folder, log, fps=30.0)
     truth = [e for e in plan["expressions"] if e["kind"] == "ME"]
-    found, right = 0, 0
-    for t in truth:
-        hits = [e for e in events if e["type"] == "ME" and abs(e["frame_apex"] - t["apex"]) <= APEX_TOLERANCE]
-        if hits:
-            found += 1
-            right += hits[0].get("label") == TO_MEGC[t["emotion"]]
+    found, right, false = _match([(t["apex"], TO_MEGC[t["emotion"]]) for t in truth], events)
     return DemoResult(
         bundle=bundle_dir,
         video=folder,
@@ -208,7 +210,7 @@ def _real_face(options: DemoOptions, bundle_dir: Path, log: Log) -> DemoResult:
         found=found,
         labels_right=right,
         labelled=sum(TO_MEGC[t["emotion"]] is not None for t in truth),
-        false_micro_expressions=sum(e["type"] == "ME" for e in events) - found,
+        false_micro_expressions=false,
         macro_expressions={
             "true": sum(e["kind"] == "MaE" for e in plan["expressions"]),
             "reported": sum(e["type"] == "MaE" for e in events),

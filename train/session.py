@@ -15,6 +15,7 @@ import torch
 from mpt_edge.errors import MptEdgeError
 from train.data.sources import DataSource, open_dataset
 from train.data.synthetic_folder import SyntheticSpec
+from train.options import DataSpec
 from train.progress import counter
 
 
@@ -99,3 +100,22 @@ def synthetic_of_model(meta: dict[str, Any]) -> SyntheticSpec | None:
     """The synthetic set an exported model was trained on (its ONNX metadata's ``training_data``), or
     None: calibrating on the same set is the only sensible default when the user names no other."""
     return synthetic_of_data(meta.get("training_data"))
+
+
+def open_for_model(progress: Any | None, data: DataSpec, meta: dict[str, Any], log: Callable[..., None]) -> DataSource:
+    """The clips an exported model (its ONNX metadata ``meta``) is calibrated and validated on: ``data``,
+    by default the synthetic set the model was trained on, aligned with the detector its faces were."""
+    synthetic = data.synthetic
+    if synthetic is None and data.dataset == "synthetic" and data.root is None:
+        synthetic = synthetic_of_model(meta)
+    return open_with_progress(
+        progress,
+        data.dataset,
+        data.root,
+        synthetic,
+        data.skip_invalid,
+        int(meta["motion_config"]["face_size"]),
+        data.face_detector,
+        log,
+        trained_detector=(meta.get("training_data") or {}).get("detector"),
+    )

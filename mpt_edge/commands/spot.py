@@ -104,7 +104,8 @@ def _print_spots(
     from mpt_edge.spotting.offline import rows_of, spot_videos, video_summary, videos_in, write_intervals
     from mpt_edge.spotting.report import write_spot_report
 
-    if report is not None and len(videos := videos_in(source)) != 1:
+    videos = videos_in(source)
+    if report is not None and len(videos) != 1:
         raise InputError(
             f"--report writes one video's report; {source} holds {len(videos)} videos: spot them one at a time"
         )
@@ -122,7 +123,7 @@ def _print_spots(
             return lambda n: progress.update(task, completed=n)
 
         files, engine = (bundle.files, bundle.engine) if bundle is not None else (None, None)
-        results = spot_videos(source, files, engine, options, on_video, console.print)
+        results = spot_videos(videos, files, engine, options, on_video, console.print)
     if report is not None:
         write_spot_report(report, *results[0], files, options.detect_every)
     rows = rows_of(results, options.baseline)

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 KINDS = ("ME", "MaE")
 IOU_THRESHOLD = 0.5
@@ -47,6 +48,19 @@ def iou(a: Interval, b: Interval) -> float:
     if inter <= 0:
         return 0.0
     return inter / (a.length + b.length - inter)
+
+
+def interval_of_event(event: Mapping[str, Any]) -> Interval:
+    """A stream event (the JSON line ``run`` writes) as an interval: what ``spot`` and the session report use."""
+    return Interval(
+        int(event["frame_onset"]),
+        int(event["frame_apex"]),
+        int(event["frame_offset"]),
+        event["type"],
+        float(event["score"]),
+        event.get("label"),
+        event.get("scores"),
+    )
 
 
 @dataclass(frozen=True)

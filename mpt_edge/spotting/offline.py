@@ -8,7 +8,7 @@ runs on the same registered face crops, so the two are compared on the same face
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,7 +18,7 @@ import numpy as np
 
 from mpt_edge.errors import InputError
 from mpt_edge.spotting.baseline import DEFAULT_P, BaselineSignal, baseline_signals, combine, lbp_histograms
-from mpt_edge.spotting.intervals import Interval
+from mpt_edge.spotting.intervals import Interval, interval_of_event
 from mpt_edge.stream.pipeline import PipelineConfig
 from mpt_edge.stream.session import StreamSession
 
@@ -63,18 +63,6 @@ class SpotResult:
         return combine(me, mae, p)
 
 
-def _interval(event: dict[str, Any]) -> Interval:
-    return Interval(
-        int(event["frame_onset"]),
-        int(event["frame_apex"]),
-        int(event["frame_offset"]),
-        event["type"],
-        float(event["score"]),
-        event.get("label"),
-        event.get("scores"),
-    )
-
-
 def spot_video(
     source: str | Path,
     bundle: Bundle | None = None,
@@ -113,7 +101,7 @@ def spot_video(
                 else:
                     histograms.append(histograms[-1] if histograms else np.zeros((36, 59), np.float32))
             if event is not None:
-                intervals.append(_interval(event))
+                intervals.append(interval_of_event(event))
                 if options.keep_crops and pipeline.last_event_crops is not None:
                     crops.append(pipeline.last_event_crops)
             if on_frame:
@@ -138,16 +126,16 @@ def spot_video(
 
 
 def spot_videos(
-    source: Path,
+    videos: Sequence[Path],
     bundle: Bundle | None = None,
     engine: Engine | None = None,
     options: SpotOptions = SpotOptions(),
     on_video: Callable[[Path], Callable[[int], None]] | None = None,
     log: Callable[[str], None] = lambda _: None,
 ) -> list[tuple[Path, SpotResult]]:
-    """Every video :func:`videos_in` finds under ``source``, spotted one after another."""
+    """Each video (e.g. what :func:`videos_in` finds under a folder), spotted one after another."""
     results = []
-    for video in videos_in(source):
+    for video in videos:
         results.append((video, spot_video(video, bundle, engine, options, on_video(video) if on_video else None, log)))
     return results
 

@@ -166,23 +166,12 @@ class SessionReport(Sink):
         return True
 
     def write_report(self, session: StreamSession, bundle_dir: Path, summary: dict[str, Any]) -> None:
-        from mpt_edge.spotting.intervals import Interval
+        from mpt_edge.spotting.intervals import interval_of_event
         from mpt_edge.spotting.report import ReportData, write_report
 
         bundle, pipeline = session.bundle, session.pipeline
         assert bundle is not None  # run always streams through a bundle
-        intervals = [
-            Interval(
-                e["frame_onset"],
-                e["frame_apex"],
-                e["frame_offset"],
-                e["type"],
-                float(e["score"]),
-                e.get("label"),
-                e.get("scores"),
-            )
-            for e in self.events
-        ]
+        intervals = [interval_of_event(e) for e in self.events]
         settings = {
             "bundle": str(bundle_dir),
             "target": bundle.target_name,
