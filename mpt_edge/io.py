@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from mpt_edge.errors import InputError, MptEdgeError
+from mpt_edge.limits import check_image_size
 
 if TYPE_CHECKING:
     import numpy as np  # noqa: F811
@@ -42,6 +43,10 @@ def read_image(path: str | os.PathLike[str], context: str = "", fix: str = "chec
     if not path.is_file():
         raise InputError(f"image {path} does not exist{where}; {fix}")
     data = path.read_bytes()
+    size = image_dimensions(data)
+    if size is None:
+        raise InputError(f"cannot decode image {path}{where}: not a readable PNG/JPEG/BMP; {fix}")
+    check_image_size(*size, f"image {path}{where}")
     if is_truncated_jpeg(data):
         raise InputError(
             f"image {path}{where} is a truncated JPEG (its end marker is missing: the rest would be grey); {fix}"
@@ -57,3 +62,64 @@ def is_truncated_jpeg(data: bytes) -> bool:
     rows with grey and saying so only on stderr ("Premature end of JPEG file"). Writers may pad the
     file after the marker, so trailing zero and whitespace bytes are ignored."""
     return data[:2] == b"\xff\xd8" and not data.rstrip(b"\x00\r\n\t ").endswith(b"\xff\xd9")
+
+
+def image_dimensions(data: bytes) -> tuple[int, int] | None:
+    """(width, height) from a PNG, JPEG or BMP header, without decoding a pixel (None: none of these).
+
+    Read first so that a small file claiming a huge image (an 875 KB PNG of 30000 x 30000 zeros) is
+    refused before the decoder allocates it."""
+    import struct
+
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24 and data[12:16] == b"IHDR":
+        width, height = struct.unpack(">II", data[16:24])
+        return int(width), int(height)
+    if data[:2] == b"BM" and len(data) >= 26:
+        width, height = struct.unpack("<ii", data[18:26])
+        return abs(int(width)), abs(int(height))
+    if data[:2] == b"\xff\xd8":
+        return _jpeg_dimensions(data)
+    return None
+
+
+# Start-of-frame markers (baseline, extended, progressive, lossless, ...): not DHT (C4), JPG (C8), DAC (CC).
+_SOF = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
+
+
+def _jpeg_dimensions(data: bytes) -> tuple[int, int] | None:
+    """Walk the JPEG's marker segments to its first start-of-frame (the frame's size)."""
+    at = 2
+    while at + 4 <= len(data):
+        if data[at] != 0xFF:
+            return None
+        marker = data[at + 1]
+        if marker == 0xFF:  # fill byte
+            at += 1
+            continue
+        if marker in (0xD8, 0x01) or 0xD0 <= marker <= 0xD7:  # markers without a length
+            at += 2
+            continue
+        length = int.from_bytes(data[at + 2 : at + 4], "big")
+        if marker in _SOF:
+            if at + 9 > len(data):
+                return None
+            height = int.from_bytes(data[at + 5 : at + 7], "big")
+            width = int.from_bytes(data[at + 7 : at + 9], "big")
+            return width, height
+        if marker == 0xDA or length < 2:  # scan data before any frame header: not a valid JPEG
+            return None
+        at += 2 + length
+    return None
+
+
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def spreadsheet_safe(value: object) -> object:
+    """A CSV cell a spreadsheet will not run (OWASP's rule for CSV injection): text starting with
+    ``= + - @``, a tab or a carriage return gets a leading ``'``; numbers stay numbers. For the CSV files
+    written for people to open (``spot --out x.csv``, ``predictions.csv``), where a class name or a folder
+    named ``=HYPERLINK(…)`` would otherwise become a formula."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value

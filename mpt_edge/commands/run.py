@@ -58,7 +58,13 @@ def run(
         help="Token the live view requires (generated and printed once when binding a non-loopback address).",
     ),
     fps: float | None = typer.Option(
-        None, "--fps", min=1.0, help="Frame rate of a folder of frames as --source (default 30)."
+        None,
+        "--fps",
+        min=1.0,
+        help=(
+            "Frame rate of the source: a folder of frames (default 30), or the real rate of a file or camera "
+            "whose header is wrong."
+        ),
     ),
     report: Path | None = typer.Option(
         None,
@@ -96,7 +102,8 @@ def run(
     finally:
         if handle:
             handle.close()
-    typer.echo(json.dumps(summary) if as_json else _format_summary(summary), err=True)
+    if as_json or summary["frames"] or not summary["errors"]:  # a source refused at its first frame: the error alone
+        typer.echo(json.dumps(summary) if as_json else _format_summary(summary), err=True)
     if summary["errors"]:
         raise typer.Exit(EXIT_USER_ERROR)
 

@@ -38,7 +38,10 @@ def spot(
     ),
     root: Path | None = typer.Option(None, "--root", help="--dataset: the set's folder as distributed."),
     fps: float | None = typer.Option(
-        None, "--fps", min=1.0, help="Frame rate of a folder of frames (default 30; a video file has its own)."
+        None,
+        "--fps",
+        min=1.0,
+        help="Frame rate: a folder of frames' (default 30), or the real rate of a file whose header is wrong.",
     ),
     out: Path | None = typer.Option(
         None,

@@ -25,6 +25,7 @@ import cv2
 import numpy as np
 
 from mpt_edge.errors import InputError
+from mpt_edge.limits import check_fps, check_image_size
 
 
 @dataclass(frozen=True)
@@ -32,7 +33,7 @@ class SourceSpec:
     kind: str  # camera | file | frames (a folder of numbered images) | url | gstreamer
     target: object  # int index, path or string
     live: bool
-    fps: float = 0.0  # frames: the folder's frame rate (a folder has none of its own); 0 = the source's
+    fps: float = 0.0  # the rate to use (a folder's, or --fps over a file's or camera's header); 0 = the source's
 
     def describe(self) -> str:
         return f"{self.kind} {self.target}"
@@ -43,12 +44,14 @@ def parse_source(spec: str, fps: float = 0.0) -> SourceSpec:
     30); ``rtsp://…``/``http://…`` -> url; a string with ``!`` (e.g. the Jetson CSI camera
     ``nvarguscamerasrc ! … ! appsink``) -> GStreamer pipeline."""
     text = str(spec).strip()
+    if fps:
+        check_fps(fps, "--fps")
     if text.isdigit():
-        return SourceSpec("camera", int(text), True)
+        return SourceSpec("camera", int(text), True, fps)
     if "!" in text:
-        return SourceSpec("gstreamer", text, True)
+        return SourceSpec("gstreamer", text, True, fps)
     if "://" in text:
-        return SourceSpec("url", text, True)
+        return SourceSpec("url", text, True, fps)
     path = Path(text)
     if path.is_dir():
         return SourceSpec("frames", path, False, fps or 30.0)
@@ -56,7 +59,7 @@ def parse_source(spec: str, fps: float = 0.0) -> SourceSpec:
         raise InputError(
             f"--source {text}: no such video file (use a camera index like 0, an rtsp:// URL or a GStreamer pipeline)"
         )
-    return SourceSpec("file", path, False)
+    return SourceSpec("file", path, False, fps)
 
 
 OPEN_TIMEOUT_S = 10.0
@@ -162,12 +165,31 @@ class CaptureThread:
             raise InputError(
                 f"cannot open {spec.describe()}; check the device/path/URL (and that nothing else holds the camera)"
             )
-        self.fps = spec.fps or float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0) or 30.0
+        self.fps = spec.fps or self._claimed_fps()
+        if not spec.fps and spec.kind == "file":
+            width, height = (
+                int(self._capture.get(p) or 0) for p in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT)
+            )
+            if width and height:  # a header claiming a huge frame is refused before its first frame is decoded
+                check_image_size(width, height, f"video {spec.target}")
         self._failures = 0
         self._good_frames = 0
         self.state = "connected"  # connected / reconnecting / ended: what the live view's /healthz reports
         self._thread = threading.Thread(target=self._run, name="capture", daemon=True)
         self._started = time.monotonic()
+
+    def _claimed_fps(self) -> float:
+        """The rate the source's header claims, checked: the spotter's buffers and frame counts scale with
+        it (a file claiming 100000 fps made a 53,333-frame buffer and found no event). A camera that
+        says nothing (0) runs at 30."""
+        claimed = float(self._capture.get(cv2.CAP_PROP_FPS) or 0.0)
+        if claimed == 0.0:
+            return 30.0
+        try:
+            return check_fps(claimed, self.spec.describe())
+        except InputError:
+            self._capture.release()
+            raise
 
     def start(self) -> CaptureThread:
         self._thread.start()
@@ -255,6 +277,8 @@ class CaptureThread:
                     self._failures = 0
                 self._put(Frame(index, time_s, image))
                 index += 1
+        except InputError as error:  # a frame we refuse (unreadable, over a limit) says so itself
+            self.stats.errors.append(str(error))
         except Exception as error:  # a driver error must end the stream with a message, never hang it
             self.stats.errors.append(f"{self.spec.describe()}: {type(error).__name__}: {error}")
         finally:

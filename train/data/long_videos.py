@@ -37,7 +37,7 @@ from pathlib import Path
 from mpt_edge.errors import InputError
 from mpt_edge.spotting.intervals import Interval
 from mpt_edge.stream.frame_folder import numbered_frames
-from train.data.tables import find_table, read_table
+from train.data.tables import find_table, read_sheets, read_table
 
 
 @dataclass(frozen=True)
@@ -62,7 +62,7 @@ class LongVideoSet:
 def _int(text: str, where: str, column: str) -> int:
     try:
         return int(float(text))
-    except ValueError:
+    except (ValueError, OverflowError):  # "abc"; "inf", "1e400"
         raise InputError(f"{where}: {column} is {text!r}, not a frame number; fix the row") from None
 
 
@@ -92,23 +92,6 @@ def _video(dataset: str, subject: str, name: str, folder: Path, fps: float) -> L
     return LongVideo(dataset, subject, name, folder, fps, len(frames), frames[0][0])
 
 
-def _sheets(path: Path) -> list[list[list[str]]]:
-    """Every worksheet's rows (cells as text)."""
-    try:
-        from openpyxl import load_workbook
-    except ImportError:
-        raise InputError("reading .xlsx coding sheets needs openpyxl: pip install 'mpt-edge[train]'") from None
-    try:
-        book = load_workbook(path, read_only=True, data_only=True)
-    except Exception as error:
-        raise InputError(f"cannot read {path} ({type(error).__name__}); download the coding sheet again") from None
-    from train.data.tables import _cell
-
-    sheets = [[[_cell(v) for v in row] for row in sheet.iter_rows(values_only=True)] for sheet in book.worksheets]
-    book.close()
-    return sheets
-
-
 def read_casme_sq(root: Path) -> LongVideoSet:
     """CAS(ME)^2: ``rawpic`` + ``CAS(ME)^2code_final.xlsx``."""
     root = Path(root)
@@ -117,7 +100,7 @@ def read_casme_sq(root: Path) -> LongVideoSet:
         ("CAS(ME)^2code_final*.xlsx", "CAS(ME)2code_final*.xlsx", "code_final*.xlsx"),
         "CAS(ME)^2 coding sheet (CAS(ME)^2code_final.xlsx)",
     )
-    sheets = _sheets(sheet)
+    sheets = read_sheets(sheet)
     if len(sheets) < 3:
         raise InputError(
             f"{sheet} has {len(sheets)} worksheet(s); CAS(ME)^2's has three (codes, subject "
