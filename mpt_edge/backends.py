@@ -33,15 +33,38 @@ class Backend(str, Enum):
         return self.value
 
 
+def _check_range(owner: str, name: str, value: object, low: int, high: int) -> None:
+    """One line naming the option when an integer option is not an integer in low..high."""
+    if not isinstance(value, int) or isinstance(value, bool) or not low <= value <= high:
+        raise InputError(f"{owner}.{name} = {value!r}: need an integer in {low}..{high}")
+
+
 @dataclass(frozen=True)
 class OnnxRuntimeOptions:
     intra_op_threads: int = 0  # 0: ONNX Runtime's own choice (one per core)
+
+    def __post_init__(self) -> None:
+        from mpt_edge.limits import ENGINE_THREADS
+
+        _check_range("onnxruntime", "intra_op_threads", self.intra_op_threads, 0, int(ENGINE_THREADS.value))
+
+
+PERFORMANCE_HINTS = ("LATENCY", "THROUGHPUT", "CUMULATIVE_THROUGHPUT")
 
 
 @dataclass(frozen=True)
 class OpenVinoOptions:
     performance_hint: str = "LATENCY"  # one camera stream: latency, not throughput
     num_streams: int = 1
+
+    def __post_init__(self) -> None:
+        from mpt_edge.limits import ENGINE_THREADS
+
+        if self.performance_hint not in PERFORMANCE_HINTS:
+            raise InputError(
+                f"openvino.performance_hint = {self.performance_hint!r}: choose {', '.join(PERFORMANCE_HINTS)}"
+            )
+        _check_range("openvino", "num_streams", self.num_streams, 1, int(ENGINE_THREADS.value))
 
 
 @dataclass(frozen=True)
@@ -50,6 +73,14 @@ class TensorRtOptions:
     dla_core: int | None = None  # a Jetson's DLA core, or None for the GPU
     gpu_fallback: bool = True  # layers the DLA cannot run fall back to the GPU
     builder_optimization_level: int = 3  # TensorRT's default
+
+    def __post_init__(self) -> None:
+        _check_range("tensorrt", "workspace_mb", self.workspace_mb, 1, 1 << 20)  # up to 1 TiB
+        if self.dla_core is not None:
+            _check_range("tensorrt", "dla_core", self.dla_core, 0, 1)  # Orin has DLA 0 and 1
+        if not isinstance(self.gpu_fallback, bool):
+            raise InputError(f"tensorrt.gpu_fallback = {self.gpu_fallback!r}: need true or false")
+        _check_range("tensorrt", "builder_optimization_level", self.builder_optimization_level, 0, 5)
 
 
 Options = TypeVar("Options", OnnxRuntimeOptions, OpenVinoOptions, TensorRtOptions)
@@ -85,6 +116,7 @@ class BackendSpec:
     int8_file: str | None  # the INT8 model `calibrate` writes for it (None: it has no INT8 route of its own)
     checked_as_written: bool  # its INT8 model is checked op by op in ONNX Runtime (TensorRT's strongly typed graph)
     open: Callable[[Opening], Engine]
+    options: type[OnnxRuntimeOptions] | type[OpenVinoOptions] | type[TensorRtOptions] | None = None  # target.options
 
 
 def _open_onnxruntime(opening: Opening) -> Engine:
@@ -127,11 +159,21 @@ def _open_triton(opening: Opening) -> Engine:
 
 BACKENDS: dict[Backend, BackendSpec] = {
     Backend.ONNXRUNTIME: BackendSpec(
-        "ONNX Runtime on the CPU", "model_int8_qdq_onnxruntime.onnx", False, _open_onnxruntime
+        "ONNX Runtime on the CPU",
+        "model_int8_qdq_onnxruntime.onnx",
+        False,
+        _open_onnxruntime,
+        OnnxRuntimeOptions,
     ),
-    Backend.OPENVINO: BackendSpec("OpenVINO on the CPU (NNCF INT8)", "model_int8.xml", False, _open_openvino),
+    Backend.OPENVINO: BackendSpec(
+        "OpenVINO on the CPU (NNCF INT8)", "model_int8.xml", False, _open_openvino, OpenVinoOptions
+    ),
     Backend.TENSORRT: BackendSpec(
-        "TensorRT on an NVIDIA GPU or Jetson", "model_int8_qdq_tensorrt.onnx", True, _open_tensorrt
+        "TensorRT on an NVIDIA GPU or Jetson",
+        "model_int8_qdq_tensorrt.onnx",
+        True,
+        _open_tensorrt,
+        TensorRtOptions,
     ),
     Backend.TRITON: BackendSpec("a Triton Inference Server, over gRPC", None, False, _open_triton),
 }

@@ -193,6 +193,24 @@ def _verify_files(root: Path, manifest: Manifest, where: str) -> None:
                 f"bundle file {Path(where) / name} does not match its sha256 in {MANIFEST} "
                 "(altered or corrupt); copy the bundle again or rebuild it"
             )
+    _check_external_data(root, manifest, where)
+
+
+def _check_external_data(root: Path, manifest: Manifest, where: str) -> None:
+    """Every file an ONNX model of the bundle loads besides itself (external data) listed, so hashed:
+    ONNX Runtime and OpenVINO would read an unlisted ``w.bin`` beside the model unchecked."""
+    from mpt_edge.onnx_files import external_files
+
+    for name in sorted(n for n in manifest.files if n.endswith(".onnx")):
+        folder = PurePosixPath(name).parent
+        for location in external_files(root / name):
+            member = (folder / location).as_posix() if str(folder) != "." else location
+            check_member_name(member, f"bundle {where}: external data of {name}")
+            if member not in manifest.files:
+                raise InputError(
+                    f"bundle {where}: {name} loads external data {location!r}, which {MANIFEST} does not "
+                    "list (nothing unverified is loaded); rebuild the bundle"
+                )
 
 
 def _inside(path: Path, root: Path) -> bool:

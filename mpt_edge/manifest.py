@@ -14,9 +14,10 @@ tar the user gave) and the fix: rebuild the bundle.
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import PurePosixPath
 from typing import Any
 
@@ -97,6 +98,87 @@ def _shape(value: object) -> tuple[int, ...]:
     return tuple(value)
 
 
+PRECISIONS = ("fp32", "fp16", "int8")
+_JSON_TYPES: dict[str, tuple[type, ...]] = {
+    "int": (int,),
+    "float": (int, float),
+    "str": (str,),
+    "bool": (bool,),
+    "int | None": (int, type(None)),
+}
+
+
+def check_types(kind: type, values: Mapping[str, Any], label: str) -> None:
+    """Each value of ``values`` of the JSON type its field in the dataclass ``kind`` declares (a number
+    where a float is, never a string "2.0"; a tuple field a list of numbers): one line naming the field."""
+    declared = {f.name: str(f.type) for f in fields(kind)}
+    for name, value in values.items():
+        annotation = declared.get(name)
+        if annotation is None:
+            continue
+        if annotation.startswith("tuple["):
+            ok = isinstance(value, (list, tuple)) and all(_is_number(v) for v in value)
+        else:
+            allowed = _JSON_TYPES.get(annotation)
+            ok = allowed is None or (isinstance(value, allowed) and (bool in allowed or not isinstance(value, bool)))
+            if ok and isinstance(value, float) and not math.isfinite(value):
+                ok = False
+        if not ok:
+            raise InputError(f"{label}.{name} is {value!r}, not a {annotation}")
+
+
+def _is_number(value: object) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _check_values(data: Mapping[str, Any], where: str, outputs: Mapping[str, tuple[int, ...]]) -> None:
+    """The manifest to the value: what the runtime would otherwise meet at the first event as a traceback
+    (a string alpha, two class names for a 3-output model) or as unbounded work (100000 threads)."""
+    from mpt_edge.backends import BACKENDS as BACKEND_TABLE
+    from mpt_edge.backends import Backend
+    from mpt_edge.faces import DETECTORS
+    from mpt_edge.motion.config import MotionConfig
+
+    if data["precision"] not in PRECISIONS:
+        raise _fail(where, f"precision {data['precision']!r} is not one of {', '.join(PRECISIONS)}")
+    motion = data["motion_config"]
+    try:
+        check_types(MotionConfig, motion, "motion_config")
+        MotionConfig.from_dict(dict(motion))
+    except (InputError, TypeError) as error:
+        raise _fail(where, str(error)) from None
+    names = data["class_names"]
+    if len(set(names)) != len(names) or not all(n.strip() for n in names):
+        raise _fail(where, f"class_names {names!r} has an empty or repeated name")
+    first, shape = next(iter(outputs.items()))
+    if shape[-1] != len(names):
+        raise _fail(where, f"{len(names)} class names for the output {first!r} of {shape[-1]} classes")
+    options = data["target"].get("options", {})
+    if not isinstance(options, dict):
+        raise _fail(where, "target.options is not an object")
+    kind = BACKEND_TABLE[Backend(data["backend"])].options
+    if kind is not None:
+        try:
+            check_types(kind, options, f"target.options ({data['backend']})")
+            kind(**{k: v for k, v in options.items() if k in {f.name for f in fields(kind)}})
+        except (InputError, TypeError) as error:
+            raise _fail(where, f"target.options: {error}") from None
+    if data["backend"] == Backend.TRITON:
+        models = (data.get("triton") or {}).get("models") if isinstance(data.get("triton"), dict) else None
+        wanted = set(data.get("precisions") or {data["precision"]: "model"})
+        if (
+            not isinstance(models, dict)
+            or not wanted <= set(models)
+            or not all(isinstance(v, str) and v for v in models.values())
+        ):
+            raise _fail(where, f"a Triton bundle needs 'triton.models' naming the served model of {sorted(wanted)}")
+    face = data.get("face")
+    if face is not None:
+        detector = face.get("detector") if isinstance(face, dict) else ""
+        if detector is not None and detector not in DETECTORS:
+            raise _fail(where, f"face.detector {detector!r} is not one of {', '.join(DETECTORS)}")
+
+
 def parse_manifest(data: object, where: str, mpt_edge_version: str = "") -> Manifest:
     """Validate a decoded ``manifest.json``; one line naming ``where`` for the first thing wrong."""
     if not isinstance(data, dict):
@@ -171,6 +253,7 @@ def parse_manifest(data: object, where: str, mpt_edge_version: str = "") -> Mani
             raise _fail(where, "'precisions' does not map precisions to roles")
     if not isinstance(data["target"].get("name", ""), str):
         raise _fail(where, "the target's name is not a string")
+    _check_values(data, where, shapes["outputs"])
     return Manifest(
         schema_version=version,
         backend=backend,

@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from mpt_edge.errors import InputError
+from mpt_edge.errors import InputError, library_reason
 
 KEY = "mpt_edge"
 FORMAT = "mpt-edge-onnx"
@@ -27,7 +27,7 @@ def read_onnx_meta(path: str | Path) -> dict[str, Any]:
         session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     except Exception as error:  # protobuf parse errors, unsupported opsets
         raise InputError(
-            f"cannot load ONNX model {path} ({str(error).splitlines()[0][:160]}); re-export it with `mpt-edge export`"
+            f"cannot load ONNX model {path} ({library_reason(error)}); re-export it with `mpt-edge export`"
         ) from None
     raw = session.get_modelmeta().custom_metadata_map.get(KEY)
     if raw is None:
@@ -40,4 +40,37 @@ def read_onnx_meta(path: str | Path) -> dict[str, Any]:
             f"{path} has mpt-edge metadata version {meta.get('format_version')} (this "
             f"mpt-edge reads {FORMAT_VERSION}); re-export it with this version"
         )
+    _check_inputs(path, meta, {i.name: list(i.shape) for i in session.get_inputs()})
     return dict(meta)
+
+
+def input_shapes(meta: dict[str, Any]) -> dict[str, list[int]]:
+    """The model's input shapes (batch 1) as its metadata defines them: the ViT image at the face size,
+    the motion prompts of the prompt variant's (tokens, features). One definition for the bundle's
+    manifest and the check of an exported model."""
+    from mpt_edge.motion.config import MotionConfig
+
+    motion = MotionConfig.from_dict(meta["motion_config"])
+    size, tokens = motion.face_size, [1, *motion.token_shape]
+    return {name: [1, 3, size, size] if name == "apex" else tokens for name in meta["inputs"]}
+
+
+def _check_inputs(path: Path, meta: dict[str, Any], graph: dict[str, list[Any]]) -> None:
+    """The graph's inputs are the metadata's, of the shapes it defines (a dynamic axis matches any size):
+    an edited model was found only at the first inference, as ONNX Runtime's InvalidArgument."""
+    try:
+        declared = input_shapes(meta)
+    except (KeyError, TypeError, InputError) as error:
+        raise InputError(f"{path}: its mpt-edge metadata is damaged ({error}); export the checkpoint again") from None
+    for name, shape in declared.items():
+        if name not in graph:
+            raise InputError(
+                f"{path}: the metadata names input {name!r}, the graph has {sorted(graph)}; export the checkpoint again"
+            )
+        actual = graph[name]
+        same = len(shape) == len(actual) and all(not isinstance(a, int) or a == d for a, d in zip(actual, shape))
+        if not same:
+            raise InputError(
+                f"{path}: input {name!r} has shape {actual} in the graph but {shape} by its mpt-edge metadata "
+                "(the model was edited after export); export the checkpoint again"
+            )

@@ -17,8 +17,7 @@ from mpt_edge.bundle import Bundle, pack_bundle, sha256_file, write_bundle
 from mpt_edge.engines import open_engine
 from mpt_edge.errors import InputError, MptEdgeError
 from mpt_edge.faces import CANONICAL_LAYOUT
-from mpt_edge.motion.config import MotionConfig
-from mpt_edge.onnx_meta import read_onnx_meta
+from mpt_edge.onnx_meta import input_shapes, read_onnx_meta
 from targets import cache
 from targets.profile import TargetProfile
 
@@ -237,9 +236,7 @@ def _build_in(
         int8, report = ensure_int8(
             onnx_path, profile.calibration, work, lambda: load_pairs(meta), calibration_size, log, data_key
         )
-    motion = MotionConfig.from_dict(meta["motion_config"])  # the prompt variant sets the feature count
-    size, tokens = motion.face_size, [1, *motion.token_shape]
-    inputs = {name: [1, 3, size, size] if name == "apex" else tokens for name in meta["inputs"]}
+    inputs = input_shapes(meta)  # the prompt variant sets the feature count
     outputs = {"logits": [1, len(meta["class_names"])]}
     extra: dict[str, Any] = {}
     if server:
@@ -252,13 +249,8 @@ def _build_in(
     check_model = files[roles["model"]]
     rng = np.random.default_rng(0)
     probe = [
-        {
-            "apex": rng.standard_normal((1, 3, size, size), dtype=np.float32),
-            "motion": rng.standard_normal(tokens, dtype=np.float32),
-        }
-        for _ in range(4)
+        {name: rng.standard_normal(tuple(shape), dtype=np.float32) for name, shape in inputs.items()} for _ in range(4)
     ]
-    probe = [{k: v for k, v in f.items() if k in meta["inputs"]} for f in probe]
     # a strongly typed model (jetson-*, triton-gpu carry TensorRT's) is checked op by op
     as_written = any(Backend(b).spec.checked_as_written for b in (profile.backend, profile.calibration) if b)
     check = validate(check_model, onnx_path, probe, optimize=not as_written)

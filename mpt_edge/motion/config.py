@@ -28,6 +28,7 @@ from mpt_edge.errors import InputError
 from mpt_edge.motion.images import check_alpha
 
 DEFAULT_ALPHA = 2.0
+MAX_FACE_SIZE = 1024  # px: the largest aligned face (the paper's ViT-B reads 224, DINOv2 up to 518)
 
 #: ImageNet statistics both backbone families were pre-trained with (timm ViT/DeiT, DINOv2).
 IMAGENET_MEAN: tuple[float, float, float] = (0.485, 0.456, 0.406)
@@ -89,20 +90,25 @@ class MotionConfig:
         problems = []
         if len(self.image_mean) != 3 or len(self.image_std) != 3 or min(self.image_std) <= 0:
             problems.append("image_mean/image_std need 3 values, std > 0")
-        if self.face_size < 32:
-            problems.append(f"face_size={self.face_size} (need >= 32)")
-        if self.patch_size < 1 or self.face_size % self.patch_size:
+        if not 32 <= self.face_size <= MAX_FACE_SIZE:
+            problems.append(f"face_size={self.face_size} (need 32..{MAX_FACE_SIZE})")
+        sizes_ok = (
+            32 <= self.face_size <= MAX_FACE_SIZE and self.patch_size >= 1 and not self.face_size % self.patch_size
+        )
+        if 32 <= self.face_size <= MAX_FACE_SIZE and not sizes_ok:
             problems.append(f"patch_size={self.patch_size} must divide face_size={self.face_size}")
         try:
             check_alpha(self.alpha)
         except InputError as error:
             problems.append(str(error))
-        if self.pyramid_levels < 1:
-            problems.append(f"pyramid_levels={self.pyramid_levels} (need >= 1)")
+        if not 1 <= self.pyramid_levels <= 8:
+            problems.append(f"pyramid_levels={self.pyramid_levels} (need 1..8)")
         if not (0.0 <= self.finest_level_gain <= 1.0) or not (0.0 <= self.lowpass_gain <= 1.0):
             problems.append("finest_level_gain and lowpass_gain must lie in [0, 1]")
-        if not (1 <= self.token_grid <= self.face_size // self.patch_size):
+        if sizes_ok and not (1 <= self.token_grid <= self.face_size // self.patch_size):
             problems.append(f"token_grid={self.token_grid} (need 1..{self.face_size // self.patch_size})")
+        elif not sizes_ok and self.token_grid < 1:
+            problems.append(f"token_grid={self.token_grid} (need >= 1)")
         if not (self.sigma_patches > 0.0) or not (self.flow_eps > 0.0):
             problems.append("sigma_patches and flow_eps must be > 0")
         if self.prompt_variant not in PROMPT_VARIANTS:

@@ -58,8 +58,11 @@ def to_gray(image: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(image, cv2.COLOR_BGR2GRAY)
 
 
+MAX_ALPHA = 100.0  # the paper ablates 2..20; past 100 a pixel's motion leaves the face
+
+
 def check_alpha(alpha: float) -> float:
     alpha = float(alpha)
-    if not np.isfinite(alpha) or alpha < 0:
-        raise InputError(f"magnification factor alpha={alpha} is invalid; use a finite value >= 0")
+    if not np.isfinite(alpha) or not 0 <= alpha <= MAX_ALPHA:
+        raise InputError(f"magnification factor alpha={alpha} is invalid; use a value in 0..{MAX_ALPHA:g}")
     return alpha
