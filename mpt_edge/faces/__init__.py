@@ -101,7 +101,7 @@ def _check_not_altered(name: str) -> None:
     if altered:
         raise InputError(
             f"face model {model_dir() / altered[0]} is altered or corrupt (sha256 differs from its pin): "
-            f"run `{INSTALL_COMMAND} --force`, or pass --face haar"
+            f"run `{INSTALL_COMMAND}` again (it replaces the altered file), or pass --face haar"
         )
 
 

