@@ -18,10 +18,12 @@ with a constant-time compare; without it: 401 and no frame.
 
 from __future__ import annotations
 
+import errno
 import hmac
 import ipaddress
 import json
 import secrets
+import socket
 import threading
 import time
 from collections import deque
@@ -29,7 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
-from urllib.parse import parse_qs, urlparse
+from urllib.parse import parse_qs, quote, urlparse
 
 import cv2
 import numpy as np
@@ -54,6 +56,41 @@ async function health() { try { const h = await (await fetch("/healthz%(query)s"
   ${h.dropped} | events ${h.events}`; } catch (e) {} }
 setInterval(health, 1000); health();
 </script></body></html>"""
+
+
+# Every connection gets this long to send its request (before the token is even looked at) and for
+# each write; at most MAX_CONNECTIONS are served at once, the rest closed at once: idle sockets held
+# 150 threads before (nothing bounded them, and they never timed out).
+REQUEST_TIMEOUT_S = 10.0
+MAX_CONNECTIONS = 32
+
+
+class _BoundedServer(ThreadingHTTPServer):
+    """A threaded HTTP server that serves at most ``MAX_CONNECTIONS`` connections at a time."""
+
+    daemon_threads = True
+    request_queue_size = 64
+
+    def __init__(self, address: tuple[str, int], handler: type[BaseHTTPRequestHandler]) -> None:
+        self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+        self._slots = threading.BoundedSemaphore(MAX_CONNECTIONS)
+        super().__init__(address, handler)
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):  # full: refuse this one, keep serving the others
+            self.shutdown_request(request)
+            return
+        try:
+            super().process_request(request, client_address)
+        except BaseException:
+            self._slots.release()
+            raise
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
 
 
 def parse_bind(spec: str) -> tuple[str, int]:
@@ -138,18 +175,30 @@ class LiveView:
 
     # --- serving ---------------------------------------------------------------------------------
     @property
+    def _authority(self) -> str:
+        return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
+
+    @property
+    def query(self) -> str:
+        """``?token=…`` URL-encoded (a token with ``+ & # %`` or quotes stays one value, and is safe in the
+        page's HTML and script), or nothing without a token."""
+        return f"?token={quote(self.token, safe='')}" if self.token else ""
+
+    @property
     def url(self) -> str:
-        return f"http://{self.host}:{self.port}/" + (f"?token={self.token}" if self.token else "")
+        return f"http://{self._authority}/{self.query}"
 
     @property
     def display_url(self) -> str:
         """The address to print: never the token (a generated one is shown once, a given one the user has)."""
-        return f"http://{self.host}:{self.port}/" + (" (append ?token=YOUR_TOKEN)" if self.token else "")
+        return f"http://{self._authority}/" + (" (append ?token=YOUR_TOKEN)" if self.token else "")
 
     def start(self) -> LiveView:
         view = self
 
         class Handler(BaseHTTPRequestHandler):
+            timeout = REQUEST_TIMEOUT_S  # set on the socket before the request line is read
+
             def log_message(self, *args: Any) -> None:
                 pass
 
@@ -172,10 +221,9 @@ class LiveView:
                     self.wfile.write(b"401: this live view needs its token (?token=... or Authorization: Bearer ...)\n")
                     return
                 path = urlparse(self.path).path
-                query = f"?token={view.token}" if view.token else ""
                 try:
                     if path == "/":
-                        self._send(200, "text/html; charset=utf-8", (PAGE % {"query": query}).encode())
+                        self._send(200, "text/html; charset=utf-8", (PAGE % {"query": view.query}).encode())
                     elif path == "/healthz":
                         health = {**view.health, **({"source_state": view.source_state()} if view.source_state else {})}
                         self._send(200, "application/json", json.dumps(health).encode())
@@ -203,12 +251,13 @@ class LiveView:
                 self.wfile.write(body)
 
         try:
-            self._server = ThreadingHTTPServer((self.host, self.port), Handler)
+            self._server = _BoundedServer((self.host, self.port), Handler)
         except OSError as error:
+            in_use = error.errno == errno.EADDRINUSE
             raise InputError(
-                f"--serve {self.host}:{self.port}: cannot listen there ({error.strerror}); pick another port"
+                f"--serve {self._authority}: cannot listen there ({error.strerror}); "
+                + ("pick another port" if in_use else "give an address of this machine, e.g. 127.0.0.1 or [::1]")
             ) from None
-        self._server.daemon_threads = True
         self.port = self._server.server_address[1]
         threading.Thread(target=self._server.serve_forever, name="live-view", daemon=True).start()
         threading.Thread(target=self._encode_loop, name="live-view-encoder", daemon=True).start()
