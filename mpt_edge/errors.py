@@ -31,6 +31,23 @@ _OS_ADVICE = {
 }
 
 
+def library_reason(error: BaseException, limit: int = 240) -> str:
+    """What a library's exception says, in one line: OpenVINO's start with a line naming its own source file
+    (``Exception from src/inference/src/cpp/core.cpp:132:``) and give the reason after it, so keeping
+    only the first line lost the reason."""
+    import re
+
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    said = [
+        line
+        for line in lines
+        if not re.match(r"^(Exception from |Check '.*' failed at )?\S+\.(cpp|hpp|h):\d+:?$", line)
+    ]
+    said = [re.sub(r"^Exception from \S+:\d+:\s*", "", line) for line in said] or lines
+    text = " ".join(said) or type(error).__name__
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _os_line(error: OSError) -> str:
     import errno as errno_module
 

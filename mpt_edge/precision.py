@@ -68,8 +68,9 @@ def cpu_identity(backend: str) -> dict[str, Any]:
     name, flags = cpu_model_and_flags()
     identity: dict[str, Any] = {"cpu": name, "flags": flags, "backend": backend}
     if backend == Backend.OPENVINO:
-        import openvino as ov
+        from mpt_edge.engines.openvino import openvino_module
 
+        ov = openvino_module()
         core = ov.Core()
         identity["openvino"] = ov.get_version()
         identity["optimization_capabilities"] = sorted(

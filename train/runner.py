@@ -28,7 +28,7 @@ import torch
 
 from mpt_edge import __version__
 from mpt_edge.errors import MptEdgeError
-from mpt_edge.io import atomic_write_bytes
+from mpt_edge.io import atomic_write_bytes, spreadsheet_safe
 from mpt_edge.motion.config import MotionConfig
 from train.baselines import BASELINES, LABELS, PairFeatures
 from train.configs import MPTConfig, get_config
@@ -330,16 +330,15 @@ def write_predictions(path: Path, results: list[dict[str, Any]], class_names: li
     for r in results:
         for row, key in enumerate(r["keys"]):
             dataset, subject, clip = key.split("/", 2)
-            writer.writerow(
-                [
-                    r["fold"],
-                    clip,
-                    subject,
-                    dataset,
-                    class_names[r["y_true"][row]],
-                    class_names[r["y_pred"][row]],
-                    *(f"{v:.6f}" for v in r["scores"][row]),
-                    *(class_names[r["baselines"][n]["y_pred"][row]] for n in names),
-                ]
-            )
+            cells = [
+                r["fold"],
+                clip,
+                subject,
+                dataset,
+                class_names[r["y_true"][row]],
+                class_names[r["y_pred"][row]],
+                *(f"{v:.6f}" for v in r["scores"][row]),
+                *(class_names[r["baselines"][n]["y_pred"][row]] for n in names),
+            ]
+            writer.writerow([spreadsheet_safe(cell) for cell in cells])
     atomic_write_bytes(path, table.getvalue().encode())

@@ -13,8 +13,8 @@ from mpt_edge.commands.common import PRECISION, SERVER, user_errors
 @user_errors
 def bench(
     bundle: Path = typer.Argument(..., help="A bundle folder from `mpt-edge build`."),
-    seconds: float = typer.Option(5.0, "--seconds", help="How long to measure."),
-    warmup: int = typer.Option(5, "--warmup", help="Untimed inferences first."),
+    seconds: float = typer.Option(5.0, "--seconds", min=0.01, max=3600.0, help="How long to measure."),
+    warmup: int = typer.Option(5, "--warmup", min=0, max=10_000, help="Untimed inferences first."),
     precision: str = PRECISION,
     server: str | None = SERVER,
     as_json: bool = typer.Option(False, "--json", help="Print JSON."),

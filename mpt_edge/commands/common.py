@@ -20,6 +20,7 @@ F = TypeVar("F", bound=Callable[..., object])
 
 EXIT_USER_ERROR = 2
 EXIT_TERMINATED = 143  # 128 + SIGTERM, as a shell reports a process ended by it
+STOPPED_LINE = "stopped (SIGTERM); what was being written was finished or removed"
 
 OVERWRITE_HELP = "Write into --out even though it holds files this command did not write (they may be replaced)."
 DATASET_HELP = (
@@ -72,7 +73,7 @@ def user_errors(func: F) -> F:
         except (typer.Exit, typer.Abort):
             raise
         except Terminated:
-            typer.secho("stopped (SIGTERM); what was being written was finished or removed", err=True)
+            typer.secho(STOPPED_LINE, err=True)
             raise typer.Exit(EXIT_TERMINATED) from None
         except Exception as error:
             line = None if _is_cli_exception(error) else describe(error)  # click's own: it prints them itself

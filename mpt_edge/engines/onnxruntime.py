@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from mpt_edge.engines.base import EngineBase
-from mpt_edge.errors import InputError
+from mpt_edge.errors import InputError, library_reason
 
 
 class OnnxRuntimeEngine(EngineBase):
@@ -31,9 +31,7 @@ class OnnxRuntimeEngine(EngineBase):
         try:
             self.session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
         except Exception as error:
-            raise InputError(
-                f"ONNX Runtime cannot load {path} ({str(error).splitlines()[0][:160]}); rebuild it"
-            ) from None
+            raise InputError(f"ONNX Runtime cannot load {path} ({library_reason(error)}); rebuild it") from None
         self.input_names = [i.name for i in self.session.get_inputs()]
         self.input_shapes = {i.name: _dims(i.shape) for i in self.session.get_inputs()}
         self.output_shapes = {o.name: _dims(o.shape) for o in self.session.get_outputs()}

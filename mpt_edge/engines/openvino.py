@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 
 from mpt_edge.engines.base import EngineBase
-from mpt_edge.errors import InputError
+from mpt_edge.errors import InputError, MptEdgeError, library_reason
 
 
 def isa_capped_below_bf16() -> bool:
@@ -22,6 +22,18 @@ def isa_capped_below_bf16() -> bool:
     )
 
 
+def openvino_module() -> Any:
+    """OpenVINO, or one line naming the extra that installs it (a device install may lack it)."""
+    try:
+        import openvino as ov
+    except ImportError:
+        raise MptEdgeError(
+            "this bundle runs on OpenVINO, which is not installed here: pip install 'mpt-edge[openvino]' "
+            "(or build an onnxruntime-cpu bundle)"
+        ) from None
+    return ov
+
+
 class OpenVinoEngine(EngineBase):
     backend = "openvino"
 
@@ -30,8 +42,7 @@ class OpenVinoEngine(EngineBase):
     ) -> None:
         """``inference_precision="f32"`` keeps an FP32 model in FP32: on CPUs with AVX-512 BF16 or AMX,
         OpenVINO otherwise runs it in bf16 (|Δlogit| ~5e-3 instead of ~1e-6)."""
-        import openvino as ov
-
+        ov = openvino_module()
         core = ov.Core()
         config: dict[str, Any] = {"PERFORMANCE_HINT": hint}
         if inference_precision is None and isa_capped_below_bf16():
@@ -43,7 +54,7 @@ class OpenVinoEngine(EngineBase):
         try:
             self.compiled = core.compile_model(str(path), "CPU", config)
         except Exception as error:
-            raise InputError(f"OpenVINO cannot load {path} ({str(error).splitlines()[0][:160]}); rebuild it") from None
+            raise InputError(f"OpenVINO cannot load {path} ({library_reason(error)}); rebuild it") from None
         self.input_names = [port.get_any_name() for port in self.compiled.inputs]
         self.input_shapes = {port.get_any_name(): _dims(port.get_partial_shape()) for port in self.compiled.inputs}
         self.output_shapes = {port.get_any_name(): _dims(port.get_partial_shape()) for port in self.compiled.outputs}

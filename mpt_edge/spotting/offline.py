@@ -171,7 +171,7 @@ def write_intervals(out: Path, rows: list[dict[str, Any]]) -> None:
     import io
     import json
 
-    from mpt_edge.io import atomic_write_bytes
+    from mpt_edge.io import atomic_write_bytes, spreadsheet_safe
 
     if out.suffix.lower() == ".csv":
         buffer = io.StringIO()
@@ -191,7 +191,7 @@ def write_intervals(out: Path, rows: list[dict[str, Any]]) -> None:
         writer = csv.DictWriter(buffer, columns, extrasaction="ignore", lineterminator="\n")
         writer.writeheader()
         for row in rows:
-            writer.writerow({"source": "ours", **row})
+            writer.writerow({key: spreadsheet_safe(value) for key, value in {"source": "ours", **row}.items()})
         atomic_write_bytes(out, buffer.getvalue().encode())
     else:
         atomic_write_bytes(out, "".join(json.dumps(row) + "\n" for row in rows).encode())

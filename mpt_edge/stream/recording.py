@@ -10,8 +10,11 @@ Opt-in only: faces are biometric data.
 
 from __future__ import annotations
 
+import glob
 import os
+import re
 import tempfile
+import time
 from pathlib import Path
 from types import TracebackType
 
@@ -21,6 +24,40 @@ import numpy as np
 from mpt_edge.errors import InputError
 
 FOURCC = "mp4v"
+PARTIAL = ".partial.mp4"
+_OLD_PARTIAL = re.compile(r"[a-z0-9_]{8}")  # mkstemp's random part, as 0.2.0 named them (no pid)
+_OLD_PARTIAL_AGE_S = 600  # a live recording touches its file every frame
+
+
+def remove_stale_partials(folder: Path, stem: str) -> list[Path]:
+    """Delete the unfinished recordings of ``stem`` that a killed mpt-edge left in ``folder``: ours by
+    their name (``.STEM.PID.XXXXXXXX.partial.mp4``), and only where that process is gone. Nothing else."""
+    removed = []
+    prefix = f".{stem}."
+    for path in folder.glob(f".{glob.escape(stem)}.*{PARTIAL}"):
+        middle = path.name[len(prefix) : -len(PARTIAL)].split(".")
+        if len(middle) == 2 and middle[0].isdigit() and _OLD_PARTIAL.fullmatch(middle[1]):
+            stale = not _alive(int(middle[0]))
+        elif len(middle) == 1 and _OLD_PARTIAL.fullmatch(middle[0]):
+            stale = time.time() - path.stat().st_mtime > _OLD_PARTIAL_AGE_S
+        else:
+            continue
+        if stale:
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
 
 
 class RecordingSink:
@@ -35,7 +72,10 @@ class RecordingSink:
             raise InputError(f"--record {self.path}: folder {folder} does not exist; create it first")
         if self.path.is_dir():
             raise InputError(f"--record {self.path} is a folder; name the .mp4 file to write")
-        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.", suffix=".partial.mp4", dir=folder)
+        remove_stale_partials(folder, self.path.stem)
+        # the pid in the name: a later run can tell a recording killed mid-way (SIGKILL, power) from one
+        # another process is still writing
+        fd, tmp = tempfile.mkstemp(prefix=f".{self.path.stem}.{os.getpid()}.", suffix=PARTIAL, dir=folder)
         os.close(fd)
         self.tmp = Path(tmp)
         self.fps = fps if fps and fps > 0 else 30.0
