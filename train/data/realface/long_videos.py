@@ -18,7 +18,7 @@ Only expressions are annotated: blinks, talking and head moves are what a spotte
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -62,10 +62,122 @@ class LongVideoPlan:
     talking: tuple[tuple[int, int, float], ...]  # (start, end, Hz)
     head_keys: tuple[tuple[int, float, float, float], ...] = field(default=())  # (frame, dx, dy, degrees)
     light_keys: tuple[tuple[int, float], ...] = field(default=())  # (frame, gain)
+    # conversation style: every syllable (frame of its peak, opening 0..1) and the person's mouth travel
+    syllables: tuple[tuple[int, float], ...] = field(default=())
+    talk_px: float = 2.0
+    lid_px: float = 4.0
+    moves: tuple[tuple[int, int], ...] = field(default=())  # quick head turns and nods: (start, end)
+    style: str = "rest"
+
+
+STYLES = ("rest", "conversation")
+# The people of the real-face preset split once, by name, so a spotter's choices are made on some people
+# and reported on the others. The held-out eight are those of the README's first spotting table (seed 0).
+HELD_OUT_PEOPLE = (
+    "pyfeat-f1",
+    "pyfeat-f13",
+    "pyfeat-m7",
+    "pyfeat-single",
+    "pyfeat-multi-1",
+    "pyfeat-multi-3",
+    "fr-obama",
+    "fr-biden",
+)
+PEOPLE_GROUPS = ("all", "tuning", "held-out")
 
 
 def _free(busy: list[tuple[int, int]], start: int, end: int, margin: int) -> bool:
     return all(end + margin < a or start - margin > b for a, b in busy)
+
+
+def plan_conversation(rng: np.random.Generator, subject: int, identity: str, seconds: float) -> LongVideoPlan:
+    """An interview, as a screener sees one: talking 30-50 % of the time (spells of 2-10 s, syllables at
+    2-5 Hz of varying opening, the person's own mouth travel), 12-25 blinks a minute with the whole lid
+    (4-6 px), slow drift plus quick turns and nods, light changes — and micro- and macro-expressions that
+    ignore all of it: during talking, beside blinks, macro-expressions of up to 6 s."""
+    frames = int(round(seconds * FPS))
+    talking, syllables = [], []
+    t = int(rng.uniform(1.0, 4.0) * FPS)
+    share = rng.uniform(0.3, 0.5)
+    while t < frames - 2 * FPS:
+        length = int(min(rng.uniform(2.0, 10.0) * FPS, frames - FPS - t))
+        if length < FPS:
+            break
+        hertz = float(rng.uniform(2.0, 5.0))
+        talking.append((t, t + length, hertz))
+        spell = float(rng.uniform(0.6, 1.0))
+        at = t + rng.uniform(0.05, 0.2) * FPS
+        while at < t + length:
+            syllables.append((int(round(at)), spell * float(rng.uniform(0.4, 1.0))))
+            at += FPS / hertz * rng.uniform(0.7, 1.3)
+        gap = length * (1 - share) / share * rng.uniform(0.6, 1.4)
+        t += length + int(max(gap, 1.5 * FPS))
+    expressions = []
+    t = int(rng.uniform(1.5, 3.0) * FPS)
+    while True:
+        kind = "ME" if rng.random() < 0.6 else "MaE"
+        if kind == "ME":
+            length = int(round(rng.uniform(0.2, 0.5) * FPS))
+            apex = int(round(length * rng.uniform(0.35, 0.55)))
+            amplitude = float(rng.uniform(1.0, 3.0))
+        else:
+            length = int(round(rng.uniform(0.8, 6.0) * FPS))
+            apex = int(round(rng.uniform(0.25, 0.4) * FPS))
+            amplitude = float(rng.uniform(3.0, 8.0))
+        if t + length >= frames - FPS:
+            break
+        emotion = str(rng.choice(CASME2_CLASSES))
+        aus = AU_SETS[emotion][rng.integers(len(AU_SETS[emotion]))]
+        expressions.append(Expression(kind, t, t + apex, t + length, emotion, tuple(aus), amplitude))
+        t += length + int(rng.uniform(2.0, 7.0) * FPS)
+    blinks, t = [], int(rng.uniform(0.5, 2.0) * FPS)
+    rate = rng.uniform(12, 25) / 60.0  # blinks per second
+    while t < frames - FPS // 2:
+        blinks.append(t)
+        t += int(max(0.5, rng.exponential(1 / rate) * 0.6 + 0.4 / rate) * FPS)
+    head = [(0, 0.0, 0.0, 0.0)]
+    for key in range(5 * FPS, frames, 5 * FPS):
+        head.append((key, float(rng.uniform(-3, 3)), float(rng.uniform(-2, 2)), float(rng.uniform(-1, 1))))
+    keys = sorted(head)
+    moves = []
+    busy = [(e.onset, e.offset) for e in expressions]
+    for _ in range(max(1, int(round(seconds / 20)))):  # turns and nods, away from expressions
+        for _attempt in range(50):
+            start = int(rng.integers(2 * FPS, frames - 2 * FPS))
+            end = start + int(rng.uniform(0.4, 0.8) * FPS)
+            if _free(busy, start, end, FPS // 3):
+                moves.append((start, end))
+                busy.append((start, end))
+                break
+    for start, end in moves:
+        before = _interpolate_head(keys, start)
+        if rng.random() < 0.5:  # a turn: the head ends elsewhere
+            shift = rng.normal(0, 1, 2)
+            shift = shift / np.linalg.norm(shift) * rng.uniform(4, 10)
+            moved = [
+                (end, before[0] + float(shift[0]), before[1] + float(shift[1]), before[2] + float(rng.uniform(-2, 2)))
+            ]
+        else:  # a nod: down and back
+            middle = (start + end) // 2
+            moved = [(middle, before[0], before[1] + float(rng.uniform(4, 8)), before[2]), (end, *before)]
+        keys = sorted([k for k in keys if not start <= k[0] <= end] + [(start, *before), *moved])
+    light = [(key, float(rng.uniform(0.96, 1.04))) for key in range(0, frames + 8 * FPS, 8 * FPS)]
+    return LongVideoPlan(
+        subject,
+        FIRST_CODE + subject - 1,
+        identity,
+        frames,
+        tuple(expressions),
+        tuple(blinks),
+        tuple(talking),
+        tuple(keys),
+        tuple(light),
+        syllables=tuple(syllables),
+        talk_px=float(rng.uniform(1.5, 3.0)),
+        lid_px=float(rng.uniform(4.0, 6.0)),
+        moves=tuple(moves),
+        style="conversation",
+    )
 
 
 def plan_video(rng: np.random.Generator, subject: int, identity: str, seconds: float) -> LongVideoPlan:
@@ -171,17 +283,23 @@ def render_video(
             fall = bump(plan.frames, hold_end - 10**6, hold_end, e.offset)
             profile = np.where(t <= e.apex, rise, np.where(t <= hold_end, 1.0, fall))
         fields.append((expression, profile))
-    lids = normalised(au_field(scene, model, {"AU43": 1.0}), scene.face_mask, 4.0)
+    lids = normalised(au_field(scene, model, {"AU43": 1.0}), scene.face_mask, plan.lid_px)
     blink = np.zeros(plan.frames)
     for peak in plan.blinks:
         blink = np.maximum(blink, bump(plan.frames, peak - 4, peak, peak + 4))
     fields.append((lids, blink))
-    jaw = normalised(au_field(scene, model, {"AU25": 1.0, "AU26": 1.0}), scene.face_mask, 2.0)
+    jaw = normalised(au_field(scene, model, {"AU25": 1.0, "AU26": 1.0}), scene.face_mask, plan.talk_px)
     talk = np.zeros(plan.frames)
     seconds = np.arange(plan.frames) / FPS
-    for start, end, hertz in plan.talking:
-        inside = (np.arange(plan.frames) >= start) & (np.arange(plan.frames) <= end)
-        talk = np.where(inside, 0.5 - 0.5 * np.cos(2 * np.pi * hertz * (seconds - start / FPS)), talk)
+    if plan.syllables:  # each syllable opens the mouth and closes it again, over its share of the spell
+        for start, end, hertz in plan.talking:
+            half = FPS / hertz / 2
+            for peak, opening in (s for s in plan.syllables if start <= s[0] <= end):
+                talk = np.maximum(talk, opening * bump(plan.frames, peak - half, peak, peak + half))
+    else:
+        for start, end, hertz in plan.talking:
+            inside = (np.arange(plan.frames) >= start) & (np.arange(plan.frames) <= end)
+            talk = np.where(inside, 0.5 - 0.5 * np.cos(2 * np.pi * hertz * (seconds - start / FPS)), talk)
     fields.append((jaw, talk))
     keys = list(plan.head_keys)
     light_frames = [k[0] for k in plan.light_keys]
@@ -208,20 +326,39 @@ def video_folder(plan: LongVideoPlan) -> str:
     return f"s{plan.code}/{plan.code}_{plan.subject:02d}01realface"
 
 
+def choose_people(identities: Sequence[Identity], group: str) -> list[Identity]:
+    """The identities of ``group``: all, the tuning people or the held-out people (split by name)."""
+    if group not in PEOPLE_GROUPS:
+        raise InputError(f"people {group!r}: choose {', '.join(PEOPLE_GROUPS)}")
+    if group == "all":
+        return list(identities)
+    held_out = [i for i in identities if i.name in HELD_OUT_PEOPLE]
+    return held_out if group == "held-out" else [i for i in identities if i.name not in HELD_OUT_PEOPLE]
+
+
 def write_long_videos(
-    root: Path, subjects: int, seconds: float, seed: int, on_frame: Callable[[], None] | None = None
+    root: Path,
+    subjects: int,
+    seconds: float,
+    seed: int,
+    on_frame: Callable[[], None] | None = None,
+    style: str = "rest",
+    people: str = "all",
 ) -> dict:
     """Render ``subjects`` people's videos into ``root`` (new) via a temp folder renamed into place."""
-    found = find_identities()
-    if subjects > len(found.identities):
-        raise InputError(f"the real-face preset has {len(found.identities)} identities; {subjects} long videos asked")
+    if style not in STYLES:
+        raise InputError(f"long-video style {style!r}: choose {', '.join(STYLES)}")
+    found = choose_people(find_identities().identities, people)
+    if subjects > len(found):
+        raise InputError(f"the real-face preset has {len(found)} identities ({people}); {subjects} long videos asked")
     model = load_au_model()
     rng = np.random.default_rng([seed, 34])
-    people = [found.identities[k] for k in sorted(rng.permutation(len(found.identities))[:subjects])]
+    chosen = [found[k] for k in sorted(rng.permutation(len(found))[:subjects])]
+    planner = plan_conversation if style == "conversation" else plan_video
     with staged_folder(root) as tmp:
         plans = []
-        for number, person in enumerate(people, start=1):
-            plan = plan_video(rng, number, person.name, seconds)
+        for number, person in enumerate(chosen, start=1):
+            plan = planner(rng, number, person.name, seconds)
             render_video(plan, person, model, rng, tmp / FRAMES_FOLDER / video_folder(plan), on_frame)
             plans.append(plan)
         write_sheet(tmp / SHEET, plans)
@@ -231,6 +368,7 @@ def write_long_videos(
             "subjects": subjects,
             "seconds": seconds,
             "seed": seed,
+            **_set_key(style, people),
             "fps": FPS,
             "people": {f"s{p.code}": p.identity for p in plans},
             "videos": [asdict(p) for p in plans],
@@ -270,19 +408,36 @@ def write_sheet(path: Path, plans: list[LongVideoPlan]) -> None:
     book.save(path)
 
 
+def _set_key(style: str, people: str) -> dict[str, str]:
+    """What besides size and seed names a set: written only where it differs from the first sets', so
+    the caches of those stay valid."""
+    return {**({"style": style} if style != "rest" else {}), **({"people": people} if people != "all" else {})}
+
+
 def ensure_long_videos(
     root: Path | None,
     subjects: int = 8,
     seconds: float = 75.0,
     seed: int = 0,
     on_frame: Callable[[], None] | None = None,
+    style: str = "rest",
+    people: str = "all",
 ) -> Path:
-    """The folder of these long videos (default: in the data cache), rendered first if absent."""
+    """The folder of these long videos (default: in the data cache), rendered first if absent.
+    ``style``: rest (the first sets) or conversation; ``people``: all, tuning or held-out."""
     from train.data.synthetic_folder import default_cache
 
-    root = Path(root) if root else default_cache() / f"realface-long-v{VERSION}-n{subjects}x{seconds:g}s-seed{seed}"
+    key = _set_key(style, people)
+    suffix = "".join(f"-{v}" for v in key.values())
+    root = (
+        Path(root)
+        if root
+        else default_cache() / f"realface-long-v{VERSION}-n{subjects}x{seconds:g}s-seed{seed}{suffix}"
+    )
     if not holds_set(
-        root, "realface_long.json", {"subjects": subjects, "seconds": seconds, "seed": seed, "version": VERSION}
+        root,
+        "realface_long.json",
+        {"subjects": subjects, "seconds": seconds, "seed": seed, "version": VERSION, **key},
     ):
-        write_long_videos(root, subjects, seconds, seed, on_frame)
+        write_long_videos(root, subjects, seconds, seed, on_frame, style, people)
     return root

