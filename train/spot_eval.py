@@ -13,7 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mpt_edge.io import atomic_write_bytes
-from mpt_edge.spotting.intervals import Interval, SpottingScore, pool, score_video
+from mpt_edge.spotting.intervals import (
+    CONTEXTS,
+    Counts,
+    Distractors,
+    Interval,
+    SpottingScore,
+    count_by_context,
+    pool,
+    score_video,
+)
 from mpt_edge.spotting.offline import SpotOptions, SpotResult, spot_video
 from train.data.long_videos import LongVideo, read_long_videos
 
@@ -31,6 +40,8 @@ class VideoScore:
     intervals: tuple[Interval, ...] = field(repr=False, default=())
     baseline_intervals: tuple[Interval, ...] = field(repr=False, default=())
     truth: tuple[Interval, ...] = field(repr=False, default=())
+    fps: float = 30.0
+    distractors: Distractors | None = field(repr=False, default=None)  # where the set records them
 
 
 @dataclass(frozen=True)
@@ -49,7 +60,29 @@ class SpottingEvaluation:
     def frames_per_second(self) -> float:
         return self.frames / self.seconds if self.seconds else 0.0
 
+    @property
+    def minutes(self) -> float:
+        return sum(v.frames / v.fps for v in self.videos) / 60
+
+    def false_mes_per_minute(self, who: str = "ours") -> float:
+        """Spotted MEs that match no true ME, per minute of video (``who``: ours or baseline)."""
+        return (self.ours if who == "ours" else self.baseline).by_kind["ME"].fp / self.minutes if self.minutes else 0.0
+
+    def by_context(self, who: str = "ours") -> dict[str, Counts] | None:
+        """Counts split by what surrounds each interval (quiet, talking, blink, head move), pooled; None
+        where the set does not record its distractors (the real data sets)."""
+        if not self.videos or any(v.distractors is None for v in self.videos):
+            return None
+        total = {c: Counts() for c in CONTEXTS}
+        for v in self.videos:
+            assert v.distractors is not None
+            spotted = v.intervals if who == "ours" else v.baseline_intervals
+            for c, counts in count_by_context(spotted, v.truth, v.distractors, v.fps).items():
+                total[c] = total[c] + counts
+        return total
+
     def as_dict(self) -> dict:
+        contexts = {who: self.by_context(who) for who in ("ours", "baseline")}
         return {
             "dataset": self.dataset,
             "root": self.root,
@@ -60,6 +93,12 @@ class SpottingEvaluation:
             "baseline": self.baseline.as_dict(),
             "baseline_p": self.baseline_p,
             "baseline_sweep": {str(k): round(v, 4) for k, v in self.baseline_sweep.items()},
+            "minutes": round(self.minutes, 2),
+            "false_me_per_minute": {who: round(self.false_mes_per_minute(who), 2) for who in ("ours", "baseline")},
+            "by_context": {
+                who: ({c: n.as_dict() for c, n in found.items()} if found is not None else None)
+                for who, found in contexts.items()
+            },
             "videos": [
                 {
                     "video": v.video,
@@ -96,6 +135,7 @@ def evaluate_spotting(
         results.append((video, result))
         if plots is not None:
             plot_video(plots / f"{video.subject}_{video.name}.png", video, result)
+    recorded = recorded_distractors(Path(root)) if root is not None else {}
     sweep = {p: pool(score_video(r.baseline_intervals(p), v.truth) for v, r in results).overall.f1 for p in BASELINE_PS}
     best_p = max(sweep, key=lambda p: (sweep[p], -p))
     scores = tuple(
@@ -109,6 +149,8 @@ def evaluate_spotting(
             r.intervals,
             tuple(r.baseline_intervals(best_p)),
             v.truth,
+            r.fps,
+            recorded.get(v.subject),
         )
         for v, r in results
     )
@@ -123,6 +165,23 @@ def evaluate_spotting(
         sum(r.frames for _, r in results),
         sum(r.seconds for _, r in results),
     )
+
+
+def recorded_distractors(root: Path) -> dict[str, Distractors]:
+    """Blinks, talking and quick head moves per subject (``s15`` ...), from the real-face generator's
+    record (``realface_long.json``); empty for a set without one."""
+    path = root / "realface_long.json"
+    if not path.is_file():
+        return {}
+    meta = json.loads(path.read_text())
+    found = {}
+    for video in meta.get("videos", []):
+        found[f"s{video['code']}"] = Distractors(
+            tuple(int(b) for b in video.get("blinks", ())),
+            tuple((int(a), int(b)) for a, b, *_ in video.get("talking", ())),
+            tuple((int(a), int(b)) for a, b in video.get("moves", ())),
+        )
+    return found
 
 
 def plot_video(path: Path, video: LongVideo, result: SpotResult) -> Path:

@@ -193,13 +193,17 @@ def _print_scores(
     table = Table(
         title=f"{dataset}: MEGC spotting (IoU >= 0.5), {len(evaluation.videos)} videos, {evaluation.frames} frames"
     )
-    for column in ("", "ME F1", "MaE F1", "overall F1", "precision", "recall", "TP/FP/FN"):
+    contexts = {who: evaluation.by_context(who) for who in ("ours", "baseline")}
+    context_names = list(contexts["ours"] or ())
+    columns = ("", "ME F1", "MaE F1", "overall F1", "precision", "recall", "TP/FP/FN", "false ME/min")
+    for column in (*columns, *(f"F1 {c}" for c in context_names)):
         table.add_column(column, justify="left" if not column else "right")
-    for name, score in (
-        ("mpt-edge spotter", evaluation.ours),
-        (f"baseline LBP-chi2 (p {evaluation.baseline_p})", evaluation.baseline),
+    for who, name, score in (
+        ("ours", "mpt-edge spotter", evaluation.ours),
+        ("baseline", f"baseline LBP-chi2 (p {evaluation.baseline_p})", evaluation.baseline),
     ):
         o = score.overall
+        split = contexts[who] or {}
         table.add_row(
             name,
             f"{score.by_kind['ME'].f1:.3f}",
@@ -208,6 +212,8 @@ def _print_scores(
             f"{o.precision:.3f}",
             f"{o.recall:.3f}",
             f"{o.tp}/{o.fp}/{o.fn}",
+            f"{evaluation.false_mes_per_minute(who):.1f}",
+            *(f"{split[c].f1:.2f} ({split[c].tp}/{split[c].fp}/{split[c].fn})" for c in context_names),
         )
     Console().print(table)
     typer.echo(

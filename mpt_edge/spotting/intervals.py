@@ -153,3 +153,55 @@ def pool(scores: Iterable[SpottingScore]) -> SpottingScore:
     for score in scores:
         total = total + score
     return total
+
+
+# --- what surrounds the truth: a spotter's errors by context ----------------------------------------------
+
+CONTEXTS = ("quiet", "talking", "blink", "head move")
+
+
+@dataclass(frozen=True)
+class Distractors:
+    """What else a video's face does (the generator's record): a screener's spotter must not report it.
+    Frame indices of the stream, as the intervals'."""
+
+    blinks: tuple[int, ...] = ()  # frame of each blink's peak
+    talking: tuple[tuple[int, int], ...] = ()  # (start, end) of each talking spell
+    moves: tuple[tuple[int, int], ...] = ()  # (start, end) of each quick head move
+
+    def context(self, frame: int, fps: float) -> str:
+        """Where ``frame`` falls: talking (in a spell, 0.2 s either side), near a blink (0.5 s), in a head
+        move (0.3 s), else quiet — in that order where several hold."""
+        if any(a - 0.2 * fps <= frame <= b + 0.2 * fps for a, b in self.talking):
+            return "talking"
+        if any(abs(frame - peak) <= 0.5 * fps for peak in self.blinks):
+            return "blink"
+        if any(a - 0.3 * fps <= frame <= b + 0.3 * fps for a, b in self.moves):
+            return "head move"
+        return "quiet"
+
+
+def count_by_context(
+    spotted: Sequence[Interval], truth: Sequence[Interval], distractors: Distractors, fps: float
+) -> dict[str, Counts]:
+    """TP/FP/FN (every type together, matched per type as MEGC matches) split by the context of each
+    interval's apex: a ground truth's for TP and FN, a false positive's own for FP."""
+    counts = {c: Counts() for c in CONTEXTS}
+    for kind in KINDS:
+        mine = [s for s in spotted if s.kind == kind]
+        theirs = [t for t in truth if t.kind == kind]
+        pairs = match(mine, theirs)
+        hit_spotted, hit_truth = {i for i, _ in pairs}, {j for _, j in pairs}
+        for j, t in enumerate(theirs):
+            where = distractors.context(t.apex, fps)
+            counts[where] = counts[where] + (Counts(tp=1) if j in hit_truth else Counts(fn=1))
+        for i, s in enumerate(mine):
+            if i not in hit_spotted:
+                where = distractors.context(s.apex, fps)
+                counts[where] = counts[where] + Counts(fp=1)
+    return counts
+
+
+def false_mes_per_minute(spotted: Sequence[Interval], truth: Sequence[Interval], frames: int, fps: float) -> float:
+    """Spotted micro-expressions that match no true one, per minute of video."""
+    return count(spotted, truth, "ME").fp / (frames / fps / 60) if frames and fps else 0.0
