@@ -411,7 +411,7 @@ def write_sheet(path: Path, plans: list[LongVideoPlan]) -> None:
 def _set_key(style: str, people: str) -> dict[str, str]:
     """What besides size and seed names a set: written only where it differs from the first sets', so
     the caches of those stay valid."""
-    return {**({"style": style} if style != "rest" else {}), **({"people": people} if people != "all" else {})}
+    return {**({"style": style} if style != "rest" else {}), **({"people_group": people} if people != "all" else {})}
 
 
 def ensure_long_videos(
