@@ -85,6 +85,11 @@ class PipelineStats:
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))  # apex frame arrival -> event
 
 
+def _buffer_frames(spotter: SpotterConfig) -> int:
+    """Crops kept: a micro-expression's longest run, the hold of one that peaked in the mouth, a margin."""
+    return spotter.max_frames + spotter.talk_hold_frames + 8
+
+
 def _disagree(tracked: Alignment, found: Alignment, fraction: float) -> bool:
     if tracked.box is None or found.box is None:
         return tracked.method != found.method
@@ -126,7 +131,7 @@ class Pipeline:
         self.tracker = CropTracker(config.tracker)
         # (index, time, arrival, registered crop, tracked face position in crop px)
         self.buffer: deque[tuple[int, float, float, np.ndarray, np.ndarray]] = deque(
-            maxlen=config.spotter.max_frames + 8
+            maxlen=_buffer_frames(config.spotter)
         )
         self.alignment: Alignment | None = None
         self.frame_shape: tuple[int, ...] | None = None
@@ -156,7 +161,7 @@ class Pipeline:
             return
         self.config = replace(self.config, spotter=self.config.spotter.for_fps(fps))
         self.spotter = ApexSpotter(self.config.spotter)
-        self.buffer = deque(self.buffer, maxlen=self.config.spotter.max_frames + 8)
+        self.buffer = deque(self.buffer, maxlen=_buffer_frames(self.config.spotter))
 
     def _detect(self, frame: Frame) -> Alignment | None:
         """A face on this frame (None: no face), found on the downscaled copy."""
@@ -299,7 +304,7 @@ class Pipeline:
             "type": spot.kind,
             "t_onset": round(onset_time, 4),
             "t_apex": round(apex_time, 4),
-            "t_offset": round(frame.time_s, 4),
+            "t_offset": round(frames[spot.offset][0] if spot.offset in frames else frame.time_s, 4),
             "frame_onset": spot.onset,
             "frame_apex": spot.apex,
             "frame_offset": spot.offset,

@@ -109,6 +109,9 @@ class StreamSession:
             "lost_face": stats.lost_face,
             "detections": stats.detections,
             "head_movements_suppressed": stats.head_movements_suppressed,
+            # the face's own doings, where the spotter watches its regions (landmark-aligned crops)
+            "blinks": self.pipeline.spotter.blink_count,
+            "events_explained": dict(self.pipeline.spotter.explained),  # by talking, by a blink: not reported
             "stage_ms_per_frame": {s: round(1000 * stats.stage_seconds[s] / max(1, stats.frames), 3) for s in STAGES},
             "latency_ms_apex_to_event": latency,
             "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),

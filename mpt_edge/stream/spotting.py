@@ -28,6 +28,7 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, replace
+from functools import cache
 from typing import Any
 
 import cv2
@@ -72,6 +73,27 @@ class SpotterConfig:
     # micro-expression at 12-16x the threshold before; docs "Spotting"). Off for crops of unknown layout.
     mask_eyes: bool = False
     max_macro_frames: int = 120  # 4 s at 30 fps: the longest macro-expression; longer runs are not expressions
+    # A face that talks and blinks (landmark layout only, with mask_eyes): the mouth's and the eyes' cells are
+    # watched on their own. A rise of the mouth's energy over 1.8 x the threshold is a syllable; three within
+    # talk_window_frames are talking, and while it lasts (talk_hold_frames after the last syllable) the mouth
+    # and chin cells are left out of the energy, so a brow or a cheek still spots. An event whose peak is in
+    # the mouth cells is held talk_hold_frames and dropped if a syllable follows (the first syllable of a
+    # spell). A rise of the eyes' energy (their cells are always out of the energy) is a blink; for
+    # blink_hold_frames after it the cells around the eyes (the lids' reach) are left out too.
+    # Chosen on the tuning people's conversation videos (9 people, 6 min, talking 30-50 %, 12-25 blinks a
+    # minute; docs "Spotting"): MEGC overall F1 0.261 -> 0.299 and false micro-expressions 15.7 -> 8.0 a
+    # minute against the same spotter without regions. Macro-expressions are not judged (a smile while
+    # talking is still one).
+    regions: bool = True
+    talk_window_frames: int = 45  # 1.5 s: syllables come at 2-5 Hz, so talking puts 3 or more in it
+    talk_syllables: int = 3
+    syllable_ratio: float = 1.8  # the mouth's energy over this x the threshold is a syllable (as an event's peak)
+    talk_hold_frames: int = 18  # 0.6 s
+    blink_hold_frames: int = 9  # 0.3 s
+    blink_ratio: float = 1.5  # the eyes' energy over this x the threshold is a blink
+    # ... and explains an event beside the eyes only where the eyes moved this x more than the event's
+    # peak: a brow or lid micro-expression moves the eye cells too, less than its own
+    blink_dominance: float = 1.5
     # The difference image is high-passed before the cells are averaged (minus its Gaussian blur of this
     # sigma, in px of the small face): what moves is texture — edges of brows, lids, lips — while a uniform
     # change of a region's level is not motion. Two such changes swamped the old signal: two JPEG decoders
@@ -88,11 +110,22 @@ class SpotterConfig:
         if not fps or abs(fps - self.fps) < 1e-6:
             return self
         scale = fps / self.fps
-        frames = ("min_frames", "max_frames", "noise_window", "warmup_frames", "refractory_frames", "max_macro_frames")
+        frames = (
+            "min_frames",
+            "max_frames",
+            "noise_window",
+            "warmup_frames",
+            "refractory_frames",
+            "max_macro_frames",
+            "talk_window_frames",
+            "talk_hold_frames",
+            "blink_hold_frames",
+        )
         scaled: dict[str, Any] = {name: max(2, int(round(getattr(self, name) * scale))) for name in frames}
         return replace(self, fps=fps, **scaled)
 
 
+@cache
 def eye_cells(cells: int) -> np.ndarray:
     """(cells, cells) bool: the cells that cover the eyes (lids included) in the canonical landmark crop."""
     from mpt_edge.face import CANONICAL, DEFAULT_MARGIN
@@ -105,18 +138,48 @@ def eye_cells(cells: int) -> np.ndarray:
     return mask
 
 
-def motion_energy(small: np.ndarray, reference: np.ndarray, config: SpotterConfig) -> float:
-    """The largest cell mean of |small - reference| inside the margin (eyes left out): a local motion's signature."""
+@cache
+def face_regions(cells: int, margin: int) -> dict[str, np.ndarray]:
+    """(cells, cells) bool masks of the canonical landmark crop: ``inner`` (inside the margin), ``eyes``
+    (the eye cells), ``eye_ring`` (the cells around them: lids and brows move with a blink), ``mouth``
+    (lips, their corners and the chin: what talking moves)."""
+    from mpt_edge.face import CANONICAL, DEFAULT_MARGIN
+
+    inner = np.zeros((cells, cells), bool)
+    inner[margin : cells - margin, margin : cells - margin] = True
+    eyes = eye_cells(cells)
+    ring = cv2.dilate(eyes.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool) & ~eyes
+    centres = (np.arange(cells) + 0.5) / cells
+    u, v = ((DEFAULT_MARGIN + c) / (1 + 2 * DEFAULT_MARGIN) for c in CANONICAL["mouth"])
+    mouth = (centres[:, None] >= v - 0.1) & (np.abs(centres[None, :] - u) <= 0.2)
+    near_mouth = cv2.dilate(mouth.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    return {
+        "inner": inner,
+        "eyes": eyes & inner,
+        "eye_ring": ring & inner,
+        "mouth": mouth & inner,
+        "mouth_ring": near_mouth & inner,  # what a talking jaw moves too: left out while talking
+    }
+
+
+def cell_energies(small: np.ndarray, reference: np.ndarray, config: SpotterConfig) -> np.ndarray:
+    """(cells, cells): each cell's mean of |small - reference|, high-passed (see ``highpass_sigma``)."""
     diff = small - reference
     if config.highpass_sigma > 0:
         diff = diff - cv2.GaussianBlur(diff, (0, 0), config.highpass_sigma)
     diff = np.abs(diff)
-    c, m = config.cells, config.margin_cells
+    c = config.cells
     cell = config.size // c
-    means = diff[: c * cell, : c * cell].reshape(c, cell, c, cell).mean(axis=(1, 3))
+    return np.asarray(diff[: c * cell, : c * cell].reshape(c, cell, c, cell).mean(axis=(1, 3)))
+
+
+def motion_energy(small: np.ndarray, reference: np.ndarray, config: SpotterConfig) -> float:
+    """The largest cell mean of |small - reference| inside the margin (eyes left out): a local motion's signature."""
+    means = cell_energies(small, reference, config)
+    allowed = face_regions(config.cells, config.margin_cells)["inner"]
     if config.mask_eyes:
-        means = np.where(eye_cells(c), 0.0, means)
-    return float(means[m : c - m, m : c - m].max())
+        allowed = allowed & ~eye_cells(config.cells)
+    return float(means[allowed].max())
 
 
 @dataclass(frozen=True)
@@ -160,6 +223,17 @@ class ApexSpotter:
         self.refractory = 0
         self.discarded_runs = getattr(self, "discarded_runs", 0)
         self.macro: _MacroRun | None = None
+        # the face's own doings (regions): syllable and blink onsets, the region each frame's energy peaked
+        # in, events held to see whether talking follows, and how many events each explained away
+        self.syllables: deque[int] = deque(maxlen=64)
+        self.blinks: deque[int] = deque(maxlen=64)
+        self._mouth_up = self._eyes_up = False
+        self.peak_region: dict[int, str] = {}
+        self.eye_energy: dict[int, float] = {}
+        self.pending: list[tuple[Spot, int]] = []
+        self.explained: dict[str, int] = getattr(self, "explained", {"talking": 0, "blink": 0})
+        self.blink_count = getattr(self, "blink_count", 0)
+        self.syllable_count = getattr(self, "syllable_count", 0)
 
     def rebase(self, index: int, small: np.ndarray) -> None:
         """Take ``small`` as the neutral face now, keeping the noise statistics: after a head movement,
@@ -184,6 +258,84 @@ class ApexSpotter:
         assert self.baseline is not None
         return motion_energy(small, self.baseline, self.config)
 
+    @property
+    def _watch_regions(self) -> bool:
+        return self.config.regions and self.config.mask_eyes  # the canonical landmark layout only
+
+    @property
+    def talking(self) -> bool:
+        """``talk_syllables`` syllables within the talk window, the last within the hold: the person talks."""
+        recent = [t for t in self.syllables if self._now - t <= self.config.talk_window_frames]
+        return len(recent) >= self.config.talk_syllables and self._now - recent[-1] <= self.config.talk_hold_frames
+
+    def _region_energy(self, index: int, small: np.ndarray, limit: float) -> float:
+        """The energy with what the face's talking and blinking explain left out; syllables and blinks
+        counted on the way (their rises over the threshold)."""
+        assert self.baseline is not None
+        self._now = index
+        means = cell_energies(small, self.baseline, self.config)
+        regions = face_regions(self.config.cells, self.config.margin_cells)
+        mouth = float(means[regions["mouth"]].max())
+        eyes = float(means[regions["eyes"]].max()) if regions["eyes"].any() else 0.0
+        up = mouth > self.config.syllable_ratio * limit
+        if up and not self._mouth_up:
+            self.syllables.append(index)
+            self.syllable_count += 1
+        self._mouth_up = up
+        up = eyes > self.config.blink_ratio * limit
+        if up and not self._eyes_up:
+            self.blinks.append(index)
+            self.blink_count += 1
+        self._eyes_up = up
+        allowed = regions["inner"] & ~regions["eyes"]
+        if self.talking:
+            allowed = allowed & ~regions["mouth_ring"]
+        if self.blinks and index - self.blinks[-1] <= self.config.blink_hold_frames:
+            allowed = allowed & ~regions["eye_ring"]
+        masked = np.where(allowed, means, -1.0)
+        peak = int(np.argmax(masked))
+        cell = np.unravel_index(peak, masked.shape)
+        self.peak_region[index] = next((name for name in ("mouth", "eye_ring") if regions[name][cell]), "face")
+        self.eye_energy[index] = eyes
+        if len(self.peak_region) > 4 * self.config.max_frames + self.config.talk_hold_frames:
+            for old in sorted(self.peak_region)[: len(self.peak_region) // 2]:
+                del self.peak_region[old]
+                self.eye_energy.pop(old, None)
+        return float(masked.flat[peak])
+
+    def _judge(self, spot: Spot, index: int) -> Spot | None:
+        """An ended event, unless the face's talking or blinking explains it: one peaking in the mouth is
+        held to see whether a syllable follows; one beside the eyes at a blink is the blink."""
+        region = self.peak_region.get(spot.apex, "face")
+        if spot.kind == "MaE":
+            return spot
+        eyes = self.eye_energy.get(spot.apex, 0.0)
+        near = any(abs(b - spot.apex) <= self.config.blink_hold_frames for b in self.blinks)
+        if region == "eye_ring" and near and eyes >= self.config.blink_dominance * spot.peak_energy:
+            self.explained["blink"] += 1
+            return None
+        if region == "mouth":
+            if self.talking:
+                self.explained["talking"] += 1
+                return None
+            self.pending.append((spot, index + self.config.talk_hold_frames))
+            return None
+        return spot
+
+    def _release(self, index: int) -> Spot | None:
+        """A held event whose hold is over with no syllable after it (at most one a frame)."""
+        kept: list[tuple[Spot, int]] = []
+        released = None
+        for spot, until in self.pending:
+            if any(spot.offset < t <= index for t in self.syllables):
+                self.explained["talking"] += 1
+            elif index >= until and released is None:
+                released = spot
+            else:
+                kept.append((spot, until))
+        self.pending = kept
+        return released
+
     def threshold(self) -> float:
         values = np.asarray(self.noise)
         median = float(np.median(values))
@@ -196,7 +348,20 @@ class ApexSpotter:
 
     def update_signal(self, index: int, small: np.ndarray) -> Spot | None:
         """:meth:`update` with the face already reduced by :func:`face_signal` (and, in the runtime,
-        registered to the anchor face: head motion compensated)."""
+        registered to the anchor face: head motion compensated). With regions, an event the face's
+        talking or blinking explains is dropped, and one peaking in the mouth comes out after its hold."""
+        spot = self._update(index, small)
+        if not self._watch_regions:
+            return spot
+        if spot is not None:
+            spot = self._judge(spot, index)
+        released = self._release(index) if self.pending else None
+        if spot is not None and released is not None:  # two at once: the held one now, this one next frame
+            self.pending.append((spot, index + 1))
+            return released
+        return spot or released
+
+    def _update(self, index: int, small: np.ndarray) -> Spot | None:
         if self.baseline is None or small.shape != self.baseline.shape:
             self.reset()
             self.baseline = small
@@ -215,9 +380,9 @@ class ApexSpotter:
             self.baseline = 0.5 * self.baseline + 0.5 * small
             self.last_quiet = index
             return None
-        value = self.energy(small)
         warm = len(self.noise) >= self.config.warmup_frames
         limit = self.threshold() if warm else float("inf")
+        value = self._region_energy(index, small, limit) if self._watch_regions else self.energy(small)
         self.last_energy, self.last_threshold = value, limit  # for the live view's strip chart
         macro = self._follow_macro(index, small)
         if macro is not None:  # the face is back: what it left and came back from was a macro-expression
