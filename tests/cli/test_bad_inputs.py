@@ -18,6 +18,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers.one_line import one_line_error
 from helpers.tiny_bundle import FACE, FEATURES, tiny_manifest, tiny_onnx
 from typer.testing import CliRunner
 
@@ -42,16 +43,6 @@ def edit_manifest(folder: Path, change) -> None:
     data = json.loads(path.read_text())
     data = change(data) or data
     path.write_text(json.dumps(data))
-
-
-def one_line_error(result, *needles: str) -> None:
-    """Exit 2, one error line (notes said before it aside), no traceback, every needle in it."""
-    assert result.exit_code == EXIT_USER_ERROR, result.output
-    assert "Traceback" not in result.output, result.output
-    lines = [line for line in result.output.strip().splitlines() if line.strip() and not line.startswith("note: ")]
-    assert len(lines) == 1, result.output
-    for needle in needles:
-        assert needle in result.output, result.output
 
 
 def _tar(path: Path, members: dict[str, bytes], manifest: object) -> Path:

@@ -22,6 +22,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers.one_line import one_line_error
 from helpers.tiny_bundle import tiny_manifest, tiny_onnx
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -35,15 +36,6 @@ from mpt_edge.manifest import MANIFEST, SCHEMA_VERSION, parse_manifest
 
 runner = CliRunner()
 ROOT = Path(__file__).parents[2]
-
-
-def one_line_error(result, *needles: str) -> None:
-    assert result.exit_code == EXIT_USER_ERROR, result.output
-    assert "Traceback" not in result.output, result.output
-    lines = [line for line in result.output.strip().splitlines() if line.strip() and not line.startswith("note: ")]
-    assert len(lines) == 1, result.output
-    for needle in needles:
-        assert needle in result.output, result.output
 
 
 def peak_rss_mb() -> float:

@@ -90,6 +90,31 @@ def _free(busy: list[tuple[int, int]], start: int, end: int, margin: int) -> boo
     return all(end + margin < a or start - margin > b for a, b in busy)
 
 
+def _plan_expressions(
+    rng: np.random.Generator, frames: int, longest_mae_s: float, gap_s: tuple[float, float]
+) -> list[Expression]:
+    """MEs (60 %: 0.2-0.5 s, 1-3 px) and MaEs (0.8 s to ``longest_mae_s``, 3-8 px) one after another, a
+    random gap of ``gap_s`` seconds between them, each of a CASME II class's AU set."""
+    expressions: list[Expression] = []
+    t = int(rng.uniform(1.5, 3.0) * FPS)
+    while True:
+        kind = "ME" if rng.random() < 0.6 else "MaE"
+        if kind == "ME":
+            length = int(round(rng.uniform(0.2, 0.5) * FPS))
+            apex = int(round(length * rng.uniform(0.35, 0.55)))
+            amplitude = float(rng.uniform(1.0, 3.0))
+        else:
+            length = int(round(rng.uniform(0.8, longest_mae_s) * FPS))
+            apex = int(round(rng.uniform(0.25, 0.4) * FPS))
+            amplitude = float(rng.uniform(3.0, 8.0))
+        if t + length >= frames - FPS:
+            return expressions
+        emotion = str(rng.choice(CASME2_CLASSES))
+        aus = AU_SETS[emotion][rng.integers(len(AU_SETS[emotion]))]
+        expressions.append(Expression(kind, t, t + apex, t + length, emotion, tuple(aus), amplitude))
+        t += length + int(rng.uniform(*gap_s) * FPS)
+
+
 def plan_conversation(rng: np.random.Generator, subject: int, identity: str, seconds: float) -> LongVideoPlan:
     """An interview, as a screener sees one: talking 30-50 % of the time (spells of 2-10 s, syllables at
     2-5 Hz of varying opening, the person's own mouth travel), 12-25 blinks a minute with the whole lid
@@ -112,24 +137,7 @@ def plan_conversation(rng: np.random.Generator, subject: int, identity: str, sec
             at += FPS / hertz * rng.uniform(0.7, 1.3)
         gap = length * (1 - share) / share * rng.uniform(0.6, 1.4)
         t += length + int(max(gap, 1.5 * FPS))
-    expressions = []
-    t = int(rng.uniform(1.5, 3.0) * FPS)
-    while True:
-        kind = "ME" if rng.random() < 0.6 else "MaE"
-        if kind == "ME":
-            length = int(round(rng.uniform(0.2, 0.5) * FPS))
-            apex = int(round(length * rng.uniform(0.35, 0.55)))
-            amplitude = float(rng.uniform(1.0, 3.0))
-        else:
-            length = int(round(rng.uniform(0.8, 6.0) * FPS))
-            apex = int(round(rng.uniform(0.25, 0.4) * FPS))
-            amplitude = float(rng.uniform(3.0, 8.0))
-        if t + length >= frames - FPS:
-            break
-        emotion = str(rng.choice(CASME2_CLASSES))
-        aus = AU_SETS[emotion][rng.integers(len(AU_SETS[emotion]))]
-        expressions.append(Expression(kind, t, t + apex, t + length, emotion, tuple(aus), amplitude))
-        t += length + int(rng.uniform(2.0, 7.0) * FPS)
+    expressions = _plan_expressions(rng, frames, longest_mae_s=6.0, gap_s=(2.0, 7.0))
     blinks, t = [], int(rng.uniform(0.5, 2.0) * FPS)
     rate = rng.uniform(12, 25) / 60.0  # blinks per second
     while t < frames - FPS // 2:
@@ -182,25 +190,8 @@ def plan_conversation(rng: np.random.Generator, subject: int, identity: str, sec
 
 def plan_video(rng: np.random.Generator, subject: int, identity: str, seconds: float) -> LongVideoPlan:
     frames = int(round(seconds * FPS))
-    expressions, busy = [], []
-    t = int(rng.uniform(1.5, 3.0) * FPS)
-    while True:
-        kind = "ME" if rng.random() < 0.6 else "MaE"
-        if kind == "ME":
-            length = int(round(rng.uniform(0.2, 0.5) * FPS))
-            apex = int(round(length * rng.uniform(0.35, 0.55)))
-            amplitude = float(rng.uniform(1.0, 3.0))
-        else:
-            length = int(round(rng.uniform(0.8, 3.5) * FPS))
-            apex = int(round(rng.uniform(0.25, 0.4) * FPS))
-            amplitude = float(rng.uniform(3.0, 8.0))
-        if t + length >= frames - FPS:
-            break
-        emotion = str(rng.choice(CASME2_CLASSES))
-        aus = AU_SETS[emotion][rng.integers(len(AU_SETS[emotion]))]
-        expressions.append(Expression(kind, t, t + apex, t + length, emotion, tuple(aus), amplitude))
-        busy.append((t, t + length))
-        t += length + int(rng.uniform(3.0, 9.0) * FPS)
+    expressions = _plan_expressions(rng, frames, longest_mae_s=3.5, gap_s=(3.0, 9.0))
+    busy = [(e.onset, e.offset) for e in expressions]
     talking = []
     for _ in range(max(1, int(seconds // 40))):
         length = int(rng.uniform(2.0, 4.0) * FPS)
