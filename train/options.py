@@ -93,7 +93,7 @@ class RunSpec:
         return {
             "data": data,
             "model": self.model,
-            "alpha": self.alpha,
+            "alpha": resolved_alpha(self.alpha),  # None (the API's default) is the default's value, as the CLI's
             **self._design_choices(),
             "motion_prompts": self.motion_prompts,
             "prompt_readout": self.prompt_readout,
@@ -113,6 +113,11 @@ class RunSpec:
         """The prompt design in the identity, left out where it is the default, so that run folders of
         earlier versions (which had no such fields) still resume; alpha has its own key."""
         return {k: v for k, v in self.motion_overrides().items() if k != "alpha" and v != getattr(MotionConfig, k)}
+
+
+def resolved_alpha(alpha: float | None) -> float:
+    """α as a run's identity stores it: None means MotionConfig's default."""
+    return MotionConfig.alpha if alpha is None else float(alpha)
 
 
 def synthetic_set(

@@ -41,7 +41,7 @@ class ReportData:
     crops: Sequence[tuple[np.ndarray, np.ndarray]] = field(default=(), repr=False)  # (onset, apex) per interval
     settings: dict[str, Any] = field(default_factory=dict)
     truth: Sequence[Interval] = ()
-    alpha: float = 8.0  # magnification of the thumbnails' third picture
+    alpha: float = 8.0  # magnification of the thumbnails' third picture (see thumbnail_alpha)
 
 
 def timeline_image(
@@ -212,8 +212,21 @@ def write_report(path: Path, data: ReportData) -> Path:
     return atomic_write_bytes(path, render_html(data).encode("utf-8"))
 
 
+UNBUNDLED_ALPHA = 8.0  # a report without a bundle magnifies its thumbnails this much, so the motion shows
+
+
+def thumbnail_alpha(bundle: Bundle | None) -> float:
+    """The thumbnails' magnification: the bundle's own α (what its model saw; 0 stays 0), else
+    :data:`UNBUNDLED_ALPHA`. One place for both reports (``spot --report``, ``run --report``)."""
+    return bundle.motion_config.alpha if bundle is not None else UNBUNDLED_ALPHA
+
+
 def report_of(
-    result: SpotResult, title: str, settings: dict[str, Any], truth: Sequence[Interval] = (), alpha: float | None = None
+    result: SpotResult,
+    title: str,
+    settings: dict[str, Any],
+    truth: Sequence[Interval] = (),
+    alpha: float = UNBUNDLED_ALPHA,
 ) -> ReportData:
     """A :class:`ReportData` from an offline :class:`~mpt_edge.spotting.offline.SpotResult`."""
     return ReportData(
@@ -227,7 +240,7 @@ def report_of(
         result.crops,
         settings,
         truth,
-        alpha or 8.0,
+        alpha,
     )
 
 
@@ -239,5 +252,4 @@ def write_spot_report(path: Path, video: Path, result: SpotResult, bundle: Bundl
         "frame rate": result.fps,
         "detect every": detect_every,
     }
-    alpha = bundle.motion_config.alpha if bundle is not None and bundle.motion_config.alpha else None
-    write_report(path, report_of(result, f"mpt-edge spot: {video.name}", settings, alpha=alpha))
+    write_report(path, report_of(result, f"mpt-edge spot: {video.name}", settings, alpha=thumbnail_alpha(bundle)))

@@ -167,7 +167,7 @@ class SessionReport(Sink):
 
     def write_report(self, session: StreamSession, bundle_dir: Path, summary: dict[str, Any]) -> None:
         from mpt_edge.spotting.intervals import interval_of_event
-        from mpt_edge.spotting.report import ReportData, write_report
+        from mpt_edge.spotting.report import ReportData, thumbnail_alpha, write_report
 
         bundle, pipeline = session.bundle, session.pipeline
         assert bundle is not None  # run always streams through a bundle
@@ -195,6 +195,6 @@ class SessionReport(Sink):
                 np.asarray(self.threshold),
                 self.crops,
                 settings,
-                alpha=bundle.motion_config.alpha or 8.0,
+                alpha=thumbnail_alpha(bundle),
             ),
         )

@@ -493,3 +493,30 @@ def test_conversation_videos_talk_a_quarter_of_the_time_blink_12_to_25_a_minute_
     assert tuning == {"if-t1-1", "if-t1-2", "pyfeat-f15"} and held_out == set(HELD_OUT_PEOPLE)
     with pytest.raises(InputError, match="choose all, tuning, held-out"):
         choose_people(everyone, "everyone")  # type: ignore[arg-type]
+
+
+def test_an_alpha_0_bundles_report_thumbnails_are_not_magnified():
+    """The finding (issue "The house"): `alpha or 8.0` magnified an α = 0 bundle's thumbnails x8."""
+    import base64
+
+    from mpt_edge.motion.config import MotionConfig
+    from mpt_edge.spotting.report import UNBUNDLED_ALPHA, thumbnail_alpha, thumbnails
+
+    class Bundle:  # what thumbnail_alpha reads of a bundle
+        def __init__(self, alpha: float) -> None:
+            self.motion_config = MotionConfig(alpha=alpha)
+
+    assert thumbnail_alpha(Bundle(0.0)) == 0.0 and thumbnail_alpha(Bundle(2.0)) == 2.0  # type: ignore[arg-type]
+    assert thumbnail_alpha(None) == UNBUNDLED_ALPHA
+    rng = np.random.default_rng(0)
+    onset = (cv2.GaussianBlur(rng.random((64, 64)), (0, 0), 2.0) * 255).astype(np.uint8)
+    onset = cv2.cvtColor(onset, cv2.COLOR_GRAY2BGR)
+    apex = np.roll(onset, 1, axis=1)
+
+    def decoded(png: str) -> np.ndarray:
+        data = base64.b64decode(png.split(",", 1)[1]) if png.startswith("data:") else base64.b64decode(png)
+        return cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR).astype(float)
+
+    _, apex_thumb, at_0 = (decoded(t) for t in thumbnails(onset, apex, 0.0))
+    *_, at_8 = (decoded(t) for t in thumbnails(onset, apex, 8.0))
+    assert np.abs(at_0 - apex_thumb).mean() < 1.0 < np.abs(at_8 - apex_thumb).mean()

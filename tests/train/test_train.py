@@ -411,3 +411,23 @@ def test_train_runs_under_torchrun_ddp(synthetic_root, tmp_path):
     assert metrics["complete"] and metrics["pooled"]["samples"] == 6
     assert len([line for line in done.stdout.splitlines() if line.startswith("{")]) == 1  # one summary: rank 0's
     load_model(out / "best.pt")
+
+
+def test_a_run_started_from_python_resumes_from_the_cli(tmp_path):
+    """The finding (issue "The house"): RunSpec() stored alpha None, the CLI alpha 2.0, so `mpt-edge train
+    --resume` refused a run the API had started ("different alpha") — also one 0.2.0 wrote."""
+    import json
+
+    from mpt_edge.motion.config import DEFAULT_ALPHA
+    from train.options import RunSpec
+    from train.runner import check_run_folder
+
+    data = {"dataset": "synthetic"}
+    api, cli = RunSpec().identity(data), RunSpec(alpha=DEFAULT_ALPHA).identity(data)
+    assert api == cli
+    old = {**api, "alpha": None}  # as 0.2.0 wrote it
+    for stored in (api, old):
+        (tmp_path / "run.json").write_text(json.dumps({"identity": stored}))
+        check_run_folder(tmp_path, cli, same_run_allowed=True)  # no "different alpha"
+    with pytest.raises(Exception, match="different alpha"):
+        check_run_folder(tmp_path, RunSpec(alpha=8.0).identity(data), same_run_allowed=True)
