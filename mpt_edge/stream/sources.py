@@ -166,12 +166,16 @@ class CaptureThread:
                 f"cannot open {spec.describe()}; check the device/path/URL (and that nothing else holds the camera)"
             )
         self.fps = spec.fps or self._claimed_fps()
-        if not spec.fps and spec.kind == "file":
+        if spec.kind == "file":  # a header claiming a huge frame is refused before its first frame is decoded
             width, height = (
                 int(self._capture.get(p) or 0) for p in (cv2.CAP_PROP_FRAME_WIDTH, cv2.CAP_PROP_FRAME_HEIGHT)
             )
-            if width and height:  # a header claiming a huge frame is refused before its first frame is decoded
-                check_image_size(width, height, f"video {spec.target}")
+            if width and height:
+                try:
+                    check_image_size(width, height, f"video {spec.target}")
+                except InputError:
+                    self._capture.release()
+                    raise
         self._failures = 0
         self._good_frames = 0
         self.state = "connected"  # connected / reconnecting / ended: what the live view's /healthz reports
