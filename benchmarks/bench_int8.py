@@ -156,8 +156,8 @@ def build_routes(
     import openvino as ov
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
+    from app.commands.common import json_only_stdout
     from calibrate.backends import quantize_openvino, quantize_qdq
-    from mpt_edge.commands.common import json_only_stdout
     from mpt_edge.engines.onnxruntime import OnnxRuntimeEngine
     from mpt_edge.engines.openvino import OpenVinoEngine
 

@@ -57,6 +57,30 @@ def _os_line(error: OSError) -> str:
     return f"{' -> '.join(paths) or 'a file'}: {advice}"
 
 
+#: Which extra of the package brings a module the base (device) install lacks.
+EXTRA_OF_MODULE = {
+    **dict.fromkeys(
+        ("torch", "sklearn", "onnx", "onnxscript", "onnxslim", "nncf", "safetensors", "matplotlib", "openpyxl"),
+        "train",
+    ),
+    "threadpoolctl": "train",
+    "openvino": "openvino",
+    "tritonclient": "triton",
+    "tensorrt": "tensorrt",
+    "cv2": "opencv",
+}
+
+
+def missing_extra_line(error: ModuleNotFoundError) -> "str | None":
+    """One line naming the extra to install for a module only an extra brings, else None (a bug)."""
+    module = (error.name or "").split(".")[0]
+    extra = EXTRA_OF_MODULE.get(module)
+    if extra is None:
+        return None
+    what = "the training stack" if extra == "train" else f"the {extra} extra"
+    return f"this command needs {what}, which is not installed (no module {module!r}): pip install 'mpt-edge[{extra}]'"
+
+
 def describe(error: BaseException) -> "str | None":
     """One line for an error a user can fix, or None for a bug (which keeps its traceback).
 
@@ -72,6 +96,8 @@ def describe(error: BaseException) -> "str | None":
         seen.add(id(current))
         if isinstance(current, MptEdgeError):
             return str(current)
+        if isinstance(current, ModuleNotFoundError) and (line := missing_extra_line(current)):
+            return line
         if isinstance(current, OSError) and current.errno is not None:
             return _os_line(current)
         if isinstance(current, tarfile.TarError):

@@ -163,6 +163,4 @@ def _builds_here(profile: TargetProfile, gpu_here: bool) -> str:
     return "yes"
 
 
-from targets.demo import DemoOptions, DemoResult, demo  # noqa: E402  (the whole chain, the API's last call)
-
-__all__ = ["BundleInfo", "DemoOptions", "DemoResult", "TargetInfo", "build", "demo", "list_targets"]
+__all__ = ["BundleInfo", "TargetInfo", "build", "list_targets"]

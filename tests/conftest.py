@@ -52,7 +52,7 @@ def stream_model(tmp_path_factory):
     """BASE/run/best.pt trained on the synthetic set at BASE/data, and BASE/bundle (onnxruntime-cpu)."""
     from typer.testing import CliRunner
 
-    from mpt_edge.cli import app
+    from app.cli import app
     from train.configs import REGISTRY
 
     small, runner = _small_config(), CliRunner()

@@ -107,19 +107,37 @@ def _check_not_altered(name: str) -> None:
 
 def resolve_detector(requested: str, trained: str | None = None, log: Callable[[str], None] | None = None) -> str:
     """``auto``: the detector the model's training faces were aligned with (so the device aligns the
-    same way), else BlazeFace where its models are installed, else Haar (said once through ``log``)."""
+    same way), else BlazeFace where its models are installed — each only where it can run here
+    (BlazeFace's TFLite models need OpenVINO, which a device install may lack) — else MTCNN (ONNX
+    Runtime), else Haar; a fallback is said once through ``log``."""
     if requested != "auto":
         if requested not in DETECTORS:
             raise InputError(f"unknown face detector {requested!r}; choose auto or one of {', '.join(DETECTORS)}")
         return requested
-    if trained in ("blazeface", "mtcnn", "haar"):
-        return trained
-    if models_installed(DEFAULT_DETECTOR):
-        return DEFAULT_DETECTOR
-    _check_not_altered(DEFAULT_DETECTOR)
+    wanted = trained if trained in ("blazeface", "mtcnn", "haar") else DEFAULT_DETECTOR
+    if wanted == "haar" or (models_installed(wanted) and _runs_here(wanted)):
+        return wanted
+    _check_not_altered(wanted)
+    fallback = "mtcnn" if wanted != "mtcnn" and models_installed("mtcnn") else "haar"
     if log:
-        log("note: face models not installed (`mpt-edge faces install`): using the Haar fallback, no landmarks")
-    return "haar"
+        why = (
+            "needs OpenVINO (pip install 'mpt-edge[openvino]')"
+            if models_installed(wanted)
+            else "has no models installed (`mpt-edge faces install`)"
+        )
+        landmarks = "" if fallback == "mtcnn" else ", no landmarks"
+        trained_note = " (the model's faces were aligned with it)" if trained == wanted else ""
+        log(f"note: face detector {wanted}{trained_note} {why}: using {fallback}{landmarks}")
+    return fallback
+
+
+def _runs_here(name: str) -> bool:
+    """BlazeFace's TFLite models run on OpenVINO only; the others on what every install has."""
+    if name != "blazeface":
+        return True
+    import importlib.util
+
+    return importlib.util.find_spec("openvino") is not None
 
 
 def largest(faces: list[Face]) -> Face | None:

@@ -13,9 +13,9 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from app.cli import EXIT_USER_ERROR, app
 from calibrate.backends import FLOAT_KEPT_PREFIXES, float_kept_nodes
 from calibrate.sampling import stratified_indices
-from mpt_edge.cli import EXIT_USER_ERROR, app
 from mpt_edge.engines import open_engine
 from mpt_edge.errors import InputError
 from mpt_edge.onnx_meta import read_onnx_meta
@@ -505,7 +505,7 @@ def test_calibrate_into_a_pipe_is_quiet_unless_verbose(trained, exported, tmp_pa
     import sys
 
     path, _ = exported
-    base = [sys.executable, "-m", "mpt_edge.cli"]
+    base = [sys.executable, "-m", "app.cli"]
     args = ["calibrate", str(path), "--backend", "openvino", "--root", str(trained / "data"), "--size", "8"]
     quiet = subprocess.run(base + args + ["--out", str(tmp_path / "q")], capture_output=True, text=True, timeout=300)
     assert quiet.returncode == 0, quiet.stderr

@@ -22,9 +22,9 @@ from helpers.one_line import one_line_error
 from helpers.tiny_bundle import FACE, FEATURES, tiny_manifest, tiny_onnx
 from typer.testing import CliRunner
 
+from app.cli import app
+from app.commands.common import EXIT_USER_ERROR
 from mpt_edge.bundle import MAX_MEMBER_BYTES, load_bundle, pack_bundle, write_bundle
-from mpt_edge.cli import app
-from mpt_edge.commands.common import EXIT_USER_ERROR
 from mpt_edge.errors import InputError, describe
 from mpt_edge.manifest import MANIFEST
 

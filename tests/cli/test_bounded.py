@@ -28,9 +28,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from app.cli import app
+from app.commands.common import EXIT_TERMINATED, EXIT_USER_ERROR, STOPPED_LINE
 from mpt_edge.bundle import load_bundle, write_bundle
-from mpt_edge.cli import app
-from mpt_edge.commands.common import EXIT_TERMINATED, EXIT_USER_ERROR, STOPPED_LINE
 from mpt_edge.errors import InputError
 from mpt_edge.manifest import MANIFEST, SCHEMA_VERSION, parse_manifest
 
@@ -562,7 +562,7 @@ def test_sigterm_during_start_up_is_one_line_not_the_default_action(tmp_path):
         "    return real(name, *args, **kwargs)\n"
         "builtins.__import__ = importing\n"
         "sys.argv = ['mpt-edge', 'targets']\n"
-        "from mpt_edge.entry import main\n"
+        "from app.entry import main\n"
         "main()\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT, timeout=120)

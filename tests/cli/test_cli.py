@@ -12,8 +12,8 @@ import pytest
 from conftest import fourier_translate, smooth_texture
 from typer.testing import CliRunner
 
+from app.cli import EXIT_USER_ERROR, app
 from mpt_edge import __version__
-from mpt_edge.cli import EXIT_USER_ERROR, app
 
 runner = CliRunner()
 
@@ -80,7 +80,7 @@ def test_console_script_runs_without_torch_imported(frame_pair, tmp_path):
     """The device side must not pull torch in; run the real entry point in a fresh interpreter."""
     onset, apex = frame_pair
     code = (
-        "import sys; from mpt_edge.cli import main; sys.argv=['mpt-edge','magnify',{!r},{!r},'--out',{!r}];\n"
+        "import sys; from app.cli import main; sys.argv=['mpt-edge','magnify',{!r},{!r},'--out',{!r}];\n"
         "try:\n    main()\nexcept SystemExit as e:\n    assert not e.code, e.code\n"
         "assert 'torch' not in sys.modules, 'torch was imported'".format(str(onset), str(apex), str(tmp_path / "o.png"))
     )
@@ -93,8 +93,7 @@ def test_without_opencv_the_entry_point_says_how_to_get_it():
     import sys
 
     code = (
-        "import sys; sys.modules['cv2'] = None; sys.argv = ['mpt-edge', 'targets']; from "
-        "mpt_edge.entry import main; main()"
+        "import sys; sys.modules['cv2'] = None; sys.argv = ['mpt-edge', 'targets']; from app.entry import main; main()"
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
@@ -114,7 +113,7 @@ def test_a_pickle_that_a_safe_load_refuses_is_one_line(tmp_path):
 
     (tmp_path / "evil.pt").write_bytes(pickle.dumps({"format": "mpt-edge", "x": Evil()}))
     result = subprocess.run(
-        [sys.executable, "-m", "mpt_edge.cli", "export", str(tmp_path / "evil.pt"), "--out", str(tmp_path / "m.onnx")],
+        [sys.executable, "-m", "app.cli", "export", str(tmp_path / "evil.pt"), "--out", str(tmp_path / "m.onnx")],
         capture_output=True,
         text=True,
         timeout=120,

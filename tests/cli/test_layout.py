@@ -1,5 +1,6 @@
 """The house layout (DESIGN §2): one module per command, and imports that run with the stages'
-direction — train/ never imports calibrate/ or targets/, no stage imports a command."""
+direction — the device runtime (mpt_edge/) imports no stage, train/ never imports calibrate/ or
+targets/, and nothing but the app imports the app (the CLI, its commands and the demo)."""
 
 from __future__ import annotations
 
@@ -20,22 +21,25 @@ def imported_modules(path: Path) -> set[str]:
     return names
 
 
-def test_stages_import_no_command_and_train_no_later_stage():
+def test_the_floors_import_only_the_floors_below():
+    """mpt_edge/ (the device) imports no stage and no app, at load or lazily; the stages never import
+    the app; train/ never a later stage."""
+    device = list((ROOT / "mpt_edge").rglob("*.py"))
+    assert len(device) > 40 and not (ROOT / "mpt_edge" / "commands").exists()
+    for path in device:
+        above = [m for m in imported_modules(path) if m.split(".")[0] in ("train", "calibrate", "targets", "app")]
+        assert not above, f"{path} imports {above}: the device runtime stands on its own"
     for stage in ("train", "calibrate", "targets"):
         for path in (ROOT / stage).rglob("*.py"):
             imports = imported_modules(path)
-            assert not any(m.startswith("mpt_edge.commands") for m in imports), f"{path} imports a command"
+            assert not any(m.split(".")[0] == "app" for m in imports), f"{path} imports the app"
             if stage == "train":
                 later = [m for m in imports if m.split(".")[0] in ("calibrate", "targets")]
                 assert not later, f"{path} imports {later}: train/ must not depend on later stages"
-    for path in (ROOT / "mpt_edge").rglob("*.py"):  # the device side imports the stages only inside commands
-        if "commands" not in path.parts:
-            staged = [m for m in imported_modules(path) if m.split(".")[0] in ("train", "calibrate", "targets")]
-            assert not staged, f"{path} imports {staged}"
 
 
 def test_every_command_is_one_module_and_cli_only_registers_them():
-    from mpt_edge.cli import app
+    from app.cli import app
 
     commands = {info.name: info.callback for info in app.registered_commands}
     assert set(commands) >= {
@@ -54,8 +58,8 @@ def test_every_command_is_one_module_and_cli_only_registers_them():
         "magnify",
     }
     for name, callback in commands.items():
-        assert callback.__module__ == f"mpt_edge.commands.{name.replace('-', '_')}", (name, callback.__module__)
-    cli = ast.parse((ROOT / "mpt_edge" / "cli.py").read_text())
+        assert callback.__module__ == f"app.commands.{name.replace('-', '_')}", (name, callback.__module__)
+    cli = ast.parse((ROOT / "app" / "cli.py").read_text())
     functions = [n.name for n in cli.body if isinstance(n, ast.FunctionDef)]
     assert functions == ["_version_callback", "_root", "main"], functions  # no command bodies in cli.py
 
@@ -81,7 +85,7 @@ def _stage_imports(tree: ast.Module) -> set[str]:
 def test_no_command_module_defines_stage_logic():
     """A command is options -> one API call -> printing: it reaches the stages only through their API
     modules, defines no class, and besides the command itself only printing and option-parsing helpers."""
-    modules = [p for p in (ROOT / "mpt_edge" / "commands").glob("*.py") if p.name not in ("__init__.py", "common.py")]
+    modules = [p for p in (ROOT / "app" / "commands").glob("*.py") if p.name not in ("__init__.py", "common.py")]
     assert len(modules) >= 15
     for path in modules:
         tree = ast.parse(path.read_text())
@@ -104,7 +108,7 @@ def test_the_stage_apis_import_no_torch_at_load():
 
     code = (
         "import sys, train.api, train.options, calibrate.api, targets.api, mpt_edge.api, "
-        "mpt_edge.cli; print('torch' in sys.modules)"
+        "app.cli; print('torch' in sys.modules)"
     )
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=ROOT

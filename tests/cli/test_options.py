@@ -11,14 +11,14 @@ from typing import Any
 import pytest
 import typer.main
 
+from app.cli import app
+from app.commands.common import RENAMED_FLAGS, accept_renamed
+from app.demo import DemoOptions
 from calibrate.api import DEFAULT_SIZE
-from mpt_edge.cli import app
-from mpt_edge.commands.common import RENAMED_FLAGS, accept_renamed
 from mpt_edge.motion.config import DEFAULT_ALPHA, MotionConfig
 from mpt_edge.spotting.offline import SpotOptions
 from mpt_edge.stream.pipeline import PipelineConfig
 from mpt_edge.stream.sources import OPEN_TIMEOUT_S
-from targets.api import DemoOptions
 from train.options import DataSpec, GridSpec, RunSpec, TrainOptions
 
 RUN, OPTIONS, DATA, GRID, DEMO = RunSpec(), TrainOptions(), DataSpec(), GridSpec(), DemoOptions()

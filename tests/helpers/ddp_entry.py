@@ -6,6 +6,6 @@ from train.configs import REGISTRY, MPTConfig
 
 REGISTRY["mpt-micro"] = MPTConfig("mpt-micro", embed_dim=32, depth=1, num_heads=2, adapter_dim=4)
 
-from mpt_edge.cli import app  # noqa: E402
+from app.cli import app  # noqa: E402
 
 app(sys.argv[1:])

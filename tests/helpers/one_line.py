@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from mpt_edge.commands.common import EXIT_USER_ERROR
+from app.commands.common import EXIT_USER_ERROR
 
 
 def one_line_error(result, *needles: str) -> None:

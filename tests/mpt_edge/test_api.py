@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from mpt_edge.cli import app
+from app.cli import app
 from train.data.synthetic_video import plan_events, render_stream, write_video
 
 ROOT = Path(__file__).resolve().parents[2]

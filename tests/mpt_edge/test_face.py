@@ -69,3 +69,17 @@ def test_bad_arguments_are_clear():
         FaceAligner(64).align(np.zeros(0, np.uint8))
     with pytest.raises(InputError, match="unknown face detector 'dlib'; choose auto"):
         resolve_detector("dlib")
+
+
+def test_auto_falls_back_from_blazeface_where_openvino_is_missing_and_says_why(monkeypatch):
+    import mpt_edge.faces as faces
+
+    monkeypatch.setattr(faces, "models_installed", lambda name: True)
+    monkeypatch.setattr(faces, "_runs_here", lambda name: name != "blazeface")
+    notes: list[str] = []
+    assert resolve_detector("auto", trained="blazeface", log=notes.append) == "mtcnn"
+    assert "needs OpenVINO" in notes[0] and "aligned with it" in notes[0]
+    assert resolve_detector("auto", trained="mtcnn", log=notes.append) == "mtcnn" and len(notes) == 1
+    assert resolve_detector("blazeface") == "blazeface"  # asked for by name: no fallback
+    monkeypatch.setattr(faces, "models_installed", lambda name: False)
+    assert resolve_detector("auto", log=notes.append) == "haar" and "no landmarks" in notes[-1]

@@ -15,7 +15,7 @@ from dataset_fixtures import make_casme2
 from helpers.real_photos import fourier_shift, matches, photos
 from typer.testing import CliRunner
 
-from mpt_edge.cli import EXIT_USER_ERROR, app
+from app.cli import EXIT_USER_ERROR, app
 from mpt_edge.face import CANONICAL, FaceAligner, NoFaceError
 from mpt_edge.faces import models, open_detector
 

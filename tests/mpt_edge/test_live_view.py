@@ -154,7 +154,7 @@ def test_demo_ends_by_printing_the_live_view_command(stream_model, tmp_path, mon
 
     from typer.testing import CliRunner
 
-    from mpt_edge.cli import app
+    from app.cli import app
 
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     out = tmp_path / "demo"

@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from mpt_edge.cli import app
-from mpt_edge.commands.common import EXIT_USER_ERROR
+from app.cli import app
+from app.commands.common import EXIT_USER_ERROR
 from mpt_edge.errors import InputError
 from mpt_edge.spotting.intervals import Counts, Interval, iou, match, pool, score_video
 

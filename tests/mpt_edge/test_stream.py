@@ -13,8 +13,8 @@ import pytest
 from conftest import _small_config
 from typer.testing import CliRunner
 
+from app.cli import EXIT_USER_ERROR, app
 from mpt_edge.bundle import load_bundle
-from mpt_edge.cli import EXIT_USER_ERROR, app
 from mpt_edge.engines import open_bundle_engine
 from mpt_edge.errors import InputError
 from mpt_edge.stream.pipeline import Pipeline

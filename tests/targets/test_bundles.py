@@ -15,8 +15,8 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
+from app.cli import EXIT_USER_ERROR, app
 from mpt_edge.bundle import load_bundle, pack_bundle, unpack_bundle
-from mpt_edge.cli import EXIT_USER_ERROR, app
 from mpt_edge.engines import open_bundle_engine, open_engine
 from mpt_edge.errors import InputError
 from mpt_edge.motion import MotionConfig

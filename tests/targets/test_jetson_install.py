@@ -18,7 +18,7 @@ def test_the_base_install_carries_no_opencv_wheel_the_extra_does():
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert not any(d.startswith("opencv") for d in project["dependencies"])
     assert any(d.startswith("opencv-python") for d in project["optional-dependencies"]["opencv"])
-    assert project["requires-python"] == ">=3.10" and project["scripts"]["mpt-edge"] == "mpt_edge.entry:main"
+    assert project["requires-python"] == ">=3.10" and project["scripts"]["mpt-edge"] == "app.entry:main"
 
 
 def test_dockerfile_jetson_uses_what_jetpack_brings():

@@ -20,8 +20,8 @@ import pytest
 from helpers import triton_server
 from typer.testing import CliRunner
 
+from app.cli import EXIT_USER_ERROR, app
 from mpt_edge.bundle import load_bundle
-from mpt_edge.cli import EXIT_USER_ERROR, app
 from mpt_edge.engines import open_bundle_engine, open_engine
 from mpt_edge.engines.triton import ServerUnavailable
 from mpt_edge.stream.run import RunOptions, run_stream

@@ -12,7 +12,7 @@ from dataset_fixtures import make_casme2, make_casme3, make_megc2019, make_smic
 from openpyxl import load_workbook
 from typer.testing import CliRunner
 
-from mpt_edge.cli import EXIT_USER_ERROR, app
+from app.cli import EXIT_USER_ERROR, app
 from mpt_edge.errors import InputError
 from train.configs import REGISTRY, MPTConfig
 from train.data.sources import read_raw

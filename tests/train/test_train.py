@@ -13,7 +13,7 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from mpt_edge.cli import EXIT_USER_ERROR, app
+from app.cli import EXIT_USER_ERROR, app
 from mpt_edge.errors import MptEdgeError
 from mpt_edge.motion.config import DEFAULT_ALPHA
 from train.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from mpt_edge.commands.common import (
+from app.commands.common import (
     DATASET_HELP,
     PRECISION,
     ROOT_HELP,

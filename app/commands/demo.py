@@ -1,4 +1,4 @@
-"""``mpt-edge demo``: options -> :func:`targets.api.demo` (train, build, stream a video, compare the events with
+"""``mpt-edge demo``: options -> :func:`app.demo.demo` (train, build, stream a video, compare the events with
 the truth) -> lines."""
 
 from __future__ import annotations
@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
-from mpt_edge.commands.common import reporting, user_errors
-from targets.api import DemoOptions
+from app.commands.common import reporting, user_errors
+from app.demo import DemoOptions
 
 DEMO = DemoOptions()
 
@@ -38,7 +38,7 @@ def demo(
     as_json: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """The whole chain: train -> build -> stream a video of a real face (an animated photograph) -> events."""
-    from targets.api import demo as run_demo
+    from app.demo import demo as run_demo
 
     options = DemoOptions(
         out=out, target=target, epochs=epochs, events=events, backbone_weights=backbone_weights, drawn_face=drawn_face

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import typer
 
-from mpt_edge.commands.common import OVERWRITE_HELP, reporting, user_errors
+from app.commands.common import OVERWRITE_HELP, reporting, user_errors
 from mpt_edge.faces import FACE_HELP
 
 

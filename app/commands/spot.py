@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from mpt_edge.commands.common import user_errors
+from app.commands.common import user_errors
 from mpt_edge.errors import InputError
 from mpt_edge.faces import FACE_HELP
 from mpt_edge.spotting.offline import SpotOptions

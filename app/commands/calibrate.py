@@ -9,8 +9,8 @@ from typing import TYPE_CHECKING
 
 import typer
 
+from app.commands.common import DATASET_HELP, ROOT_HELP, json_only_stdout, reporting, user_errors
 from calibrate.api import DEFAULT_SIZE
-from mpt_edge.commands.common import DATASET_HELP, ROOT_HELP, json_only_stdout, reporting, user_errors
 from mpt_edge.faces import FACE_HELP
 from train.options import DataSpec
 

@@ -1,5 +1,5 @@
 """The `mpt-edge` command line: builds the Typer app and registers the commands, one module each in
-:mod:`mpt_edge.commands` (DESIGN §2, §4). Workstation stages (train/export/calibrate/build) are
+:mod:`app.commands` (DESIGN §2, §4). Workstation stages (train/export/calibrate/build) are
 imported lazily inside the commands, so the device install never needs torch. User errors print one
 line and exit 2.
 """
@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import typer
 
-from mpt_edge import __version__
-from mpt_edge.commands import (
+from app.commands import (
     bench,
     bench_stream,
     build,
@@ -25,10 +24,11 @@ from mpt_edge.commands import (
     train,
     unpack,
 )
-from mpt_edge.commands import (
+from app.commands import (
     eval as eval_command,
 )
-from mpt_edge.commands.common import EXIT_USER_ERROR  # noqa: F401  (re-exported: tests and scripts use mpt_edge.cli.EXIT_USER_ERROR)
+from app.commands.common import EXIT_USER_ERROR  # noqa: F401  (re-exported: tests and scripts use app.cli.EXIT_USER_ERROR)
+from mpt_edge import __version__
 
 app = typer.Typer(
     name="mpt-edge",
@@ -85,7 +85,7 @@ def main() -> None:
     """Console entry point."""
     import sys
 
-    from mpt_edge.commands.common import accept_renamed
+    from app.commands.common import accept_renamed
 
     app(args=accept_renamed(sys.argv[1:]), prog_name="mpt-edge")
 

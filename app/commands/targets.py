@@ -7,7 +7,7 @@ import json
 
 import typer
 
-from mpt_edge.commands.common import user_errors
+from app.commands.common import user_errors
 
 
 @user_errors

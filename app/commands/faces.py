@@ -9,7 +9,7 @@ from typing import Any
 
 import typer
 
-from mpt_edge.commands.common import user_errors
+from app.commands.common import user_errors
 
 app = typer.Typer(help="Face models: install them, list them, try the detectors on images.", no_args_is_help=True)
 

@@ -20,21 +20,21 @@ OPENCV_MISSING = (
 def main() -> None:
     # SIGTERM is Ctrl-C from the first instant, before OpenCV, the engines and the CLI are imported: a
     # `kill` during the seconds of start-up ends in one line, not in the default action's silent exit
-    # (the command boundary, mpt_edge.commands.common.user_errors, keeps the same handler while it runs)
+    # (the command boundary, app.commands.common.user_errors, keeps the same handler while it runs)
     install_sigterm_handler()
     try:
-        from mpt_edge.commands.common import EXIT_TERMINATED, EXIT_USER_ERROR, STOPPED_LINE
+        from app.commands.common import EXIT_TERMINATED, EXIT_USER_ERROR, STOPPED_LINE
 
         try:
             import cv2  # noqa: F401
         except ImportError:
             print(OPENCV_MISSING, file=sys.stderr)
             raise SystemExit(EXIT_USER_ERROR) from None
-        from mpt_edge.cli import main as cli_main
+        from app.cli import main as cli_main
 
         cli_main()
     except Terminated:
-        from mpt_edge.commands.common import EXIT_TERMINATED, STOPPED_LINE
+        from app.commands.common import EXIT_TERMINATED, STOPPED_LINE
 
         print(STOPPED_LINE, file=sys.stderr)
         raise SystemExit(EXIT_TERMINATED) from None

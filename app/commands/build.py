@@ -8,8 +8,8 @@ from pathlib import Path
 
 import typer
 
+from app.commands.common import DATASET_HELP, ROOT_HELP, console_for, json_only_stdout, user_errors
 from calibrate.api import DEFAULT_SIZE
-from mpt_edge.commands.common import DATASET_HELP, ROOT_HELP, console_for, json_only_stdout, user_errors
 from mpt_edge.faces import FACE_HELP
 from train.options import DataSpec
 

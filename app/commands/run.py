@@ -8,7 +8,7 @@ from typing import Any
 
 import typer
 
-from mpt_edge.commands.common import EXIT_USER_ERROR, PRECISION, SERVER, user_errors
+from app.commands.common import EXIT_USER_ERROR, PRECISION, SERVER, user_errors
 from mpt_edge.faces import FACE_HELP
 from mpt_edge.stream.pipeline import PipelineConfig
 from mpt_edge.stream.sources import OPEN_TIMEOUT_S

@@ -1,3 +1,0 @@
-from mpt_edge.entry import main
-
-main()
