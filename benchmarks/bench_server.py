@@ -42,7 +42,7 @@ bundle = load_bundle(Path(sys.argv[1]))
 server = sys.argv[2] or None
 engine = open_bundle_engine(bundle, precision=sys.argv[3], server=server, log=lambda m: None)
 rng = np.random.default_rng(0)
-feeds = {n: rng.standard_normal(tuple(s), dtype=np.float32) for n, s in bundle.manifest["inputs"].items()}
+feeds = {n: rng.standard_normal(tuple(s), dtype=np.float32) for n, s in bundle.inputs.items()}
 for _ in range(3):
     engine.infer(feeds)
 start_at = float(sys.argv[5])
@@ -163,7 +163,7 @@ def main() -> None:
     from mpt_edge.bundle import load_bundle
     from mpt_edge.precision import cpu_model_and_flags
 
-    model = load_bundle(args.repo).manifest["triton"]["models"][args.precision]
+    model = load_bundle(args.repo).manifest.triton_models[args.precision]
     counts = [int(c) for c in args.clients.split(",")]
     report: dict[str, Any] = {
         "benchmark": "server",

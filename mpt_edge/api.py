@@ -165,7 +165,7 @@ class Bundle:
     """An opened bundle (``mpt-edge build``): its verified files and its engine. Close it (or use ``with``)
     to free the engine."""
 
-    def __init__(self, files: bundle_files.Bundle, engine: Engine, precision: str) -> None:
+    def __init__(self, files: bundle_files.BundleFiles, engine: Engine, precision: str) -> None:
         self.files, self.engine, self.precision = files, engine, precision
         self._aligners: dict[str, FaceAligner] = {}  # per detector: its models load once, not per predict
 

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 from mpt_edge.errors import InputError
 
 if TYPE_CHECKING:
-    from mpt_edge.bundle import Bundle
+    from mpt_edge.bundle import BundleFiles
     from mpt_edge.engines import Engine
 
 
@@ -102,7 +102,7 @@ def options_dict(options: OnnxRuntimeOptions | OpenVinoOptions | TensorRtOptions
 class Opening:
     """What opening a bundle's model needs: the model file, its precision, the target's options."""
 
-    bundle: Bundle
+    bundle: BundleFiles
     model: Path
     precision: str
     options: dict[str, Any]
@@ -153,7 +153,7 @@ def _open_triton(opening: Opening) -> Engine:
             f"bundle {bundle.root} is a Triton model repository: serve it with tritonserver and pass "
             "--server grpc://HOST:8001"
         )
-    model = bundle.manifest["triton"]["models"][opening.precision]
+    model = bundle.manifest.triton_models[opening.precision]
     return TritonEngine(opening.server, model, bundle.inputs, bundle.outputs, opening.log)
 
 

@@ -48,61 +48,62 @@ def sha256_file(path: Path) -> str:
 
 
 @dataclass(frozen=True)
-class Bundle:
+class BundleFiles:
+    """A verified bundle folder and its typed manifest: what the engines, the stream and the tools read.
+    The public handle that also runs it is :class:`mpt_edge.Bundle` (``mpt_edge.api``)."""
+
     root: Path
-    manifest: dict[str, Any]
-    spec: Manifest | None = None  # the validated, typed view (None only for a bundle being written)
+    manifest: Manifest
 
     @property
     def motion_config(self) -> MotionConfig:
-        return MotionConfig.from_dict(self.manifest["motion_config"])
+        return self.manifest.motion_config
 
     @property
     def face_detector(self) -> str | None:
-        """The detector that aligned the model's training faces (None: rendered crops, or a bundle of
-        mpt-edge 0.1.x builds from before landmark alignment): the device aligns with the same one by default."""
-        return (self.manifest.get("face") or {}).get("detector")
+        """The detector that aligned the model's training faces: the device aligns with the same one by default."""
+        return self.manifest.face_detector
 
     @property
     def class_names(self) -> list[str]:
-        return list(self.manifest["class_names"])
+        return list(self.manifest.class_names)
 
     @property
     def backend(self) -> str:
-        return str(self.manifest["backend"])
+        return self.manifest.backend
 
     @property
     def precision(self) -> str:
         """The target's precision (int8, fp16 or fp32); a CPU bundle may carry both (mpt_edge.precision)."""
-        return str(self.manifest["precision"])
+        return self.manifest.precision
 
     @property
     def inputs(self) -> dict[str, list[int]]:
         """The model's input names and shapes, in the model's order."""
-        return {name: list(shape) for name, shape in self.manifest["inputs"].items()}
+        return {name: list(shape) for name, shape in self.manifest.inputs.items()}
 
     @property
     def outputs(self) -> dict[str, list[int]]:
-        return {name: list(shape) for name, shape in self.manifest["outputs"].items()}
+        return {name: list(shape) for name, shape in self.manifest.outputs.items()}
 
     @property
     def target_name(self) -> str:
-        return str(self.manifest["target"].get("name", self.backend))
+        return self.manifest.target_name
 
     @property
     def target_options(self) -> dict[str, Any]:
         """The target's backend options (mpt_edge.backends reads them with their defaults)."""
-        return dict(self.manifest["target"].get("options", {}))
+        return dict(self.manifest.target_options)
 
     @property
     def files(self) -> dict[str, str]:
         """Every file the bundle holds, with its sha256."""
-        return dict(self.manifest["files"])
+        return dict(self.manifest.files)
 
     def path(self, role: str) -> Path:
         """The file playing ``role`` (``model``, ``engine``, ...): a plain relative path the manifest lists
         (:mod:`mpt_edge.manifest`), and inside the bundle folder once resolved."""
-        name = self.manifest["roles"].get(role)
+        name = self.manifest.roles.get(role)
         if name is None:
             raise InputError(f"bundle {self.root} has no {role} file; rebuild it with `mpt-edge build`")
         check_member_name(name, f"bundle {self.root}")
@@ -155,7 +156,7 @@ def _move_into_place(tmp: Path, out: Path, overwrite: bool) -> None:
             shutil.rmtree(old, ignore_errors=True)
 
 
-def write_bundle(out: Path, files: dict[str, Path], manifest: dict[str, Any], overwrite: bool = False) -> Bundle:
+def write_bundle(out: Path, files: dict[str, Path], manifest: dict[str, Any], overwrite: bool = False) -> BundleFiles:
     """Copy ``files`` (name in bundle -> source) and the manifest into ``out``, atomically."""
     with _staging(Path(out), "choose another --out, or pass --overwrite to replace it", overwrite) as tmp:
         hashes = {}
@@ -168,7 +169,7 @@ def write_bundle(out: Path, files: dict[str, Path], manifest: dict[str, Any], ov
         full = {"schema_version": SCHEMA_VERSION, "mpt_edge_version": __version__, **manifest, "files": hashes}
         spec = parse_manifest(full, str(out), __version__)  # what the device will check, checked before it is written
         atomic_write_bytes(tmp / MANIFEST, (json.dumps(full, indent=2) + "\n").encode())
-    return Bundle(Path(out), full, spec)
+    return BundleFiles(Path(out), spec)
 
 
 def decode_manifest(raw: bytes, where: str) -> Manifest:
@@ -217,7 +218,7 @@ def _inside(path: Path, root: Path) -> bool:
     return Path(os.path.realpath(path)).is_relative_to(Path(os.path.realpath(root)))
 
 
-def load_bundle(root: Path, verify: bool = True, where: str | None = None) -> Bundle:
+def load_bundle(root: Path, verify: bool = True, where: str | None = None) -> BundleFiles:
     """A bundle folder, schema- and hash-checked: one clear error for anything missing or altered.
     ``where``: how to name the bundle in errors (default: ``root``)."""
     root = Path(root)
@@ -230,7 +231,7 @@ def load_bundle(root: Path, verify: bool = True, where: str | None = None) -> Bu
     manifest = decode_manifest(path.read_bytes(), where)
     if verify:
         _verify_files(root, manifest, where)
-    return Bundle(root, dict(manifest.data), manifest)
+    return BundleFiles(root, manifest)
 
 
 def pack_bundle(root: Path, tar_path: Path) -> Path:
@@ -242,7 +243,7 @@ def pack_bundle(root: Path, tar_path: Path) -> Path:
     try:
         with tarfile.open(tmp, "w") as archive:
             archive.add(root / MANIFEST, arcname=MANIFEST)
-            for name in sorted(bundle.manifest["files"]):
+            for name in sorted(bundle.manifest.files):
                 archive.add(root / name, arcname=name)
         os.replace(tmp, tar_path)
     except BaseException:
@@ -277,7 +278,7 @@ def _check_tar_members(archive: tarfile.TarFile, tar_path: Path, out: Path) -> l
     return members
 
 
-def unpack_bundle(tar_path: Path, out: Path, overwrite: bool = False) -> Bundle:
+def unpack_bundle(tar_path: Path, out: Path, overwrite: bool = False) -> BundleFiles:
     """Extract a packed bundle into ``out`` safely, then verify it; nothing is left behind on failure.
 
     The members' headers are checked first (count, size, type, name), then the manifest is read and
@@ -295,7 +296,7 @@ def unpack_bundle(tar_path: Path, out: Path, overwrite: bool = False) -> Bundle:
         ) from error
 
 
-def _unpack(tar_path: Path, out: Path, overwrite: bool, where: str) -> Bundle:
+def _unpack(tar_path: Path, out: Path, overwrite: bool, where: str) -> BundleFiles:
     with _staging(out, "unpack into a new folder, or pass --overwrite to replace it", overwrite) as tmp:
         with tarfile.open(tar_path) as archive:
             members = _check_tar_members(archive, tar_path, out)
@@ -321,6 +322,4 @@ def _unpack(tar_path: Path, out: Path, overwrite: bool, where: str) -> Bundle:
             wanted = [m for m in members if m.isfile()]
             archive.extractall(tmp, members=wanted, filter="data")
         bundle = load_bundle(tmp, where=where)
-    return Bundle(
-        out, bundle.manifest, bundle.spec
-    )  # verified in the staging folder, renamed whole: no second hashing pass
+    return BundleFiles(out, bundle.manifest)  # verified in the staging folder, renamed whole: no second hashing pass

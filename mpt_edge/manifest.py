@@ -23,6 +23,7 @@ from typing import Any
 
 from mpt_edge.backends import Backend
 from mpt_edge.errors import InputError
+from mpt_edge.motion.config import MotionConfig
 
 SCHEMA_VERSION = 1
 MANIFEST = "manifest.json"
@@ -65,21 +66,28 @@ def check_member_name(name: object, where: str = "bundle") -> str:
 
 @dataclass(frozen=True)
 class Manifest:
-    """What a validated manifest guarantees, typed; ``data`` keeps the whole JSON object."""
+    """What a validated manifest guarantees, typed: the one view of a bundle every reader uses (no
+    reader outside this module looks a key up in the JSON). ``data`` keeps the JSON object as written,
+    for the writers that copy it whole (the Triton repository's model config, ``engine.json``)."""
 
     schema_version: int
     backend: str
-    precision: str
+    precision: str  # the target's precision; a CPU bundle may carry two (``precisions``)
     class_names: tuple[str, ...]
-    inputs: Mapping[str, tuple[int, ...]]
+    inputs: Mapping[str, tuple[int, ...]]  # the model's input names and shapes, in the model's order
     outputs: Mapping[str, tuple[int, ...]]
-    files: Mapping[str, str]
-    roles: Mapping[str, str]
+    files: Mapping[str, str]  # every file the bundle holds -> its sha256
+    roles: Mapping[str, str]  # role (model, engine, model_fp32, ...) -> file
+    motion_config: MotionConfig
+    face_detector: str | None  # what aligned the training faces (None: rendered crops, or 0.1.x bundles)
+    target_name: str
+    target_options: Mapping[str, Any]  # the backend's options (mpt_edge.backends reads them with defaults)
+    precisions: Mapping[str, str]  # precision -> role of its model
+    triton_models: Mapping[str, str]  # precision -> served model name (Triton bundles; else empty)
+    max_batch_size: int  # what a server takes at once (Triton), 1 elsewhere
+    fp32_onnx_sha256: str | None  # the FP32 model the bundle was built from
+    validation: Mapping[str, Any]  # the metrics the bundle was validated with
     data: Mapping[str, Any]
-
-    def role_file(self, role: str) -> str:
-        """The bundle-relative name of the file playing ``role``."""
-        return self.roles[role]
 
 
 def _fail(where: str, what: str) -> InputError:
@@ -254,6 +262,13 @@ def parse_manifest(data: object, where: str, mpt_edge_version: str = "") -> Mani
     if not isinstance(data["target"].get("name", ""), str):
         raise _fail(where, "the target's name is not a string")
     _check_values(data, where, shapes["outputs"])
+    triton: dict[str, Any] = data["triton"] if isinstance(data.get("triton"), dict) else {}
+    batch = triton.get("max_batch_size", 1)
+    if not isinstance(batch, int) or isinstance(batch, bool) or not 1 <= batch <= 4096:
+        raise _fail(where, f"triton.max_batch_size {batch!r} is not an integer in 1..4096")
+    source: dict[str, Any] = data["source"] if isinstance(data.get("source"), dict) else {}
+    fp32_sha = source.get("fp32_onnx_sha256")
+    validation = data.get("validation")
     return Manifest(
         schema_version=version,
         backend=backend,
@@ -263,5 +278,14 @@ def parse_manifest(data: object, where: str, mpt_edge_version: str = "") -> Mani
         outputs=shapes["outputs"],
         files=dict(files),
         roles=dict(roles),
+        motion_config=MotionConfig.from_dict(dict(data["motion_config"])),
+        face_detector=(data.get("face") or {}).get("detector"),
+        target_name=str(data["target"].get("name", backend)),
+        target_options=dict(data["target"].get("options", {})),
+        precisions=dict(precisions or {data["precision"]: "model"}),
+        triton_models=dict(triton.get("models") or {}),
+        max_batch_size=batch,
+        fp32_onnx_sha256=fp32_sha if isinstance(fp32_sha, str) else None,
+        validation=dict(validation) if isinstance(validation, dict) else {},
         data=data,
     )

@@ -27,7 +27,7 @@ from mpt_edge.errors import InputError
 from mpt_edge.io import atomic_write_bytes
 
 if TYPE_CHECKING:
-    from mpt_edge.bundle import Bundle
+    from mpt_edge.bundle import BundleFiles
     from mpt_edge.engines import Engine
 
 CHOICES = ("auto", "int8", "fp32")
@@ -36,12 +36,12 @@ TIMING_SECONDS = 2.0
 DECISION_VERSION = 1
 
 
-def available(bundle: Bundle) -> dict[str, str]:
+def available(bundle: BundleFiles) -> dict[str, str]:
     """precision -> role of the models the bundle carries (older bundles: their one model)."""
-    return dict(bundle.manifest.get("precisions") or {bundle.precision: "model"})
+    return dict(bundle.manifest.precisions)
 
 
-def decision_path(bundle: Bundle) -> Path:
+def decision_path(bundle: BundleFiles) -> Path:
     root = Path(bundle.root).resolve()
     return root.parent / f"{root.name}.precision.json"
 
@@ -124,16 +124,16 @@ def time_interleaved(
     return {name: round(statistics.median(t), 3) for name, t in interleaved_times(engines, feeds, seconds).items()}
 
 
-def random_feeds(bundle: Bundle) -> dict[str, np.ndarray]:
+def random_feeds(bundle: BundleFiles) -> dict[str, np.ndarray]:
     rng = np.random.default_rng(0)
     return {name: rng.standard_normal(tuple(shape), dtype=np.float32) for name, shape in bundle.inputs.items()}
 
 
 def resolve_precision(
-    bundle: Bundle,
+    bundle: BundleFiles,
     requested: str = "auto",
     log: Callable[[str], None] = print,
-    open_engine: Callable[[Bundle, str], Engine] | None = None,
+    open_engine: Callable[[BundleFiles, str], Engine] | None = None,
     seconds: float = TIMING_SECONDS,
 ) -> str:
     """The precision to run: ``requested`` if the bundle has it, else (auto) the cached or measured
@@ -154,7 +154,7 @@ def resolve_precision(
         return bundle.precision
     identity = {
         **cpu_identity(bundle.backend),
-        "bundle_sha256": bundle.manifest.get("source", {}).get("fp32_onnx_sha256"),
+        "bundle_sha256": bundle.manifest.fp32_onnx_sha256,
     }
     cached = read_decision(bundle)
     if cached and cached.get("identity") == identity and cached.get("precision") in models:
@@ -162,7 +162,7 @@ def resolve_precision(
     if open_engine is None:
         from mpt_edge.engines import open_bundle_engine
 
-        def open_engine(b: Bundle, p: str) -> Engine:
+        def open_engine(b: BundleFiles, p: str) -> Engine:
             return open_bundle_engine(b, log, precision=p)
 
     log(
@@ -190,7 +190,7 @@ def resolve_precision(
     return choice
 
 
-def read_decision(bundle: Bundle) -> dict[str, Any] | None:
+def read_decision(bundle: BundleFiles) -> dict[str, Any] | None:
     """The cached decision, or None when absent, unreadable or from another format (then re-decided)."""
     try:
         data = json.loads(decision_path(bundle).read_text())
@@ -199,7 +199,7 @@ def read_decision(bundle: Bundle) -> dict[str, Any] | None:
         return None
 
 
-def write_decision(bundle: Bundle, decision: dict[str, Any], log: Callable[[str], None]) -> None:
+def write_decision(bundle: BundleFiles, decision: dict[str, Any], log: Callable[[str], None]) -> None:
     try:
         atomic_write_bytes(decision_path(bundle), json.dumps(decision, indent=1).encode())
     except OSError as error:  # a read-only bundle location: decide again next start, still run

@@ -99,14 +99,13 @@ def build(
         _data_key(data),
         overwrite,
     )
-    manifest = bundle.manifest
     return BundleInfo(
         path=out,
         target=target,
         backend=bundle.backend,
         precision=bundle.precision,
         files=tuple(sorted(bundle.files)),
-        validation=manifest["validation"],
+        validation=dict(bundle.manifest.validation),
         tar=out.with_suffix(".tar") if tar else None,
     )
 

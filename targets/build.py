@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from mpt_edge.backends import Backend, TensorRtOptions, options_of
-from mpt_edge.bundle import Bundle, pack_bundle, sha256_file, write_bundle
+from mpt_edge.bundle import BundleFiles, pack_bundle, sha256_file, write_bundle
 from mpt_edge.engines import open_engine
 from mpt_edge.errors import InputError, MptEdgeError
 from mpt_edge.faces import CANONICAL_LAYOUT
@@ -189,7 +189,7 @@ def build_bundle(
     log: Log = print,
     data_key: dict[str, Any] | None = None,
     overwrite: bool = False,
-) -> Bundle:
+) -> BundleFiles:
     """``data_key``: what names the calibration data (data set, folder, detector), part of the INT8 cache's key;
     ``overwrite``: replace a non-empty ``out`` once the new bundle is complete."""
     if out.exists() and not out.is_dir():
@@ -226,7 +226,7 @@ def _build_in(
     log: Log,
     data_key: dict[str, Any] | None,
     overwrite: bool,
-) -> Bundle:
+) -> BundleFiles:
     server = profile.backend == Backend.TRITON
     onnx_path = ensure_onnx(Path(source), work, log, dynamic_batch=server)
     meta = read_onnx_meta(onnx_path)

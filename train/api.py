@@ -25,7 +25,7 @@ from train.options import DataSpec, RunSpec
 if TYPE_CHECKING:
     from rich.progress import Progress
 
-    from mpt_edge.bundle import Bundle
+    from mpt_edge.bundle import BundleFiles
     from mpt_edge.spotting.offline import SpotOptions
     from train.data.long_videos import LongVideo
     from train.grid import GridSpec
@@ -399,7 +399,7 @@ def score_spotting(
     root: Path | None,
     options: SpotOptions,
     *,
-    bundle: Bundle | None = None,
+    bundle: BundleFiles | None = None,
     engine: Any = None,
     out: Path | None = None,
     plots: Path | None = None,

@@ -82,7 +82,7 @@ def _scorer(
         bundle = load_bundle(path)
         engine = open_bundle_engine(bundle, precision=resolve_precision(bundle, precision), server=server)
         names = list(bundle.inputs)
-        step = int((bundle.manifest.get("triton") or {}).get("max_batch_size", 1))  # a server takes batches
+        step = bundle.manifest.max_batch_size  # a server takes batches
 
         def score_bundle(images: np.ndarray, motion: np.ndarray) -> np.ndarray:
             feeds = [

@@ -21,7 +21,4 @@ def unpack(
     from mpt_edge.bundle import unpack_bundle
 
     bundle = unpack_bundle(archive, out, overwrite)
-    typer.echo(
-        f"unpacked {len(bundle.manifest['files'])} verified files to {out} "
-        f"({bundle.manifest['target'].get('name', bundle.backend)})"
-    )
+    typer.echo(f"unpacked {len(bundle.files)} verified files to {out} ({bundle.target_name})")

@@ -17,7 +17,7 @@ from mpt_edge.backends import Backend, Opening
 from mpt_edge.errors import InputError
 
 if TYPE_CHECKING:
-    from mpt_edge.bundle import Bundle
+    from mpt_edge.bundle import BundleFiles
 
 
 Shape = tuple[int | None, ...]  # None: a dynamic dimension
@@ -62,7 +62,7 @@ def open_engine(path: str | Path, threads: int | None = None, optimize: bool = T
     raise InputError(f"{path}: unknown model type {path.suffix!r}; expected .onnx or an OpenVINO .xml")
 
 
-def check_engine_io(engine: object, bundle: Bundle, model: Path) -> None:
+def check_engine_io(engine: object, bundle: BundleFiles, model: Path) -> None:
     """The model a bundle opened takes the inputs and gives the output its manifest says, checked when the
     engine opens: a model swapped for another build is one line before the first frame, not a crash at
     the first event. Dynamic dimensions (None) match any size."""
@@ -91,12 +91,12 @@ def check_engine_io(engine: object, bundle: Bundle, model: Path) -> None:
     if len(given) != len(want) or not all(fits(g, w) for g, w in zip(given, want)):
         raise InputError(
             f"{model} gives outputs of shapes {[list(g) for g in given]}, the manifest of {bundle.root} says "
-            f"{[list(w) for w in want]} ({len(bundle.manifest['class_names'])} classes); {fix}"
+            f"{[list(w) for w in want]} ({len(bundle.manifest.class_names)} classes); {fix}"
         )
 
 
 def open_bundle_engine(
-    bundle: Bundle, log: Log = print, precision: str | None = None, server: str | None = None
+    bundle: BundleFiles, log: Log = print, precision: str | None = None, server: str | None = None
 ) -> Engine:
     """The bundle's engine (:func:`_open_bundle_engine`), its inputs and outputs checked against the manifest."""
     from mpt_edge.precision import available
@@ -108,7 +108,7 @@ def open_bundle_engine(
 
 
 def _open_bundle_engine(
-    bundle: Bundle, log: Log = print, precision: str | None = None, server: str | None = None
+    bundle: BundleFiles, log: Log = print, precision: str | None = None, server: str | None = None
 ) -> Engine:
     """The engine of one of the bundle's models (``precision``: int8 or fp32 where the bundle carries
     both, see mpt_edge.precision; None: the target's own precision), with the manifest's options;

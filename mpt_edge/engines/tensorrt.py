@@ -250,10 +250,11 @@ class TensorRtEngine(EngineBase):
 
 
 def build_from_bundle(folder: Path) -> dict[str, Any]:
-    """What the bundle's build_engine.py runs on the device."""
-    manifest = json.loads((Path(folder) / "manifest.json").read_text())
-    onnx_path = Path(folder) / manifest["roles"]["model"]
-    return build_engine(onnx_path, Path(folder) / ENGINE, manifest["target"]["options"])
+    """What the bundle's build_engine.py runs on the device: the verified bundle's model and options."""
+    from mpt_edge.bundle import load_bundle
+
+    bundle = load_bundle(Path(folder))
+    return build_engine(bundle.path("model"), Path(folder) / ENGINE, bundle.target_options)
 
 
 if __name__ == "__main__":  # python -m mpt_edge.engines.tensorrt BUNDLE_DIR

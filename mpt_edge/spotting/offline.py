@@ -23,7 +23,7 @@ from mpt_edge.stream.pipeline import PipelineConfig
 from mpt_edge.stream.session import StreamSession
 
 if TYPE_CHECKING:
-    from mpt_edge.bundle import Bundle
+    from mpt_edge.bundle import BundleFiles
     from mpt_edge.engines import Engine
 
 BASELINE_FACE = 120  # px: the aligned face the baseline's 6 x 6 LBP blocks (20 px each) are cut from
@@ -65,7 +65,7 @@ class SpotResult:
 
 def spot_video(
     source: str | Path,
-    bundle: Bundle | None = None,
+    bundle: BundleFiles | None = None,
     engine: Engine | None = None,
     options: SpotOptions = SpotOptions(),
     on_frame: Callable[[int], None] | None = None,
@@ -127,7 +127,7 @@ def spot_video(
 
 def spot_videos(
     videos: Sequence[Path],
-    bundle: Bundle | None = None,
+    bundle: BundleFiles | None = None,
     engine: Engine | None = None,
     options: SpotOptions = SpotOptions(),
     on_video: Callable[[Path], Callable[[int], None]] | None = None,

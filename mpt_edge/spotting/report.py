@@ -22,7 +22,7 @@ from mpt_edge.io import atomic_write_bytes
 from mpt_edge.spotting.intervals import Interval
 
 if TYPE_CHECKING:
-    from mpt_edge.bundle import Bundle
+    from mpt_edge.bundle import BundleFiles
     from mpt_edge.spotting.offline import SpotResult
 
 KIND_COLOURS = {"ME": (40, 40, 220), "MaE": (200, 120, 20)}  # BGR: micro red, macro blue
@@ -215,7 +215,7 @@ def write_report(path: Path, data: ReportData) -> Path:
 UNBUNDLED_ALPHA = 8.0  # a report without a bundle magnifies its thumbnails this much, so the motion shows
 
 
-def thumbnail_alpha(bundle: Bundle | None) -> float:
+def thumbnail_alpha(bundle: BundleFiles | None) -> float:
     """The thumbnails' magnification: the bundle's own α (what its model saw; 0 stays 0), else
     :data:`UNBUNDLED_ALPHA`. One place for both reports (``spot --report``, ``run --report``)."""
     return bundle.motion_config.alpha if bundle is not None else UNBUNDLED_ALPHA
@@ -244,7 +244,9 @@ def report_of(
     )
 
 
-def write_spot_report(path: Path, video: Path, result: SpotResult, bundle: Bundle | None, detect_every: int) -> None:
+def write_spot_report(
+    path: Path, video: Path, result: SpotResult, bundle: BundleFiles | None, detect_every: int
+) -> None:
     """``spot --report``: one video's report, with the settings it was spotted with."""
     settings = {
         "bundle": str(bundle.root) if bundle else "none (intervals only)",

@@ -36,7 +36,7 @@ from typing import Any
 import cv2
 import numpy as np
 
-from mpt_edge.bundle import Bundle
+from mpt_edge.bundle import BundleFiles
 from mpt_edge.classify import feeds_of, predict_feeds
 from mpt_edge.engines import Engine
 from mpt_edge.engines.triton import ServerUnavailable
@@ -105,7 +105,7 @@ class Pipeline:
 
     def __init__(
         self,
-        bundle: Bundle | None,
+        bundle: BundleFiles | None,
         engine: Engine | None,
         config: PipelineConfig = PipelineConfig(),
         log: Callable[[str], None] | None = None,

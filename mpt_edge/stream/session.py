@@ -20,7 +20,7 @@ from mpt_edge.stream.pipeline import STAGES, Pipeline, PipelineConfig
 from mpt_edge.stream.sources import OPEN_TIMEOUT_S, CaptureThread, Frame, SourceSpec, parse_source
 
 if TYPE_CHECKING:
-    from mpt_edge.bundle import Bundle
+    from mpt_edge.bundle import BundleFiles
     from mpt_edge.engines import Engine
 
 Event = dict[str, Any]
@@ -32,7 +32,7 @@ class StreamSession:
 
     def __init__(
         self,
-        bundle: Bundle | None,
+        bundle: BundleFiles | None,
         engine: Engine | None,
         source: str,
         config: PipelineConfig = PipelineConfig(),

@@ -60,3 +60,13 @@ def tiny_manifest(**changes: object) -> dict:
     }
     manifest.update(changes)
     return manifest
+
+
+def typed_manifest(**changes: object):
+    """:func:`tiny_manifest` as the loader gives it (validated, typed), for tests that need a bundle's
+    manifest without its files: every role's file listed with a placeholder hash."""
+    from mpt_edge.manifest import SCHEMA_VERSION, parse_manifest
+
+    data = tiny_manifest(**changes)
+    data = {"schema_version": SCHEMA_VERSION, **data, "files": {name: "0" * 64 for name in data["roles"].values()}}
+    return parse_manifest(data, "test bundle")

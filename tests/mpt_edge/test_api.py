@@ -91,7 +91,7 @@ def test_engines_close_and_are_context_managers(bundle_dir):
     bundle = load_bundle(bundle_dir)
     engine = open_bundle_engine(bundle, lambda _: None, precision="fp32")
     with engine as opened:
-        feeds = {name: np.zeros(shape, np.float32) for name, shape in bundle.manifest["inputs"].items()}
+        feeds = {name: np.zeros(shape, np.float32) for name, shape in bundle.inputs.items()}
         assert opened.infer(feeds).shape == (1, 3)
     assert engine.closed and not hasattr(engine, "session")  # the ONNX Runtime session is released
     engine.close()  # twice is harmless

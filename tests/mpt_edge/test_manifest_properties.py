@@ -102,7 +102,7 @@ def test_load_bundle_gives_a_bundle_whose_roles_stay_inside_or_one_error(data, w
             bundle = load_bundle(root)
         except InputError:
             return
-        for role in bundle.manifest["roles"]:
+        for role in bundle.manifest.roles:
             path = bundle.path(role).resolve()
             assert path.is_relative_to(root.resolve())
 
@@ -176,4 +176,4 @@ def test_the_tar_extractor_writes_nothing_outside_and_leaves_nothing_on_refusal(
         written = {p for p in base.rglob("*")} - before
         dest = (base / "work" / "dest").resolve()
         assert all(Path(os.path.realpath(p)).is_relative_to(dest) or p == base / "work" / "dest" for p in written)
-        assert bundle.manifest["files"]
+        assert bundle.files

@@ -8,9 +8,10 @@ import time
 
 import numpy as np
 import pytest
+from helpers.tiny_bundle import typed_manifest
 
 from mpt_edge import precision as precision_module
-from mpt_edge.bundle import Bundle
+from mpt_edge.bundle import BundleFiles
 from mpt_edge.errors import InputError
 from mpt_edge.precision import decision_path, interleaved_times, resolve_precision, time_interleaved
 
@@ -27,18 +28,16 @@ class SleepyEngine:
         return np.zeros((1, 3), np.float32)
 
 
-def fake_bundle(tmp_path, precisions=None) -> Bundle:
+def fake_bundle(tmp_path, precisions=None) -> BundleFiles:
     root = tmp_path / "bundle"
     root.mkdir(exist_ok=True)
-    manifest = {
-        "precision": "int8",
-        "backend": "onnxruntime",
-        "inputs": {"motion": [1, 49, 6]},
-        "source": {"fp32_onnx_sha256": "abc"},
-    }
+    changes: dict = {"precision": "int8", "source": {"fp32_onnx_sha256": "abc"}}
     if precisions is not False:
-        manifest["precisions"] = precisions or {"int8": "model", "fp32": "model_fp32"}
-    return Bundle(root, manifest)
+        changes["precisions"] = precisions or {"int8": "model", "fp32": "model_fp32"}
+        changes["roles"] = {"model": "model.onnx", "model_fp32": "model_fp32.onnx"}
+    else:
+        changes["precisions"] = None
+    return BundleFiles(root, typed_manifest(**changes))
 
 
 def opener(speeds, opened):

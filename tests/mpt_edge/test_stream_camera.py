@@ -7,8 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from helpers.tiny_bundle import typed_manifest
 
-from mpt_edge.bundle import Bundle
+from mpt_edge.bundle import BundleFiles
 from mpt_edge.face import FaceAligner
 from mpt_edge.motion.config import MotionConfig
 from mpt_edge.stream.pipeline import Pipeline, PipelineConfig
@@ -31,15 +32,8 @@ class CountingEngine:
         return np.zeros((1, 3), np.float32)
 
 
-def fake_bundle(tmp_path) -> Bundle:
-    return Bundle(
-        tmp_path,
-        {
-            "motion_config": MotionConfig().to_dict(),
-            "class_names": ["negative", "positive", "surprise"],
-            "inputs": {"apex": [1, 3, 224, 224], "motion": [1, 49, 6]},
-        },
-    )
+def fake_bundle(tmp_path) -> BundleFiles:
+    return BundleFiles(tmp_path, typed_manifest(motion_config=MotionConfig().to_dict()))
 
 
 def stream(pipeline: Pipeline, frames) -> list[dict]:

@@ -99,8 +99,8 @@ def test_cpu_bundles_predict_what_the_checkpoint_predicts(trained, tmp_path, tar
     out = tmp_path / target
     summary = build(trained, target, out)
     bundle = load_bundle(out)
-    assert bundle.manifest["target"]["name"] == target and bundle.class_names == ["negative", "positive", "surprise"]
-    assert set(bundle.manifest["files"]) == set(summary["files"]) and bundle.motion_config.face_size == 224
+    assert bundle.target_name == target and bundle.class_names == ["negative", "positive", "surprise"]
+    assert set(bundle.files) == set(summary["files"]) and bundle.motion_config.face_size == 224
     engine = open_bundle_engine(bundle)
     model, _ = load_model(trained / "run" / "best.pt")
     ours, theirs = [], []
@@ -109,11 +109,11 @@ def test_cpu_bundles_predict_what_the_checkpoint_predicts(trained, tmp_path, tar
         with torch.no_grad():
             theirs.append(model(torch.from_numpy(image[None]), torch.from_numpy(motion[None])).numpy())
     ours, theirs = np.concatenate(ours), np.concatenate(theirs)
-    if bundle.manifest["precision"] == "fp32":
+    if bundle.precision == "fp32":
         assert np.abs(ours - theirs).max() < 1e-3
     else:
         assert np.abs(ours - theirs).max() < 0.5 and np.mean(ours.argmax(1) == theirs.argmax(1)) >= 0.5
-        assert "int8" in bundle.manifest["validation"]["held_out"]
+        assert "int8" in bundle.manifest.validation["held_out"]
     bench = runner.invoke(app, ["bench", str(out), "--seconds", "0.2", "--json"])
     assert bench.exit_code == 0, bench.output
     figures = json.loads(bench.stdout)
@@ -123,9 +123,9 @@ def test_cpu_bundles_predict_what_the_checkpoint_predicts(trained, tmp_path, tar
         and figures["throughput_per_s"] > 0
     )
     decision = out.parent / f"{out.name}.precision.json"
-    if bundle.manifest["precision"] == "int8":  # CPU INT8 bundles carry the FP32 model too; the device keeps the faster
-        assert bundle.manifest["precisions"] == {"int8": "model", "fp32": "model_fp32"} and set(
-            bundle.manifest["validation"]["held_out"]
+    if bundle.precision == "int8":  # CPU INT8 bundles carry the FP32 model too; the device keeps the faster
+        assert bundle.manifest.precisions == {"int8": "model", "fp32": "model_fp32"} and set(
+            bundle.manifest.validation["held_out"]
         ) >= {"fp32", "int8"}
         assert (
             set(figures["by_precision"]) == {"int8", "fp32"}
@@ -150,18 +150,18 @@ def test_cpu_bundles_predict_what_the_checkpoint_predicts(trained, tmp_path, tar
         )
         assert forced["runs"] >= 10 and forced["latency_ms"] != forced["by_precision"]["fp32"]["latency_ms"]
     else:
-        assert set(figures["by_precision"]) == {bundle.manifest["precision"]} and not decision.exists()
+        assert set(figures["by_precision"]) == {bundle.precision} and not decision.exists()
 
 
 def test_jetson_bundle_carries_a_checked_qdq_model_and_valid_build_scripts(trained, tmp_path):
     out = tmp_path / "orin"
     build(trained, "jetson-orin", out, "--tar")
     bundle = load_bundle(out)
-    assert bundle.backend == "tensorrt" and bundle.manifest["roles"] == {
+    assert bundle.backend == "tensorrt" and bundle.manifest.roles == {
         "model": "model_int8_qdq.onnx",
         "engine": "model.engine",
     }
-    assert {"model_int8_qdq.onnx", "build_engine.sh", "build_engine.py"} <= set(bundle.manifest["files"])
+    assert {"model_int8_qdq.onnx", "build_engine.sh", "build_engine.py"} <= set(bundle.files)
     qdq = open_engine(out / "model_int8_qdq.onnx")  # the Q/DQ model runs in ONNX Runtime on this CPU
     logits = qdq.infer({"apex": np.zeros((1, 3, 224, 224), np.float32), "motion": np.zeros((1, 49, 6), np.float32)})
     assert logits.shape == (1, 3) and np.isfinite(logits).all()
@@ -200,7 +200,7 @@ def test_tar_round_trip_and_tampering_is_refused(trained, tmp_path):
     assert unpacked.manifest == load_bundle(out).manifest
 
     # a file changed after the build
-    model = out / load_bundle(out).manifest["roles"]["model"]
+    model = out / load_bundle(out).manifest.roles["model"]
     model.write_bytes(model.read_bytes()[:-10] + b"0123456789")
     with pytest.raises(InputError, match="does not match its sha256"):
         load_bundle(out)

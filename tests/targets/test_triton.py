@@ -75,7 +75,7 @@ def test_the_repository_is_triton_config_checked_against_the_models(built):
 
     repo = built[0]
     bundle = load_bundle(repo)
-    assert bundle.backend == "triton" and bundle.manifest["triton"]["models"] == {
+    assert bundle.backend == "triton" and bundle.manifest.triton_models == {
         "int8": "mpt_int8",
         "fp32": "mpt_fp32",
     }
@@ -86,21 +86,21 @@ def test_the_repository_is_triton_config_checked_against_the_models(built):
         config = text_format.Parse((repo / name / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
         assert config.name == name and config.max_batch_size == 8 and config.HasField("dynamic_batching")
         assert (
-            config.dynamic_batching.max_queue_delay_microseconds == bundle.manifest["triton"]["max_queue_delay_us"] == 0
+            config.dynamic_batching.max_queue_delay_microseconds == bundle.manifest.data["triton"]["max_queue_delay_us"] == 0
         )  # measured best on CPUs
         assert (config.backend or config.platform.split("_")[0]) == backend
         assert config.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_CPU
         engine = open_engine(repo / name / model_file)  # the model file itself: its input names and shapes
         declared = {i.name: [int(d) for d in i.dims] for i in config.input}
-        assert set(declared) == set(engine.input_names) == set(bundle.manifest["inputs"])
+        assert set(declared) == set(engine.input_names) == set(bundle.inputs)
         for tensor in config.input:
             assert model_config_pb2.DataType.Name(tensor.data_type) == "TYPE_FP32"
-            assert [1, *declared[tensor.name]] == bundle.manifest["inputs"][tensor.name]
-        assert [int(d) for d in config.output[0].dims] == bundle.manifest["outputs"]["logits"][1:]
+            assert [1, *declared[tensor.name]] == bundle.inputs[tensor.name]
+        assert [int(d) for d in config.output[0].dims] == bundle.outputs["logits"][1:]
         feeds = {
             n: np.zeros([4, *declared[n]], np.float32) for n in declared
         }  # a batch: the batch dimension is dynamic
-        assert engine.infer(feeds).shape == (4, bundle.manifest["outputs"]["logits"][1])
+        assert engine.infer(feeds).shape == (4, bundle.outputs["logits"][1])
 
 
 def test_run_through_the_server_finds_the_events_of_the_local_engine(built, server, video, tmp_path):
@@ -270,7 +270,7 @@ def test_the_engine_fails_fast_while_the_server_is_down(built, tmp_path):
     repo = built[0]
     with triton_server.serving(repo) as running:
         engine = open_bundle_engine(load_bundle(repo), precision="fp32", server=running.grpc_url, log=lambda m: None)
-        feeds = {name: np.zeros(shape, np.float32) for name, shape in load_bundle(repo).manifest["inputs"].items()}
+        feeds = {name: np.zeros(shape, np.float32) for name, shape in load_bundle(repo).inputs.items()}
         assert engine.infer(feeds).shape == (1, 3)
     started = time.monotonic()
     for _ in range(5):
