@@ -24,7 +24,6 @@ Log = Callable[[str], None]
 # The real-face demo: small, so the first command stays short (docs: getting started).
 DEMO_REALFACE = {"subjects": 8, "clips_per_class": 1, "classes": 3}
 DEMO_VIDEO_SECONDS = 40.0
-DEMO_PROMPTS = "flow"  # on real faces flow prompts lifted the model from 0.43-0.54 to 0.76 UF1 (docs: evidence)
 APEX_TOLERANCE = 3  # frames: a found event's apex this close to the true one counts
 
 
@@ -124,17 +123,14 @@ def _synthetic(options: DemoOptions) -> SyntheticSpec:
 
 
 def _run_spec(options: DemoOptions) -> RunSpec:
-    """mpt-tiny, or the config the given backbone weights fit; flow prompts on real faces."""
-    prompts = None if options.drawn_face else DEMO_PROMPTS
+    """mpt-tiny, or the config the given backbone weights fit; the library's prompts (strain: docs, evidence)."""
     train_options = TrainOptions(epochs=options.epochs)
     if options.backbone_weights is None:
-        return RunSpec(prompt_variant=prompts, options=train_options)
+        return RunSpec(options=train_options)
     from train.weights import config_for_weights
 
     weights = options.backbone_weights
-    return RunSpec(
-        model=config_for_weights(weights), backbone_weights=str(weights), prompt_variant=prompts, options=train_options
-    )
+    return RunSpec(model=config_for_weights(weights), backbone_weights=str(weights), options=train_options)
 
 
 def _stream(

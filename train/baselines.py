@@ -11,6 +11,10 @@ subjects, two cheap references:
 * ``flow`` — the field's standard input (OFF-ApexNet, STSTNet, HTNet): OpenCV Farneback optical flow
   onset -> apex on the face crop (no magnification), averaged over a grid of cells, then the same
   classifier. A model below it has not learned micro-expressions.
+* ``strain`` — the strongest linear flow baseline measured here, the field's full input: the same flow
+  with the face's global (head) motion removed, its magnitude and optical strain
+  (:func:`mpt_edge.motion.prompt_variants.strain_channels`), averaged over 8 x 8 or 16 x 16 cells — the
+  grid chosen with C by the grouped CV over the training subjects. "Beats flow" means beating this one.
 
 Classifier (scikit-learn): standardise, then ``LogisticRegression`` with balanced class weights (UF1
 and UAR weigh every class equally; the data sets are imbalanced); its regularisation C is chosen by
@@ -33,12 +37,14 @@ from train.data.pairs import encode_pairs, motion_features
 if TYPE_CHECKING:
     from train.data.pairs import PairSet
 
-BASELINES = ("probe", "flow")
+BASELINES = ("probe", "flow", "strain")
 LABELS = {
     "model": "model",
     "probe": "linear probe of the motion prompts",
     "flow": "Farneback flow onset->apex + linear classifier",
+    "strain": "flow - head motion + optical strain, cells by inner CV + linear classifier",
 }
+STRAIN_GRIDS = (8, 16)  # cells per side the strain baseline may pool over (chosen by inner CV)
 FLOW_GRID = 8  # cells per side the flow field is averaged over (8 x 8 x (dx, dy) = 128 features)
 C_GRID = (0.001, 0.01, 0.1, 1.0, 10.0, 100.0)
 DEFAULT_C = 1.0  # when the training subjects are too few for a grouped CV
@@ -58,6 +64,23 @@ def flow_features(onset_bgr: np.ndarray, apex_bgr: np.ndarray, grid: int = FLOW_
     return np.ascontiguousarray(pooled.transpose(2, 0, 1).reshape(-1), dtype=np.float32)
 
 
+def strain_features(
+    onset_bgr: np.ndarray, apex_bgr: np.ndarray, grids: Sequence[int] = STRAIN_GRIDS
+) -> list[np.ndarray]:
+    """:func:`strain_channels` onset -> apex (no magnification) averaged over each grid's cells: one
+    (4 * grid * grid,) float32 vector per grid."""
+    from mpt_edge.motion.images import to_gray
+    from mpt_edge.motion.prompt_variants import strain_channels
+
+    channels = strain_channels(
+        to_gray(onset_bgr.astype(np.float32) / 255.0), to_gray(apex_bgr.astype(np.float32) / 255.0)
+    ).transpose(1, 2, 0)
+    return [
+        np.ascontiguousarray(cv2.resize(channels, (g, g), interpolation=cv2.INTER_AREA).transpose(2, 0, 1).ravel())
+        for g in grids
+    ]
+
+
 def flow_matrix(onsets: np.ndarray, apexes: np.ndarray, tick: Callable[[], None] | None = None) -> np.ndarray:
     """:func:`flow_features` of every pair, (N, 2 * FLOW_GRID**2)."""
     rows = np.empty((len(onsets), 2 * FLOW_GRID * FLOW_GRID), np.float32)
@@ -68,6 +91,12 @@ def flow_matrix(onsets: np.ndarray, apexes: np.ndarray, tick: Callable[[], None]
     return rows
 
 
+def strain_matrices(onsets: np.ndarray, apexes: np.ndarray) -> list[np.ndarray]:
+    """:func:`strain_features` of every pair: one (N, 4 * grid²) matrix per grid of ``STRAIN_GRIDS``."""
+    rows = [strain_features(onsets[i], apexes[i]) for i in range(len(onsets))]
+    return [np.stack([r[k] for r in rows]) for k in range(len(STRAIN_GRIDS))]
+
+
 @dataclass
 class BaselineResult:
     y_pred: list[int]
@@ -75,15 +104,24 @@ class BaselineResult:
     c: float  # the chosen regularisation
 
 
-_FITTED: dict[str, tuple[Any, float]] = {}  # a few recent fits, by digest of their inputs
+_FITTED: dict[str, tuple[Any, float, float]] = {}  # a few recent fits, by digest of their inputs
 _FITTED_KEEP = 4
 
 
 def fit_classifier(
     train_x: np.ndarray, train_y: np.ndarray, train_groups: Sequence[str], seed: int = 0
 ) -> tuple[Any, float]:
-    """(fitted StandardScaler + balanced LogisticRegression pipeline, its C), C chosen by macro-F1 in a
-    grouped CV over the training subjects. Needs two classes or more in ``train_y``.
+    """:func:`fit_classified` without its inner-CV score."""
+    fitted, c, _ = fit_classified(train_x, train_y, train_groups, seed)
+    return fitted, c
+
+
+def fit_classified(
+    train_x: np.ndarray, train_y: np.ndarray, train_groups: Sequence[str], seed: int = 0
+) -> tuple[Any, float, float]:
+    """(fitted StandardScaler + balanced LogisticRegression pipeline, its C, its inner-CV macro-F1), C
+    chosen by macro-F1 in a grouped CV over the training subjects (score NaN where too few subjects).
+    Needs two classes or more in ``train_y``.
 
     Without augmentation the model's prompt read-out is solved on exactly the probe's inputs, so a
     fit is remembered by a digest of its inputs (the fitted object is only read, never changed): on
@@ -115,7 +153,7 @@ def fit_classifier(
 
 def _fit_classifier(
     train_x: np.ndarray, train_y: np.ndarray, train_groups: Sequence[str], seed: int
-) -> tuple[Any, float]:
+) -> tuple[Any, float, float]:
     from sklearn.linear_model import LogisticRegression
     from sklearn.model_selection import GridSearchCV, GroupKFold
     from sklearn.pipeline import make_pipeline
@@ -128,10 +166,10 @@ def _fit_classifier(
     groups = np.asarray(train_groups)
     folds = min(CV_FOLDS, len(np.unique(groups)))
     if folds < 2:
-        return pipeline.set_params(logisticregression__C=DEFAULT_C).fit(train_x, train_y), DEFAULT_C
+        return pipeline.set_params(logisticregression__C=DEFAULT_C).fit(train_x, train_y), DEFAULT_C, float("nan")
     search = GridSearchCV(pipeline, {"logisticregression__C": list(C_GRID)}, scoring="f1_macro", cv=GroupKFold(folds))
     search.fit(train_x, train_y, groups=groups)
-    return search.best_estimator_, float(search.best_params_["logisticregression__C"])
+    return search.best_estimator_, float(search.best_params_["logisticregression__C"]), float(search.best_score_)
 
 
 def fit_predict(
@@ -151,6 +189,10 @@ def fit_predict(
         scores[:, present[0] if len(present) else 0] = 1.0
         return BaselineResult(scores.argmax(1).tolist(), scores.tolist(), float("nan"))
     fitted, c = fit_classifier(train_x, train_y, train_groups, seed)
+    return _predict(fitted, c, eval_x, num_classes)
+
+
+def _predict(fitted: Any, c: float, eval_x: np.ndarray, num_classes: int) -> BaselineResult:
     scores = np.zeros((len(eval_x), num_classes))
     if len(eval_x):
         scores[:, fitted.classes_] = fitted.predict_proba(eval_x)
@@ -166,6 +208,7 @@ class PairFeatures:
         self.pairs = pairs
         self._motion: dict[MotionConfig, np.ndarray] = {}
         self._flow: np.ndarray | None = None
+        self._strain: list[np.ndarray] | None = None
         self._inputs: tuple[MotionConfig, np.ndarray, np.ndarray] | None = None
 
     @staticmethod
@@ -194,15 +237,43 @@ class PairFeatures:
             self._flow = flow_matrix(self.pairs.onsets, self.pairs.apexes)
         return self._flow
 
+    def strain(self) -> list[np.ndarray]:
+        if self._strain is None:
+            self._strain = strain_matrices(self.pairs.onsets, self.pairs.apexes)
+        return self._strain
+
     def baselines(
         self, config: MotionConfig, train_idx: np.ndarray, eval_idx: np.ndarray, num_classes: int, seed: int
     ) -> dict[str, dict]:
         """Every baseline fitted on ``train_idx`` and scored on ``eval_idx``, as stored in result.json."""
         inputs = {"probe": self.motion(config), "flow": self.flow()}
         groups = [self.pairs.subjects[i] for i in train_idx]
+        labels = self.pairs.labels[train_idx]
         out = {}
-        for name in BASELINES:
+        for name in ("probe", "flow"):
             x = inputs[name]
-            result = fit_predict(x[train_idx], self.pairs.labels[train_idx], groups, x[eval_idx], num_classes, seed)
+            result = fit_predict(x[train_idx], labels, groups, x[eval_idx], num_classes, seed)
             out[name] = {"y_pred": result.y_pred, "scores": result.scores, "c": result.c}
+        out["strain"] = _best_grid(self.strain(), train_idx, eval_idx, labels, groups, num_classes, seed)
         return out
+
+
+def _best_grid(
+    matrices: Sequence[np.ndarray],
+    train_idx: np.ndarray,
+    eval_idx: np.ndarray,
+    labels: np.ndarray,
+    groups: Sequence[str],
+    num_classes: int,
+    seed: int,
+) -> dict[str, Any]:
+    """The strain baseline: the grid (and C) with the best inner grouped-CV macro-F1 on the training
+    subjects, then its prediction of the held-out clips."""
+    if len(np.unique(labels)) < 2:
+        result = fit_predict(matrices[0][train_idx], labels, groups, matrices[0][eval_idx], num_classes, seed)
+        return {"y_pred": result.y_pred, "scores": result.scores, "c": result.c, "grid": STRAIN_GRIDS[0]}
+    fits = [fit_classified(x[train_idx], labels, groups, seed) for x in matrices]
+    best = max(range(len(fits)), key=lambda k: -1.0 if np.isnan(fits[k][2]) else fits[k][2])
+    fitted, c, _ = fits[best]
+    result = _predict(fitted, c, np.asarray(matrices[best][eval_idx], np.float64), num_classes)
+    return {"y_pred": result.y_pred, "scores": result.scores, "c": result.c, "grid": STRAIN_GRIDS[best]}

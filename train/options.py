@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mpt_edge.errors import MptEdgeError
-from mpt_edge.motion.config import PROMPT_VARIANTS, VIT_INPUTS, MotionConfig
+from mpt_edge.motion.config import LEGACY_PROMPT_VARIANT, PROMPT_VARIANTS, VIT_INPUTS, MotionConfig
 
 if TYPE_CHECKING:
     from train.data.synthetic_folder import SyntheticSpec
@@ -76,7 +76,7 @@ def default_probe_head(backbone_weights: object, motion_prompts: bool, prompt_re
 class RunSpec:
     model: str = "mpt-tiny"
     alpha: float | None = None  # None: MotionConfig's default
-    prompt_variant: str | None = None  # None: MotionConfig's default (lk / patch / flow)
+    prompt_variant: str | None = None  # None: MotionConfig's default (strain; or lk / patch / flow)
     vit_input: str | None = None  # None: MotionConfig's default (apex / magnified)
     motion_prompts: bool = True
     prompt_readout: bool = True  # the linear read-out of the prompts beside the [CLS] head
@@ -94,6 +94,7 @@ class RunSpec:
             "data": data,
             "model": self.model,
             "alpha": resolved_alpha(self.alpha),  # None (the API's default) is the default's value, as the CLI's
+            "prompt_variant": self.prompt_variant or MotionConfig.prompt_variant,  # stored: its default has changed
             **self._design_choices(),
             "motion_prompts": self.motion_prompts,
             "prompt_readout": self.prompt_readout,
@@ -112,7 +113,20 @@ class RunSpec:
     def _design_choices(self) -> dict[str, Any]:
         """The prompt design in the identity, left out where it is the default, so that run folders of
         earlier versions (which had no such fields) still resume; alpha has its own key."""
-        return {k: v for k, v in self.motion_overrides().items() if k != "alpha" and v != getattr(MotionConfig, k)}
+        return {
+            k: v
+            for k, v in self.motion_overrides().items()
+            if k not in ("alpha", "prompt_variant") and v != getattr(MotionConfig, k)
+        }
+
+
+def previous_identity(identity: dict[str, Any]) -> dict[str, Any]:
+    """A run.json identity of an earlier version as this one writes it: α resolved (0.2.0 stored None
+    for a run started from Python) and the prompt variant named (before 0.3 only a non-default one
+    was, and the default was ``lk``)."""
+    identity = {**identity, "alpha": resolved_alpha(identity.get("alpha"))}
+    identity.setdefault("prompt_variant", LEGACY_PROMPT_VARIANT)
+    return identity
 
 
 def resolved_alpha(alpha: float | None) -> float:

@@ -37,7 +37,7 @@ from train.distributed import DistContext
 from train.fit import FoldData, FoldPlace, FoldTrainer, Reporter
 from train.metrics import pooled_loso
 from train.model import MPT
-from train.options import RunSpec, TrainOptions, resolved_alpha  # noqa: F401  (re-exported)
+from train.options import RunSpec, TrainOptions, previous_identity, resolved_alpha  # noqa: F401  (re-exported)
 from train.plots import plot_comparison, plot_confusion, plot_curves
 from train.protocol import Fold, make_folds, select_folds
 
@@ -117,8 +117,8 @@ def check_run_folder(out: Path, identity: dict[str, Any], same_run_allowed: bool
         previous = json.loads(run_file.read_text())["identity"]
     except (ValueError, KeyError) as error:
         raise MptEdgeError(f"{run_file} is unreadable ({error}); delete {out} to start over") from None
-    if isinstance(previous, dict) and "alpha" in previous:  # 0.2.0 stored None for a run started from Python
-        previous = {**previous, "alpha": resolved_alpha(previous["alpha"])}
+    if isinstance(previous, dict) and "alpha" in previous:  # as this version writes it (train.options)
+        previous = previous_identity(previous)
     if previous != identity:
         changed = sorted(k for k in set(previous) | set(identity) if previous.get(k) != identity.get(k))
         raise MptEdgeError(

@@ -48,6 +48,9 @@ FEATURE_NAMES = LK_FEATURE_NAMES  # the default variant's; kept under its old na
 
 #: Per-kernel features of the ``flow`` variant: dense optical flow pooled by the Gaussian windows.
 FLOW_FEATURE_NAMES: tuple[str, ...] = ("flow_x", "flow_y", "flow_magnitude")
+#: Per-kernel features of the ``strain`` variant: the field's input (dense flow with the face's global
+#: motion removed, and optical strain), pooled by the Gaussian windows.
+STRAIN_FEATURE_NAMES: tuple[str, ...] = ("flow_x", "flow_y", "flow_magnitude", "optical_strain")
 #: Channels of every cell of a ``patch`` token (``patch_cells``² cells per token).
 PATCH_CHANNELS: tuple[str, ...] = (
     "diff",  # magnified apex - onset
@@ -56,7 +59,9 @@ PATCH_CHANNELS: tuple[str, ...] = (
 )
 
 #: How a Gaussian window turns the motion into one prompt token (docs "Motion prompt variants").
-PROMPT_VARIANTS: tuple[str, ...] = ("lk", "patch", "flow")
+PROMPT_VARIANTS: tuple[str, ...] = ("lk", "patch", "flow", "strain")
+#: What a config written before the field existed (or before 0.3 changed the default) used.
+LEGACY_PROMPT_VARIANT = "lk"
 #: What the ViT's patch tokens see: the apex frame, or the magnified apex.
 VIT_INPUTS: tuple[str, ...] = ("apex", "magnified")
 
@@ -74,7 +79,8 @@ class MotionConfig:
     token_grid: int = 7  # tokens per side; token_grid**2 motion prompt tokens
     sigma_patches: float = 1.0  # Gaussian sigma in units of patch_size
     flow_eps: float = 1e-4  # Tikhonov term of the 2x2 Lucas-Kanade solve (0..1 intensity units^2)
-    prompt_variant: str = "lk"  # lk (Lucas-Kanade moments) | patch (motion-map patches) | flow (dense DIS flow)
+    # strain (the default since 0.3: flow - head motion, magnitude, strain) | lk (Lucas-Kanade moments) | patch | flow
+    prompt_variant: str = "strain"
     vit_input: str = "apex"  # apex | magnified: the image the ViT's patch tokens are made from
     # RGB normalisation of the ViT image: a copy of the backbone config's (train.configs.MPTConfig), set
     # where the model is built and checked there, so the device normalises as the backbone was trained
@@ -129,6 +135,8 @@ class MotionConfig:
         """Names of the F numbers of one token, in storage order, for this prompt variant."""
         if self.prompt_variant == "flow":
             return FLOW_FEATURE_NAMES
+        if self.prompt_variant == "strain":
+            return STRAIN_FEATURE_NAMES
         if self.prompt_variant == "patch":
             cells = [(y, x) for y in range(self.patch_cells) for x in range(self.patch_cells)]
             return tuple(f"{channel}@{y},{x}" for channel in PATCH_CHANNELS for y, x in cells)
@@ -152,6 +160,9 @@ class MotionConfig:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MotionConfig:
+        """A stored config; one without ``prompt_variant`` was written when the only (then default)
+        variant was ``lk``, so it reads as ``lk``, not as today's default."""
+        data = {"prompt_variant": LEGACY_PROMPT_VARIANT, **data}
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

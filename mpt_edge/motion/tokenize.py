@@ -141,9 +141,9 @@ def motion_inputs(
     )
     if config.prompt_variant == "lk":
         return magnified, _tokenize_validated(onset_f, magnified, config)
-    from mpt_edge.motion.prompt_variants import flow_tokens, patch_tokens
+    from mpt_edge.motion.prompt_variants import flow_tokens, patch_tokens, strain_tokens
 
-    tokenizer = patch_tokens if config.prompt_variant == "patch" else flow_tokens
+    tokenizer = {"patch": patch_tokens, "flow": flow_tokens, "strain": strain_tokens}[config.prompt_variant]
     return magnified, tokenizer(to_gray(onset_f), to_gray(magnified), config)
 
 

@@ -9,11 +9,27 @@ from typing import Any
 import cv2
 import numpy as np
 
-from mpt_edge.motion.config import FEATURE_NAMES, MotionConfig
+from mpt_edge.motion.config import MotionConfig
 from mpt_edge.motion.images import as_float_pair, to_gray
 from mpt_edge.motion.tokenize import token_centres
 
-_FLOW_X, _FLOW_Y = FEATURE_NAMES.index("flow_x"), FEATURE_NAMES.index("flow_y")
+
+def token_flow(features: np.ndarray, config: MotionConfig) -> np.ndarray:
+    """(K, 2) each token's flow in px where its variant has one (lk, flow, strain); zeros for patch."""
+    names = config.feature_names
+    if "flow_x" not in names:
+        return np.zeros((len(features), 2), np.float32)
+    return np.asarray(features[:, [names.index("flow_x"), names.index("flow_y")]])
+
+
+def token_energy(features: np.ndarray, config: MotionConfig) -> np.ndarray:
+    """(K,) how much each token moves: its mean |difference| (lk), its flow magnitude (flow, strain),
+    or the sum of its cells' |values| (patch)."""
+    names = config.feature_names
+    for name in ("mean_abs_diff", "flow_magnitude"):
+        if name in names:
+            return np.asarray(features[:, names.index(name)])
+    return np.asarray(np.abs(features).sum(axis=1))
 
 
 def _to_bgr_uint8(image: np.ndarray) -> np.ndarray:
@@ -29,7 +45,7 @@ def motion_heatmap(onset: np.ndarray, magnified: np.ndarray, features: np.ndarra
     heat = cv2.applyColorMap(np.clip(energy / scale * 255.0, 0, 255).astype(np.uint8), cv2.COLORMAP_INFERNO)
     height, width = energy.shape
     centres = token_centres(config, height, width)
-    flow = features[:, [_FLOW_X, _FLOW_Y]]
+    flow = token_flow(features, config)
     longest = float(np.max(np.hypot(flow[:, 0], flow[:, 1]))) or 1.0
     arrow_len = 0.45 * min(height, width) / config.token_grid
     for (cx, cy), (fx, fy) in zip(centres, flow):
@@ -81,11 +97,12 @@ class MagnifiedPicture:
 
     @property
     def strongest_token(self) -> int:
-        return int(np.argmax(self.features[:, FEATURE_NAMES.index("mean_abs_diff")]))
+        return int(np.argmax(token_energy(self.features, self.config)))
 
     @property
     def max_flow_px(self) -> float:
-        return float(np.max(np.hypot(self.features[:, 0], self.features[:, 1])))
+        flow = token_flow(self.features, self.config)
+        return float(np.max(np.hypot(flow[:, 0], flow[:, 1])))
 
     def as_dict(self, with_features: bool = False) -> dict[str, Any]:
         strongest, grid = self.strongest_token, self.config.token_grid
@@ -94,7 +111,7 @@ class MagnifiedPicture:
             "alpha": self.alpha,
             "size": list(self.size),
             "tokens": self.config.num_tokens,
-            "features": list(FEATURE_NAMES),
+            "features": list(self.config.feature_names),
             "strongest_token": {"index": strongest, "row": strongest // grid, "col": strongest % grid},
             "max_flow_px": self.max_flow_px,
         }

@@ -18,11 +18,14 @@ from calibrate.backends import FLOAT_KEPT_PREFIXES, float_kept_nodes
 from calibrate.sampling import stratified_indices
 from mpt_edge.engines import open_engine
 from mpt_edge.errors import InputError
+from mpt_edge.motion.config import MotionConfig
 from mpt_edge.onnx_meta import read_onnx_meta
 from train.checkpoint import load_model
 from train.configs import REGISTRY, MPTConfig
 from train.export import sample_inputs
 from train.session import synthetic_of_model
+
+FEATURES = MotionConfig().num_features  # of the default prompt variant
 
 pytestmark = pytest.mark.filterwarnings(
     "ignore::DeprecationWarning", "ignore::FutureWarning", "ignore:Detected pickle protocol"
@@ -104,7 +107,7 @@ def test_dynamic_batch_export(trained, tmp_path):
     logits = open_engine(out).infer(
         {
             "apex": rng.standard_normal((5, 3, 224, 224), dtype=np.float32),
-            "motion": rng.standard_normal((5, 49, 6), dtype=np.float32),
+            "motion": rng.standard_normal((5, 49, FEATURES), dtype=np.float32),
         }
     )
     assert logits.shape == (5, 3)
@@ -150,7 +153,7 @@ def test_calibrate_writes_a_runnable_int8_model_and_a_report(trained, exported, 
         assert 0.5 < backbone[part]["cosine_min"] <= backbone[part]["cosine_mean"] <= 1.0 + 1e-9
         assert np.isfinite(backbone[part]["sqnr_db"]) and backbone[part]["sqnr_db"] > 0
     logits = open_engine(int8).infer(
-        {"apex": np.zeros((1, 3, 224, 224), np.float32), "motion": np.zeros((1, 49, 6), np.float32)}
+        {"apex": np.zeros((1, 3, 224, 224), np.float32), "motion": np.zeros((1, 49, FEATURES), np.float32)}
     )
     assert logits.shape == (1, 3) and np.isfinite(logits).all()
     assert float_kept_layers_are_float(int8, float_kept_nodes(path))

@@ -561,7 +561,7 @@ def test_sigterm_finishes_the_recording_like_ctrl_c(stream_model, tmp_path):
         [
             sys.executable,
             "-m",
-            "mpt_edge",
+            "app",
             "run",
             "--bundle",
             str(stream_model / "bundle"),

@@ -422,7 +422,7 @@ def test_an_edited_model_is_one_line_when_its_metadata_is_read(tmp_path):
     meta = {
         "format": "mpt-edge-onnx",
         "format_version": 1,
-        "motion_config": MotionConfig().to_dict(),  # 49 tokens
+        "motion_config": MotionConfig(prompt_variant="lk").to_dict(),  # 49 tokens of 6
         "class_names": ["a", "b", "c"],
         "inputs": ["apex", "motion"],
         "outputs": ["logits"],

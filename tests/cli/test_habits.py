@@ -43,9 +43,9 @@ def test_mypy_passes_strict_on_the_device_side():
     assert result.returncode == 0, result.stdout[-6000:] + result.stderr[-2000:]
 
 
-def test_mypy_is_strict_on_mpt_edge():
+def test_mypy_is_strict_on_mpt_edge_and_the_app():
     text = (ROOT / "pyproject.toml").read_text()
-    block = text[text.index('module = ["mpt_edge", "mpt_edge.*"]') :]
+    block = text[text.index('module = ["mpt_edge", "mpt_edge.*", "app", "app.*"]') :]
     for flag in (
         "disallow_untyped_defs",
         "disallow_any_generics",

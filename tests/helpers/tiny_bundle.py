@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-FACE, TOKENS, FEATURES, CLASSES = 224, 49, 6, 3  # the default motion config's shapes
+FACE, TOKENS, FEATURES, CLASSES = 224, 49, 6, 3  # the lk prompt variant's shapes
 
 
 def tiny_onnx(path: Path, motion_shape: tuple[int, int] = (TOKENS, FEATURES), classes: int = CLASSES) -> Path:
@@ -51,7 +51,7 @@ def tiny_manifest(**changes: object) -> dict:
         "backend": "onnxruntime",
         "precision": "fp32",
         "model_config": {"name": "tiny"},
-        "motion_config": MotionConfig(face_size=FACE).to_dict(),
+        "motion_config": MotionConfig(face_size=FACE, prompt_variant="lk").to_dict(),
         "class_names": ["negative", "positive", "surprise"],
         "inputs": {"apex": [1, 3, FACE, FACE], "motion": [1, TOKENS, FEATURES]},
         "outputs": {"logits": [1, CLASSES]},

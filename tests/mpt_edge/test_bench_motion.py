@@ -25,5 +25,5 @@ def test_bench_motion_prints_json_with_matching_outputs():
     assert report["fast_vs_reference"]["max_abs_diff_magnified"] < 1e-5
     assert report["fast_vs_reference"]["max_abs_diff_tokens"] < 1e-5
     assert "peer_eulerian_magnification" in report
-    assert set(report["prompt_variant_ms_per_pair"]) == {"lk", "patch", "flow"}
+    assert set(report["prompt_variant_ms_per_pair"]) == {"lk", "patch", "flow", "strain"}
     assert all(ms > 0 for ms in report["prompt_variant_ms_per_pair"].values())

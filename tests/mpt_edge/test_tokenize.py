@@ -1,4 +1,4 @@
-"""Gaussian tokenization: shapes, determinism, locality, zero motion, agreement with the slow reference."""
+"""Gaussian tokenization of the lk prompts: shapes, determinism, locality, zero motion, the slow reference."""
 
 from __future__ import annotations
 
@@ -24,7 +24,7 @@ def face_pair(size: int = 224, region: tuple[slice, slice] | None = None, dx: fl
 def test_shapes_follow_the_config():
     onset, apex = face_pair(region=(slice(0, 112), slice(0, 112)))
     for grid in (1, 4, 7, 14):
-        config = MotionConfig(token_grid=grid)
+        config = MotionConfig(prompt_variant="lk", token_grid=grid)
         features = motion_prompts(onset, apex, config)
         assert features.shape == config.token_shape == (grid * grid, len(FEATURE_NAMES))
         assert features.dtype == np.float32
@@ -48,7 +48,7 @@ def test_motion_in_one_region_lights_up_only_the_tokens_covering_it():
     # Lower-right 64x64 px ("mouth corner") moves; the kernel grid is 7x7 with 32 px spacing.
     region = (slice(160, 224), slice(160, 224))
     onset, apex = face_pair(region=region)
-    config = MotionConfig()
+    config = MotionConfig(prompt_variant="lk")
     energy = motion_prompts(onset, apex, config)[:, ENERGY].reshape(config.token_grid, config.token_grid)
     inside = energy[5:, 5:]  # token centres at 176 and 208 px
     far = energy[:3, :]  # centres at 16..80 px rows: > 2.5 sigma from the region
@@ -61,7 +61,7 @@ def test_flow_recovers_direction_and_magnified_size():
     onset = smooth_texture(224, sigma=6.0)
     for dx in (-0.3, 0.3):
         apex = fourier_translate(onset, dx)
-        features = motion_prompts(onset, apex, MotionConfig(alpha=4.0))
+        features = motion_prompts(onset, apex, MotionConfig(prompt_variant="lk", alpha=4.0))
         interior = features.reshape(7, 7, -1)[2:5, 2:5].reshape(-1, len(FEATURE_NAMES))
         flow_x = np.median(interior[:, FEATURE_NAMES.index("flow_x")])
         assert np.sign(flow_x) == np.sign(dx)
@@ -76,7 +76,7 @@ def test_fast_path_matches_reference_implementation(shape):
     apex = (onset + 0.02 * rng.standard_normal(shape)).astype(np.float32)
     fast = magnify(onset, apex, 8.0)
     np.testing.assert_allclose(fast, reference_magnify(onset, apex, 8.0), atol=1e-5)
-    config = MotionConfig()
+    config = MotionConfig(prompt_variant="lk")
     np.testing.assert_allclose(
         gaussian_tokenize(onset, fast, config), reference_tokenize(onset, fast, config), atol=1e-6
     )

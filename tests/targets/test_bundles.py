@@ -25,6 +25,8 @@ from train.checkpoint import load_model
 from train.configs import REGISTRY, MPTConfig
 from train.data.synthetic import generate
 
+FEATURES = MotionConfig().num_features  # of the default prompt variant
+
 pytestmark = pytest.mark.filterwarnings(
     "ignore::DeprecationWarning", "ignore::FutureWarning", "ignore:Detected pickle protocol"
 )
@@ -163,7 +165,9 @@ def test_jetson_bundle_carries_a_checked_qdq_model_and_valid_build_scripts(train
     }
     assert {"model_int8_qdq.onnx", "build_engine.sh", "build_engine.py"} <= set(bundle.files)
     qdq = open_engine(out / "model_int8_qdq.onnx")  # the Q/DQ model runs in ONNX Runtime on this CPU
-    logits = qdq.infer({"apex": np.zeros((1, 3, 224, 224), np.float32), "motion": np.zeros((1, 49, 6), np.float32)})
+    logits = qdq.infer(
+        {"apex": np.zeros((1, 3, 224, 224), np.float32), "motion": np.zeros((1, 49, FEATURES), np.float32)}
+    )
     assert logits.shape == (1, 3) and np.isfinite(logits).all()
     subprocess.run(["bash", "-n", str(out / "build_engine.sh")], check=True)
     script = (out / "build_engine.sh").read_text()

@@ -86,7 +86,9 @@ def test_the_repository_is_triton_config_checked_against_the_models(built):
         config = text_format.Parse((repo / name / "config.pbtxt").read_text(), model_config_pb2.ModelConfig())
         assert config.name == name and config.max_batch_size == 8 and config.HasField("dynamic_batching")
         assert (
-            config.dynamic_batching.max_queue_delay_microseconds == bundle.manifest.data["triton"]["max_queue_delay_us"] == 0
+            config.dynamic_batching.max_queue_delay_microseconds
+            == bundle.manifest.data["triton"]["max_queue_delay_us"]
+            == 0
         )  # measured best on CPUs
         assert (config.backend or config.platform.split("_")[0]) == backend
         assert config.instance_group[0].kind == model_config_pb2.ModelInstanceGroup.KIND_CPU
@@ -136,7 +138,7 @@ def test_concurrent_clients_are_batched_by_the_server(built, server):
     command = [
         sys.executable,
         "-m",
-        "mpt_edge",
+        "app",
         "bench",
         str(repo),
         "--server",

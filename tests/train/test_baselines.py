@@ -1,12 +1,23 @@
 """Baselines: the flow features measure real motion, the classifier learns only from training subjects,
-and absent classes and tiny splits are handled."""
+and absent classes and tiny splits are handled; the strongest linear flow baseline (``strain``) reads the
+field's input without magnification, its cell grid chosen by inner CV on the training subjects only."""
 
 from __future__ import annotations
 
 import numpy as np
 import pytest
+from conftest import fourier_translate, smooth_texture
 
-from train.baselines import C_GRID, DEFAULT_C, FLOW_GRID, fit_predict, flow_features
+from train.baselines import (
+    C_GRID,
+    DEFAULT_C,
+    FLOW_GRID,
+    STRAIN_GRIDS,
+    _best_grid,
+    fit_predict,
+    flow_features,
+    strain_features,
+)
 from train.data.synthetic import draw_face
 from train.metrics import summarize
 
@@ -81,3 +92,31 @@ def test_class_absent_from_training_scores_zero_and_single_class_degenerates():
     assert only_one.y_pred == [0, 0, 0, 0]
     one_subject = fit_predict(x[groups == "sub00"], y[groups == "sub00"], groups[groups == "sub00"], x[:5], 3)
     assert one_subject.c == DEFAULT_C and len(one_subject.y_pred) == 5  # no grouped CV possible: fixed C
+
+
+def _bgr(gray: np.ndarray) -> np.ndarray:
+    return np.repeat((np.clip(gray, 0, 1) * 255).astype(np.uint8)[..., None], 3, axis=2)
+
+
+def test_strain_features_ignore_the_head_and_keep_the_muscle():
+    texture = smooth_texture(224, sigma=3.0, seed=4)
+    head = fourier_translate(texture, 1.0, 0.5)  # the whole face moves
+    muscle = texture.copy()
+    muscle[96:160, 96:160] = fourier_translate(texture, 1.0)[96:160, 96:160]  # one region moves
+    still, moved = strain_features(_bgr(texture), _bgr(head)), strain_features(_bgr(texture), _bgr(muscle))
+    assert [len(v) for v in still] == [4 * g * g for g in STRAIN_GRIDS]
+    assert np.abs(still[0]).max() < 0.2 * np.abs(moved[0]).max()
+    x_flow = moved[0][:64].reshape(8, 8)  # channel 0 (flow x) of the 8 x 8 grid
+    assert x_flow[3:5, 3:5].mean() > 0.5 and np.abs(x_flow[0, 0]) < 0.1
+
+
+def test_the_grid_is_chosen_on_the_training_subjects_only():
+    rng = np.random.default_rng(0)
+    labels = np.repeat(np.arange(3), 16)
+    groups = [f"s{i % 8}" for i in range(48)]
+    informative = rng.standard_normal((48, 10)) + labels[:, None] * 1.5
+    noise = rng.standard_normal((48, 10))
+    train_idx, eval_idx = np.arange(36), np.arange(36, 48)
+    for matrices, expected in (((noise, informative), STRAIN_GRIDS[1]), ((informative, noise), STRAIN_GRIDS[0])):
+        chosen = _best_grid(matrices, train_idx, eval_idx, labels[train_idx], groups[:36], 3, seed=0)
+        assert chosen["grid"] == expected and len(chosen["y_pred"]) == 12

@@ -9,7 +9,7 @@ import json
 import pytest
 from typer.testing import CliRunner
 
-from mpt_edge.cli import EXIT_USER_ERROR, app
+from app.cli import EXIT_USER_ERROR, app
 from train.configs import REGISTRY, MPTConfig
 from train.grid import GridSpec, grid_cells
 
@@ -40,7 +40,7 @@ def test_cells_skip_the_duplicate_of_alpha_zero():
         c.name for c in grid_cells(GridSpec(alphas=(0.0, 2.0), variants=("lk",), vit_inputs=("apex", "magnified")))
     ]
     assert names == ["lk-apex-a0", "lk-apex-a2", "lk-magnified-a2", "no-motion-prompts"]
-    assert len(grid_cells(GridSpec())) == 3 * 9 + 1
+    assert len(grid_cells(GridSpec())) == 4 * 9 + 1  # lk, patch, flow, strain
 
 
 def test_bad_grid_options_are_one_line(tmp_path):

@@ -6,9 +6,12 @@ import pytest
 import torch
 
 from mpt_edge.errors import MptEdgeError
+from mpt_edge.motion.config import MotionConfig
 from train.configs import get_config
 from train.model import MPT
 from train.weights import load_backbone_weights
+
+FEATURES = MotionConfig().num_features  # of the default prompt variant
 
 torch.manual_seed(0)
 pytestmark = pytest.mark.filterwarnings("ignore:Detected pickle protocol")
@@ -20,7 +23,7 @@ def small_model(**overrides) -> MPT:
 
 
 def batch(n: int = 2):
-    return torch.randn(n, 3, 224, 224), torch.randn(n, 49, 6)
+    return torch.randn(n, 3, 224, 224), torch.randn(n, 49, FEATURES)
 
 
 def test_forward_shapes_and_parameter_counts():
@@ -155,22 +158,22 @@ def test_exports_to_onnx_and_matches_pytorch(tmp_path):
 def test_prompts_are_standardised_with_stored_statistics_and_read_out_linearly():
     model = small_model()
     apex, _ = batch(4)
-    training = torch.randn(50, 49, 6) * torch.logspace(-3, 0, 6) + torch.linspace(-1, 1, 6)
+    training = torch.randn(50, 49, FEATURES) * torch.logspace(-3, 0, FEATURES) + torch.linspace(-1, 1, FEATURES)
     model.motion_embed.set_feature_statistics(training)
     z = model.motion_embed.standardise(training)
-    assert torch.allclose(z.mean(0), torch.zeros(49, 6), atol=1e-4) and torch.allclose(
-        z.std(0, unbiased=False), torch.ones(49, 6), atol=1e-3
+    assert torch.allclose(z.mean(0), torch.zeros(49, FEATURES), atol=1e-4) and torch.allclose(
+        z.std(0, unbiased=False), torch.ones(49, FEATURES), atol=1e-3
     )
     assert {"motion_embed.feature_mean", "motion_embed.feature_std"} <= set(model.state_dict())  # saved with the model
-    constant = torch.zeros(10, 49, 6)
+    constant = torch.zeros(10, 49, FEATURES)
     model.motion_embed.set_feature_statistics(constant)
     assert torch.isfinite(
         model.motion_embed.standardise(constant + 1.0)
     ).all()  # a feature that never varied stays finite
     with torch.no_grad():
-        model.prompt_readout.weight[1, 5] = 2.0
-    motion = torch.zeros(4, 49, 6)
+        model.prompt_readout.weight[1, FEATURES - 1] = 2.0
+    motion = torch.zeros(4, 49, FEATURES)
     moved = motion.clone()
-    moved[:, 0, 5] = 1.0
+    moved[:, 0, FEATURES - 1] = 1.0
     difference = model(apex, moved) - model(apex, motion)
     assert difference[:, 1].abs().min() > 0 and difference[:, [0, 2]].abs().max() == 0

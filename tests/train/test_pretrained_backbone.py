@@ -12,9 +12,12 @@ import torch
 from helpers import dinov2_weights
 
 from mpt_edge.errors import MptEdgeError
+from mpt_edge.motion.config import MotionConfig
 from train.configs import get_config
 from train.model import MPT
 from train.weights import load_backbone_weights
+
+FEATURES = MotionConfig().num_features  # of the default prompt variant
 
 
 @pytest.fixture(scope="session")
@@ -188,7 +191,7 @@ def test_jointly_solved_head_and_readout_reproduce_the_probe():
     model = MPT(get_config("mpt-tiny", depth=1))
     labels = np.repeat(np.arange(3), 20)
     groups = [f"s{i % 6}" for i in range(60)]
-    motion = (rng.standard_normal((60, 49, 6)) * 0.3 + labels[:, None, None] * 0.05).astype(np.float32)
+    motion = (rng.standard_normal((60, 49, FEATURES)) * 0.3 + labels[:, None, None] * 0.05).astype(np.float32)
     cls = rng.standard_normal((60, 192)) * 2.0 + labels[:, None] * 0.1
     model.motion_embed.set_feature_statistics(torch.from_numpy(motion))
     init_linear_heads(model, motion, cls, labels, groups, seed=0)

@@ -1,4 +1,4 @@
-"""Motion prompt variants (lk / patch / flow) and the ViT input (apex / magnified): shapes and names,
+"""Motion prompt variants (lk / patch / flow / strain) and the ViT input (apex / magnified): shapes and names,
 zero for no motion, the right direction and place of a known motion, what the ViT sees, old configs
 still read, and each variant exported to ONNX with PyTorch parity."""
 
@@ -12,7 +12,7 @@ import torch
 from conftest import fourier_translate, smooth_texture
 from typer.testing import CliRunner
 
-from mpt_edge.cli import EXIT_USER_ERROR, app
+from app.cli import EXIT_USER_ERROR, app
 from mpt_edge.engines import open_engine
 from mpt_edge.errors import InputError
 from mpt_edge.motion import MotionConfig, motion_inputs, motion_prompts
@@ -25,7 +25,7 @@ from train.export import sample_inputs
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning", "ignore::FutureWarning")
 runner = CliRunner()
 MICRO = MPTConfig("mpt-micro-variants", embed_dim=32, depth=1, num_heads=2, adapter_dim=4)
-VARIANTS = ("lk", "patch", "flow")
+VARIANTS = ("lk", "patch", "flow", "strain")
 
 
 def shifted_region(dx: float, region=(slice(64, 160), slice(64, 160)), size: int = 224):
@@ -37,7 +37,7 @@ def shifted_region(dx: float, region=(slice(64, 160), slice(64, 160)), size: int
 
 def test_each_variant_has_its_shape_and_names():
     onset, apex = shifted_region(0.5)
-    expected = {"lk": 6, "patch": 3 * 2 * 2, "flow": 3}
+    expected = {"lk": 6, "patch": 3 * 2 * 2, "flow": 3, "strain": 4}
     for variant, features in expected.items():
         config = MotionConfig(prompt_variant=variant)
         prompts = motion_prompts(onset, apex, config)
@@ -53,7 +53,7 @@ def test_no_motion_gives_zero_prompts(variant):
         assert np.abs(motion_prompts(onset, onset, MotionConfig(prompt_variant=variant, alpha=alpha))).max() == 0.0
 
 
-@pytest.mark.parametrize("variant", ("patch", "flow"))
+@pytest.mark.parametrize("variant", ("patch", "flow", "strain"))
 def test_a_rightward_motion_reads_rightward_only_where_it_happens(variant):
     config = MotionConfig(prompt_variant=variant, alpha=0.0)
     names = config.feature_names
@@ -63,6 +63,17 @@ def test_a_rightward_motion_reads_rightward_only_where_it_happens(variant):
     centre, corner = 24, 0  # token grid 7x7: the middle token lies in the moving square, the corner far outside
     assert right[centre, x_columns].mean() > 0.4 and left[centre, x_columns].mean() < -0.4
     assert np.abs(right[corner]).max() < 0.05 * np.abs(right[centre]).max()
+
+
+def test_strain_prompts_remove_the_heads_motion_and_keep_the_faces():
+    """A shift of the whole image (the head) leaves nothing; the same shift of one region (a muscle)
+    is kept, with strain at its edges."""
+    config = MotionConfig(prompt_variant="strain", alpha=0.0)
+    texture = smooth_texture(224, sigma=3.0, seed=3)
+    whole = motion_prompts(texture, fourier_translate(texture, 1.0), config)
+    region = motion_prompts(*shifted_region(1.0), config)
+    assert np.abs(whole[:, :3]).max() < 0.1 and whole[:, 3].max() < 0.02
+    assert region[24, 0] > 0.4 and region[:, 3].max() > 5 * whole[:, 3].max()
 
 
 def test_magnification_scales_the_flow_tokens():

@@ -250,7 +250,11 @@ def test_train_on_real_faces_from_the_cli(tmp_path, monkeypatch):
     )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output.strip().splitlines()[-1])
-    assert summary["runs"]["mpt"]["samples"] > 0 and set(summary["runs"]["mpt"]["baselines"]) == {"probe", "flow"}
+    assert summary["runs"]["mpt"]["samples"] > 0 and set(summary["runs"]["mpt"]["baselines"]) == {
+        "probe",
+        "flow",
+        "strain",
+    }
     too_many = runner.invoke(
         app, ["train", "--synthetic-preset", "realface", "--synthetic-subjects", "40", "--out", str(tmp_path / "r2")]
     )

@@ -47,7 +47,7 @@ def test_each_class_moves_its_own_region(label, region):
     """Without jitter, the strongest motion tokens lie on the class's action-unit landmarks."""
     clip = [c for c in generate(num_subjects=1, clips_per_class=1, seed=3, jitter=0.0) if c.label == label][0]
     face = draw_face(np.random.default_rng([3, 0]))
-    config = MotionConfig()
+    config = MotionConfig(prompt_variant="lk")  # ENERGY: the Lucas-Kanade moments' mean |difference|
     energy = motion_prompts(clip.frames[clip.onset], clip.frames[clip.apex], config)[:, ENERGY]
     centres = token_centres(config)
     spots = {

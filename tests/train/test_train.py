@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from app.cli import EXIT_USER_ERROR, app
 from mpt_edge.errors import MptEdgeError
-from mpt_edge.motion.config import DEFAULT_ALPHA
+from mpt_edge.motion.config import DEFAULT_ALPHA, MotionConfig
 from train.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
 from train.configs import REGISTRY, MPTConfig, get_config
 from train.data.pairs import augment_pair, encode_pairs, load_pairs
@@ -24,6 +24,8 @@ from train.fit import FoldData, FoldPlace, FoldTrainer, TrainOptions, class_weig
 from train.metrics import summarize
 from train.model import MPT
 from train.protocol import make_folds, select_folds
+
+FEATURES = MotionConfig().num_features  # of the default prompt variant
 
 pytestmark = pytest.mark.filterwarnings("ignore:Detected pickle protocol")
 MICRO = MPTConfig("mpt-micro", embed_dim=32, depth=1, num_heads=2, adapter_dim=4)
@@ -82,7 +84,7 @@ def test_augmentation_moves_onset_and_apex_together(pairs):
     a, b = augment_pair(onset, onset.copy(), np.random.default_rng(9))
     np.testing.assert_array_equal(a, b)
     images, motion = encode_pairs(pairs, [0, 1], MPT(get_config("mpt-micro")).motion_config)
-    assert images.shape == (2, 3, 224, 224) and motion.shape == (2, 49, 6)
+    assert images.shape == (2, 3, 224, 224) and motion.shape == (2, 49, FEATURES)
 
 
 # --- folds --------------------------------------------------------------------------------------
@@ -114,7 +116,7 @@ def test_checkpoint_round_trip_restores_model_and_configs(tmp_path):
     loaded, payload = load_model(path)
     assert loaded.cfg == model.cfg and loaded.motion_config == model.motion_config
     assert payload["class_names"] == ["a", "b", "c", "d", "e"] and payload["note"] == "x"
-    apex, motion = torch.randn(2, 3, 224, 224), torch.randn(2, 49, 6)
+    apex, motion = torch.randn(2, 3, 224, 224), torch.randn(2, 49, FEATURES)
     model.eval()
     torch.testing.assert_close(loaded(apex, motion), model(apex, motion), rtol=0, atol=0)
 
@@ -284,7 +286,7 @@ def test_train_command_writes_metrics_plots_and_a_loadable_best_checkpoint(synth
     model, payload = load_model(out / "best.pt")
     assert payload["class_names"] == ["negative", "positive", "surprise"] and model.cfg.name == "mpt-micro"
     # Baselines on the same held-out clips, in metrics.json, the --json summary and a plot.
-    for name in ("probe", "flow"):
+    for name in ("probe", "flow", "strain"):
         pooled = metrics["baselines"][name]["pooled"]
         assert pooled["samples"] == 6 and summary["runs"]["mpt"]["baselines"][name]["uf1"] == pooled["uf1"]
     assert (out / "baselines.png").stat().st_size > 1000
