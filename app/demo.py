@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from mpt_edge.stream.events import Event
 from train.options import DataSpec, RunSpec, TrainOptions
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ class DemoResult:
     false_micro_expressions: int
     macro_expressions: Mapping[str, int]
     stream: Mapping[str, Any]
-    events: tuple[Mapping[str, Any], ...] = field(default=(), repr=False)
+    events: tuple[Event, ...] = field(default=(), repr=False)
 
     @property
     def live_view_command(self) -> str:
@@ -133,26 +134,24 @@ def _run_spec(options: DemoOptions) -> RunSpec:
     return RunSpec(model=config_for_weights(weights), backbone_weights=str(weights), options=train_options)
 
 
-def _stream(
-    bundle_dir: Path, source: Path, log: Log, fps: float | None = None
-) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _stream(bundle_dir: Path, source: Path, log: Log, fps: float | None = None) -> tuple[dict[str, Any], list[Event]]:
     from mpt_edge.stream.run import RunOptions, run_stream
 
-    lines = io.StringIO()
-    summary = run_stream(bundle_dir, str(source), lines, RunOptions(fps=fps), log=log)
-    return summary, [json.loads(line) for line in lines.getvalue().splitlines()]
+    events: list[Event] = []
+    summary = run_stream(bundle_dir, str(source), io.StringIO(), RunOptions(fps=fps), log=log, on_event=events.append)
+    return summary, events
 
 
-def _match(truth: list[tuple[int, str | None]], events: list[dict[str, Any]]) -> tuple[int, int, int]:
+def _match(truth: list[tuple[int, str | None]], events: list[Event]) -> tuple[int, int, int]:
     """(true MEs found, of them with the true class, false MEs): a true ME (apex, class) is found by the first
     ME event whose apex is within APEX_TOLERANCE frames."""
-    spotted = [e for e in events if e["type"] == "ME"]
+    spotted = [e for e in events if e.type == "ME"]
     found, right = 0, 0
     for apex, label in truth:
-        hits = [e for e in spotted if abs(e["frame_apex"] - apex) <= APEX_TOLERANCE]
+        hits = [e for e in spotted if abs(e.frame_apex - apex) <= APEX_TOLERANCE]
         if hits:
             found += 1
-            right += hits[0].get("label") == label
+            right += hits[0].label == label
     return found, right, len(spotted) - found
 
 
@@ -177,7 +176,7 @@ def _drawn_face(options: DemoOptions, bundle_dir: Path, log: Log) -> DemoResult:
         labels_right=right,
         labelled=len(truth),
         false_micro_expressions=false,
-        macro_expressions={"true": 0, "reported": sum(e["type"] == "MaE" for e in events)},
+        macro_expressions={"true": 0, "reported": sum(e.type == "MaE" for e in events)},
         stream=summary,
         events=tuple(events),
     )
@@ -209,7 +208,7 @@ def _real_face(options: DemoOptions, bundle_dir: Path, log: Log) -> DemoResult:
         false_micro_expressions=false,
         macro_expressions={
             "true": sum(e["kind"] == "MaE" for e in plan["expressions"]),
-            "reported": sum(e["type"] == "MaE" for e in events),
+            "reported": sum(e.type == "MaE" for e in events),
         },
         stream=summary,
         events=tuple(events),

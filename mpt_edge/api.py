@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
@@ -25,6 +25,7 @@ import numpy as np
 
 from mpt_edge.classify import Prediction, feeds_of, predict_feeds
 from mpt_edge.progress import quiet
+from mpt_edge.stream.events import Event
 from mpt_edge.stream.pipeline import PipelineConfig
 from mpt_edge.stream.sources import OPEN_TIMEOUT_S
 
@@ -38,57 +39,6 @@ if TYPE_CHECKING:
 PathLike = str | Path
 
 __all__ = ["Bundle", "Event", "EventStream", "Prediction", "StreamSummary"]
-
-
-@dataclass(frozen=True)
-class Event:
-    """A spotted micro-expression (``type`` "ME") or macro-expression ("MaE"), with the model's class."""
-
-    type: str
-    frame_onset: int
-    frame_apex: int
-    frame_offset: int
-    t_onset: float
-    t_apex: float
-    t_offset: float
-    score: float
-    label: str | None = None
-    scores: Mapping[str, float] = field(default_factory=dict)
-    face_box: tuple[int, int, int, int] | None = None
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> Event:
-        box = data.get("face_box")
-        return cls(
-            type=str(data["type"]),
-            frame_onset=int(data["frame_onset"]),
-            frame_apex=int(data["frame_apex"]),
-            frame_offset=int(data["frame_offset"]),
-            t_onset=float(data["t_onset"]),
-            t_apex=float(data["t_apex"]),
-            t_offset=float(data["t_offset"]),
-            score=float(data["score"]),
-            label=data.get("label"),
-            scores=dict(data.get("scores") or {}),
-            face_box=(int(box[0]), int(box[1]), int(box[2]), int(box[3])) if box else None,
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        """The JSON line ``mpt-edge run`` writes for this event."""
-        data: dict[str, Any] = {
-            "type": self.type,
-            "t_onset": self.t_onset,
-            "t_apex": self.t_apex,
-            "t_offset": self.t_offset,
-            "frame_onset": self.frame_onset,
-            "frame_apex": self.frame_apex,
-            "frame_offset": self.frame_offset,
-            "score": self.score,
-        }
-        if self.label is not None:
-            data["label"], data["scores"] = self.label, dict(self.scores)
-        data["face_box"] = list(self.face_box) if self.face_box else None
-        return data
 
 
 @dataclass(frozen=True)
@@ -138,7 +88,7 @@ class EventStream:
             self._stack.enter_context(self._session)
             for _, event in self._session.frames(self._max_frames):
                 if event is not None:
-                    yield Event.from_dict(event)
+                    yield event
         self._summary = StreamSummary.from_dict(self._session.summary())
 
     @property

@@ -49,7 +49,7 @@ def demo(
         typer.echo(json.dumps(result.as_dict()))
         return
     for event in result.events:
-        typer.echo(json.dumps(event))
+        typer.echo(json.dumps(event.as_dict()))
     macro = result.macro_expressions
     fps = result.stream["fps"]
     if result.person is None:

@@ -14,7 +14,10 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from mpt_edge.stream.events import Event
 
 KINDS = ("ME", "MaE")
 IOU_THRESHOLD = 0.5
@@ -50,16 +53,16 @@ def iou(a: Interval, b: Interval) -> float:
     return inter / (a.length + b.length - inter)
 
 
-def interval_of_event(event: Mapping[str, Any]) -> Interval:
-    """A stream event (the JSON line ``run`` writes) as an interval: what ``spot`` and the session report use."""
+def interval_of_event(event: Event) -> Interval:
+    """A stream event as an interval: what ``spot`` and the session report use."""
     return Interval(
-        int(event["frame_onset"]),
-        int(event["frame_apex"]),
-        int(event["frame_offset"]),
-        event["type"],
-        float(event["score"]),
-        event.get("label"),
-        event.get("scores"),
+        event.frame_onset,
+        event.frame_apex,
+        event.frame_offset,
+        event.type,
+        event.score,
+        event.label,
+        dict(event.scores) if event.label is not None else None,
     )
 
 

@@ -31,7 +31,7 @@ import time
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import NamedTuple
 
 import cv2
 import numpy as np
@@ -42,6 +42,7 @@ from mpt_edge.engines import Engine
 from mpt_edge.engines.triton import ServerUnavailable
 from mpt_edge.face import Alignment, FaceAligner
 from mpt_edge.faces import resolve_detector
+from mpt_edge.stream.events import Event
 from mpt_edge.stream.sources import Frame
 from mpt_edge.stream.spotting import ApexSpotter, Spot, SpotterConfig, face_signal, motion_energy
 from mpt_edge.stream.tracking import CropTracker, TrackerConfig
@@ -83,6 +84,16 @@ class PipelineStats:
     events_by_type: dict[str, int] = field(default_factory=lambda: {"ME": 0, "MaE": 0})
     stage_seconds: dict[str, float] = field(default_factory=lambda: {s: 0.0 for s in STAGES})
     latencies_ms: deque[float] = field(default_factory=lambda: deque(maxlen=10_000))  # apex frame arrival -> event
+
+
+class BufferedFrame(NamedTuple):
+    """A frame the spotter may later name as an onset or apex: its registered face crop, kept."""
+
+    frame_index: int
+    time_s: float
+    arrival: float  # perf_counter when it reached the pipeline (the event's latency starts here)
+    crop: np.ndarray  # registered to the anchor face
+    position: np.ndarray  # tracked face position in crop px
 
 
 def _buffer_frames(spotter: SpotterConfig) -> int:
@@ -129,10 +140,7 @@ class Pipeline:
         self.detect_width = None if self.face_detector == "blazeface" else config.detect_width
         self.spotter = ApexSpotter(config.spotter)
         self.tracker = CropTracker(config.tracker)
-        # (index, time, arrival, registered crop, tracked face position in crop px)
-        self.buffer: deque[tuple[int, float, float, np.ndarray, np.ndarray]] = deque(
-            maxlen=_buffer_frames(config.spotter)
-        )
+        self.buffer: deque[BufferedFrame] = deque(maxlen=_buffer_frames(config.spotter))
         self.alignment: Alignment | None = None
         self.frame_shape: tuple[int, ...] | None = None
         self.last_detection = -(10**9)
@@ -147,10 +155,10 @@ class Pipeline:
             None  # (onset, apex) of the last event, for reports
         )
         # a macro-expression outlasts the ring buffer: its onset and apex crops are kept as the run grows
-        self.run_onset: tuple[int, float, float, np.ndarray, np.ndarray] | None = None
-        self.run_apex: tuple[int, float, float, np.ndarray, np.ndarray] | None = None
-        self.macro_onset: tuple[int, float, float, np.ndarray, np.ndarray] | None = None
-        self.macro_apex: tuple[int, float, float, np.ndarray, np.ndarray] | None = None
+        self.run_onset: BufferedFrame | None = None
+        self.run_apex: BufferedFrame | None = None
+        self.macro_onset: BufferedFrame | None = None
+        self.macro_apex: BufferedFrame | None = None
         self.to_crop = self.motion.face_size / config.spotter.size  # small-image px -> crop px
 
     def set_fps(self, fps: float) -> None:
@@ -261,8 +269,8 @@ class Pipeline:
         weak = spot.peak_energy < self.config.weak_peak_ratio * spot.threshold
         return left < self.config.head_motion_ratio * spot.peak_energy or (weak and moved > self.config.large_move_px)
 
-    def process(self, frame: Frame) -> dict[str, Any] | None:
-        """Feed one frame; returns an event dict when a micro-expression has just ended."""
+    def process(self, frame: Frame) -> Event | None:
+        """Feed one frame; returns the event when a micro- or macro-expression has just ended."""
         arrived = time.perf_counter()
         self.stats.frames += 1
         t0 = time.perf_counter()
@@ -276,7 +284,7 @@ class Pipeline:
         self.last_crop = crop
         self.last_frame_had_face = True
         t1 = time.perf_counter()
-        entry = (frame.index, frame.time_s, arrived, crop, self.position)
+        entry = BufferedFrame(frame.index, frame.time_s, arrived, crop, self.position)
         self.buffer.append(entry)
         spot = self.spotter.update_signal(frame.index, small)
         self._follow_run(entry, spot)
@@ -285,32 +293,24 @@ class Pipeline:
         self.stats.stage_seconds["spot"] += t2 - t1
         if spot is None:
             return None
-        frames: dict[int, tuple[float, float, np.ndarray, np.ndarray]] = {e[0]: e[1:] for e in self.buffer}
+        frames: dict[int, BufferedFrame] = {e.frame_index: e for e in self.buffer}
         for kept in (self.run_onset, self.run_apex, self.macro_onset, self.macro_apex):
             if kept is not None:
-                frames.setdefault(kept[0], kept[1:])
+                frames.setdefault(kept.frame_index, kept)
         self.run_onset = self.run_apex = self.macro_onset = self.macro_apex = None
         if spot.onset not in frames or spot.apex not in frames:
             return None  # the event started before the buffer (e.g. right after a crop change)
         # both crops are registered to the anchor face: head motion between them is already undone
-        onset_time, _, onset_crop, onset_offset = frames[spot.onset]
-        apex_time, apex_arrival, apex_crop, apex_offset = frames[spot.apex]
+        _, onset_time, _, onset_crop, onset_offset = frames[spot.onset]
+        _, apex_time, apex_arrival, apex_crop, apex_offset = frames[spot.apex]
         if self._is_head_movement(spot, onset_offset, apex_offset, onset_crop, apex_crop):
             self.stats.head_movements_suppressed += 1
             self.spotter.rebase(frame.index, small)  # a micro-expression may follow right away
             self.stats.stage_seconds["spot"] += time.perf_counter() - t2
             return None
-        event: dict[str, Any] = {
-            "type": spot.kind,
-            "t_onset": round(onset_time, 4),
-            "t_apex": round(apex_time, 4),
-            "t_offset": round(frames[spot.offset][0] if spot.offset in frames else frame.time_s, 4),
-            "frame_onset": spot.onset,
-            "frame_apex": spot.apex,
-            "frame_offset": spot.offset,
-            "score": round(spot.score, 3),
-        }
         self.last_event_crops = (onset_crop, apex_crop)
+        label: str | None = None
+        scores: dict[str, float] = {}
         if self.engine is not None:
             feeds = feeds_of(self.motion, self.input_names, onset_crop, apex_crop)
             t3 = time.perf_counter()
@@ -322,30 +322,42 @@ class Pipeline:
             t4 = time.perf_counter()
             self.stats.stage_seconds["magnify_tokenize"] += t3 - t2
             self.stats.stage_seconds["infer"] += t4 - t3
-            event["label"], event["scores"] = prediction.label, prediction.scores
+            label, scores = prediction.label, dict(prediction.scores)
         else:
             t4 = time.perf_counter()
         self.stats.events += 1
         self.stats.events_by_type[spot.kind] += 1
         self.stats.latencies_ms.append((t4 - apex_arrival) * 1000)
-        event["face_box"] = list(tracked.box) if (tracked := self.tracked_alignment) and tracked.box else None
-        return event
+        box = tracked.box if (tracked := self.tracked_alignment) and tracked.box else None
+        return Event(
+            type=spot.kind,
+            frame_onset=spot.onset,
+            frame_apex=spot.apex,
+            frame_offset=spot.offset,
+            t_onset=round(onset_time, 4),
+            t_apex=round(apex_time, 4),
+            t_offset=round(frames[spot.offset].time_s if spot.offset in frames else frame.time_s, 4),
+            score=round(spot.score, 3),
+            label=label,
+            scores=scores,
+            face_box=(int(box[0]), int(box[1]), int(box[2]), int(box[3])) if box else None,
+        )
 
-    def _follow_run(self, entry: tuple[int, float, float, np.ndarray, np.ndarray], spot: Spot | None) -> None:
+    def _follow_run(self, entry: BufferedFrame, spot: Spot | None) -> None:
         """Keep the crops of the active run's onset (the last quiet frame) and of its peak so far, and those
         of a macro-expression the spotter follows (it outlasts the ring buffer)."""
         active, macro = self.spotter.active, self.spotter.macro
         if active and len(active) == 1:
-            before = next((e for e in reversed(self.buffer) if e[0] == self.spotter.last_quiet), None)
+            before = next((e for e in reversed(self.buffer) if e.frame_index == self.spotter.last_quiet), None)
             self.run_onset, self.run_apex = before, entry
         elif active and active[-1][1] >= max(v for _, v in active):
             self.run_apex = entry
         if macro is not None:
-            if self.macro_onset is None or self.macro_onset[0] != macro.onset:
+            if self.macro_onset is None or self.macro_onset.frame_index != macro.onset:
                 kept = [e for e in (self.run_onset, self.run_apex, *self.buffer) if e is not None]
-                self.macro_onset = next((e for e in kept if e[0] == macro.onset), None)
-                self.macro_apex = next((e for e in kept if e[0] == macro.apex), None)
-            if macro.apex == entry[0]:
+                self.macro_onset = next((e for e in kept if e.frame_index == macro.onset), None)
+                self.macro_apex = next((e for e in kept if e.frame_index == macro.apex), None)
+            if macro.apex == entry.frame_index:
                 self.macro_apex = entry
         elif spot is None:
             self.macro_onset = self.macro_apex = None

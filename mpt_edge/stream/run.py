@@ -19,8 +19,9 @@ from mpt_edge.bundle import load_bundle
 from mpt_edge.engines import open_bundle_engine
 from mpt_edge.errors import InputError
 from mpt_edge.precision import resolve_precision
+from mpt_edge.stream.events import Event
 from mpt_edge.stream.pipeline import PipelineConfig
-from mpt_edge.stream.session import Event, StreamSession
+from mpt_edge.stream.session import StreamSession
 from mpt_edge.stream.sinks import Callback, EventLines, LiveViewSink, Recording, SessionReport, Sink, Window
 from mpt_edge.stream.sources import OPEN_TIMEOUT_S, parse_source
 

@@ -16,14 +16,13 @@ from collections.abc import Callable, Iterator
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from mpt_edge.stream.events import Event
 from mpt_edge.stream.pipeline import STAGES, Pipeline, PipelineConfig
 from mpt_edge.stream.sources import OPEN_TIMEOUT_S, CaptureThread, Frame, SourceSpec, parse_source
 
 if TYPE_CHECKING:
     from mpt_edge.bundle import BundleFiles
     from mpt_edge.engines import Engine
-
-Event = dict[str, Any]
 
 
 class StreamSession:

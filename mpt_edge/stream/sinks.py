@@ -16,8 +16,9 @@ from mpt_edge.stream.recording import RecordingSink
 from mpt_edge.stream.sources import Frame
 
 if TYPE_CHECKING:
+    from mpt_edge.stream.events import Event
     from mpt_edge.stream.live_view import LiveView
-    from mpt_edge.stream.session import Event, StreamSession
+    from mpt_edge.stream.session import StreamSession
 
 
 class Sink:
@@ -43,7 +44,7 @@ class EventLines(Sink):
 
     def write(self, frame: Frame, event: Event | None, session: StreamSession) -> bool:
         if event is not None:
-            self.out.write(json.dumps(event) + "\n")
+            self.out.write(json.dumps(event.as_dict()) + "\n")
             self.out.flush()
         return True
 
@@ -66,8 +67,8 @@ def annotate(image: np.ndarray, event: Event | None, box: tuple[int, int, int, i
     if box:
         x, y, w, h = box
         cv2.rectangle(annotated, (x, y), (x + w, y + h), (0, 200, 0), 2)
-    if event and "scores" in event:
-        text = f"{event['label']} {max(event['scores'].values()):.2f}"
+    if event and event.label is not None and event.scores:
+        text = f"{event.label} {max(event.scores.values()):.2f}"
         cv2.putText(annotated, text, (10, 24), cv2.FONT_HERSHEY_SIMPLEX, 0.7, (0, 0, 255), 2)
     return np.asarray(annotated)
 
@@ -130,7 +131,7 @@ class LiveViewSink(Sink):
             frame.image, tracked.box if tracked else None, pipeline.spotter.last_energy, pipeline.spotter.last_threshold
         )
         if event is not None:
-            live.publish_event(event)
+            live.publish_event(event.as_dict())
         if pipeline.stats.frames % 15 == 0:
             elapsed = session.elapsed()
             dropped = session.capture.stats.dropped if session.capture is not None else 0

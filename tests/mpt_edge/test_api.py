@@ -65,10 +65,10 @@ def test_predict_on_the_stream_crops_gives_the_event_class(bundle_dir, video):
         checked = 0
         with StreamSession(bundle.files, bundle.engine, str(video)) as session:
             for _, event in session.frames():
-                if event is not None and "label" in event:
+                if event is not None and event.label is not None:
                     onset, apex = session.pipeline.last_event_crops
                     prediction = bundle.predict(onset, apex, aligned=True)
-                    assert (prediction.label, prediction.scores) == (event["label"], event["scores"])
+                    assert (prediction.label, prediction.scores) == (event.label, event.scores)
                     checked += 1
         assert checked >= 3
 

@@ -279,9 +279,9 @@ def test_the_spotter_keeps_every_event_through_ffmpegs_mjpeg_decoder(video, tmp_
     for decoded in (ffmpeg, libjpeg):
         pipeline = Pipeline(None, None)
         events = [e for i, image in enumerate(decoded) if (e := pipeline.process(Frame(i, i / 30, image)))]
-        found = [e for e in events if any(abs(e["frame_apex"] - t.apex) <= 3 for t in truth)]
-        assert len(found) == len(truth) == len(events), ([e["frame_apex"] for e in events], pipeline.spotter.explained)
-        assert min(e["score"] for e in events) >= 2.2, events  # not at the edge of the threshold (1.8)
+        found = [e for e in events if any(abs(e.frame_apex - t.apex) <= 3 for t in truth)]
+        assert len(found) == len(truth) == len(events), ([e.frame_apex for e in events], pipeline.spotter.explained)
+        assert min(e.score for e in events) >= 2.2, events  # not at the edge of the threshold (1.8)
 
 
 def score_events(events, truth):
@@ -601,7 +601,7 @@ def test_show_opens_a_window_q_ends_the_run_and_so_does_the_end_of_a_file(bundle
             [
                 sys.executable,
                 "-m",
-                "mpt_edge",
+                "app",
                 "run",
                 "--bundle",
                 str(bundle_dir),
@@ -641,7 +641,7 @@ def test_show_opens_a_window_q_ends_the_run_and_so_does_the_end_of_a_file(bundle
         [
             sys.executable,
             "-m",
-            "mpt_edge",
+            "app",
             "run",
             "--bundle",
             str(bundle_dir),

@@ -12,6 +12,7 @@ from helpers.tiny_bundle import typed_manifest
 from mpt_edge.bundle import BundleFiles
 from mpt_edge.face import FaceAligner
 from mpt_edge.motion.config import MotionConfig
+from mpt_edge.stream.events import Event
 from mpt_edge.stream.pipeline import Pipeline, PipelineConfig
 from mpt_edge.stream.sources import Frame
 from mpt_edge.stream.spotting import face_signal
@@ -36,7 +37,7 @@ def fake_bundle(tmp_path) -> BundleFiles:
     return BundleFiles(tmp_path, typed_manifest(motion_config=MotionConfig().to_dict()))
 
 
-def stream(pipeline: Pipeline, frames) -> list[dict]:
+def stream(pipeline: Pipeline, frames) -> list[Event]:
     return [event for i, image in enumerate(frames) if (event := pipeline.process(Frame(i, i / 30, image)))]
 
 
@@ -101,7 +102,7 @@ def test_micro_expressions_during_quick_head_movements_are_still_found(tmp_path)
     path = head_path(420, "moves", seed=3)
     pipeline = Pipeline(fake_bundle(tmp_path), CountingEngine())
     events = stream(pipeline, render_stream(truth, 420, seed=SEED, head=path))
-    found = sum(any(abs(e["frame_apex"] - t.apex) <= 3 for e in events) for t in truth)
+    found = sum(any(abs(e.frame_apex - t.apex) <= 3 for e in events) for t in truth)
     assert found == len(truth) and len(events) == len(truth), (events, pipeline.stats)
 
 
@@ -128,7 +129,7 @@ def test_at_720p_every_event_is_found_the_crop_placed_once(tmp_path):
     width, height, scale = CANVASES["720p"]
     pipeline = Pipeline(fake_bundle(tmp_path), CountingEngine(), PipelineConfig())
     events = stream(pipeline, render_stream(truth, 600, seed=SEED, frame_size=(width, height), face_scale=scale))
-    found = sum(any(abs(e["frame_apex"] - t.apex) <= 3 for e in events) for t in truth)
+    found = sum(any(abs(e.frame_apex - t.apex) <= 3 for e in events) for t in truth)
     assert found == len(truth) == len(events), (events, pipeline.stats)
     assert pipeline.stats.crop_changes == 1 and pipeline.stats.no_face_frames == 0
 
@@ -139,5 +140,5 @@ def test_micro_expressions_during_slow_drift_are_found(tmp_path):
     truth = plan_events(900, [k % 3 for k in range(15)], gap=60)
     pipeline = Pipeline(fake_bundle(tmp_path), CountingEngine())
     events = stream(pipeline, render_stream(truth, 900, seed=100, head=head_path(900, "drift", seed=101)))
-    found = sum(any(abs(e["frame_apex"] - t.apex) <= 3 for e in events) for t in truth)
+    found = sum(any(abs(e.frame_apex - t.apex) <= 3 for e in events) for t in truth)
     assert found >= len(truth) - 1 and len(events) == found, (events, pipeline.stats)
