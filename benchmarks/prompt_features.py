@@ -30,6 +30,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from mpt_edge.io import default_cache
 from mpt_edge.motion.config import MotionConfig
 from mpt_edge.motion.images import to_gray
 from mpt_edge.motion.prompt_variants import FLOW_METHODS, strain_channels
@@ -37,7 +38,6 @@ from mpt_edge.motion.tokenize import gaussian_pool, gaussian_pooling_matrix, mot
 from train.baselines import fit_classifier, flow_features
 from train.data.pairs import PairSet, load_pairs
 from train.data.sources import open_dataset
-from train.data.synthetic_folder import default_cache
 from train.metrics import summarize
 from train.options import synthetic_set
 from train.protocol import make_folds

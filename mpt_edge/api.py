@@ -134,17 +134,10 @@ class Bundle:
     ) -> Bundle:
         """Load and verify the bundle at ``path`` (every file against its manifest) and open its engine:
         ``precision`` auto / int8 / fp32 where it carries two; ``server``: a Triton server (grpc://HOST:8001)."""
-        from mpt_edge.bundle import load_bundle
-        from mpt_edge.engines import open_bundle_engine
-        from mpt_edge.precision import resolve_precision
+        from mpt_edge.engines import open_bundle
 
-        files = load_bundle(Path(path))
-        chosen = resolve_precision(files, precision, log)
-        return cls(
-            files,
-            open_bundle_engine(files, log, precision=chosen, server=server),
-            chosen or files.precision,
-        )
+        opened = open_bundle(Path(path), precision, server, log)
+        return cls(opened.files, opened.engine, opened.precision)
 
     @property
     def path(self) -> Path:

@@ -123,3 +123,10 @@ def spreadsheet_safe(value: object) -> object:
     if isinstance(value, str) and value.startswith(_FORMULA_START):
         return "'" + value
     return value
+
+
+def default_cache() -> Path:
+    """The one cache root of everything mpt-edge fetches or renders (face models, sources, rendered and
+    prepared sets): ``$XDG_CACHE_HOME/mpt-edge``, else ``~/.cache/mpt-edge``."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "mpt-edge"

@@ -75,12 +75,10 @@ def _scorer(
 ) -> tuple[list[str], Any, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
     """(class names, motion config, scores of a batch) for a checkpoint (PyTorch) or a bundle (its engine)."""
     if path.is_dir():
-        from mpt_edge.bundle import load_bundle
-        from mpt_edge.engines import open_bundle_engine
-        from mpt_edge.precision import resolve_precision
+        from mpt_edge.engines import open_bundle
 
-        bundle = load_bundle(path)
-        engine = open_bundle_engine(bundle, precision=resolve_precision(bundle, precision), server=server)
+        opened = open_bundle(path, precision, server)
+        bundle, engine = opened.files, opened.engine
         names = list(bundle.inputs)
         step = bundle.manifest.max_batch_size  # a server takes batches
 

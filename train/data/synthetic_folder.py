@@ -28,7 +28,7 @@ from typing import Any
 import cv2
 
 from mpt_edge.errors import InputError
-from mpt_edge.io import atomic_write_bytes
+from mpt_edge.io import atomic_write_bytes, default_cache
 from train.data.coded_folder import read_coded_folder
 from train.data.distractors import ClipStyle
 from train.data.records import ReadResult
@@ -92,11 +92,6 @@ class SyntheticSpec:
 
 def style_digest(style: ClipStyle) -> str:
     return hashlib.sha1(json.dumps(asdict(style), sort_keys=True).encode()).hexdigest()[:6]
-
-
-def default_cache() -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "mpt-edge"
 
 
 def write_synthetic(root: Path, spec: SyntheticSpec, on_clip: Callable[[], None] | None = None) -> None:

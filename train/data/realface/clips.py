@@ -186,7 +186,7 @@ def _write_sheet(path: Path, rows: list[list[object]]) -> None:
 def ensure_realface(spec, root: Path | None = None, on_clip: Callable[[], None] | None = None) -> Path:
     """The folder holding the real-face set of ``spec`` (a :class:`~train.data.synthetic_folder.SyntheticSpec`;
     default: in the data cache), rendered first if absent. A folder holding another set is an error."""
-    from train.data.synthetic_folder import default_cache
+    from mpt_edge.io import default_cache
 
     root = Path(root) if root else default_cache() / spec.folder_name
     wanted = {

