@@ -127,7 +127,7 @@ def main() -> None:
 
     from helpers.real_photos import on_canvas, photos, variants
 
-    from mpt_edge.face import FaceAligner
+    from mpt_edge.faces.align import FaceAligner
     from mpt_edge.precision import cpu_model_and_flags
 
     originals = photos()

@@ -65,8 +65,8 @@ SPOTTERS = {
 
 def spotter_options(name: str):
     """``spot_video``'s pipeline with the named spotter (the default, or a comparison)."""
+    from mpt_edge.spotting.spotter import SpotterConfig
     from mpt_edge.stream.pipeline import PipelineConfig
-    from mpt_edge.stream.spotting import SpotterConfig
 
     return lambda **kw: PipelineConfig(spotter=SpotterConfig(**SPOTTERS[name]), **kw)
 

@@ -32,7 +32,7 @@ from mpt_edge.stream.sources import OPEN_TIMEOUT_S
 if TYPE_CHECKING:
     from mpt_edge import bundle as bundle_files
     from mpt_edge.engines import Engine
-    from mpt_edge.face import FaceAligner
+    from mpt_edge.faces.align import FaceAligner
     from mpt_edge.spotting.offline import SpotResult
     from mpt_edge.stream.session import StreamSession
 
@@ -121,8 +121,8 @@ class Bundle:
 
     def _aligner(self, face: str) -> FaceAligner:
         if face not in self._aligners:
-            from mpt_edge.face import FaceAligner
             from mpt_edge.faces import resolve_detector
+            from mpt_edge.faces.align import FaceAligner
 
             detector = resolve_detector(face, self.files.face_detector)
             self._aligners[face] = FaceAligner(self.files.motion_config.face_size, detector)

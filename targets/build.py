@@ -265,7 +265,7 @@ def _build_in(
         "outputs": outputs,
         "roles": roles,
         **extra,
-        # how the training faces were aligned (mpt_edge.face): the device aligns the same way
+        # how the training faces were aligned (mpt_edge.faces.align): the device aligns the same way
         "face": {"detector": (meta.get("training_data") or {}).get("detector"), "layout": CANONICAL_LAYOUT},
         "precisions": {profile.precision: "model", **({"fp32": "model_fp32"} if "model_fp32" in roles else {})},
         "source": {

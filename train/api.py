@@ -345,8 +345,8 @@ def prepare(
     log: Log = quiet,
 ) -> PrepareResult:
     """Align and crop every clip's onset/apex pair of a data set once into ``out`` (resumable)."""
-    from mpt_edge.face import FaceAligner
     from mpt_edge.faces import resolve_detector
+    from mpt_edge.faces.align import FaceAligner
     from train.data.sources import read_raw
     from train.prepare import claim_cache_folder, prepare_records
     from train.progress import counter

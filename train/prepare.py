@@ -35,7 +35,7 @@ import cv2
 
 from mpt_edge import __version__
 from mpt_edge.errors import InputError
-from mpt_edge.face import ALIGNED_ON_A_FACE, FaceAligner, NoFaceError
+from mpt_edge.faces.align import ALIGNED_ON_A_FACE, FaceAligner, NoFaceError
 from mpt_edge.io import atomic_write_bytes
 from train.data.clips import ClipRecord, load_pair
 

@@ -1,7 +1,7 @@
 """Face detectors and landmarks behind one small interface (``--face haar|blazeface|mtcnn|none``).
 
 Every detector returns :class:`Face` records in frame pixels: a box, a score and — where the model has
-them — eye centres, a mouth centre and all its landmark points. Alignment (:mod:`mpt_edge.face`) uses
+them — eye centres, a mouth centre and all its landmark points. Alignment (:mod:`mpt_edge.faces.align`) uses
 the eyes and mouth. Between detections the stream follows the face with its phase-correlation/ECC
 tracker, measured more precise than re-placing the landmarks (docs "Faces").
 
@@ -26,7 +26,7 @@ from mpt_edge.errors import InputError
 
 Point = tuple[float, float]
 DETECTORS = ("blazeface", "mtcnn", "haar", "none")
-CANONICAL_LAYOUT = "eyes-mouth-v1"  # named in bundles: a change of mpt_edge.face.CANONICAL is a new layout
+CANONICAL_LAYOUT = "eyes-mouth-v1"  # named in bundles: a change of mpt_edge.faces.align.CANONICAL is a new layout
 DEFAULT_DETECTOR = (
     "blazeface"  # chosen by the README's "Faces" table: finds as many faces as MTCNN at a fifth of its time
 )

@@ -40,11 +40,11 @@ from mpt_edge.bundle import BundleFiles
 from mpt_edge.classify import feeds_of, predict_feeds
 from mpt_edge.engines import Engine
 from mpt_edge.engines.triton import ServerUnavailable
-from mpt_edge.face import Alignment, FaceAligner
 from mpt_edge.faces import resolve_detector
+from mpt_edge.faces.align import Alignment, FaceAligner
+from mpt_edge.spotting.spotter import ApexSpotter, Spot, SpotterConfig, face_signal, motion_energy
 from mpt_edge.stream.events import Event
 from mpt_edge.stream.sources import Frame
-from mpt_edge.stream.spotting import ApexSpotter, Spot, SpotterConfig, face_signal, motion_energy
 from mpt_edge.stream.tracking import CropTracker, TrackerConfig
 
 STAGES = ("face", "spot", "magnify_tokenize", "infer")

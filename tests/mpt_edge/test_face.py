@@ -11,8 +11,8 @@ import pytest
 from conftest import fourier_translate
 
 from mpt_edge.errors import InputError
-from mpt_edge.face import FaceAligner
 from mpt_edge.faces import resolve_detector
+from mpt_edge.faces.align import FaceAligner
 
 
 @pytest.fixture(scope="module")

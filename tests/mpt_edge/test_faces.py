@@ -16,8 +16,8 @@ from helpers.real_photos import fourier_shift, matches, photos
 from typer.testing import CliRunner
 
 from app.cli import EXIT_USER_ERROR, app
-from mpt_edge.face import CANONICAL, FaceAligner, NoFaceError
 from mpt_edge.faces import models, open_detector
+from mpt_edge.faces.align import CANONICAL, FaceAligner, NoFaceError
 
 runner = CliRunner()
 

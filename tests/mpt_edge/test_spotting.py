@@ -269,7 +269,7 @@ def _face_stream(frames: int, moves: list[tuple[int, int, float]], seed: int = 0
 
 
 def test_the_spotter_types_micro_and_macro_expressions():
-    from mpt_edge.stream.spotting import ApexSpotter, SpotterConfig
+    from mpt_edge.spotting.spotter import ApexSpotter, SpotterConfig
 
     spotter = ApexSpotter(SpotterConfig())
     stream = _face_stream(400, [(100, 108, 3.0), (200, 290, 3.0)])
@@ -285,7 +285,7 @@ def _talking_face(frames: int, seed: int = 0) -> tuple[list[np.ndarray], list[in
     """The spotter's 96 px signal of a face in the canonical landmark layout that talks (the mouth's
     texture moving up to 3 px and back 4 times a second, frames 60-200) and blinks (the eye cells'
     texture moving 3 px, frames 240 and 300)."""
-    from mpt_edge.stream.spotting import SpotterConfig, face_regions
+    from mpt_edge.spotting.spotter import SpotterConfig, face_regions
 
     rng = np.random.default_rng(seed)
     base = cv2.GaussianBlur(rng.random((96, 96)).astype(np.float32), (0, 0), 2.0)
@@ -308,7 +308,7 @@ def test_the_region_spotter_recognises_talking_and_blinks():
     """Syllables and blinks are counted on their own cells; talking explains the syllables away, where the
     rules alone report them as micro-expressions. (Not yet shown: a brow ME *during* talking — the
     high-passed motion of the jaw reaches the cells above the mouth; see docs "Spotting".)"""
-    from mpt_edge.stream.spotting import ApexSpotter, SpotterConfig
+    from mpt_edge.spotting.spotter import ApexSpotter, SpotterConfig
 
     stream, blinks = _talking_face(360)
     rules = ApexSpotter(SpotterConfig(mask_eyes=True, regions=False))
@@ -322,7 +322,7 @@ def test_the_region_spotter_recognises_talking_and_blinks():
 
 
 def test_frame_counts_scale_with_the_frame_rate():
-    from mpt_edge.stream.spotting import SpotterConfig
+    from mpt_edge.spotting.spotter import SpotterConfig
 
     fast = SpotterConfig().for_fps(200)
     assert fast.max_frames == round(16 * 200 / 30) and fast.max_macro_frames == 800 and fast.fps == 200

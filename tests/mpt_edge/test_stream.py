@@ -17,9 +17,9 @@ from app.cli import EXIT_USER_ERROR, app
 from mpt_edge.bundle import load_bundle
 from mpt_edge.engines import open_bundle_engine
 from mpt_edge.errors import InputError
+from mpt_edge.spotting.spotter import ApexSpotter
 from mpt_edge.stream.pipeline import Pipeline
 from mpt_edge.stream.sources import CaptureThread, Frame, SourceSpec, parse_source
-from mpt_edge.stream.spotting import ApexSpotter
 from train.configs import REGISTRY
 from train.data.synthetic_video import plan_events, render_stream, write_video
 

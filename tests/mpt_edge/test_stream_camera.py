@@ -10,12 +10,12 @@ import pytest
 from helpers.tiny_bundle import typed_manifest
 
 from mpt_edge.bundle import BundleFiles
-from mpt_edge.face import FaceAligner
+from mpt_edge.faces.align import FaceAligner
 from mpt_edge.motion.config import MotionConfig
+from mpt_edge.spotting.spotter import face_signal
 from mpt_edge.stream.events import Event
 from mpt_edge.stream.pipeline import Pipeline, PipelineConfig
 from mpt_edge.stream.sources import Frame
-from mpt_edge.stream.spotting import face_signal
 from mpt_edge.stream.tracking import CropTracker
 from train.data.synthetic_video import CANVASES, HeadPath, head_path, plan_events, render_stream
 

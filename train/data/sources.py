@@ -129,8 +129,8 @@ def open_dataset(
     if meta is None:
         raw, classes = read_raw(name, Path(root), skip_invalid)
         skipped, notes = raw.skipped, raw.notes
-        from mpt_edge.face import FaceAligner
         from mpt_edge.faces import resolve_detector
+        from mpt_edge.faces.align import FaceAligner
 
         detector = resolve_detector(detector, trained_detector, log)
         cache = prepared_cache_for(name, Path(root), face_size, detector)

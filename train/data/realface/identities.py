@@ -4,7 +4,7 @@ photographs that registry packages ship (:mod:`train.data.realface.sources`).
 One identity is one person: the three photographs of Barack Obama in face_recognition's tests are one
 subject (only the first is used), a group photograph gives one identity per face. A face that BlazeFace
 finds without a mesh, and a photograph with no face found, are skipped and counted (``skipped``);
-faces that fill the photograph get a second look on a padded copy, as :mod:`mpt_edge.face` does.
+faces that fill the photograph get a second look on a padded copy, as :mod:`mpt_edge.faces.align` does.
 """
 
 from __future__ import annotations

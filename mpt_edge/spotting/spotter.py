@@ -68,7 +68,7 @@ class SpotterConfig:
     # drift leaves spikes of up to 1.63x (1080p), while the micro-expressions peak at 3.0-7.2x.
     min_peak_ratio: float = 1.8
     # Blinks are the most frequent fast facial motion and no expression: on crops aligned by landmarks the
-    # cells over the eyes of the canonical layout (mpt_edge.face) are left out — the pipeline turns this
+    # cells over the eyes of the canonical layout (mpt_edge.faces.align) are left out — the pipeline turns this
     # on for landmark detectors (measured on the real-face long videos: each blink was spotted as a
     # micro-expression at 12-16x the threshold before; docs "Spotting"). Off for crops of unknown layout.
     mask_eyes: bool = False
@@ -128,7 +128,7 @@ class SpotterConfig:
 @cache
 def eye_cells(cells: int) -> np.ndarray:
     """(cells, cells) bool: the cells that cover the eyes (lids included) in the canonical landmark crop."""
-    from mpt_edge.face import CANONICAL, DEFAULT_MARGIN
+    from mpt_edge.faces.align import CANONICAL, DEFAULT_MARGIN
 
     mask = np.zeros((cells, cells), bool)
     centres = (np.arange(cells) + 0.5) / cells
@@ -143,7 +143,7 @@ def face_regions(cells: int, margin: int) -> dict[str, np.ndarray]:
     """(cells, cells) bool masks of the canonical landmark crop: ``inner`` (inside the margin), ``eyes``
     (the eye cells), ``eye_ring`` (the cells around them: lids and brows move with a blink), ``mouth``
     (lips, their corners and the chin: what talking moves)."""
-    from mpt_edge.face import CANONICAL, DEFAULT_MARGIN
+    from mpt_edge.faces.align import CANONICAL, DEFAULT_MARGIN
 
     inner = np.zeros((cells, cells), bool)
     inner[margin : cells - margin, margin : cells - margin] = True
