@@ -78,6 +78,12 @@ class BundleFiles:
         return self.manifest.precision
 
     @property
+    def models(self) -> dict[str, str]:
+        """precision -> role of the model of each precision the bundle carries (a CPU bundle: int8 and
+        fp32; older bundles: their one model). Which one runs is :func:`mpt_edge.precision.resolve_precision`'s."""
+        return dict(self.manifest.precisions)
+
+    @property
     def inputs(self) -> dict[str, list[int]]:
         """The model's input names and shapes, in the model's order."""
         return {name: list(shape) for name, shape in self.manifest.inputs.items()}

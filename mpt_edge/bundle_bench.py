@@ -23,11 +23,11 @@ def bench_bundle(
     (an openvino-cpu bundle's FP32 read ~10 % slower interleaved than alone)."""
     from mpt_edge.bundle import load_bundle
     from mpt_edge.engines import open_bundle_engine
-    from mpt_edge.precision import available, interleaved_times, random_feeds, resolve_precision
+    from mpt_edge.precision import interleaved_times, random_feeds, resolve_precision
 
     bundle = load_bundle(bundle_path)
     chosen = resolve_precision(bundle, precision, log)
-    measured = [chosen, *sorted(set(available(bundle)) - {chosen})]
+    measured = [chosen, *sorted(set(bundle.models) - {chosen})]
     engines = {name: open_bundle_engine(bundle, precision=name, server=server) for name in measured}
     feeds = random_feeds(bundle)
     alone = _latency_figures(interleaved_times({chosen: engines[chosen]}, feeds, seconds, warmup, min_runs=10)[chosen])

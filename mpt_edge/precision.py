@@ -36,11 +36,6 @@ TIMING_SECONDS = 2.0
 DECISION_VERSION = 1
 
 
-def available(bundle: BundleFiles) -> dict[str, str]:
-    """precision -> role of the models the bundle carries (older bundles: their one model)."""
-    return dict(bundle.manifest.precisions)
-
-
 def decision_path(bundle: BundleFiles) -> Path:
     root = Path(bundle.root).resolve()
     return root.parent / f"{root.name}.precision.json"
@@ -140,7 +135,7 @@ def resolve_precision(
     faster one on this device."""
     if requested not in CHOICES:
         raise InputError(f"--precision {requested!r}: choose one of {', '.join(CHOICES)}")
-    models = available(bundle)
+    models = bundle.models
     if requested != "auto":
         if requested not in models:
             raise InputError(

@@ -120,10 +120,8 @@ def open_bundle_engine(
     bundle: BundleFiles, log: Log = print, precision: str | None = None, server: str | None = None
 ) -> Engine:
     """The bundle's engine (:func:`_open_bundle_engine`), its inputs and outputs checked against the manifest."""
-    from mpt_edge.precision import available
-
     engine = _open_bundle_engine(bundle, log, precision, server)
-    role = available(bundle).get(precision or bundle.precision, "model")
+    role = bundle.models.get(precision or bundle.precision, "model")
     check_engine_io(engine, bundle, bundle.path(role))
     return engine
 
@@ -134,10 +132,8 @@ def _open_bundle_engine(
     """The engine of one of the bundle's models (``precision``: int8 or fp32 where the bundle carries
     both, see mpt_edge.precision; None: the target's own precision), with the manifest's options;
     ``server``: a Triton server (grpc://HOST:PORT) serving this bundle (a triton-* model repository)."""
-    from mpt_edge.precision import available
-
     options = bundle.target_options
-    models = available(bundle)
+    models = bundle.models
     precision = precision or bundle.precision
     if precision not in models:
         raise InputError(f"bundle {bundle.root} has no {precision} model (it carries {', '.join(sorted(models))})")

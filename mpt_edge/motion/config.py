@@ -60,6 +60,12 @@ PATCH_CHANNELS: tuple[str, ...] = (
 
 #: How a Gaussian window turns the motion into one prompt token (docs "Motion prompt variants").
 PROMPT_VARIANTS: tuple[str, ...] = ("lk", "patch", "flow", "strain")
+#: The per-token features of each variant, in storage order (``patch``'s depend on ``patch_cells``).
+VARIANT_FEATURES: dict[str, tuple[str, ...]] = {
+    "lk": LK_FEATURE_NAMES,
+    "flow": FLOW_FEATURE_NAMES,
+    "strain": STRAIN_FEATURE_NAMES,
+}
 #: What a config written before the field existed (or before 0.3 changed the default) used.
 LEGACY_PROMPT_VARIANT = "lk"
 #: What the ViT's patch tokens see: the apex frame, or the magnified apex.
@@ -133,14 +139,10 @@ class MotionConfig:
     @property
     def feature_names(self) -> tuple[str, ...]:
         """Names of the F numbers of one token, in storage order, for this prompt variant."""
-        if self.prompt_variant == "flow":
-            return FLOW_FEATURE_NAMES
-        if self.prompt_variant == "strain":
-            return STRAIN_FEATURE_NAMES
         if self.prompt_variant == "patch":
             cells = [(y, x) for y in range(self.patch_cells) for x in range(self.patch_cells)]
             return tuple(f"{channel}@{y},{x}" for channel in PATCH_CHANNELS for y, x in cells)
-        return LK_FEATURE_NAMES
+        return VARIANT_FEATURES[self.prompt_variant]
 
     @property
     def num_features(self) -> int:
