@@ -32,7 +32,8 @@ import numpy as np
 
 from mpt_edge.io import default_cache
 from mpt_edge.motion.config import MotionConfig
-from mpt_edge.motion.images import to_gray
+from mpt_edge.motion.images import as_float_image, to_gray
+from mpt_edge.motion.magnify import magnify
 from mpt_edge.motion.prompt_variants import FLOW_METHODS, strain_channels
 from mpt_edge.motion.tokenize import gaussian_pool, gaussian_pooling_matrix, motion_inputs
 from train.baselines import fit_classifier, flow_features
@@ -46,14 +47,18 @@ FOLDS = 4
 Features = Callable[[np.ndarray, np.ndarray], np.ndarray]
 
 
-def _gray(bgr: np.ndarray) -> np.ndarray:
-    return to_gray(bgr.astype(np.float32) / 255.0)
-
-
 def _magnified(onset: np.ndarray, apex: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
-    """Gray onset and apex magnified ×(1 + α) as the runtime makes it (float 0..1)."""
-    magnified, _ = motion_inputs(onset, apex, MotionConfig(alpha=alpha))
-    return _gray(onset), to_gray(np.clip(magnified, 0.0, 1.0))
+    """Gray onset and apex magnified ×(1 + α) as the runtime makes it (float 0..1; no prompts computed)."""
+    config = MotionConfig(alpha=alpha)
+    magnified = magnify(
+        onset,
+        apex,
+        alpha,
+        levels=config.pyramid_levels,
+        finest_level_gain=config.finest_level_gain,
+        lowpass_gain=config.lowpass_gain,
+    )
+    return to_gray(as_float_image(onset)), to_gray(np.clip(magnified, 0.0, 1.0))
 
 
 def prompts(variant: str, alpha: float, grid: int = 7) -> Features:

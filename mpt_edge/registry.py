@@ -8,6 +8,11 @@ import sys
 from pathlib import Path
 
 
+def pinned_file_glob(name: str, version: str, wheel: bool = True) -> str:
+    """The file name pattern of ``name==version``'s wheel (any tags) or sdist, as pip names them."""
+    return f"{name.replace('-', '_')}-{version}-*.whl" if wheel else f"{name}-{version}.tar.gz"
+
+
 def pip_download(
     name: str, version: str, into: Path, *, wheel: bool = True, platform: tuple[str, str] | None = None
 ) -> tuple[list[Path], str]:
@@ -19,7 +24,6 @@ def pip_download(
     if platform:
         command += ["--platform", platform[0], "--python-version", platform[1]]
     done = subprocess.run(command, capture_output=True, text=True)
-    stem = name.replace("-", "_") if wheel else name
-    files = sorted(into.glob(f"{stem}-{version}*" + (".whl" if wheel else ".tar.gz")))
+    files = sorted(into.glob(pinned_file_glob(name, version, wheel)))
     complaint = "" if done.returncode == 0 else (done.stderr.strip().splitlines() or ["pip failed"])[-1]
     return (files if done.returncode == 0 else []), complaint

@@ -69,12 +69,10 @@ def strain_features(
 ) -> list[np.ndarray]:
     """:func:`strain_channels` onset -> apex (no magnification) averaged over each grid's cells: one
     (4 * grid * grid,) float32 vector per grid."""
-    from mpt_edge.motion.images import to_gray
+    from mpt_edge.motion.images import as_float_image, to_gray
     from mpt_edge.motion.prompt_variants import strain_channels
 
-    channels = strain_channels(
-        to_gray(onset_bgr.astype(np.float32) / 255.0), to_gray(apex_bgr.astype(np.float32) / 255.0)
-    ).transpose(1, 2, 0)
+    channels = strain_channels(to_gray(as_float_image(onset_bgr)), to_gray(as_float_image(apex_bgr))).transpose(1, 2, 0)
     return [
         np.ascontiguousarray(cv2.resize(channels, (g, g), interpolation=cv2.INTER_AREA).transpose(2, 0, 1).ravel())
         for g in grids

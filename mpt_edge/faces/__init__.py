@@ -115,14 +115,15 @@ def resolve_detector(requested: str, trained: str | None = None, log: Callable[[
             raise InputError(f"unknown face detector {requested!r}; choose auto or one of {', '.join(DETECTORS)}")
         return requested
     wanted = trained if trained in ("blazeface", "mtcnn", "haar") else DEFAULT_DETECTOR
-    if wanted == "haar" or (models_installed(wanted) and _runs_here(wanted)):
+    installed = wanted == "haar" or models_installed(wanted)  # hashes the model files: asked once
+    if installed and _runs_here(wanted):
         return wanted
     _check_not_altered(wanted)
     fallback = "mtcnn" if wanted != "mtcnn" and models_installed("mtcnn") else "haar"
     if log:
         why = (
             "needs OpenVINO (pip install 'mpt-edge[openvino]')"
-            if models_installed(wanted)
+            if installed
             else "has no models installed (`mpt-edge faces install`)"
         )
         landmarks = "" if fallback == "mtcnn" else ", no landmarks"

@@ -27,7 +27,6 @@ Both are separable Gaussian poolings, so each is two small matrix products like 
 from __future__ import annotations
 
 import threading
-from typing import cast
 
 import cv2
 import numpy as np
@@ -68,15 +67,6 @@ def patch_tokens(i0: np.ndarray, i1: np.ndarray, config: MotionConfig) -> np.nda
     return np.ascontiguousarray(tokens.reshape(grid * grid, -1), dtype=np.float32)
 
 
-def _dis() -> cv2.DISOpticalFlow:
-    """One DIS instance per thread (it is stateful and not thread-safe)."""
-    dis = getattr(_local, "dis", None)
-    if dis is None:
-        dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
-        _local.dis = dis
-    return cast(cv2.DISOpticalFlow, dis)
-
-
 def _to_u8(gray: np.ndarray) -> np.ndarray:
     return np.clip(gray * 255.0 + 0.5, 0, 255).astype(np.uint8)
 
@@ -84,7 +74,7 @@ def _to_u8(gray: np.ndarray) -> np.ndarray:
 def flow_tokens(i0: np.ndarray, i1: np.ndarray, config: MotionConfig) -> np.ndarray:
     """(K, 3) Gaussian-pooled dense flow (x, y, magnitude) in face-crop pixels, onset -> magnified apex."""
     height, width = i0.shape
-    flow = _dis().calc(_to_u8(i0), _to_u8(i1), None)  # type: ignore[call-overload]  # stubs want a Mat for flow=None
+    flow = dense_flow(_to_u8(i0), _to_u8(i1), "dis-medium")
     magnitude = np.sqrt(flow[..., 0] ** 2 + flow[..., 1] ** 2)
     channels = np.stack([flow[..., 0], flow[..., 1], magnitude])
     pooled = gaussian_pool(channels, *token_pooling(config, height, width))  # (3, grid, grid)
@@ -110,13 +100,13 @@ def dense_flow(i0: np.ndarray, i1: np.ndarray, method: str = STRAIN_FLOW_METHOD)
     if method not in FLOW_METHODS:
         raise ValueError(f"unknown flow method {method!r}")
     key = f"dis_{method}"
-    dis = getattr(_local, key, None)
+    dis = getattr(_local, key, None)  # one DIS instance per thread and method: it is stateful, not thread-safe
     if dis is None:
         dis = cv2.DISOpticalFlow.create(cv2.DISOPTICAL_FLOW_PRESET_MEDIUM)
         if method == "dis-fine":  # the medium preset down to full resolution (it stops at half by default)
             dis.setFinestScale(0)
         setattr(_local, key, dis)
-    return np.asarray(dis.calc(i0, i1, None), np.float32)  # type: ignore[call-overload]
+    return np.asarray(dis.calc(i0, i1, None), np.float32)  # type: ignore[call-overload]  # stubs want a Mat for None
 
 
 def remove_global_motion(flow: np.ndarray) -> np.ndarray:

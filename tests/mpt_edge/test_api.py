@@ -125,3 +125,16 @@ def test_the_build_api_returns_the_bundle_it_wrote(stream_model, tmp_path):
     assert isinstance(info, BundleInfo) and info.backend == "onnxruntime" and "model.onnx" in info.files
     with mpt_edge.Bundle.open(info.path) as bundle:
         assert bundle.target == "onnxruntime-cpu"
+
+
+def test_an_event_line_reads_back_as_the_event_it_was():
+    """`mpt-edge run` writes Event.as_dict() as JSON lines; Event.from_dict reads such a file back."""
+    from mpt_edge import Event
+
+    labelled = Event(
+        "ME", 10, 14, 19, 0.333, 0.467, 0.633, 3.2, "positive", {"negative": 0.1, "positive": 0.9}, (4, 5, 60, 70)
+    )
+    unlabelled = Event("MaE", 30, 50, 90, 1.0, 1.667, 3.0, 2.5)
+    for event in (labelled, unlabelled):
+        assert Event.from_dict(json.loads(json.dumps(event.as_dict()))) == event
+    assert "label" not in unlabelled.as_dict() and unlabelled.as_dict()["face_box"] is None

