@@ -55,10 +55,14 @@ class StreamSummary:
     no_face_frames: int
     errors: tuple[str, ...]
     details: Mapping[str, Any]
+    blinks: int = 0  # the face's blinks and the share of frames it talked in (landmark-aligned crops)
+    talking_share: float | None = None
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> StreamSummary:
         return cls(
+            blinks=int(data.get("blinks") or 0),
+            talking_share=data.get("talking_share"),
             source=str(data["source"]),
             frames=int(data["frames"]),
             events=int(data["events"]),

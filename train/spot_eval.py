@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from mpt_edge.io import atomic_write_bytes
+from mpt_edge.spotting.behaviour import BehaviourScore, Span, score_behaviour
 from mpt_edge.spotting.intervals import (
     CONTEXTS,
     Counts,
@@ -42,6 +43,7 @@ class VideoScore:
     truth: tuple[Interval, ...] = field(repr=False, default=())
     fps: float = 30.0
     distractors: Distractors | None = field(repr=False, default=None)  # where the set records them
+    spans: tuple[Span, ...] = field(repr=False, default=())  # blinks and talking spells we spotted
 
 
 @dataclass(frozen=True)
@@ -81,8 +83,19 @@ class SpottingEvaluation:
                 total[c] = total[c] + counts
         return total
 
+    def behaviour(self) -> BehaviourScore | None:
+        """Blinks and talking recognised against the set's record, pooled; None where it keeps none."""
+        if not self.videos or any(v.distractors is None for v in self.videos):
+            return None
+        total = BehaviourScore()
+        for v in self.videos:
+            assert v.distractors is not None
+            total = total + score_behaviour(v.spans, v.distractors, v.frames, v.fps)
+        return total
+
     def as_dict(self) -> dict:
         contexts = {who: self.by_context(who) for who in ("ours", "baseline")}
+        behaviour = self.behaviour()
         return {
             "dataset": self.dataset,
             "root": self.root,
@@ -99,6 +112,7 @@ class SpottingEvaluation:
                 who: ({c: n.as_dict() for c, n in found.items()} if found is not None else None)
                 for who, found in contexts.items()
             },
+            "behaviour": behaviour.as_dict() if behaviour is not None else None,
             "videos": [
                 {
                     "video": v.video,
@@ -151,6 +165,7 @@ def evaluate_spotting(
             v.truth,
             r.fps,
             recorded.get(v.subject),
+            r.spans,
         )
         for v, r in results
     )
@@ -190,7 +205,9 @@ def plot_video(path: Path, video: LongVideo, result: SpotResult) -> Path:
 
     from mpt_edge.spotting.report import timeline_image
 
-    image = timeline_image(result.energy, result.threshold, result.intervals, result.fps, video.truth)
+    image = timeline_image(
+        result.energy, result.threshold, result.intervals, result.fps, video.truth, spans=result.spans
+    )
     cv2.putText(
         image,
         f"{video.subject}/{video.name}",

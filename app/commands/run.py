@@ -114,6 +114,12 @@ def _format_summary(summary: dict[str, Any]) -> str:
         f"{summary['frames']} frames at {summary['fps']} fps, {summary['events']} events"
         + (f", apex->event p50 {latency['p50']} ms p99 {latency['p99']} ms" if latency else "")
         + (
+            f"; {summary['blinks']} blinks ({summary['blinks_per_minute']} a minute), talking "
+            f"{100 * summary['talking_share']:.0f} % of the time"
+            if summary.get("talking_share") is not None and summary.get("blinks_per_minute") is not None
+            else ""
+        )
+        + (
             f"; dropped {summary['dropped']}, corrupt {summary['corrupt_frames']}, no face "
             f"{summary['no_face_frames']} frames"
         )

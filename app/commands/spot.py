@@ -139,7 +139,8 @@ def _print_spots(
         summary = video_summary(video, result)
         line = (
             f"{summary['video']}: {summary['frames']} frames at {summary['frames_per_second']} frames/s; "
-            f"{summary['intervals']['ME']} ME, {summary['intervals']['MaE']} MaE"
+            f"{summary['intervals']['ME']} ME, {summary['intervals']['MaE']} MaE; {summary['blinks']} blinks "
+            f"({summary['blinks_per_minute']} a minute), {summary['talking_seconds']} s talking"
         )
         typer.echo(json.dumps(summary) if as_json else line, err=not as_json)
     if out is not None and not as_json:
@@ -216,6 +217,14 @@ def _print_scores(
             *(f"{split[c].f1:.2f} ({split[c].tp}/{split[c].fp}/{split[c].fn})" for c in context_names),
         )
     Console().print(table)
+    behaviour = evaluation.behaviour()
+    if behaviour is not None:
+        blinks = behaviour.blinks
+        typer.echo(
+            f"blinks recognised: F1 {blinks.f1:.2f} (precision {blinks.precision:.2f}, recall {blinks.recall:.2f}; "
+            f"{blinks.tp}/{blinks.fp}/{blinks.fn}); talking: {behaviour.talking_iou:.2f} of the frames' union "
+            f"({behaviour.talking_recall:.2f} of the true talking)"
+        )
     typer.echo(
         f"{evaluation.frames_per_second:.0f} frames/s; "
         + (f"wrote {out / 'spotting.json'}" if out else "pass --out DIR to keep the scores"),

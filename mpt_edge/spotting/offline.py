@@ -18,6 +18,7 @@ import numpy as np
 
 from mpt_edge.errors import InputError
 from mpt_edge.spotting.baseline import DEFAULT_P, BaselineSignal, baseline_signals, combine, lbp_histograms
+from mpt_edge.spotting.behaviour import Span, blinks_per_minute, span_of_event, talking_frames
 from mpt_edge.spotting.intervals import Interval, interval_of_event
 from mpt_edge.stream.pipeline import PipelineConfig
 from mpt_edge.stream.session import StreamSession
@@ -51,6 +52,7 @@ class SpotResult:
     face_detector: str = ""
     baseline: tuple[BaselineSignal, ...] | None = field(default=None, repr=False)
     crops: tuple[tuple[np.ndarray, np.ndarray], ...] = field(default=(), repr=False)  # per interval, with keep_crops
+    spans: tuple[Span, ...] = ()  # blinks and talking spells (landmark-aligned crops only)
 
     @property
     def frames_per_second(self) -> float:
@@ -82,6 +84,7 @@ def spot_video(
     histograms: list[np.ndarray] = []
     intervals: list[Interval] = []
     crops: list[tuple[np.ndarray, np.ndarray]] = []
+    spans: list[Span] = []
     with session:
         for _, event in session.frames():
             has_face = pipeline.last_frame_had_face
@@ -100,7 +103,9 @@ def spot_video(
                     histograms.append(lbp_histograms(gray))
                 else:
                     histograms.append(histograms[-1] if histograms else np.zeros((36, 59), np.float32))
-            if event is not None:
+            if event is not None and not event.is_expression:
+                spans.append(span_of_event(event))
+            elif event is not None:
                 intervals.append(interval_of_event(event))
                 if options.keep_crops and pipeline.last_event_crops is not None:
                     crops.append(pipeline.last_event_crops)
@@ -122,6 +127,7 @@ def spot_video(
         pipeline.face_detector,
         signals,
         tuple(crops),
+        tuple(spans),
     )
 
 
@@ -148,7 +154,9 @@ def rows_of(results: list[tuple[Path, SpotResult]], baseline: bool) -> list[dict
         if baseline:
             rows += [
                 {**row, "source": "baseline"}
-                for row in interval_rows(replace(result, intervals=tuple(result.baseline_intervals())), str(video))
+                for row in interval_rows(
+                    replace(result, intervals=tuple(result.baseline_intervals()), spans=()), str(video)
+                )
             ]
     return rows
 
@@ -161,6 +169,9 @@ def video_summary(video: Path, result: SpotResult) -> dict[str, Any]:
         "fps_source": result.fps,
         "frames_per_second": round(result.frames_per_second, 1),
         "intervals": {k: sum(i.kind == k for i in result.intervals) for k in ("ME", "MaE")},
+        "blinks": sum(s.kind == "blink" for s in result.spans),
+        "blinks_per_minute": round(blinks_per_minute(result.spans, result.frames, result.fps), 1),
+        "talking_seconds": round(talking_frames(result.spans) / result.fps, 1) if result.fps else 0.0,
         "no_face_frames": result.no_face_frames,
     }
 
@@ -198,25 +209,27 @@ def write_intervals(out: Path, rows: list[dict[str, Any]]) -> None:
 
 
 def interval_rows(result: SpotResult, video: str) -> list[dict[str, Any]]:
-    """One JSON-ready row per interval: frames and times, type, score, class."""
+    """One JSON-ready row per interval, blink and talking spell, in the order they began: frames and
+    times, type, score, class."""
     rows = []
-    for interval in result.intervals:
+    everything: tuple[Interval | Span, ...] = (*result.intervals, *result.spans)
+    for found in everything:
         row = {
             "video": video,
-            "type": interval.kind,
-            "onset": interval.onset,
-            "apex": interval.apex,
-            "offset": interval.offset,
-            "t_onset": round(interval.onset / result.fps, 4),
-            "t_apex": round(interval.apex / result.fps, 4),
-            "t_offset": round(interval.offset / result.fps, 4),
-            "score": round(interval.score, 3),
+            "type": found.kind,
+            "onset": found.onset,
+            "apex": found.apex,
+            "offset": found.offset,
+            "t_onset": round(found.onset / result.fps, 4),
+            "t_apex": round(found.apex / result.fps, 4),
+            "t_offset": round(found.offset / result.fps, 4),
+            "score": round(found.score, 3),
         }
-        if interval.label is not None:
-            row["label"] = interval.label
-            row["scores"] = dict(interval.scores or {})
+        if isinstance(found, Interval) and found.label is not None:
+            row["label"] = found.label
+            row["scores"] = dict(found.scores or {})
         rows.append(row)
-    return rows
+    return sorted(rows, key=lambda row: (row["onset"], row["offset"]))
 
 
 def videos_in(path: Path) -> list[Path]:

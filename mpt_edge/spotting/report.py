@@ -19,6 +19,7 @@ import cv2
 import numpy as np
 
 from mpt_edge.io import atomic_write_bytes
+from mpt_edge.spotting.behaviour import Span, blinks_per_minute, talking_frames
 from mpt_edge.spotting.intervals import Interval
 
 if TYPE_CHECKING:
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 KIND_COLOURS = {"ME": (40, 40, 220), "MaE": (200, 120, 20)}  # BGR: micro red, macro blue
 TRUTH_COLOUR = (60, 160, 60)
+SPAN_COLOURS = {"talking": (80, 200, 240), "blink": (160, 60, 160)}  # BGR: talking amber, blinks purple
 
 
 @dataclass(frozen=True)
@@ -42,6 +44,7 @@ class ReportData:
     settings: dict[str, Any] = field(default_factory=dict)
     truth: Sequence[Interval] = ()
     alpha: float = 8.0  # magnification of the thumbnails' third picture (see thumbnail_alpha)
+    spans: Sequence[Span] = ()  # blinks and talking spells
 
 
 def timeline_image(
@@ -51,13 +54,15 @@ def timeline_image(
     fps: float,
     truth: Sequence[Interval] = (),
     width: int = 1200,
-    height: int = 260,
+    height: int = 280,
+    spans: Sequence[Span] = (),
 ) -> np.ndarray:
-    """The spotter's energy over time (grey), its threshold (orange), spotted intervals (red ME, blue MaE)
-    and, where known, the ground truth (green, in the band below)."""
+    """The spotter's energy over time (grey), its threshold (orange), spotted intervals (red ME, blue MaE),
+    the face's talking (amber) and blinks (purple) in a band below, and, where known, the ground truth
+    (green, in the band under that)."""
     image = np.full((height, width, 3), 255, np.uint8)
     frames = max(1, len(energy))
-    top, bottom, band = 20, height - 60, height - 45
+    top, bottom, doings, band = 20, height - 80, height - 72, height - 50
     finite = energy[np.isfinite(energy)]
     scale = (
         float(np.nanpercentile(np.concatenate([finite, threshold[np.isfinite(threshold)]]), 99.5)) * 1.2
@@ -81,6 +86,14 @@ def timeline_image(
             -1,
         )
     image[top:bottom] = (0.35 * image[top:bottom] + 0.65 * 255).astype(np.uint8)  # intervals as pale bands
+    for span in sorted(spans, key=lambda span: span.kind != "talking"):  # blinks drawn over talking
+        cv2.rectangle(
+            image,
+            (x(span.onset), doings),
+            (max(x(span.offset), x(span.onset) + 1), doings + 12),
+            SPAN_COLOURS[span.kind],
+            -1,
+        )
     for interval in truth:
         cv2.rectangle(
             image,
@@ -110,7 +123,7 @@ def timeline_image(
         )
     cv2.putText(
         image,
-        "energy / threshold; spotted ME (red) MaE (blue); truth (green)",
+        "energy / threshold; spotted ME (red) MaE (blue); talking (amber) blinks (purple); truth (green)",
         (8, 14),
         cv2.FONT_HERSHEY_SIMPLEX,
         0.42,
@@ -174,8 +187,15 @@ def render_html(data: ReportData) -> str:
         )
         or "–"
     )
-    timeline = _png(timeline_image(data.energy, data.threshold, data.intervals, data.fps, data.truth))
+    timeline = _png(timeline_image(data.energy, data.threshold, data.intervals, data.fps, data.truth, spans=data.spans))
     duration = data.frames / data.fps if data.fps else 0
+    blinks = sum(span.kind == "blink" for span in data.spans)
+    talked = talking_frames(data.spans) / data.fps if data.fps else 0.0
+    doings = (
+        f"Blinks: {blinks} ({blinks_per_minute(data.spans, data.frames, data.fps):.0f} a minute). Talking: "
+        f"{sum(span.kind == 'talking' for span in data.spans)} spells, {talked:.1f} s"
+        f" ({100 * talked / duration if duration else 0:.0f} % of the time)."
+    )
     return f"""<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>{html.escape(data.title)}</title>
 <style>
@@ -189,7 +209,7 @@ img.timeline {{ max-width: 100%; border: 1px solid #ccc; }}
 </style></head><body>
 <h1>{html.escape(data.title)}</h1>
 <p>{html.escape(data.source)} — {data.frames} frames, {duration:.1f} s at {data.fps:g} frames/s. Intervals: {counts}. By
-class: {by_class}.</p>
+class: {by_class}. {doings}</p>
 <img class="timeline" src="{timeline}" alt="timeline of the spotter's signal with the spotted intervals">
 <h2>Intervals</h2>
 <table><tr><th>#</th><th>type</th><th>onset / apex / offset (frame)</th><th>time</th><th>class</th><th>class
@@ -241,6 +261,7 @@ def report_of(
         settings,
         truth,
         alpha,
+        result.spans,
     )
 
 

@@ -8,10 +8,14 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+EXPRESSION_KINDS = ("ME", "MaE")
+EVENT_KINDS = (*EXPRESSION_KINDS, "blink", "talking")
+
 
 @dataclass(frozen=True)
 class Event:
-    """A spotted micro-expression (``type`` "ME") or macro-expression ("MaE"), with the model's class."""
+    """A spotted micro-expression (``type`` "ME") or macro-expression ("MaE"), with the model's class, or
+    a span of the face's own doings: a ``blink`` or a ``talking`` spell (no class)."""
 
     type: str
     frame_onset: int
@@ -24,6 +28,11 @@ class Event:
     label: str | None = None
     scores: Mapping[str, float] = field(default_factory=dict)
     face_box: tuple[int, int, int, int] | None = None
+
+    @property
+    def is_expression(self) -> bool:
+        """ME or MaE: what the model classifies and MEGC scores (not a blink, not talking)."""
+        return self.type in EXPRESSION_KINDS
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Event:

@@ -48,8 +48,8 @@ PAGE = """<!doctype html><html><head><meta charset="utf-8"><title>mpt-edge live 
 const events = document.getElementById("events");
 const source = new EventSource("/events%(query)s");
 source.onmessage = (m) => { const e = JSON.parse(m.data); const li = document.createElement("li");
-  li.textContent = `${e.t_apex.toFixed(2)} s  ${e.label}  ` + Object.entries(e.scores).map(([k, v]) => `${k}
-  ${v.toFixed(2)}`).join("  ");
+  li.textContent = `${e.t_apex.toFixed(2)} s  ${e.label ?? e.type}  ` +
+  Object.entries(e.scores || {}).map(([k, v]) => `${k} ${v.toFixed(2)}`).join("  ");
   events.prepend(li); };
 async function health() { try { const h = await (await fetch("/healthz%(query)s")).json();
   document.getElementById("health").textContent = `${h.source_state} | ${h.fps} fps | ${h.frames} frames | dropped
@@ -169,7 +169,8 @@ class LiveView:
 
     def publish_event(self, event: dict[str, Any]) -> None:
         self.events.append(event)
-        self._overlay.event = event
+        if event.get("label") is not None and event.get("scores"):  # a class to draw (not a blink, not talking)
+            self._overlay.event = event
         for queue in list(self._subscribers):
             queue.append(event)  # bounded deque per viewer: a stalled one loses old events, blocks nothing
 

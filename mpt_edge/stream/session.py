@@ -73,10 +73,15 @@ class StreamSession:
     def frames(self, max_frames: int | None = None) -> Iterator[tuple[Frame, Event | None]]:
         """Every frame with the event it completed (or None), until the source ends or ``max_frames``."""
         assert self.capture is not None, "enter the session (with ...) before iterating it"
+        last: Frame | None = None
         for frame in self.capture:
+            last = frame
             yield frame, self.pipeline.process(frame)
             if max_frames and self.pipeline.stats.frames >= max_frames:
-                return
+                break
+        for event in self.pipeline.flush(last):  # a blink or talking spell the end cut short
+            assert last is not None
+            yield last, event
 
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
@@ -91,6 +96,7 @@ class StreamSession:
         if latencies:
             p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
             latency = {"p50": round(statistics.median(latencies), 1), "p99": round(p99, 1)}
+        minutes = stats.frames / self.fps / 60 if self.fps else 0.0
         summary: dict[str, Any] = {
             "source": self.spec.describe(),
             "face_detector": self.pipeline.face_detector,
@@ -109,7 +115,10 @@ class StreamSession:
             "detections": stats.detections,
             "head_movements_suppressed": stats.head_movements_suppressed,
             # the face's own doings, where the spotter watches its regions (landmark-aligned crops)
-            "blinks": self.pipeline.spotter.blink_count,
+            "blinks": stats.events_by_type["blink"],
+            "blinks_per_minute": round(stats.events_by_type["blink"] / minutes, 1) if minutes else None,
+            "talking_spells": stats.events_by_type["talking"],
+            "talking_share": round(stats.talking_frames / stats.frames, 3) if stats.frames else None,
             "events_explained": dict(self.pipeline.spotter.explained),  # by talking, by a blink: not reported
             "stage_ms_per_frame": {s: round(1000 * stats.stage_seconds[s] / max(1, stats.frames), 3) for s in STAGES},
             "latency_ms_apex_to_event": latency,

@@ -12,6 +12,7 @@ from typing import IO, TYPE_CHECKING, Any
 import cv2
 import numpy as np
 
+from mpt_edge.spotting.behaviour import Span, span_of_event
 from mpt_edge.stream.recording import RecordingSink
 from mpt_edge.stream.sources import Frame
 
@@ -79,7 +80,7 @@ class _Annotating(Sink):
     shown: Event | None = None
 
     def annotated(self, frame: Frame, event: Event | None, session: StreamSession) -> np.ndarray:
-        if event is not None:
+        if event is not None and event.is_expression:  # a blink or talking spell does not hide the class
             self.shown = event
         tracked = session.pipeline.tracked_alignment
         return annotate(frame.image, self.shown, tracked.box if tracked else None)
@@ -154,6 +155,7 @@ class SessionReport(Sink):
         self.threshold: list[float] = []
         self.events: list[Event] = []
         self.crops: list[tuple[Any, Any]] = []
+        self.spans: list[Span] = []
 
     def write(self, frame: Frame, event: Event | None, session: StreamSession) -> bool:
         pipeline = session.pipeline
@@ -161,7 +163,9 @@ class SessionReport(Sink):
         self.energy.append(float(spotter.last_energy) if spotter.last_energy is not None else float("nan"))
         limit = spotter.last_threshold
         self.threshold.append(float(limit) if limit is not None and limit != float("inf") else float("nan"))
-        if event is not None and pipeline.last_event_crops is not None:
+        if event is not None and not event.is_expression:
+            self.spans.append(span_of_event(event))
+        elif event is not None and pipeline.last_event_crops is not None:
             self.events.append(event)
             self.crops.append(pipeline.last_event_crops)
         return True
@@ -197,5 +201,6 @@ class SessionReport(Sink):
                 self.crops,
                 settings,
                 alpha=thumbnail_alpha(bundle),
+                spans=tuple(self.spans),
             ),
         )

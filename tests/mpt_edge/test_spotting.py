@@ -313,7 +313,7 @@ def test_the_region_spotter_recognises_talking_and_blinks():
 
     stream, blinks = _talking_face(360)
     rules = ApexSpotter(SpotterConfig(mask_eyes=True, regions=False))
-    regions = ApexSpotter(SpotterConfig(mask_eyes=True, regions=True))
+    regions = ApexSpotter(SpotterConfig(mask_eyes=True, regions=True, learned_talking=False))
     found = {}
     for name, spotter in (("rules", rules), ("regions", regions)):
         found[name] = [s for t, image in enumerate(stream) if (s := spotter.update_signal(t, image)) is not None]
@@ -396,7 +396,7 @@ def test_spot_a_folder_writes_intervals_and_a_report(long_video, tmp_path):
         and "http"
         not in re.sub(r"data:image/png;base64,[A-Za-z0-9+/=]+", "", page.split("<body>")[1].split("Written by")[0])
     )  # no link to anything (the images' base64 may spell "http" by chance: they are left out)
-    assert "Intervals: ME:" in page
+    assert "Intervals: ME:" in page and re.search(r"Blinks: [1-9]\d* \(", page), page.split("<body>")[1][:600]
     chromium = shutil.which("chromium") or shutil.which("chromium-browser")
     if chromium:  # the report renders in a browser, images included, with nothing fetched
         shot = tmp_path / "report.png"
@@ -436,9 +436,15 @@ def test_the_python_api_spots_like_the_command(long_video):
     result = mpt_edge.spot(folder, fps=30)
     cli = runner.invoke(app, ["spot", str(folder), "--fps", "30"])
     rows = [json.loads(line) for line in cli.stdout.splitlines() if line.startswith("{")]
-    assert [(r["type"], r["onset"], r["apex"], r["offset"]) for r in rows] == [
+    expressions = [r for r in rows if r["type"] in ("ME", "MaE")]
+    assert [(r["type"], r["onset"], r["apex"], r["offset"]) for r in expressions] == [
         (i.kind, i.onset, i.apex, i.offset) for i in result.intervals
     ]
+    # the face's blinks and talking come out as their own rows, the same from both
+    assert [(r["type"], r["onset"], r["offset"]) for r in rows if r not in expressions] == sorted(
+        ((s.kind, s.onset, s.offset) for s in result.spans), key=lambda row: (row[1], row[2])
+    )
+    assert any(s.kind == "blink" for s in result.spans)
 
 
 # --- what surrounds the truth ---------------------------------------------------------------------------

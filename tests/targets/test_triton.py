@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from helpers import triton_server
+from helpers.events import expression_lines
 from typer.testing import CliRunner
 
 from app.cli import EXIT_USER_ERROR, app
@@ -116,7 +117,7 @@ def test_run_through_the_server_finds_the_events_of_the_local_engine(built, serv
         events = tmp_path / f"{name}.jsonl"
         result = runner.invoke(app, ["run", *args, "--source", str(path), "--events", str(events), "--json"])
         assert result.exit_code == 0, result.output
-        runs[name] = [(e["frame_apex"], e["label"]) for e in map(json.loads, events.read_text().splitlines())]
+        runs[name] = [(e["frame_apex"], e["label"]) for e in expression_lines(events.read_text())]
         summary = json.loads(result.output.strip().splitlines()[-1])
     assert runs["server"] == runs["local"] and len(runs["server"]) >= len(truth) - 1
     assert summary["frames"] == 300
