@@ -48,7 +48,7 @@ class StreamSummary:
 
     source: str
     frames: int
-    events: int
+    events: int  # expressions (ME, MaE); blinks and talking spells are counted apart
     fps: float | None
     seconds: float
     dropped: int
