@@ -55,11 +55,16 @@ def drawn_set(root: Path, videos: int = 4, seconds: float = 60.0) -> Path:
     return root
 
 
-SPOTTERS = {
-    # today's rules as they were before the conversation work: no high-pass, no face regions
-    "0.2.0 rules": {"highpass_sigma": 0.0, "regions": False},
-    "high-pass, no regions": {"regions": False},
-    "mpt-edge (default)": {},
+# name -> (SpotterConfig changes, PipelineConfig changes)
+SPOTTERS: dict[str, tuple[dict, dict]] = {
+    # the rules as they were before the conversation work: no high-pass, no face regions, whole-face tracking
+    "0.2.0 rules": ({"highpass_sigma": 0.0, "regions": False}, {"rigid_tracking": False}),
+    "high-pass, no regions": ({"regions": False}, {"rigid_tracking": False}),
+    # 0.3's first conversation spotter: regions, talking by the syllable rule, the tracker on the whole face
+    "regions (0.3 dev)": ({"learned_talking": False}, {"rigid_tracking": False}),
+    "mpt-edge (default)": ({}, {}),
+    # opt-in: the tracker measures the head without the eyes while a blink is open (PipelineConfig.rigid_tracking)
+    "default + rigid tracking at blinks": ({}, {"rigid_tracking": True}),
 }
 
 
@@ -68,7 +73,8 @@ def spotter_options(name: str):
     from mpt_edge.spotting.spotter import SpotterConfig
     from mpt_edge.stream.pipeline import PipelineConfig
 
-    return lambda **kw: PipelineConfig(spotter=SpotterConfig(**SPOTTERS[name]), **kw)
+    spotter, pipeline = SPOTTERS[name]
+    return lambda **kw: PipelineConfig(spotter=SpotterConfig(**spotter), **pipeline, **kw)
 
 
 def main() -> None:
@@ -132,6 +138,8 @@ def main() -> None:
             "ME": sum(i.kind == "ME" for i in spotted.intervals),
             "MaE": sum(i.kind == "MaE" for i in spotted.intervals),
             "no_face_frames": spotted.no_face_frames,
+            "blinks": sum(s.kind == "blink" for s in spotted.spans),
+            "talking_s": round(sum(s.length for s in spotted.spans if s.kind == "talking") / spotted.fps, 1),
         }
     result["real videos"] = real_videos
     first = next((sets[label] / "rawpic").glob("s*/*"))
@@ -156,12 +164,13 @@ def main() -> None:
         f"machine: {result['cpu']}",
         "",
         "| videos | spotter | ME F1 | MaE F1 | overall F1 | TP / FP / FN | false ME / min "
-        "| F1 quiet / talking / blink / head move |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| F1 quiet / talking / blink / head move | blink F1 | talking IoU |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for set_label, by_spotter in result["sets"].items():
         rows = [
-            (s, d["ours"], d["false_me_per_minute"]["ours"], d["by_context"]["ours"]) for s, d in by_spotter.items()
+            (s, d["ours"], d["false_me_per_minute"]["ours"], d["by_context"]["ours"], d.get("behaviour"))
+            for s, d in by_spotter.items()
         ]
         base = next(iter(by_spotter.values()))
         rows.append(
@@ -170,23 +179,32 @@ def main() -> None:
                 base["baseline"],
                 base["false_me_per_minute"]["baseline"],
                 base["by_context"]["baseline"],
+                None,
             )
         )
-        for spotter, score, false_rate, contexts in rows:
+        for spotter, score, false_rate, contexts, behaviour in rows:
             o = score["overall"]
             split = " / ".join(f"{contexts[c]['f1']:.2f}" for c in contexts) if contexts else "-"
             where = f"{set_label} ({len(base['videos'])}, {base['minutes']:.1f} min)"
             lines.append(
                 f"| {where} | {spotter} | {score['ME']['f1']:.3f} | {score['MaE']['f1']:.3f} | {o['f1']:.3f} "
-                f"| {o['tp']} / {o['fp']} / {o['fn']} | {false_rate:.1f} | {split} |"
+                f"| {o['tp']} / {o['fp']} / {o['fn']} | {false_rate:.1f} | {split} "
+                + (
+                    f"| {behaviour['blinks']['f1']:.2f} | {behaviour['talking_iou']:.2f} |"
+                    if behaviour
+                    else "| - | - |"
+                )
             )
     lines += [
         "",
-        "| real video | frames | ME spotted | MaE spotted | frames without a face |",
-        "| --- | --- | --- | --- | --- |",
+        "| real video | frames | ME spotted | MaE spotted | blinks | talking (s) | frames without a face |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
     ]
     for video, data in real_videos.items():
-        lines.append(f"| {video} | {data['frames']} | {data['ME']} | {data['MaE']} | {data['no_face_frames']} |")
+        lines.append(
+            f"| {video} | {data['frames']} | {data['ME']} | {data['MaE']} | {data['blinks']} | {data['talking_s']} "
+            f"| {data['no_face_frames']} |"
+        )
     fps = result["throughput"]["frames_per_second"]
     lines += [
         "",
