@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from mpt_edge.stream.events import Event
+from mpt_edge.stream.summary import StreamSummary
 from train.options import DataSpec, RunSpec, TrainOptions
 
 if TYPE_CHECKING:
@@ -51,7 +52,7 @@ class DemoResult:
     labelled: int  # true MEs whose class the model's classes name
     false_micro_expressions: int
     macro_expressions: Mapping[str, int]
-    stream: Mapping[str, Any]
+    stream: StreamSummary
     events: tuple[Event, ...] = field(default=(), repr=False)
 
     @property
@@ -70,7 +71,7 @@ class DemoResult:
             "labelled": self.labelled,
             "false_micro_expressions": self.false_micro_expressions,
             "macro_expressions": dict(self.macro_expressions),
-            "stream": dict(self.stream),
+            "stream": self.stream.as_dict(),
             "live_view_command": self.live_view_command,
         }
         if self.person is None:  # the drawn-face demo's names before 0.2.0, kept for scripts that read them
@@ -134,7 +135,7 @@ def _run_spec(options: DemoOptions) -> RunSpec:
     return RunSpec(model=config_for_weights(weights), backbone_weights=str(weights), options=train_options)
 
 
-def _stream(bundle_dir: Path, source: Path, log: Log, fps: float | None = None) -> tuple[dict[str, Any], list[Event]]:
+def _stream(bundle_dir: Path, source: Path, log: Log, fps: float | None = None) -> tuple[StreamSummary, list[Event]]:
     from mpt_edge.stream.run import RunOptions, run_stream
 
     events: list[Event] = []

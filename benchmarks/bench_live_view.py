@@ -67,9 +67,9 @@ def run(bundle: Path, video: Path, serve: bool, samples: list[float] | None = No
     summary = run_stream(bundle, str(video), io.StringIO(), options, log=lambda m: None)
     stop.set()
     return {
-        "fps": summary["fps"],
-        "frames": summary["frames"],
-        "events": summary["events"],
+        "fps": summary.fps,
+        "frames": summary.frames,
+        "events": summary.events,
         "frames_to_viewer": received[0],
     }
 

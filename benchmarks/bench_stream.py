@@ -103,7 +103,7 @@ def bench_one(bundle: Path, video: Path, truth: list[Any], face: str) -> dict[st
     found = [json.loads(line) for line in events.getvalue().splitlines()]
     tenth = max(1, len(samples) // 10)
     return {
-        **summary,
+        **summary.as_dict(),
         **score(found, truth, load_bundle(bundle).class_names),
         "rss_mb": {
             "first_10pct_max": round(max(samples[:tenth]), 1) if samples else None,

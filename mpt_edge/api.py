@@ -15,11 +15,10 @@ spot a whole recording. The same code as ``mpt-edge run`` and ``mpt-edge spot``,
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -28,6 +27,7 @@ from mpt_edge.progress import quiet
 from mpt_edge.stream.events import Event
 from mpt_edge.stream.pipeline import PipelineConfig
 from mpt_edge.stream.sources import OPEN_TIMEOUT_S
+from mpt_edge.stream.summary import StreamSummary
 
 if TYPE_CHECKING:
     from mpt_edge import bundle as bundle_files
@@ -39,43 +39,6 @@ if TYPE_CHECKING:
 PathLike = str | Path
 
 __all__ = ["Bundle", "Event", "EventStream", "Prediction", "StreamSummary"]
-
-
-@dataclass(frozen=True)
-class StreamSummary:
-    """How a stream went: frames, rate, events, what was dropped or had no face; ``details`` is the whole
-    summary ``mpt-edge run --json`` prints."""
-
-    source: str
-    frames: int
-    events: int  # expressions (ME, MaE); blinks and talking spells are counted apart
-    fps: float | None
-    seconds: float
-    dropped: int
-    no_face_frames: int
-    errors: tuple[str, ...]
-    details: Mapping[str, Any]
-    blinks: int = 0  # the face's blinks and the share of frames it talked in (landmark-aligned crops)
-    talking_share: float | None = None
-
-    @classmethod
-    def from_dict(cls, data: Mapping[str, Any]) -> StreamSummary:
-        return cls(
-            blinks=int(data.get("blinks") or 0),
-            talking_share=data.get("talking_share"),
-            source=str(data["source"]),
-            frames=int(data["frames"]),
-            events=int(data["events"]),
-            fps=data["fps"],
-            seconds=float(data["seconds"]),
-            dropped=int(data["dropped"]),
-            no_face_frames=int(data["no_face_frames"]),
-            errors=tuple(data["errors"]),
-            details=dict(data),
-        )
-
-    def as_dict(self) -> dict[str, Any]:
-        return dict(self.details)
 
 
 class EventStream:
@@ -93,14 +56,14 @@ class EventStream:
             for _, event in self._session.frames(self._max_frames):
                 if event is not None:
                     yield event
-        self._summary = StreamSummary.from_dict(self._session.summary())
+        self._summary = self._session.summary()
 
     @property
     def summary(self) -> StreamSummary:
         if self._summary is None:
             if self._session.capture is None:
                 raise RuntimeError("the stream has not run yet: iterate it first")
-            self._summary = StreamSummary.from_dict(self._session.summary())
+            self._summary = self._session.summary()
         return self._summary
 
     def close(self) -> None:

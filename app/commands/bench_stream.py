@@ -28,4 +28,4 @@ def bench_stream(
     require_file_source(video)
     options = RunOptions(pipeline=PipelineConfig(face_detector=face), precision=precision, server=server)
     summary = run_stream(bundle, video, io.StringIO(), options)
-    typer.echo(json.dumps(summary))
+    typer.echo(json.dumps(summary.as_dict()))

@@ -51,9 +51,9 @@ def demo(
     for event in result.events:
         typer.echo(json.dumps(event.as_dict()))
     macro = result.macro_expressions
-    fps = result.stream["fps"]
+    fps = result.stream.fps
     if result.person is None:
-        latency = (result.stream["latency_ms_apex_to_event"] or {}).get("p50")
+        latency = result.stream.latency_ms_apex_to_event.p50 if result.stream.latency_ms_apex_to_event else None
         console.print(
             f"found {result.found}/{result.true_micro_expressions} micro-expressions (apex "
             f"within 3 frames), {result.labels_right} "

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import typer
 
@@ -12,6 +11,7 @@ from app.commands.common import EXIT_USER_ERROR, PRECISION, SERVER, user_errors
 from mpt_edge.faces import FACE_HELP
 from mpt_edge.stream.pipeline import PipelineConfig
 from mpt_edge.stream.sources import OPEN_TIMEOUT_S
+from mpt_edge.stream.summary import StreamSummary
 
 
 @user_errors
@@ -102,25 +102,22 @@ def run(
     finally:
         if handle:
             handle.close()
-    if as_json or summary["frames"] or not summary["errors"]:  # a source refused at its first frame: the error alone
-        typer.echo(json.dumps(summary) if as_json else _format_summary(summary), err=True)
-    if summary["errors"]:
+    if as_json or summary.frames or not summary.errors:  # a source refused at its first frame: the error alone
+        typer.echo(json.dumps(summary.as_dict()) if as_json else _format_summary(summary), err=True)
+    if summary.errors:
         raise typer.Exit(EXIT_USER_ERROR)
 
 
-def _format_summary(summary: dict[str, Any]) -> str:
-    latency = summary["latency_ms_apex_to_event"]
+def _format_summary(summary: StreamSummary) -> str:
+    latency = summary.latency_ms_apex_to_event
     return (
-        f"{summary['frames']} frames at {summary['fps']} fps, {summary['events']} events"
-        + (f", apex->event p50 {latency['p50']} ms p99 {latency['p99']} ms" if latency else "")
+        f"{summary.frames} frames at {summary.fps} fps, {summary.events} events"
+        + (f", apex->event p50 {latency.p50} ms p99 {latency.p99} ms" if latency else "")
         + (
-            f"; {summary['blinks']} blinks ({summary['blinks_per_minute']} a minute), talking "
-            f"{100 * summary['talking_share']:.0f} % of the time"
-            if summary.get("talking_share") is not None and summary.get("blinks_per_minute") is not None
+            f"; {summary.blinks} blinks ({summary.blinks_per_minute} a minute), talking "
+            f"{100 * summary.talking_share:.0f} % of the time"
+            if summary.talking_share is not None and summary.blinks_per_minute is not None
             else ""
         )
-        + (
-            f"; dropped {summary['dropped']}, corrupt {summary['corrupt_frames']}, no face "
-            f"{summary['no_face_frames']} frames"
-        )
+        + f"; dropped {summary.dropped}, corrupt {summary.corrupt_frames}, no face {summary.no_face_frames} frames"
     )

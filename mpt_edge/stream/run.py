@@ -13,7 +13,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 from mpt_edge.engines import open_bundle
 from mpt_edge.errors import InputError
@@ -22,6 +22,7 @@ from mpt_edge.stream.pipeline import PipelineConfig
 from mpt_edge.stream.session import StreamSession
 from mpt_edge.stream.sinks import Callback, EventLines, LiveViewSink, Recording, SessionReport, Sink, Window
 from mpt_edge.stream.sources import OPEN_TIMEOUT_S, parse_source
+from mpt_edge.stream.summary import StreamSummary
 
 
 def _stderr(message: str) -> None:
@@ -55,7 +56,7 @@ def run_stream(
     *,
     on_event: Callable[[Event], None] | None = None,
     log: Callable[[str], None] = _stderr,
-) -> dict[str, Any]:
+) -> StreamSummary:
     """Stream ``source`` through the bundle; events as JSON lines on ``events_out`` (default stdout), each
     also to ``on_event``; the summary returned."""
     report = options.report
@@ -106,8 +107,8 @@ def run_stream(
             except KeyboardInterrupt:  # Ctrl-C, or SIGTERM under the command boundary: finish what is being written
                 pass
     summary = session.summary(options.server)
-    if summary["errors"]:
-        log("error: " + "; ".join(summary["errors"]))
+    if summary.errors:
+        log("error: " + "; ".join(summary.errors))
     if session_report is not None:
         session_report.write_report(session, bundle_dir, summary)
         log(f"wrote the session report {report}")

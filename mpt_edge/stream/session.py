@@ -14,11 +14,12 @@ import statistics
 import time
 from collections.abc import Callable, Iterator
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from mpt_edge.stream.events import Event
 from mpt_edge.stream.pipeline import STAGES, Pipeline, PipelineConfig
 from mpt_edge.stream.sources import OPEN_TIMEOUT_S, CaptureThread, Frame, SourceSpec, parse_source
+from mpt_edge.stream.summary import Latency, ServerSummary, StreamSummary
 
 if TYPE_CHECKING:
     from mpt_edge.bundle import BundleFiles
@@ -86,8 +87,8 @@ class StreamSession:
     def elapsed(self) -> float:
         return time.perf_counter() - self.started
 
-    def summary(self, server: str | None = None) -> dict[str, Any]:
-        """What ``mpt-edge run`` prints at the end (its ``--json`` layout)."""
+    def summary(self, server: str | None = None) -> StreamSummary:
+        """How the stream went (``mpt-edge run --json`` prints :meth:`StreamSummary.as_dict`)."""
         assert self.capture is not None
         seconds = self.seconds or self.elapsed()
         stats, capture = self.pipeline.stats, self.capture.stats
@@ -95,43 +96,44 @@ class StreamSession:
         latency = None
         if latencies:
             p99 = latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]
-            latency = {"p50": round(statistics.median(latencies), 1), "p99": round(p99, 1)}
+            latency = Latency(round(statistics.median(latencies), 1), round(p99, 1))
         minutes = stats.frames / self.fps / 60 if self.fps else 0.0
-        summary: dict[str, Any] = {
-            "source": self.spec.describe(),
-            "face_detector": self.pipeline.face_detector,
-            "frames": stats.frames,
-            "events": stats.events,
-            "events_by_type": dict(stats.events_by_type),
-            "seconds": round(seconds, 2),
-            "fps": round(stats.frames / seconds, 1) if seconds else None,
-            "dropped": capture.dropped,
-            "corrupt_frames": capture.corrupt,
-            "reconnects": capture.reconnects,
-            "no_face_frames": stats.no_face_frames,
-            "crop_changes": stats.crop_changes,
-            "crop_follows": stats.crop_follows,
-            "lost_face": stats.lost_face,
-            "detections": stats.detections,
-            "head_movements_suppressed": stats.head_movements_suppressed,
-            # the face's own doings, where the spotter watches its regions (landmark-aligned crops)
-            "blinks": stats.events_by_type["blink"],
-            "blinks_per_minute": round(stats.events_by_type["blink"] / minutes, 1) if minutes else None,
-            "talking_spells": stats.events_by_type["talking"],
-            "talking_share": round(stats.talking_frames / stats.frames, 3) if stats.frames else None,
-            "events_explained": dict(self.pipeline.spotter.explained),  # by talking, by a blink: not reported
-            "stage_ms_per_frame": {s: round(1000 * stats.stage_seconds[s] / max(1, stats.frames), 3) for s in STAGES},
-            "latency_ms_apex_to_event": latency,
-            "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
-            "errors": capture.errors,
-        }
+        remote = None
         if server:  # a remote engine: what the server's outages cost (events spotted but not classified)
             engine = self.engine
-            summary["server"] = {
-                "url": server,
-                "model": getattr(engine, "model", None),
-                "outages": getattr(engine, "outages", 0),
-                "failed_requests": getattr(engine, "failures", 0),
-                "unserved_events": stats.unserved_events,
-            }
-        return summary
+            model = getattr(engine, "model", None)
+            remote = ServerSummary(
+                server,
+                None if model is None else str(model),
+                int(getattr(engine, "outages", 0)),
+                int(getattr(engine, "failures", 0)),
+                stats.unserved_events,
+            )
+        return StreamSummary(
+            source=self.spec.describe(),
+            face_detector=self.pipeline.face_detector,
+            frames=stats.frames,
+            events=stats.events,
+            events_by_type=dict(stats.events_by_type),
+            seconds=round(seconds, 2),
+            fps=round(stats.frames / seconds, 1) if seconds else None,
+            dropped=capture.dropped,
+            corrupt_frames=capture.corrupt,
+            reconnects=capture.reconnects,
+            no_face_frames=stats.no_face_frames,
+            crop_changes=stats.crop_changes,
+            crop_follows=stats.crop_follows,
+            lost_face=stats.lost_face,
+            detections=stats.detections,
+            head_movements_suppressed=stats.head_movements_suppressed,
+            blinks=stats.events_by_type["blink"],
+            blinks_per_minute=round(stats.events_by_type["blink"] / minutes, 1) if minutes else None,
+            talking_spells=stats.events_by_type["talking"],
+            talking_share=round(stats.talking_frames / stats.frames, 3) if stats.frames else None,
+            events_explained=dict(self.pipeline.spotter.explained),
+            stage_ms_per_frame={s: round(1000 * stats.stage_seconds[s] / max(1, stats.frames), 3) for s in STAGES},
+            latency_ms_apex_to_event=latency,
+            peak_rss_mb=round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
+            errors=tuple(capture.errors),
+            server=remote,
+        )

@@ -20,6 +20,7 @@ if TYPE_CHECKING:
     from mpt_edge.stream.events import Event
     from mpt_edge.stream.live_view import LiveView
     from mpt_edge.stream.session import StreamSession
+    from mpt_edge.stream.summary import StreamSummary
 
 
 class Sink:
@@ -170,7 +171,7 @@ class SessionReport(Sink):
             self.crops.append(pipeline.last_event_crops)
         return True
 
-    def write_report(self, session: StreamSession, bundle_dir: Path, summary: dict[str, Any]) -> None:
+    def write_report(self, session: StreamSession, bundle_dir: Path, summary: StreamSummary) -> None:
         from mpt_edge.spotting.intervals import interval_of_event
         from mpt_edge.spotting.report import ReportData, thumbnail_alpha, write_report
 
@@ -180,13 +181,13 @@ class SessionReport(Sink):
         settings = {
             "bundle": str(bundle_dir),
             "target": bundle.target_name,
-            "precision": summary.get("precision", bundle.precision),
+            "precision": bundle.precision,
             "classes": ", ".join(bundle.class_names),
             "face detector": pipeline.face_detector,
             "magnification α": bundle.motion_config.alpha,
-            "frames": summary["frames"],
-            "processing fps": summary["fps"],
-            "dropped frames": summary["dropped"],
+            "frames": summary.frames,
+            "processing fps": summary.fps,
+            "dropped frames": summary.dropped,
         }
         write_report(
             self.path,
@@ -194,7 +195,7 @@ class SessionReport(Sink):
                 "mpt-edge run: session report",
                 session.spec.describe(),
                 session.fps,
-                summary["frames"],
+                summary.frames,
                 intervals,
                 np.asarray(self.energy),
                 np.asarray(self.threshold),

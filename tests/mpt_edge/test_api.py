@@ -81,6 +81,10 @@ def test_an_event_stream_stops_its_source_when_left_early(bundle_dir, video):
         expressions = [e for e in events if e.is_expression]
         assert stream.summary.frames == 60 and stream.summary.events == len(expressions)
         assert stream.summary.blinks == sum(e.type == "blink" for e in events)
+        # typed from the session on; its JSON (what `run --json` prints) reads back to the same object
+        summary = stream.summary
+        assert isinstance(summary, mpt_edge.StreamSummary) and summary.latency_ms_apex_to_event is not None
+        assert mpt_edge.StreamSummary.from_dict(json.loads(json.dumps(summary.as_dict()))) == summary
         assert stream._session.capture is not None and not stream._session.capture._thread.is_alive()
 
 

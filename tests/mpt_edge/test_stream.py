@@ -383,12 +383,14 @@ def test_an_http_mjpeg_camera_finds_the_events_of_the_file_and_survives_a_restar
         summary = run_stream(bundle_dir, server.url, events, RunOptions(max_frames=300), log=lambda m: None)
         found = expression_lines(events.getvalue())
         assert sum(any(abs(e["frame_apex"] - t.apex) <= 3 for e in found) for t in truth) >= len(truth) - 1, found
-        assert summary["frames"] == 300 and summary["reconnects"] == 0
+        assert summary.frames == 300 and summary.reconnects == 0
 
         results: dict = {}
         worker = threading.Thread(
             target=lambda: results.update(
-                run_stream(bundle_dir, server.url, io.StringIO(), RunOptions(max_frames=400), log=lambda m: None)
+                run_stream(
+                    bundle_dir, server.url, io.StringIO(), RunOptions(max_frames=400), log=lambda m: None
+                ).as_dict()
             )
         )
         worker.start()
@@ -457,7 +459,7 @@ def test_an_rtsp_camera_finds_the_events_of_the_file(bundle_dir, video, rtsp_ser
         >= len([t for t in truth if t.offset < 280]) - 1
     ), found
     # a burst at session start can overflow the 8-frame queue (measured: 13 of 400 dropped, none later)
-    assert summary["frames"] == 280 and summary["dropped"] <= 20 and summary["reconnects"] == 0, summary
+    assert summary.frames == 280 and summary.dropped <= 20 and summary.reconnects == 0, summary
 
 
 @pytest.mark.slow
@@ -470,7 +472,9 @@ def test_an_rtsp_camera_that_restarts_is_reconnected_and_resumes(bundle_dir, rts
     results: dict = {}
     worker = threading.Thread(
         target=lambda: results.update(
-            run_stream(bundle_dir, url, io.StringIO(), RunOptions(max_frames=150, open_timeout_s=2), log=lambda m: None)
+            run_stream(
+                bundle_dir, url, io.StringIO(), RunOptions(max_frames=150, open_timeout_s=2), log=lambda m: None
+            ).as_dict()
         )
     )
     worker.start()
@@ -536,7 +540,7 @@ def test_the_live_view_in_headless_chromium_shows_the_face_box_and_events(bundle
                 io.StringIO(),
                 RunOptions(max_frames=540, serve=f"127.0.0.1:{port}"),  # the camera loops: 18 s live
                 log=lambda m: None,
-            )
+            ).as_dict()
         )
     )
     worker.start()
