@@ -220,7 +220,7 @@ def accuracy(
     reference = logits.get(REFERENCE, next(iter(logits.values())))
     return {
         name: {
-            "uf1": round(summarize(labels, values.argmax(1), classes)["uf1"], 4),
+            "uf1": round(summarize(labels, values.argmax(1), classes).uf1, 4),
             "agreement_with_fp32": round(float((values.argmax(1) == reference.argmax(1)).mean()), 4),
             "max_abs_dlogit": round(float(np.abs(values - reference).max()), 4),
         }

@@ -123,7 +123,7 @@ def grouped_uf1(x: np.ndarray, pairs: PairSet, num_classes: int) -> dict[str, fl
         model, _ = fit_classifier(x[train_idx], pairs.labels[train_idx], groups[train_idx].tolist())
         predictions[test_idx] = model.predict(x[test_idx].reshape(len(test_idx), -1))
     scores = summarize(pairs.labels, predictions, num_classes)
-    return {"uf1": round(scores["uf1"], 4), "uar": round(scores["uar"], 4)}
+    return {"uf1": round(scores.uf1, 4), "uar": round(scores.uar, 4)}
 
 
 def main() -> None:

@@ -220,7 +220,7 @@ def oracle_uf1(metrics: dict) -> float | None:
         np.array([x[i] for i in test]),
         len(names),
     )
-    return float(summarize([y[i] for i in test], result.y_pred, len(names))["uf1"])
+    return summarize([y[i] for i in test], result.y_pred, len(names)).uf1
 
 
 def headroom_closed(uf1: float | None, strongest: float | None, oracle: float | None) -> float | None:

@@ -106,12 +106,12 @@ def accuracy_report(
         "held_out_clips": int(len(labels)),
         "fp32": {
             k: v
-            for k, v in summarize(labels, fp32_pred, num_classes).items()
+            for k, v in summarize(labels, fp32_pred, num_classes).as_dict().items()
             if k in ("uf1", "uar", "accuracy", "confusion")
         },
         "int8": {
             k: v
-            for k, v in summarize(labels, int8_pred, num_classes).items()
+            for k, v in summarize(labels, int8_pred, num_classes).as_dict().items()
             if k in ("uf1", "uar", "accuracy", "confusion")
         },
         "agreement": float(np.mean(fp32_pred == int8_pred)) if len(labels) else None,

@@ -16,11 +16,10 @@ from typing import Any
 import numpy as np
 
 from calibrate.backbone_fidelity import backbone_fidelity
-from calibrate.backends import output_path, quantize_openvino, quantize_qdq
-from calibrate.mixed_precision import to_mixed_precision
+from calibrate.backends import QUANTIZERS, QuantizeJob, output_path, quantize_qdq
 from calibrate.report import accuracy_report, qdq_sensitivity
 from calibrate.sampling import stratified_indices
-from mpt_edge.backends import Backend, parse_backend
+from mpt_edge.backends import parse_backend
 from mpt_edge.bundle import sha256_file
 from mpt_edge.errors import InputError
 from mpt_edge.io import atomic_write_bytes
@@ -85,29 +84,22 @@ def calibrate_model(
     labels = pairs.labels[eval_idx]
     out_dir.mkdir(parents=True, exist_ok=True)
     target = output_path(out_dir, backend)
+    quantizer = QUANTIZERS[backend]
+    if max_drop is not None and not quantizer.accuracy_control:
+        choices = ", ".join(b.value for b, q in QUANTIZERS.items() if q.accuracy_control)
+        raise InputError(
+            f"--max-drop is implemented for --backend {choices} (nncf accuracy control); "
+            "Q/DQ models keep MatMul/Conv only"
+        )
     with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
-        int8_only = target
-        if backend == Backend.OPENVINO:
-            validation = (
-                (eval_feeds, labels, lambda y, p: summarize(y, p, len(meta["class_names"]))["uf1"])
-                if max_drop is not None
-                else None
-            )
-            quantize_openvino(model, target, calibration_feeds, max_drop, validation)
-        else:
-            if max_drop is not None:
-                raise InputError(
-                    "--max-drop is implemented for --backend openvino (nncf accuracy control); Q/DQ "
-                    "models keep MatMul/Conv only"
-                )
-            int8_only = Path(tmp) / "int8_fp32.onnx" if backend == Backend.TENSORRT else target
-            quantize_qdq(model, int8_only, calibration_feeds, tensorrt=backend == Backend.TENSORRT)
-            if backend == Backend.TENSORRT:  # strongly typed: the FP16 decisions are made here, not by builder flags
-                to_mixed_precision(int8_only, target)
-                log(
-                    f"{target.name}: INT8 Q/DQ + FP16 (LayerNorm, Softmax and the prompt path in "
-                    "FP32), opset 19, strongly typed"
-                )
+        validation = (
+            (eval_feeds, labels, lambda y, p: summarize(y, p, len(meta["class_names"])).uf1)
+            if max_drop is not None
+            else None
+        )
+        int8_only = quantizer.quantize(
+            QuantizeJob(model, target, calibration_feeds, Path(tmp), max_drop, validation, log)
+        )
         log(f"wrote {target}")
         report = accuracy_report(
             model,
@@ -123,7 +115,9 @@ def calibrate_model(
         report["backbone"] = backbone_fidelity(
             model, target, eval_feeds, grid * grid, optimize=not backend.spec.checked_as_written
         )
-    if backend == Backend.OPENVINO:  # per-layer view through an ONNX Runtime Q/DQ simulation of the same calibration
+    if (
+        quantizer.simulated_sensitivity
+    ):  # per-layer view through an ONNX Runtime Q/DQ simulation of the same calibration
         with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
             simulated = quantize_qdq(model, Path(tmp) / "sim.onnx", calibration_feeds, tensorrt=False)
             report["most_sensitive_tensors"] = qdq_sensitivity(model, simulated, calibration_feeds[:SENSITIVITY_CLIPS])
@@ -142,9 +136,7 @@ def calibrate_model(
             "held_out_subjects": held_out,
             "class_names": meta["class_names"],
             "max_drop": max_drop,
-            "precision": "INT8 Q/DQ + FP16 elsewhere (LayerNorm, Softmax, prompt path FP32), strongly typed"
-            if backend == Backend.TENSORRT
-            else "INT8",
+            "precision": quantizer.precision,
         }
     )
     atomic_write_bytes(out_dir / f"report_{backend}.json", (json.dumps(report, indent=2) + "\n").encode())

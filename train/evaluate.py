@@ -153,7 +153,7 @@ def evaluate(
     per_source = {
         name: summarize(
             np.array(y_true)[np.array(origin) == name], np.array(y_pred)[np.array(origin) == name], num_classes
-        )
+        ).as_dict()
         for name in sorted(set(origin))
     }
     return {
@@ -161,10 +161,10 @@ def evaluate(
         "dataset": source.name,
         "class_names": source.class_names,
         "folds": len(jobs),
-        "composite": summarize(y_true, y_pred, num_classes),
+        "composite": summarize(y_true, y_pred, num_classes).as_dict(),
         "per_source": per_source,
         "baselines": {
-            name: {"label": LABELS[name], **summarize(y_true, pred, num_classes)}
+            name: {"label": LABELS[name], **summarize(y_true, pred, num_classes).as_dict()}
             for name, pred in baseline_pred.items()
         }
         if with_baselines

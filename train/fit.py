@@ -431,9 +431,9 @@ class FoldTrainer:
         scores = predict(self.model, inputs[0], inputs[1], self.use_motion)
         metrics = summarize(self.pairs.labels[indices], scores.argmax(1).numpy(), self.num_classes)
         return {
-            f"{prefix}_uf1": metrics["uf1"],
-            f"{prefix}_uar": metrics["uar"],
-            f"{prefix}_accuracy": metrics["accuracy"],
+            f"{prefix}_uf1": metrics.uf1,
+            f"{prefix}_uar": metrics.uar,
+            f"{prefix}_accuracy": metrics.accuracy,
         }
 
     def _result(self, history: list[dict[str, Any]], best: tuple[float, int]) -> FoldResult:

@@ -38,6 +38,29 @@ class Metrics:
             confusion=tuple(tuple(row) for row in data.get("confusion", ())),
         )
 
+    def as_dict(self) -> dict[str, Any]:
+        """The layout of metrics.json and the reports (what :meth:`from_dict` reads)."""
+        return {
+            "uf1": self.uf1,
+            "uar": self.uar,
+            "accuracy": self.accuracy,
+            "samples": self.samples,
+            "per_class_f1": list(self.per_class_f1),
+            "per_class_recall": list(self.per_class_recall),
+            "confusion": [list(row) for row in self.confusion],
+        }
+
+
+@dataclass(frozen=True)
+class LosoMetrics:
+    """Metrics of the predictions pooled over all folds (what MER papers report), and of each fold."""
+
+    pooled: Metrics
+    folds: Mapping[str, Metrics]
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"pooled": self.pooled.as_dict(), "folds": {k: v.as_dict() for k, v in self.folds.items()}}
+
 
 def confusion_matrix(y_true: Labels, y_pred: Labels, num_classes: int) -> np.ndarray:
     """(true, predicted) counts; rejects labels outside 0..num_classes-1 instead of dropping them."""
@@ -59,7 +82,7 @@ def _safe_divide(num: np.ndarray, den: np.ndarray) -> np.ndarray:
     return np.divide(num, den, out=np.zeros_like(num, dtype=np.float64), where=den > 0)
 
 
-def summarize(y_true: Labels, y_pred: Labels, num_classes: int) -> dict[str, Any]:
+def summarize(y_true: Labels, y_pred: Labels, num_classes: int) -> Metrics:
     """UF1, UAR, accuracy, per-class F1/recall and the confusion matrix of one set of predictions."""
     matrix = confusion_matrix(y_true, y_pred, num_classes)
     tp = np.diag(matrix).astype(np.float64)
@@ -68,24 +91,24 @@ def summarize(y_true: Labels, y_pred: Labels, num_classes: int) -> dict[str, Any
     f1 = _safe_divide(2 * tp, support + predicted)
     recall = _safe_divide(tp, support)
     total = matrix.sum()
-    return {
-        "uf1": float(f1.mean()),
-        "uar": float(recall.mean()),
-        "accuracy": float(tp.sum() / total) if total else 0.0,
-        "samples": int(total),
-        "per_class_f1": f1.tolist(),
-        "per_class_recall": recall.tolist(),
-        "confusion": matrix.tolist(),
-    }
+    return Metrics(
+        uf1=float(f1.mean()),
+        uar=float(recall.mean()),
+        accuracy=float(tp.sum() / total) if total else 0.0,
+        samples=int(total),
+        per_class_f1=tuple(float(v) for v in f1),
+        per_class_recall=tuple(float(v) for v in recall),
+        confusion=tuple(tuple(int(v) for v in row) for row in matrix),
+    )
 
 
-def pooled_loso(folds: Iterable[tuple[str, Labels, Labels]], num_classes: int) -> dict[str, Any]:
+def pooled_loso(folds: Iterable[tuple[str, Labels, Labels]], num_classes: int) -> LosoMetrics:
     """Per-fold and pooled metrics of LOSO folds given as (subject, y_true, y_pred)."""
-    per_fold: dict[str, Any] = {}
+    per_fold: dict[str, Metrics] = {}
     all_true: list[int] = []
     all_pred: list[int] = []
     for subject, y_true, y_pred in folds:
         per_fold[subject] = summarize(y_true, y_pred, num_classes)
         all_true.extend(int(v) for v in y_true)
         all_pred.extend(int(v) for v in y_pred)
-    return {"pooled": summarize(all_true, all_pred, num_classes), "folds": per_fold}
+    return LosoMetrics(summarize(all_true, all_pred, num_classes), per_fold)

@@ -282,22 +282,24 @@ def pool_results(
     references: dict[str, float] = {}
     if evaluated:
         pooled = pooled_loso(((r["fold"], r["y_true"], r["y_pred"]) for r in evaluated), num_classes)
-        metrics.update(pooled)
-        baselines = {}
+        metrics.update(pooled.as_dict())
+        baselines: dict[str, Any] = {}
+        bars = {"model": pooled.pooled.as_dict()}
         for name in BASELINES:
             if all(name in r.get("baselines", {}) for r in evaluated):
                 folds = ((r["fold"], r["y_true"], r["baselines"][name]["y_pred"]) for r in evaluated)
-                baselines[name] = {"label": LABELS[name], **pooled_loso(folds, num_classes)}
-                references[name] = baselines[name]["pooled"]["uf1"]
+                base = pooled_loso(folds, num_classes)
+                baselines[name] = {"label": LABELS[name], **base.as_dict()}
+                references[name] = base.pooled.uf1
+                bars[name] = base.pooled.as_dict()
         metrics["baselines"] = baselines
         title = (
-            f"{spec.protocol}: UF1 {pooled['pooled']['uf1']:.3f}, UAR "
-            f"{pooled['pooled']['uar']:.3f} ({len(evaluated)} "
+            f"{spec.protocol}: UF1 {pooled.pooled.uf1:.3f}, UAR "
+            f"{pooled.pooled.uar:.3f} ({len(evaluated)} "
             f"fold{'s' if len(evaluated) > 1 else ''})"
         )
-        plot_confusion(pooled["pooled"]["confusion"], class_names, out / "confusion.png", title)
+        plot_confusion(pooled.pooled.confusion, class_names, out / "confusion.png", title)
         if baselines:
-            bars = {"model": pooled["pooled"], **{name: b["pooled"] for name, b in baselines.items()}}
             plot_comparison(
                 bars, {k: LABELS[k] for k in bars}, out / "baselines.png", f"held-out subjects ({spec.protocol})"
             )

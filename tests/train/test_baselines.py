@@ -66,7 +66,7 @@ def test_fit_predict_learns_separable_classes_and_is_deterministic():
     first = fit_predict(x[train], y[train], groups[train], x[~train], 3)
     again = fit_predict(x[train], y[train], groups[train], x[~train], 3)
     assert first.y_pred == again.y_pred and first.scores == again.scores
-    assert summarize(y[~train], first.y_pred, 3)["uf1"] > 0.95
+    assert summarize(y[~train], first.y_pred, 3).uf1 > 0.95
     assert np.allclose(np.sum(first.scores, axis=1), 1.0, atol=1e-5)
     assert first.c in C_GRID
 

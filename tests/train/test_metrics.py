@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from sklearn.metrics import accuracy_score, f1_score, recall_score
 
-from train.metrics import confusion_matrix, pooled_loso, summarize
+from train.metrics import Metrics, confusion_matrix, pooled_loso, summarize
 
 
 @pytest.mark.parametrize("seed", range(5))
@@ -17,25 +17,27 @@ def test_matches_sklearn_on_random_labels(seed, num_classes):
     y_pred = np.where(rng.random(200) < 0.5, y_true, rng.integers(0, num_classes, 200))
     labels = list(range(num_classes))
     got = summarize(y_true, y_pred, num_classes)
-    assert got["uf1"] == pytest.approx(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
-    assert got["uar"] == pytest.approx(recall_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
-    assert got["accuracy"] == pytest.approx(accuracy_score(y_true, y_pred))
+    assert got.uf1 == pytest.approx(f1_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
+    assert got.uar == pytest.approx(recall_score(y_true, y_pred, labels=labels, average="macro", zero_division=0))
+    assert got.accuracy == pytest.approx(accuracy_score(y_true, y_pred))
 
 
 def test_missing_class_counts_as_zero_like_sklearn():
     y_true, y_pred = [0, 0, 1, 1], [0, 0, 1, 0]
     got = summarize(y_true, y_pred, 3)
-    assert got["uf1"] == pytest.approx(f1_score(y_true, y_pred, labels=[0, 1, 2], average="macro", zero_division=0))
-    assert got["per_class_f1"][2] == 0.0
+    assert got.uf1 == pytest.approx(f1_score(y_true, y_pred, labels=[0, 1, 2], average="macro", zero_division=0))
+    assert got.per_class_f1[2] == 0.0
+    assert Metrics.from_dict(got.as_dict()) == got  # metrics.json's layout reads back to the same object
 
 
 def test_loso_pools_predictions_instead_of_averaging_folds():
     folds = [("s1", [0, 1], [0, 1]), ("s2", [2, 2, 2, 0], [2, 0, 0, 0])]
     result = pooled_loso(folds, 3)
     pooled_true, pooled_pred = [0, 1, 2, 2, 2, 0], [0, 1, 2, 0, 0, 0]
-    assert result["pooled"]["uf1"] == pytest.approx(f1_score(pooled_true, pooled_pred, average="macro"))
-    fold_mean = np.mean([result["folds"][s]["uf1"] for s in ("s1", "s2")])
-    assert result["pooled"]["uf1"] != pytest.approx(fold_mean)
+    assert result.pooled.uf1 == pytest.approx(f1_score(pooled_true, pooled_pred, average="macro"))
+    fold_mean = np.mean([result.folds[s].uf1 for s in ("s1", "s2")])
+    assert result.pooled.uf1 != pytest.approx(fold_mean)
+    assert result.as_dict()["pooled"] == result.pooled.as_dict()
 
 
 def test_bad_labels_are_refused():

@@ -304,10 +304,9 @@ def test_train_command_writes_metrics_plots_and_a_loadable_best_checkpoint(synth
     assert len(rows) == 6 and {r["subject"] for r in rows} == set(held_out) and rows[0]["dataset"] == "synthetic"
     names = ["negative", "positive", "surprise"]
     recomputed = summarize([names.index(r["true"]) for r in rows], [names.index(r["predicted"]) for r in rows], 3)
-    assert recomputed["uf1"] == pytest.approx(metrics["pooled"]["uf1"])
-    flow_uf1 = summarize([names.index(r["true"]) for r in rows], [names.index(r["flow_predicted"]) for r in rows], 3)[
-        "uf1"
-    ]
+    assert recomputed.uf1 == pytest.approx(metrics["pooled"]["uf1"])
+    truth = [names.index(r["true"]) for r in rows]
+    flow_uf1 = summarize(truth, [names.index(r["flow_predicted"]) for r in rows], 3).uf1
     assert flow_uf1 == pytest.approx(metrics["baselines"]["flow"]["pooled"]["uf1"])
     assert sum(float(r[f"score_{n}"]) for n in names for r in rows[:1]) == pytest.approx(1.0, abs=1e-4)
     # The model standardised its prompts with the training subjects' statistics (saved with it).
