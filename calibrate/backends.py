@@ -22,6 +22,7 @@ import re
 import shutil
 import tempfile
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -206,3 +207,69 @@ def quantize_openvino(
         shutil.move(str(staged.with_suffix(".bin")), str(out.with_suffix(".bin")))
         shutil.move(str(staged), str(out))  # the .xml last: an IR without its weights never appears
     return out
+
+
+Validation = tuple[Sequence[dict[str, np.ndarray]], np.ndarray, Callable[[np.ndarray, np.ndarray], float]]
+
+
+@dataclass(frozen=True)
+class QuantizeJob:
+    """One INT8 quantization: the FP32 model, where its INT8 model goes, the calibration feeds, a scratch
+    folder, and (accuracy control) the largest UF1 drop allowed with the held-out feeds that measure it."""
+
+    model: Path
+    target: Path
+    calibration: Sequence[dict[str, np.ndarray]]
+    scratch: Path
+    max_drop: float | None = None
+    validation: Validation | None = None
+    log: Callable[[str], None] = print
+
+
+@dataclass(frozen=True)
+class Quantizer:
+    """How ``calibrate`` makes one backend's INT8 model, beside :data:`mpt_edge.backends.BACKENDS` (what the
+    device knows of a backend) — the one place the calibration stage looks a backend up.
+
+    ``quantize`` writes ``job.target`` and returns the INT8 model the report checks op by op (for TensorRT
+    the plain Q/DQ graph before its FP16 decisions); ``accuracy_control``: it takes ``--max-drop``;
+    ``simulated_sensitivity``: its per-layer view comes from an ONNX Runtime Q/DQ simulation of the same
+    calibration (its own model is no ONNX graph); ``precision``: what the report says the INT8 model is."""
+
+    quantize: Callable[[QuantizeJob], Path]
+    precision: str = "INT8"
+    accuracy_control: bool = False
+    simulated_sensitivity: bool = False
+
+
+def _quantize_openvino(job: QuantizeJob) -> Path:
+    quantize_openvino(job.model, job.target, job.calibration, job.max_drop, job.validation)
+    return job.target
+
+
+def _quantize_onnxruntime(job: QuantizeJob) -> Path:
+    quantize_qdq(job.model, job.target, job.calibration, tensorrt=False)
+    return job.target
+
+
+def _quantize_tensorrt(job: QuantizeJob) -> Path:
+    from calibrate.mixed_precision import to_mixed_precision
+
+    int8_only = job.scratch / "int8_fp32.onnx"
+    quantize_qdq(job.model, int8_only, job.calibration, tensorrt=True)
+    to_mixed_precision(int8_only, job.target)  # strongly typed: the FP16 decisions are made here, not by builder flags
+    job.log(
+        f"{job.target.name}: INT8 Q/DQ + FP16 (LayerNorm, Softmax and the prompt path in FP32), "
+        "opset 19, strongly typed"
+    )
+    return int8_only
+
+
+QUANTIZERS: dict[Backend, Quantizer] = {
+    Backend.OPENVINO: Quantizer(_quantize_openvino, accuracy_control=True, simulated_sensitivity=True),
+    Backend.ONNXRUNTIME: Quantizer(_quantize_onnxruntime),
+    Backend.TENSORRT: Quantizer(
+        _quantize_tensorrt,
+        precision="INT8 Q/DQ + FP16 elsewhere (LayerNorm, Softmax, prompt path FP32), strongly typed",
+    ),
+}

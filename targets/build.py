@@ -94,39 +94,57 @@ def _openvino_fp32_ir(onnx_path: Path, work: Path) -> Path:
     return target
 
 
-def _files_for(
-    profile: TargetProfile, onnx_path: Path, int8: Path | None, work: Path, log: Log
-) -> tuple[dict[str, Path], dict[str, str]]:
+FileLayout = tuple[dict[str, Path], dict[str, str]]  # (bundle name -> source file, role -> bundle name)
+
+
+def _openvino_files(profile: TargetProfile, onnx_path: Path, int8: Path | None, work: Path, log: Log) -> FileLayout:
+    fp32 = _openvino_fp32_ir(onnx_path, work)
+    files = {fp32.name: fp32, fp32.with_suffix(".bin").name: fp32.with_suffix(".bin")}
+    if profile.precision != "int8":
+        return files, {"model": fp32.name}
+    assert int8 is not None
+    files.update({int8.name: int8, int8.with_suffix(".bin").name: int8.with_suffix(".bin")})
+    return files, {"model": int8.name, "model_fp32": fp32.name}
+
+
+def _onnxruntime_files(profile: TargetProfile, onnx_path: Path, int8: Path | None, work: Path, log: Log) -> FileLayout:
+    if profile.precision != "int8":
+        return {onnx_path.name: onnx_path}, {"model": onnx_path.name}
+    assert int8 is not None
+    return {int8.name: int8, onnx_path.name: onnx_path}, {"model": int8.name, "model_fp32": onnx_path.name}
+
+
+def _tensorrt_files(profile: TargetProfile, onnx_path: Path, int8: Path | None, work: Path, log: Log) -> FileLayout:
+    assert int8 is not None
+    files = {
+        "model_int8_qdq.onnx": int8,
+        "build_engine.sh": work / "build_engine.sh",
+        "build_engine.py": SCRIPTS / "build_engine.py",
+    }
+    _write_build_script(profile, work / "build_engine.sh")
+    roles = {"model": "model_int8_qdq.onnx", "engine": "model.engine"}
+    engine = _maybe_build_engine_here(int8, profile, work, log)
+    if engine is not None:
+        files.update({"model.engine": engine, "engine.json": engine.parent / "engine.json"})
+    return files, roles
+
+
+# What a bundle of each backend holds, one entry per backend (Triton's model repository is laid out by
+# targets/triton.py). INT8 CPU bundles carry the FP32 model too: the device keeps whichever runs faster on
+# its CPU (mpt_edge.precision), since INT8 is slower than FP32 on CPUs without VNNI/AMX.
+BUNDLE_FILES: dict[Backend, Callable[[TargetProfile, Path, Path | None, Path, Log], FileLayout]] = {
+    Backend.OPENVINO: _openvino_files,
+    Backend.ONNXRUNTIME: _onnxruntime_files,
+    Backend.TENSORRT: _tensorrt_files,
+}
+
+
+def _files_for(profile: TargetProfile, onnx_path: Path, int8: Path | None, work: Path, log: Log) -> FileLayout:
     """(bundle name -> source file, role -> bundle name) for one target."""
-    # INT8 CPU bundles carry the FP32 model too: the device keeps whichever runs faster on its CPU
-    # (mpt_edge.precision), since INT8 is slower than FP32 on CPUs without VNNI/AMX.
-    if profile.backend == Backend.OPENVINO:
-        fp32 = _openvino_fp32_ir(onnx_path, work)
-        files = {fp32.name: fp32, fp32.with_suffix(".bin").name: fp32.with_suffix(".bin")}
-        if profile.precision != "int8":
-            return files, {"model": fp32.name}
-        assert int8 is not None
-        files.update({int8.name: int8, int8.with_suffix(".bin").name: int8.with_suffix(".bin")})
-        return files, {"model": int8.name, "model_fp32": fp32.name}
-    if profile.backend == Backend.ONNXRUNTIME:
-        if profile.precision != "int8":
-            return {onnx_path.name: onnx_path}, {"model": onnx_path.name}
-        assert int8 is not None
-        return {int8.name: int8, onnx_path.name: onnx_path}, {"model": int8.name, "model_fp32": onnx_path.name}
-    if profile.backend == Backend.TENSORRT:
-        assert int8 is not None
-        files = {
-            "model_int8_qdq.onnx": int8,
-            "build_engine.sh": work / "build_engine.sh",
-            "build_engine.py": SCRIPTS / "build_engine.py",
-        }
-        _write_build_script(profile, work / "build_engine.sh")
-        roles = {"model": "model_int8_qdq.onnx", "engine": "model.engine"}
-        engine = _maybe_build_engine_here(int8, profile, work, log)
-        if engine is not None:
-            files.update({"model.engine": engine, "engine.json": engine.parent / "engine.json"})
-        return files, roles
-    raise MptEdgeError(f"target {profile.name}: unknown backend {profile.backend}")
+    layout = BUNDLE_FILES.get(profile.backend)
+    if layout is None:
+        raise MptEdgeError(f"target {profile.name}: unknown backend {profile.backend}")
+    return layout(profile, onnx_path, int8, work, log)
 
 
 def _write_build_script(profile: TargetProfile, path: Path) -> None:
