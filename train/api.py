@@ -70,13 +70,87 @@ class TrainResult:
 
 
 @dataclass(frozen=True)
+class Spread:
+    """One figure over the grid's splits: mean, standard deviation and each split's value."""
+
+    mean: float
+    std: float
+    values: tuple[float, ...]
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any] | None) -> Spread:
+        data = data or {}
+        values = tuple(float(v) for v in data.get("values", ()))
+        return cls(float(data.get("mean", float("nan"))), float(data.get("std", float("nan"))), values)
+
+
+@dataclass(frozen=True)
+class GridCell:
+    """A cell of the grid (prompt variant, ViT input, α): held-out UF1 of the model, its prompts' linear
+    read-out and the flow baseline over the splits."""
+
+    name: str
+    variant: str
+    vit_input: str
+    alpha: float
+    model: Spread
+    probe: Spread
+    flow: Spread
+
+
+@dataclass(frozen=True)
+class GridLoso:
+    """A best cell rerun leave-one-subject-out: pooled UF1 of the model, its read-out and the flow baseline."""
+
+    name: str
+    model: float
+    probe: float | None
+    flow: float | None
+    folds: int
+
+
+@dataclass(frozen=True)
 class GridResult:
-    """The motion prompt grid (``--ablate``): every cell's held-out UF1, the ranking and the LOSO reruns,
-    as written to ``ablation.json`` (its layout: :func:`train.grid.run_grid`)."""
+    """The motion prompt grid (``--ablate``): every cell's held-out UF1, the ranking and the LOSO reruns;
+    ``table`` is ``ablation.json`` as written (its layout: :func:`train.grid.run_grid`), the rest reads it typed."""
 
     out: Path
     wall_seconds: float
     table: Mapping[str, Any]
+
+    @property
+    def splits(self) -> int:
+        return int(self.table["grid"]["splits"])
+
+    @property
+    def cells(self) -> dict[str, GridCell]:
+        return {
+            name: GridCell(
+                name,
+                str(row["variant"]),
+                str(row["vit_input"]),
+                float(row["alpha"]),
+                *(Spread.from_dict(row.get(k)) for k in ("model", "probe", "flow")),
+            )
+            for name, row in self.table["cells"].items()
+        }
+
+    @property
+    def ranking(self) -> tuple[str, ...]:
+        """The cells with prompts, best held-out model UF1 first."""
+        return tuple(self.table["ranking"])
+
+    @property
+    def loso(self) -> dict[str, GridLoso]:
+        def optional(value: Any) -> float | None:
+            return None if value is None else float(value)
+
+        return {
+            name: GridLoso(
+                name, float(row["model"]), optional(row.get("probe")), optional(row.get("flow")), int(row["folds"])
+            )
+            for name, row in self.table["loso"].items()
+        }
 
     def as_dict(self) -> dict[str, Any]:
         return {**self.table, "wall_seconds": self.wall_seconds}

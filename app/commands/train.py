@@ -365,24 +365,18 @@ def print_grid_summary(console: Console, result: GridResult) -> None:
     """The grid's ranking (best first) and what it wrote."""
     from rich.table import Table
 
-    summary = result.table
-    table = Table(title=f"motion prompt grid: held-out UF1 over {summary['grid']['splits']} splits")
+    table = Table(title=f"motion prompt grid: held-out UF1 over {result.splits} splits")
     for column in ("cell", "model", "probe", "flow"):
         table.add_column(column, justify="left" if column == "cell" else "right")
-    for name in summary["ranking"]:
-        row = summary["cells"][name]
+    cells = result.cells
+    for name in result.ranking:
+        cell = cells[name]
         table.add_row(
             name,
-            *(
-                f"{row[k]['mean']:.3f} ± {row[k]['std']:.3f}" if row.get(k, {}).get("values") else "-"
-                for k in ("model", "probe", "flow")
-            ),
+            *(f"{s.mean:.3f} ± {s.std:.3f}" if s.values else "-" for s in (cell.model, cell.probe, cell.flow)),
         )
     console.print(table)
-    for name, row in summary["loso"].items():
-        console.print(
-            f"LOSO {name}: UF1 {row['model']:.3f} (probe "
-            f"{row.get('probe', float('nan')):.3f}, flow {row.get('flow', float('nan')):.3f}, "
-            f"{row['folds']} folds)"
-        )
+    for name, row in result.loso.items():
+        probe, flow = (f"{v:.3f}" if v is not None else "-" for v in (row.probe, row.flow))
+        console.print(f"LOSO {name}: UF1 {row.model:.3f} (probe {probe}, flow {flow}, {row.folds} folds)")
     console.print(f"wrote {result.out / 'ablation.md'}, {result.out / 'ablation.json'}, {result.out / 'ablation.png'}")

@@ -4,12 +4,16 @@ retraining what finished."""
 
 from __future__ import annotations
 
+import io
 import json
 
 import pytest
+from rich.console import Console
 from typer.testing import CliRunner
 
 from app.cli import EXIT_USER_ERROR, app
+from app.commands.train import print_grid_summary
+from train.api import GridResult
 from train.configs import REGISTRY, MPTConfig
 from train.grid import GridSpec, grid_cells
 
@@ -100,6 +104,16 @@ def test_grid_reports_every_cell_with_baselines_runs_loso_and_resumes(tmp_path, 
         assert metrics["provenance"]["options"]["epochs"] == 1 and metrics["provenance"]["options"]["augment"] is False
     best = summary["ranking"][0]
     assert list(summary["loso"]) == [best] and summary["loso"][best]["folds"] == 4
+    # the API's typed reading of the same table, and the command's printed summary made from it
+    written = json.loads((tmp_path / "grid" / "ablation.json").read_text())
+    typed = GridResult(tmp_path / "grid", 0.0, written)
+    assert typed.ranking[0] == best and typed.loso[best].folds == 4 and typed.splits == 2
+    assert typed.cells[best].model.mean == pytest.approx(cells[best]["model"]["mean"])
+    assert len(typed.cells["flow-apex-a4"].flow.values) == 2 and typed.cells["lk-apex-a4"].alpha == 4.0
+    printed = io.StringIO()
+    print_grid_summary(Console(file=printed, width=200), typed)
+    text = printed.getvalue()
+    assert f"LOSO {best}: UF1 {typed.loso[best].model:.3f}" in text and "no-motion" not in text
     table = (tmp_path / "grid" / "ablation.md").read_text()
     assert (
         "| lk / magnified | " in table
