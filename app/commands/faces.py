@@ -59,7 +59,7 @@ def list_models(as_json: bool = typer.Option(False, "--json", help="Print JSON."
             }
             for name, m in MODELS.items()
         },
-        "detectors": {d: (models_installed(d) if d in ("blazeface", "mtcnn") else True) for d in DETECTORS},
+        "detectors": {d: models_installed(d) for d in DETECTORS},
     }
     if as_json:
         typer.echo(json.dumps(report))

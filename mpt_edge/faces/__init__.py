@@ -25,7 +25,6 @@ import numpy as np
 from mpt_edge.errors import InputError
 
 Point = tuple[float, float]
-DETECTORS = ("blazeface", "mtcnn", "haar", "none")
 CANONICAL_LAYOUT = "eyes-mouth-v1"  # named in bundles: a change of mpt_edge.faces.align.CANONICAL is a new layout
 DEFAULT_DETECTOR = (
     "blazeface"  # chosen by the README's "Faces" table: finds as many faces as MTCNN at a fifth of its time
@@ -64,40 +63,79 @@ class Detector(Protocol):
         ...
 
 
+def _open_blazeface(engine: str, min_face: int) -> Detector:
+    from mpt_edge.faces.blazeface import BlazeFaceMesh
+
+    return BlazeFaceMesh(engine)
+
+
+def _open_mtcnn(engine: str, min_face: int) -> Detector:
+    from mpt_edge.faces.mtcnn import Mtcnn
+
+    return Mtcnn(engine, min_face=max(12, min_face))
+
+
+def _open_haar(engine: str, min_face: int) -> Detector:
+    from mpt_edge.faces.haar import HaarDetector
+
+    return HaarDetector(min_face=max(16, min_face))
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """What the stream, ``faces install`` and the manifest's validator know of one detector (the shape of
+    :data:`mpt_edge.backends.BACKENDS`): how to open it, the model files it needs from ``mpt-edge faces
+    install``, a library it runs on that a device install may lack, and whether its crops put the eyes
+    and mouth at the canonical layout's places (landmarks: the spotter may then watch the face's regions)."""
+
+    description: str
+    open: Callable[[str, int], Detector] | None  # (engine, smallest face px); None: nothing to detect
+    model_files: tuple[str, ...] = ()
+    needs_module: str | None = None
+    landmarks: bool = False
+
+
+DETECTOR_SPECS: dict[str, DetectorSpec] = {
+    "blazeface": DetectorSpec(
+        "BlazeFace + the 468-point face mesh (TFLite, on OpenVINO)",
+        _open_blazeface,
+        ("face_detection_full_range_sparse.tflite", "face_landmark.tflite"),
+        needs_module="openvino",
+        landmarks=True,
+    ),
+    "mtcnn": DetectorSpec(
+        "MTCNN, five landmarks (ONNX Runtime)",
+        _open_mtcnn,
+        ("mtcnn_pnet.onnx", "mtcnn_rnet.onnx", "mtcnn_onet.onnx"),
+        landmarks=True,
+    ),
+    "haar": DetectorSpec("OpenCV's Haar cascades, eye boxes only", _open_haar),
+    "none": DetectorSpec("no detector: the frames already are face crops", None),
+}
+DETECTORS = tuple(DETECTOR_SPECS)
+LANDMARK_DETECTORS = tuple(name for name, spec in DETECTOR_SPECS.items() if spec.landmarks)
+
+
 def open_detector(name: str, engine: str = "auto", min_face: int = 24) -> Detector:
     """The detector called ``name``, its models located (one line naming the install command if not)."""
-    if name == "blazeface":
-        from mpt_edge.faces.blazeface import BlazeFaceMesh
-
-        return BlazeFaceMesh(engine)
-    if name == "mtcnn":
-        from mpt_edge.faces.mtcnn import Mtcnn
-
-        return Mtcnn(engine, min_face=max(12, min_face))
-    if name == "haar":
-        from mpt_edge.faces.haar import HaarDetector
-
-        return HaarDetector(min_face=max(16, min_face))
-    raise InputError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTORS)}")
-
-
-NEEDED_FILES = {
-    "blazeface": ("face_detection_full_range_sparse.tflite", "face_landmark.tflite"),
-    "mtcnn": ("mtcnn_pnet.onnx", "mtcnn_rnet.onnx", "mtcnn_onet.onnx"),
-}
+    spec = DETECTOR_SPECS.get(name)
+    if spec is None or spec.open is None:
+        raise InputError(f"unknown face detector {name!r}; choose one of {', '.join(DETECTORS)}")
+    return spec.open(engine, min_face)
 
 
 def models_installed(name: str) -> bool:
     from mpt_edge.faces.models import installed
 
-    return all(installed(NEEDED_FILES.get(name, ())).values())
+    return all(installed(DETECTOR_SPECS[name].model_files if name in DETECTOR_SPECS else ()).values())
 
 
 def _check_not_altered(name: str) -> None:
     """An installed model file that no longer matches its pin is an error, not a missing model."""
     from mpt_edge.faces.models import ALTERED, INSTALL_COMMAND, file_states, model_dir
 
-    altered = [f for f, state in file_states(NEEDED_FILES.get(name, ())).items() if state == ALTERED]
+    files = DETECTOR_SPECS[name].model_files if name in DETECTOR_SPECS else ()
+    altered = [f for f, state in file_states(files).items() if state == ALTERED]
     if altered:
         raise InputError(
             f"face model {model_dir() / altered[0]} is altered or corrupt (sha256 differs from its pin): "
@@ -114,8 +152,9 @@ def resolve_detector(requested: str, trained: str | None = None, log: Callable[[
         if requested not in DETECTORS:
             raise InputError(f"unknown face detector {requested!r}; choose auto or one of {', '.join(DETECTORS)}")
         return requested
-    wanted = trained if trained in ("blazeface", "mtcnn", "haar") else DEFAULT_DETECTOR
-    installed = wanted == "haar" or models_installed(wanted)  # hashes the model files: asked once
+    openable = [name for name, spec in DETECTOR_SPECS.items() if spec.open is not None]
+    wanted = trained if trained in openable else DEFAULT_DETECTOR
+    installed = models_installed(wanted)  # hashes the model files (none for haar): asked once
     if installed and _runs_here(wanted):
         return wanted
     _check_not_altered(wanted)
@@ -133,12 +172,13 @@ def resolve_detector(requested: str, trained: str | None = None, log: Callable[[
 
 
 def _runs_here(name: str) -> bool:
-    """BlazeFace's TFLite models run on OpenVINO only; the others on what every install has."""
-    if name != "blazeface":
+    """Whether the library the detector runs on is installed (BlazeFace's TFLite models need OpenVINO)."""
+    module = DETECTOR_SPECS[name].needs_module
+    if module is None:
         return True
     import importlib.util
 
-    return importlib.util.find_spec("openvino") is not None
+    return importlib.util.find_spec(module) is not None
 
 
 def largest(faces: list[Face]) -> Face | None:

@@ -40,7 +40,7 @@ from mpt_edge.bundle import BundleFiles
 from mpt_edge.classify import feeds_of, predict_feeds
 from mpt_edge.engines import Engine
 from mpt_edge.engines.triton import ServerUnavailable
-from mpt_edge.faces import resolve_detector
+from mpt_edge.faces import LANDMARK_DETECTORS, resolve_detector
 from mpt_edge.faces.align import Alignment, FaceAligner
 from mpt_edge.spotting.behaviour import Span
 from mpt_edge.spotting.spotter import ApexSpotter, Spot, SpotterConfig, face_signal, motion_energy, rigid_pixels
@@ -49,7 +49,6 @@ from mpt_edge.stream.sources import Frame
 from mpt_edge.stream.tracking import CropTracker, TrackerConfig
 
 STAGES = ("face", "spot", "magnify_tokenize", "infer")
-LANDMARK_DETECTORS = ("blazeface", "mtcnn")  # their crops put the eyes at the canonical layout's places
 
 
 @dataclass(frozen=True)
