@@ -5,19 +5,20 @@ from __future__ import annotations
 
 import contextlib
 import json
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import typer
 
-from app.commands.common import user_errors
+from app.commands.common import reporting, user_errors
 from mpt_edge.errors import InputError
 from mpt_edge.faces import FACE_HELP
 from mpt_edge.spotting.offline import SpotOptions
 
 if TYPE_CHECKING:
+    from rich.progress import Progress
+
     from mpt_edge.api import Bundle
 
 SPOT = SpotOptions()
@@ -101,9 +102,6 @@ def _print_spots(
     source: Path, bundle: Bundle | None, options: SpotOptions, out: Path | None, report: Path | None, as_json: bool
 ) -> None:
     """Spot every video under ``source`` with a bar per video, then write or print the intervals."""
-    from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-
     from mpt_edge.spotting.offline import rows_of, spot_videos, video_summary, videos_in, write_intervals
     from mpt_edge.spotting.report import write_spot_report
 
@@ -112,18 +110,10 @@ def _print_spots(
         raise InputError(
             f"--report writes one video's report; {source} holds {len(videos)} videos: spot them one at a time"
         )
-    console = Console(stderr=True, quiet=as_json or not sys.stderr.isatty())
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} frames"),
-        TimeRemainingColumn(),
-    )
-    with Progress(*columns, console=console) as progress:
+    with reporting(as_json) as (console, progress):
 
         def on_video(video: Path) -> Callable[[int], None]:
-            task = progress.add_task(f"spotting {video.name}", total=None)
-            return lambda n: progress.update(task, completed=n)
+            return _bar(progress, f"spotting {video.name}", None)
 
         files, engine = (bundle.files, bundle.engine) if bundle is not None else (None, None)
         results = spot_videos(videos, files, engine, options, on_video, console.print)
@@ -149,6 +139,14 @@ def _print_spots(
         typer.echo(f"wrote {report}", err=True)
 
 
+def _bar(progress: Progress | None, description: str, total: int | None) -> Callable[[int], None]:
+    """A bar counting one video's frames (nothing with --json)."""
+    if progress is None:
+        return lambda n: None
+    task = progress.add_task(description, total=total, status="frames")
+    return lambda n: progress.update(task, completed=n)
+
+
 def _print_scores(
     dataset: str,
     root: Path | None,
@@ -160,22 +158,14 @@ def _print_scores(
 ) -> None:
     """Score a long-video set (:func:`train.api.score_spotting`), then its table."""
     from rich.console import Console
-    from rich.progress import BarColumn, Progress, TextColumn
     from rich.table import Table
 
     from train.api import score_spotting
 
-    console = Console(stderr=True, quiet=as_json or not sys.stderr.isatty())
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total} frames"),
-        console=console,
-    ) as progress:
+    with reporting(as_json) as (console, progress):
 
         def on_video(video: Any) -> Callable[[int], None]:  # a train.data.long_videos.LongVideo
-            task = progress.add_task(f"{video.subject}/{video.name}", total=video.frames)
-            return lambda n: progress.update(task, completed=n)
+            return _bar(progress, f"{video.subject}/{video.name}", video.frames)
 
         evaluation = score_spotting(
             dataset,
