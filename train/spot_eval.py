@@ -135,8 +135,12 @@ def evaluate_spotting(
     plots: Path | None = None,
     on_video: Callable[[LongVideo], Callable[[int], None]] | None = None,
     log: Callable[[str], None] = lambda _: None,
+    *,
+    baseline: bool = True,
 ) -> SpottingEvaluation:
-    """Spot every video of the set (ours and the baseline), score both, optionally plot each video."""
+    """Spot every video of the set (ours and the baseline), score both, optionally plot each video. With
+    ``baseline=False`` the baseline is not run and scores as spotting nothing (a sweep of our spotter's
+    settings need not pay the LBP histograms of every frame)."""
     from dataclasses import replace
 
     videos = read_long_videos(dataset, root)
@@ -145,7 +149,7 @@ def evaluate_spotting(
     results: list[tuple[LongVideo, SpotResult]] = []
     for video in videos.videos:
         tick = on_video(video) if on_video else None
-        result = spot_video(video.folder, bundle, engine, replace(options, fps=video.fps, baseline=True), tick, log)
+        result = spot_video(video.folder, bundle, engine, replace(options, fps=video.fps, baseline=baseline), tick, log)
         results.append((video, result))
         if plots is not None:
             plot_video(plots / f"{video.subject}_{video.name}.png", video, result)

@@ -37,6 +37,9 @@ class SpotOptions:
     detect_every: int = 15
     baseline: bool = False
     keep_crops: bool = False  # onset/apex crops of each interval, for a report (nothing is kept otherwise)
+    # the rest of the stream's pipeline (its spotter, tracker): what a benchmark compares; the two fields above
+    # (detect_every, face_detector) are the command's options and win over the ones here
+    pipeline: PipelineConfig = PipelineConfig()
 
 
 @dataclass(frozen=True)
@@ -74,7 +77,7 @@ def spot_video(
     log: Callable[[str], None] = lambda _: None,
 ) -> SpotResult:
     """Spot every interval of one video. ``bundle``/``engine``: classify each (None: intervals only)."""
-    config = PipelineConfig(detect_every=options.detect_every, face_detector=options.face_detector)
+    config = replace(options.pipeline, detect_every=options.detect_every, face_detector=options.face_detector)
     session = StreamSession(bundle, engine, str(source), config, fps=options.fps, queue_size=32, log=log)
     if session.spec.live:
         raise InputError(f"spot reads a whole video: pass a file or a folder of frames, not {session.spec.describe()}")

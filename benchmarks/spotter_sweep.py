@@ -1,0 +1,114 @@
+"""The spotter's settings, one at a time, on the *tuning* people's conversations only: where a default is
+chosen (docs "Spotting"). The held-out people are never read here; a setting that wins is then scored once on
+them by ``benchmarks/spotting_table.py``.
+
+    python benchmarks/spotter_sweep.py --out runs/spotter-sweep                 # every candidate
+    python benchmarks/spotter_sweep.py --out runs/spotter-sweep --only "k 5.5"  # one
+
+Resumable: each candidate's scores are written to OUT/sweep.json as soon as it is done (with its wall time and
+CPU seconds), and a candidate already there is not run again. Prints the whole sweep as JSON at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import time
+from pathlib import Path
+
+# name -> (SpotterConfig changes, PipelineConfig changes); each a guess at where the false MEs come from
+CANDIDATES: dict[str, tuple[dict, dict]] = {
+    "default": ({}, {}),
+    "k 5.5": ({"threshold_k": 5.5}, {}),  # the noise threshold: fewer, stronger events
+    "k 6.5": ({"threshold_k": 6.5}, {}),
+    "peak 2.4": ({"min_peak_ratio": 2.4}, {}),  # an event's peak over the threshold
+    "min 3 frames": ({"min_frames": 3}, {}),  # a one-frame jump (a decoder, a tracker's step) is no ME
+    "talk hold 1 s": ({"talk_hold_frames": 30}, {}),  # the mouth stays out longer after a syllable
+    "rigid at blinks": ({}, {"rigid_tracking": True}),
+    "blink shadow check": ({}, {"blink_shadow_check": True}),  # an ME at a blink re-aligned without the eyes
+    "no blink shadow check": ({}, {"blink_shadow_check": False}),
+    "shadow spread 4": ({}, {"shadow_min_cells": 4}),  # how spread a motion must be to be taken for a shift
+    "shadow spread 6": ({}, {"shadow_min_cells": 6}),
+    "no talking bar": ({"talking_peak_ratio": None}, {}),
+    # on top of it: what is left is mostly weak events while talking (peaks at 1.8-2.5x the threshold)
+    **{
+        f"shadow + {name}": (spotter, {"blink_shadow_check": True})
+        for name, spotter in (
+            ("peak 2.2", {"min_peak_ratio": 2.2}),
+            ("peak 2.5", {"min_peak_ratio": 2.5}),
+            ("peak 2.8", {"min_peak_ratio": 2.8}),
+            ("k 5.5", {"threshold_k": 5.5}),
+            ("min 3 frames", {"min_frames": 3}),
+            ("size 128", {"size": 128}),
+            ("talking peak 2.2", {"talking_peak_ratio": 2.2}),  # the higher bar only while the face talks
+            ("talking peak 2.5", {"talking_peak_ratio": 2.5}),
+            ("talking peak 2.8", {"talking_peak_ratio": 2.8}),
+            ("talking peak 3.2", {"talking_peak_ratio": 3.2}),
+        )
+    },
+    "size 128": ({"size": 128}, {}),  # a finer face: 1-3 px action units are 1.3x larger
+}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=Path("runs/spotter-sweep"))
+    parser.add_argument("--subjects", type=int, default=9)
+    parser.add_argument("--seconds", type=float, default=40.0)
+    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--only", action="append", default=None, help="candidate names (default: all)")
+    args = parser.parse_args()
+    from mpt_edge.io import atomic_write_bytes
+    from mpt_edge.precision import cpu_model_and_flags
+    from mpt_edge.spotting.offline import SpotOptions
+    from mpt_edge.spotting.spotter import SpotterConfig
+    from mpt_edge.stream.pipeline import PipelineConfig
+    from train.data.realface.long_videos import ensure_long_videos
+    from train.spot_eval import evaluate_spotting
+
+    args.out.mkdir(parents=True, exist_ok=True)
+    path = args.out / "sweep.json"
+    name, flags = cpu_model_and_flags()
+    result: dict = json.loads(path.read_text()) if path.is_file() else {}
+    result.setdefault("cpu", f"{name} ({os.cpu_count()} cores; {', '.join(flags)})")
+    result.setdefault("set", f"conversation, tuning people, {args.subjects} x {args.seconds:g} s, seed {args.seed}")
+    done = result.setdefault("candidates", {})
+    root = ensure_long_videos(None, args.subjects, args.seconds, args.seed, style="conversation", people="tuning")
+    for candidate in args.only or list(CANDIDATES):
+        if candidate in done:
+            continue
+        spotter, pipeline = CANDIDATES[candidate]
+        options = SpotOptions(pipeline=PipelineConfig(spotter=SpotterConfig(**spotter), **pipeline))
+        before = resource.getrusage(resource.RUSAGE_SELF)
+        started = time.perf_counter()
+        evaluation = evaluate_spotting("casme_sq", root, options=options, baseline=False)
+        after = resource.getrusage(resource.RUSAGE_SELF)
+        scores = evaluation.as_dict()
+        done[candidate] = {
+            "changes": {"spotter": spotter, "pipeline": pipeline},
+            "ME_f1": scores["ours"]["ME"]["f1"],
+            "MaE_f1": scores["ours"]["MaE"]["f1"],
+            "overall_f1": scores["ours"]["overall"]["f1"],
+            "overall": scores["ours"]["overall"],
+            "ME": scores["ours"]["ME"],
+            "false_me_per_minute": scores["false_me_per_minute"]["ours"],
+            "by_context": scores["by_context"]["ours"],
+            "behaviour": scores["behaviour"],
+            "minutes": scores["minutes"],
+            "wall_seconds": round(time.perf_counter() - started, 1),
+            "cpu_seconds": round(after.ru_utime - before.ru_utime + after.ru_stime - before.ru_stime, 1),
+        }
+        atomic_write_bytes(path, (json.dumps(result, indent=2) + "\n").encode())
+        row = done[candidate]
+        print(
+            f"{candidate}: ME {row['ME_f1']:.3f} MaE {row['MaE_f1']:.3f} overall {row['overall_f1']:.3f}, "
+            f"{row['false_me_per_minute']:.1f} false ME/min ({row['wall_seconds']} s)",
+            flush=True,
+        )
+    print(json.dumps(result))
+
+
+if __name__ == "__main__":
+    main()
