@@ -71,6 +71,13 @@ class SpotterConfig:
     # 1.8, not 1.4: on landmark-aligned crops (the face larger in the crop than Haar framed it) slow
     # drift leaves spikes of up to 1.63x (1080p), while the micro-expressions peak at 3.0-7.2x.
     min_peak_ratio: float = 1.8
+    # ... and while the face talks (landmark layout, the reported talking spells) an ME's peak must reach
+    # this: a talking face's cheeks and chin move by fractions of a pixel at every syllable, and the events
+    # they leave peak at 1.8-2.5x. Chosen on the tuning people's conversations (benchmarks/spotter_sweep.py,
+    # with the pipeline's blink-shadow check): 2.2 / 2.5 / 2.8 / 3.2 gave MEGC overall F1 0.387 / 0.437 /
+    # 0.442 / 0.429 and 2.7 / 1.5 / 1.2 / 1.0 false MEs a minute (none: 0.380, 3.7; the same bar whether
+    # talking or not, 2.5: 0.419, 1.7). None: no other bar.
+    talking_peak_ratio: float | None = 2.8
     # Blinks are the most frequent fast facial motion and no expression: on crops aligned by landmarks the
     # cells over the eyes of the canonical layout (mpt_edge.faces.align) are left out — the pipeline turns this
     # on for landmark detectors (measured on the real-face long videos: each blink was spotted as a
@@ -485,7 +492,7 @@ class ApexSpotter:
         spot = None
         if len(self.active) >= self.config.min_frames and self.last_quiet is not None:
             apex, top = max(self.active, key=lambda item: item[1])
-            if top >= self.config.min_peak_ratio * limit:
+            if top >= self._peak_bar(self.last_quiet) * limit:
                 spot = Spot(self.last_quiet, apex, index, top, limit, "ME")
                 self.refractory = self.config.refractory_frames
             else:  # drift or residue, not an expression: the face now is the neutral one
@@ -503,6 +510,17 @@ class ApexSpotter:
             self.baseline = followed
         self.last_quiet = index
         return spot
+
+    def _peak_bar(self, onset: int) -> float:
+        """How far over the threshold an ME's peak must rise: higher while the face talks — a spell confirmed
+        by the event's ``onset`` (an expression at the mouth moves it as a syllable does, and the recogniser's
+        own run may start with it: it must not raise its own bar)."""
+        bar = self.config.min_peak_ratio
+        if self.config.talking_peak_ratio is not None and self._watch_regions and self.behaviour.talking:
+            since = self.talk.spells.since if self.talk is not None else None
+            if since is None or since + self.config.talking_spell_frames <= onset:
+                bar = max(bar, self.config.talking_peak_ratio)
+        return bar
 
     def _follow_macro(self, index: int, small: np.ndarray) -> Spot | None:
         """A run too long for a micro-expression, measured against the neutral face it left: the face

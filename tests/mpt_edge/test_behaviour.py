@@ -150,3 +150,79 @@ def test_the_talking_model_ships_inside_the_package():
     root = Path(__file__).resolve().parents[2]
     data = tomllib.loads((root / "pyproject.toml").read_text())["tool"]["setuptools"]["package-data"]["mpt_edge"]
     assert MODEL.is_file() and str(MODEL.relative_to(root / "mpt_edge")) in data
+
+
+def _textured_face(size: int = 224, seed: int = 0) -> np.ndarray:
+    """A face-sized crop of smooth random texture (every region has edges, as a real face's do)."""
+    import cv2
+
+    noise = np.random.default_rng(seed).normal(128, 60, (size, size)).astype(np.float32)
+    gray = np.clip(cv2.GaussianBlur(noise, (0, 0), 5.0) * 4 - 384, 0, 255).astype(np.uint8)  # edges of ~5 px
+    return cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
+
+
+def _canonical(point: str, size: int) -> tuple[int, int]:
+    """A canonical landmark's place in a crop of ``size`` px (mpt_edge.faces.align's layout)."""
+    from mpt_edge.faces.align import CANONICAL, DEFAULT_MARGIN
+
+    u, v = ((DEFAULT_MARGIN + c) / (1 + 2 * DEFAULT_MARGIN) for c in CANONICAL[point])
+    return int(u * size), int(v * size)
+
+
+def _closed_lids(image: np.ndarray) -> np.ndarray:
+    out = image.copy()
+    for eye in ("right_eye", "left_eye"):
+        x, y = _canonical(eye, image.shape[0])
+        out[y - 8 : y + 8, x - 18 : x + 18] = 90  # the lid over the eye: a flat patch where the eye was
+    return out
+
+
+def _shadow_check(apex: np.ndarray, onset: np.ndarray, check: bool) -> bool:
+    """Whether the pipeline takes an ME from ``onset`` to ``apex`` (the apex at a blink) for no expression."""
+    from mpt_edge.spotting.spotter import Spot, SpotterConfig, cell_energies, face_regions, face_signal
+    from mpt_edge.stream.pipeline import Pipeline, PipelineConfig
+
+    spotter = SpotterConfig(mask_eyes=True)
+    pipeline = Pipeline(None, None, PipelineConfig(face_detector="none", spotter=spotter, blink_shadow_check=check))
+    pipeline.spotter.behaviour.blinks.append(13)  # a blink began a frame before the event's apex
+    # the event's peak as the spotter measures it within a blink's hold: the eyes and the cells around them out
+    regions = face_regions(spotter.cells, spotter.margin_cells)
+    cells = cell_energies(face_signal(apex, spotter.size), face_signal(onset, spotter.size), spotter)
+    peak = float(cells[regions["inner"] & ~regions["eyes"] & ~regions["eye_ring"]].max())
+    still = np.zeros(2)  # the tracker's offsets: a blink's pull need not show in them
+    return pipeline._is_head_movement(Spot(10, 14, 18, peak, peak / 3), still, still, onset, apex)
+
+
+def test_an_me_at_a_blink_that_a_rigid_shift_explains_is_the_blinks_shadow():
+    """A blink's lids pull the tracker by a fraction of a pixel and the crop follows: the apex is the onset
+    shifted by 0.6 crop px with the lids closed. The check (eyes left out) takes it for no expression; without
+    the check, or with a real local motion at the mouth beside the same blink, the event stays."""
+    import cv2
+
+    onset = _textured_face()
+    shifted = cv2.warpAffine(onset, np.float32([[1, 0, 0.6], [0, 1, 0.3]]), (224, 224), borderMode=cv2.BORDER_REPLICATE)
+    shadow = _closed_lids(shifted)
+    assert _shadow_check(shadow, onset, check=True)
+    assert not _shadow_check(shadow, onset, check=False)
+    expression = _closed_lids(onset)
+    x, y = _canonical("mouth", 224)
+    corner = expression[y - 12 : y + 12, x + 10 : x + 40]
+    expression[y - 12 : y + 12, x + 10 : x + 40] = cv2.warpAffine(
+        corner, np.float32([[1, 0, 0], [0, 1, -2.0]]), corner.shape[1::-1], borderMode=cv2.BORDER_REPLICATE
+    )  # a lip corner raised by 2 px: local, no shift of the whole face explains it
+    assert not _shadow_check(expression, onset, check=True)
+
+
+def test_while_the_face_talks_an_me_must_peak_higher():
+    from mpt_edge.spotting.spotter import ApexSpotter, SpotterConfig
+
+    quiet = ApexSpotter(SpotterConfig(mask_eyes=True, talking_peak_ratio=2.5))
+    assert quiet._peak_bar(100) == 1.8
+    quiet.behaviour.learned = True  # the recogniser says the face talks now ...
+    assert quiet.talk is not None
+    quiet.talk.spells.since = 40  # ... and has since frame 40
+    assert quiet._peak_bar(100) == 2.5
+    assert quiet._peak_bar(45) == 1.8  # the spell not yet confirmed (12 frames) when the event began: maybe its own
+    off = ApexSpotter(SpotterConfig(mask_eyes=True, talking_peak_ratio=None))
+    off.behaviour.learned = True
+    assert off._peak_bar(100) == 1.8
