@@ -113,7 +113,7 @@ def _print_spots(
     with reporting(as_json) as (console, progress):
 
         def on_video(video: Path) -> Callable[[int], None]:
-            return _bar(progress, f"spotting {video.name}", None)
+            return _print_bar(progress, f"spotting {video.name}", None)
 
         files, engine = (bundle.files, bundle.engine) if bundle is not None else (None, None)
         results = spot_videos(videos, files, engine, options, on_video, console.print)
@@ -139,7 +139,7 @@ def _print_spots(
         typer.echo(f"wrote {report}", err=True)
 
 
-def _bar(progress: Progress | None, description: str, total: int | None) -> Callable[[int], None]:
+def _print_bar(progress: Progress | None, description: str, total: int | None) -> Callable[[int], None]:
     """A bar counting one video's frames (nothing with --json)."""
     if progress is None:
         return lambda n: None
@@ -165,7 +165,7 @@ def _print_scores(
     with reporting(as_json) as (console, progress):
 
         def on_video(video: Any) -> Callable[[int], None]:  # a train.data.long_videos.LongVideo
-            return _bar(progress, f"{video.subject}/{video.name}", video.frames)
+            return _print_bar(progress, f"{video.subject}/{video.name}", video.frames)
 
         evaluation = score_spotting(
             dataset,
