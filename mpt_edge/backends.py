@@ -1,20 +1,16 @@
 """The inference backends in one table, as NNCF dispatches on one ``BackendType``: their names (a manifest's
-``backend``, ``calibrate --backend``), how each opens a bundle's model, and the facts about them that
-several stages act on. A backend's library is imported only when one of its engines is opened."""
+``backend``, ``calibrate --backend``), their options, and the facts about them that several stages act on —
+data only: how each opens a bundle's model is :data:`mpt_edge.engines.OPENERS`, calibrate's quantizer
+:data:`calibrate.backends.QUANTIZERS`, the bundle's files :data:`targets.build.BUNDLE_FILES`."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields
 from enum import Enum
-from pathlib import Path
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import Any, TypeVar
 
 from mpt_edge.errors import InputError
-
-if TYPE_CHECKING:
-    from mpt_edge.bundle import BundleFiles
-    from mpt_edge.engines import Engine
 
 
 class Backend(str, Enum):
@@ -99,83 +95,24 @@ def options_dict(options: OnnxRuntimeOptions | OpenVinoOptions | TensorRtOptions
 
 
 @dataclass(frozen=True)
-class Opening:
-    """What opening a bundle's model needs: the model file, its precision, the target's options."""
-
-    bundle: BundleFiles
-    model: Path
-    precision: str
-    options: dict[str, Any]
-    server: str | None
-    log: Callable[[str], None]
-
-
-@dataclass(frozen=True)
 class BackendSpec:
+    """What the stages know of a backend, as data: how to open one is :data:`mpt_edge.engines.OPENERS`'."""
+
     description: str
     int8_file: str | None  # the INT8 model `calibrate` writes for it (None: it has no INT8 route of its own)
     checked_as_written: bool  # its INT8 model is checked op by op in ONNX Runtime (TensorRT's strongly typed graph)
-    open: Callable[[Opening], Engine]
     options: type[OnnxRuntimeOptions] | type[OpenVinoOptions] | type[TensorRtOptions] | None = None  # target.options
-
-
-def _open_onnxruntime(opening: Opening) -> Engine:
-    from mpt_edge.engines.onnxruntime import OnnxRuntimeEngine
-
-    return OnnxRuntimeEngine(opening.model, options_of(OnnxRuntimeOptions, opening.options).intra_op_threads or None)
-
-
-def _open_openvino(opening: Opening) -> Engine:
-    from mpt_edge.engines.openvino import OpenVinoEngine
-
-    # an FP32 model stays FP32: OpenVINO would quietly run it in bf16 on AVX-512 BF16 / AMX CPUs
-    return OpenVinoEngine(
-        opening.model,
-        hint=options_of(OpenVinoOptions, opening.options).performance_hint,
-        inference_precision="f32" if opening.precision == "fp32" else None,
-    )
-
-
-def _open_tensorrt(opening: Opening) -> Engine:
-    from mpt_edge.engines.tensorrt import TensorRtEngine
-
-    bundle = opening.bundle
-    engine_file = bundle.path("engine")
-    return TensorRtEngine(engine_file, onnx_path=opening.model, options=opening.options, log=opening.log)
-
-
-def _open_triton(opening: Opening) -> Engine:
-    from mpt_edge.engines.triton import TritonEngine
-
-    bundle = opening.bundle
-    if not opening.server:
-        raise InputError(
-            f"bundle {bundle.root} is a Triton model repository: serve it with tritonserver and pass "
-            "--server grpc://HOST:8001"
-        )
-    model = bundle.manifest.triton_models[opening.precision]
-    return TritonEngine(opening.server, model, bundle.inputs, bundle.outputs, opening.log)
 
 
 BACKENDS: dict[Backend, BackendSpec] = {
     Backend.ONNXRUNTIME: BackendSpec(
-        "ONNX Runtime on the CPU",
-        "model_int8_qdq_onnxruntime.onnx",
-        False,
-        _open_onnxruntime,
-        OnnxRuntimeOptions,
+        "ONNX Runtime on the CPU", "model_int8_qdq_onnxruntime.onnx", False, OnnxRuntimeOptions
     ),
-    Backend.OPENVINO: BackendSpec(
-        "OpenVINO on the CPU (NNCF INT8)", "model_int8.xml", False, _open_openvino, OpenVinoOptions
-    ),
+    Backend.OPENVINO: BackendSpec("OpenVINO on the CPU (NNCF INT8)", "model_int8.xml", False, OpenVinoOptions),
     Backend.TENSORRT: BackendSpec(
-        "TensorRT on an NVIDIA GPU or Jetson",
-        "model_int8_qdq_tensorrt.onnx",
-        True,
-        _open_tensorrt,
-        TensorRtOptions,
+        "TensorRT on an NVIDIA GPU or Jetson", "model_int8_qdq_tensorrt.onnx", True, TensorRtOptions
     ),
-    Backend.TRITON: BackendSpec("a Triton Inference Server, over gRPC", None, False, _open_triton),
+    Backend.TRITON: BackendSpec("a Triton Inference Server, over gRPC", None, False),
 }
 CALIBRATION_BACKENDS = tuple(
     b for b in (Backend.OPENVINO, Backend.TENSORRT, Backend.ONNXRUNTIME) if BACKENDS[b].int8_file

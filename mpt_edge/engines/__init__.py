@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
-from mpt_edge.backends import Backend, Opening
+from mpt_edge.backends import Backend, OnnxRuntimeOptions, OpenVinoOptions, options_of
 from mpt_edge.errors import InputError
 
 if TYPE_CHECKING:
@@ -116,6 +116,64 @@ def open_bundle(path: Path, precision: str = "auto", server: str | None = None, 
     return OpenedBundle(files, chosen, open_bundle_engine(files, log, precision=chosen, server=server))
 
 
+@dataclass(frozen=True)
+class Opening:
+    """What opening a bundle's model needs: the model file, its precision, the target's options."""
+
+    bundle: BundleFiles
+    model: Path
+    precision: str
+    options: dict[str, Any]
+    server: str | None
+    log: Callable[[str], None]
+
+
+def _open_onnxruntime(opening: Opening) -> Engine:
+    from mpt_edge.engines.onnxruntime import OnnxRuntimeEngine
+
+    return OnnxRuntimeEngine(opening.model, options_of(OnnxRuntimeOptions, opening.options).intra_op_threads or None)
+
+
+def _open_openvino(opening: Opening) -> Engine:
+    from mpt_edge.engines.openvino import OpenVinoEngine
+
+    # an FP32 model stays FP32: OpenVINO would quietly run it in bf16 on AVX-512 BF16 / AMX CPUs
+    return OpenVinoEngine(
+        opening.model,
+        hint=options_of(OpenVinoOptions, opening.options).performance_hint,
+        inference_precision="f32" if opening.precision == "fp32" else None,
+    )
+
+
+def _open_tensorrt(opening: Opening) -> Engine:
+    from mpt_edge.engines.tensorrt import TensorRtEngine
+
+    bundle = opening.bundle
+    engine_file = bundle.path("engine")
+    return TensorRtEngine(engine_file, onnx_path=opening.model, options=opening.options, log=opening.log)
+
+
+def _open_triton(opening: Opening) -> Engine:
+    from mpt_edge.engines.triton import TritonEngine
+
+    bundle = opening.bundle
+    if not opening.server:
+        raise InputError(
+            f"bundle {bundle.root} is a Triton model repository: serve it with tritonserver and pass "
+            "--server grpc://HOST:8001"
+        )
+    model = bundle.manifest.triton_models[opening.precision]
+    return TritonEngine(opening.server, model, bundle.inputs, bundle.outputs, opening.log)
+
+
+OPENERS: dict[Backend, Callable[[Opening], Engine]] = {
+    Backend.ONNXRUNTIME: _open_onnxruntime,
+    Backend.OPENVINO: _open_openvino,
+    Backend.TENSORRT: _open_tensorrt,
+    Backend.TRITON: _open_triton,
+}
+
+
 def open_bundle_engine(
     bundle: BundleFiles, log: Log = print, precision: str | None = None, server: str | None = None
 ) -> Engine:
@@ -144,4 +202,4 @@ def _open_bundle_engine(
             f"--target triton-cpu` (bundle {bundle.root} is {bundle.backend})"
         )
     model = bundle.path(models[precision]) if backend != Backend.TRITON else bundle.root
-    return backend.spec.open(Opening(bundle, model, precision, options, server, log))
+    return OPENERS[backend](Opening(bundle, model, precision, options, server, log))

@@ -126,14 +126,3 @@ def test_the_tensorrt_model_is_checked_op_by_op(tmp_path):
     source = inspect.getsource(build._build_in)  # jetson-* and triton-gpu carry the strongly typed model
     assert "Backend(b).spec.checked_as_written for b in (profile.backend, profile.calibration)" in source
     assert "optimize=not as_written" in source
-
-
-def test_every_backend_that_calibrates_has_one_quantizer_and_every_bundle_backend_one_file_layout():
-    """One table per kind of backend: the device's (mpt_edge.backends), calibrate's, the bundle builder's."""
-    from calibrate.backends import QUANTIZERS
-    from mpt_edge.backends import CALIBRATION_BACKENDS, Backend
-    from targets.build import BUNDLE_FILES
-
-    assert set(QUANTIZERS) == set(CALIBRATION_BACKENDS)
-    assert set(BUNDLE_FILES) == set(Backend) - {Backend.TRITON}  # Triton's repository: targets/triton.py
-    assert [b for b, q in QUANTIZERS.items() if q.accuracy_control] == [Backend.OPENVINO]

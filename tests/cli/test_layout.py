@@ -123,3 +123,29 @@ def test_the_tests_mirror_the_packages():
     assert not list(tests.glob("test_*.py")), "put each test module in the folder of the package it tests"
     folders = {p.parent.name for p in tests.rglob("test_*.py") if "helpers" not in p.parts}
     assert folders == {"mpt_edge", "train", "calibrate", "targets", "cli"}, folders
+
+
+def test_every_backend_that_calibrates_has_one_quantizer_and_every_bundle_backend_one_file_layout():
+    """One table per kind of backend: the device's (mpt_edge.backends), calibrate's, the bundle builder's."""
+    from calibrate.backends import QUANTIZERS
+    from mpt_edge.backends import CALIBRATION_BACKENDS, Backend
+    from targets.build import BUNDLE_FILES
+
+    assert set(QUANTIZERS) == set(CALIBRATION_BACKENDS)
+    assert set(BUNDLE_FILES) == set(Backend) - {Backend.TRITON}  # Triton's repository: targets/triton.py
+    assert [b for b, q in QUANTIZERS.items() if q.accuracy_control] == [Backend.OPENVINO]
+
+
+def test_the_backend_table_is_data_and_every_backend_has_one_opener():
+    """engines -> backends, never back: the device's table holds no code that opens an engine."""
+    import ast
+    from pathlib import Path
+
+    import mpt_edge.backends as backends
+    from mpt_edge.backends import BACKENDS, Backend
+    from mpt_edge.engines import OPENERS
+
+    assert set(OPENERS) == set(BACKENDS) == set(Backend)
+    tree = ast.parse(Path(backends.__file__).read_text())
+    imported = {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
+    assert not any(m and m.startswith("mpt_edge.engines") for m in imported), imported
