@@ -172,6 +172,8 @@ class BehaviourTracker:
         return self._blink is not None
 
     def _finish(self, kind: str, span: _Open) -> None:
+        if kind == "talking" and span.last - span.onset + 1 < self.config.talking_min_frames:
+            return  # a moment of mouth motion (an expression, a blink's pull on the crop): no spell to report
         if kind == "blink":
             if span.last - span.onset + 1 > self.config.blink_max_frames:
                 return  # the eyes' cells moved too long for a blink: a head move, a squint, not reported

@@ -226,3 +226,15 @@ def test_while_the_face_talks_an_me_must_peak_higher():
     off = ApexSpotter(SpotterConfig(mask_eyes=True, talking_peak_ratio=None))
     off.behaviour.learned = True
     assert off._peak_bar(100) == 1.8
+
+
+def test_a_talking_spell_shorter_than_a_second_is_not_reported():
+    from mpt_edge.spotting.behaviour import BehaviourTracker
+    from mpt_edge.spotting.spotter import SpotterConfig
+
+    tracker = BehaviourTracker(SpotterConfig())
+    for t in range(200):  # the recogniser on for 0.6 s (after a blink, say), then for 2 s
+        tracker.update(t, mouth=0.0, eyes=0.0, limit=1.0, talking=10 <= t < 28 or 100 <= t < 160)
+    tracker.close()
+    assert [(s.kind, s.onset, s.offset) for s in tracker.take()] == [("talking", 100, 159)]
+    assert SpotterConfig().for_fps(60.0).talking_min_frames == 60  # a duration: scaled with the frame rate
