@@ -32,6 +32,8 @@ CANDIDATES: dict[str, tuple[dict, dict]] = {
     "shadow spread 4": ({}, {"shadow_min_cells": 4}),  # how spread a motion must be to be taken for a shift
     "shadow spread 6": ({}, {"shadow_min_cells": 6}),
     "no talking bar": ({"talking_peak_ratio": None}, {}),
+    # the longest macro-expression (4 s): the conversations' MaEs last up to 6 s, a smile fading into talking
+    **{f"macro up to {n / 30:g} s": ({"max_macro_frames": n}, {}) for n in (150, 180, 210, 240)},
     # the shortest talking spell reported (the spans only: the expressions' figures do not move)
     **{f"talking spells >= {n} frames": ({"talking_min_frames": n}, {}) for n in (15, 24, 30, 45)},
     # on top of it: what is left is mostly weak events while talking (peaks at 1.8-2.5x the threshold)
