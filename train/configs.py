@@ -34,6 +34,10 @@ class MPTConfig:
     # A linear read-out of the standardised motion prompts added to the head's logits: the direct path
     # from the prompts to the output (see train/model.py and docs "What the model learns").
     prompt_readout: bool = True
+    # What the head reads: the final [CLS] alone (False), or the [CLS] plus the mean of the final motion-prompt
+    # tokens (True) — the prompts after the blocks and their group adapters, which may read them non-linearly
+    # (issue "A recognizer...": a head over the prompt tokens). Measured in docs/evidence.md; off by default.
+    head_prompt_tokens: bool = False
     family: str = "vit"
     layer_scale: bool = False  # DINOv2: per-channel scales on both residual branches (timm ``ls1/ls2.gamma``)
     norm_eps: float = 1e-6
@@ -81,6 +85,10 @@ REGISTRY: dict[str, MPTConfig] = {
     "mpt-tiny": MPTConfig(
         "mpt-tiny", embed_dim=192, depth=12, num_heads=3, adapter_dim=16
     ),  # ViT-Ti/16: CPU, tests, demo
+    # mpt-tiny whose head also reads the final motion-prompt tokens (an experiment of the recognizer issue)
+    "mpt-tiny-prompt-head": MPTConfig(
+        "mpt-tiny-prompt-head", embed_dim=192, depth=12, num_heads=3, adapter_dim=16, head_prompt_tokens=True
+    ),
     "mpt-small": MPTConfig("mpt-small", embed_dim=384, depth=12, num_heads=6, adapter_dim=32),  # ViT-S/16
     "mpt-base": MPTConfig("mpt-base", embed_dim=768, depth=12, num_heads=12, adapter_dim=64),  # ViT-B/16, the paper's
     # DINOv2 (timm vit_{small,base}_patch14_dinov2.lvd142m, Hugging Face facebook/dinov2-{small,base}) at 224 px: 16x16

@@ -302,13 +302,13 @@ class FoldTrainer:
 
     @torch.no_grad()
     def _cls_features(self, images: np.ndarray, motion: np.ndarray, batch_size: int = 32) -> np.ndarray:
-        """The final [CLS] token (what the head reads) of the model as it stands, in eval mode."""
+        """What the head reads (the final [CLS], see ``MPT.pooled``) of the model as it stands, in eval mode."""
         self.model.eval()
         out = []
         for i in range(0, len(images), batch_size):
             x = torch.from_numpy(images[i : i + batch_size]).to(self.device)
             m = torch.from_numpy(motion[i : i + batch_size]).to(self.device) if self.use_motion else None
-            out.append(self.model.forward_features(x, m)[:, 0].double().cpu().numpy())
+            out.append(self.model.pooled(self.model.forward_features(x, m)).double().cpu().numpy())
         self.model.train()
         return np.concatenate(out)
 

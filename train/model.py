@@ -275,8 +275,16 @@ class MPT(nn.Module):
             x = block(x)
         return self.norm(x)
 
+    def pooled(self, features: torch.Tensor) -> torch.Tensor:
+        """What the head reads of the final tokens: [CLS], plus the motion-prompt tokens' mean where the config
+        says so (``MPTConfig.head_prompt_tokens``)."""
+        pooled = features[:, 0]
+        if self.cfg.head_prompt_tokens and self.motion_embed is not None:
+            pooled = pooled + features[:, -self.motion_config.num_tokens :].mean(dim=1)
+        return pooled
+
     def forward_head(self, features: torch.Tensor) -> torch.Tensor:
-        return self.head(features[:, 0])
+        return self.head(self.pooled(features))
 
     def forward(self, apex: torch.Tensor, motion: torch.Tensor | None = None) -> torch.Tensor:
         """Logits: the ViT's [CLS] head, plus (``prompt_readout``) a linear read-out of the

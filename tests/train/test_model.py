@@ -177,3 +177,13 @@ def test_prompts_are_standardised_with_stored_statistics_and_read_out_linearly()
     moved[:, 0, FEATURES - 1] = 1.0
     difference = model(apex, moved) - model(apex, motion)
     assert difference[:, 1].abs().min() > 0 and difference[:, [0, 2]].abs().max() == 0
+
+
+def test_a_head_over_the_prompt_tokens_reads_cls_plus_their_mean_and_only_when_asked():
+    apex, motion = batch()
+    plain, over_prompts = small_model(), small_model(head_prompt_tokens=True)
+    features = plain.forward_features(apex, motion)
+    assert torch.equal(plain.pooled(features), features[:, 0])
+    expected = features[:, 0] + features[:, -49:].mean(dim=1)  # 1 + 196 patch tokens, then the 49 prompts
+    assert torch.allclose(over_prompts.pooled(features), expected)
+    assert get_config("mpt-tiny-prompt-head").head_prompt_tokens and not get_config("mpt-tiny").head_prompt_tokens
