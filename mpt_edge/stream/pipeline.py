@@ -301,13 +301,42 @@ class Pipeline:
         )
         if moved <= self.config.head_motion_px and not shadow:
             return False
-        size = spotter.size
-        onset_small = face_signal(onset, size)
-        check = CropTracker(self.config.tracker)
+        onset_small, apex_small = face_signal(onset, spotter.size), face_signal(apex, spotter.size)
         if shadow:
+            return self._is_blink_shadow(spot, onset_small, apex_small, apex)
+        left = motion_energy(self._aligned_on_onset(onset_small, apex_small, apex), onset_small, spotter)
+        weak = spot.peak_energy < self.config.weak_peak_ratio * spot.threshold
+        return left < self.config.head_motion_ratio * spot.peak_energy or (weak and moved > self.config.large_move_px)
+
+    def _is_blink_shadow(self, spot: Spot, onset_small: np.ndarray, apex_small: np.ndarray, apex: np.ndarray) -> bool:
+        """An ME at a blink (``PipelineConfig.blink_shadow_check``): does a shift of the whole face, measured
+        without the eyes, explain its motion away from the lids (the blink itself is no evidence either way)?"""
+        spotter = self.config.spotter
+        regions = face_regions(spotter.cells, spotter.margin_cells)
+        away = regions["inner"] & ~regions["eyes"] & ~regions["eye_ring"]
+        moving = cell_energies(apex_small, onset_small, spotter)[away]
+        before = float(moving.max())
+        # a shift of the whole face moves every textured region, an expression one or two: only motion spread
+        # over shadow_min_cells cells is taken for a shift; and an event that lives at the lids and brows is
+        # the blink rule's to judge (ApexSpotter._judge)
+        spread = int((moving > 0.5 * before).sum())
+        if spread < self.config.shadow_min_cells or before < 0.5 * spot.peak_energy:
+            return False
+        aligned = self._aligned_on_onset(onset_small, apex_small, apex, rigid=True)
+        left = float(cell_energies(aligned, onset_small, spotter)[away].max())
+        return left < self.config.head_motion_ratio * before
+
+    def _aligned_on_onset(
+        self, onset_small: np.ndarray, apex_small: np.ndarray, apex: np.ndarray, rigid: bool = False
+    ) -> np.ndarray:
+        """The apex crop moved back by the translation ECC finds from the onset to it (``rigid``: measured
+        without the eyes), as a small face."""
+        spotter = self.config.spotter
+        check = CropTracker(self.config.tracker)
+        if rigid:
             check.set_rigid(rigid_pixels(spotter))
         check.anchor(onset_small)
-        residual = check.measure(face_signal(apex, size), rigid=shadow)
+        residual = check.measure(apex_small, rigid=rigid)
         aligned = cv2.warpAffine(
             apex,
             np.array([[1.0, 0.0, -residual.dx * self.to_crop], [0.0, 1.0, -residual.dy * self.to_crop]]),
@@ -315,24 +344,7 @@ class Pipeline:
             flags=cv2.INTER_LINEAR,
             borderMode=cv2.BORDER_REPLICATE,
         )
-        if shadow:  # away from the lids (the blink itself is no evidence either way), before and after
-            regions = face_regions(spotter.cells, spotter.margin_cells)
-            away = regions["inner"] & ~regions["eyes"] & ~regions["eye_ring"]
-            moving = cell_energies(face_signal(apex, size), onset_small, spotter)[away]
-            before = float(moving.max())
-            left = float(cell_energies(face_signal(aligned, size), onset_small, spotter)[away].max())
-            # a shift of the whole face moves every textured region, an expression one or two: only motion
-            # spread over shadow_min_cells cells is taken for a shift; and an event that lives at the lids
-            # and brows is the blink rule's to judge (ApexSpotter._judge)
-            spread = int((moving > 0.5 * before).sum())
-            return (
-                spread >= self.config.shadow_min_cells
-                and before >= 0.5 * spot.peak_energy
-                and left < self.config.head_motion_ratio * before
-            )
-        left = motion_energy(face_signal(aligned, size), onset_small, spotter)
-        weak = spot.peak_energy < self.config.weak_peak_ratio * spot.threshold
-        return left < self.config.head_motion_ratio * spot.peak_energy or (weak and moved > self.config.large_move_px)
+        return face_signal(aligned, spotter.size)
 
     def process(self, frame: Frame) -> Event | None:
         """Feed one frame; returns the event when a micro- or macro-expression, a blink or a talking
