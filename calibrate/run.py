@@ -115,9 +115,8 @@ def calibrate_model(
         report["backbone"] = backbone_fidelity(
             model, target, eval_feeds, grid * grid, optimize=not backend.spec.checked_as_written
         )
-    if (
-        quantizer.simulated_sensitivity
-    ):  # per-layer view through an ONNX Runtime Q/DQ simulation of the same calibration
+    # the per-layer view of a model that is no ONNX graph: an ONNX Runtime Q/DQ simulation of the same calibration
+    if quantizer.simulated_sensitivity:
         with tempfile.TemporaryDirectory(dir=out_dir) as tmp:
             simulated = quantize_qdq(model, Path(tmp) / "sim.onnx", calibration_feeds, tensorrt=False)
             report["most_sensitive_tensors"] = qdq_sensitivity(model, simulated, calibration_feeds[:SENSITIVITY_CLIPS])

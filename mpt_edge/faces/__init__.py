@@ -124,18 +124,22 @@ def open_detector(name: str, engine: str = "auto", min_face: int = 24) -> Detect
     return spec.open(engine, min_face)
 
 
+def _model_files(name: str) -> tuple[str, ...]:
+    spec = DETECTOR_SPECS.get(name)
+    return spec.model_files if spec is not None else ()
+
+
 def models_installed(name: str) -> bool:
     from mpt_edge.faces.models import installed
 
-    return all(installed(DETECTOR_SPECS[name].model_files if name in DETECTOR_SPECS else ()).values())
+    return all(installed(_model_files(name)).values())
 
 
 def _check_not_altered(name: str) -> None:
     """An installed model file that no longer matches its pin is an error, not a missing model."""
     from mpt_edge.faces.models import ALTERED, INSTALL_COMMAND, file_states, model_dir
 
-    files = DETECTOR_SPECS[name].model_files if name in DETECTOR_SPECS else ()
-    altered = [f for f, state in file_states(files).items() if state == ALTERED]
+    altered = [f for f, state in file_states(_model_files(name)).items() if state == ALTERED]
     if altered:
         raise InputError(
             f"face model {model_dir() / altered[0]} is altered or corrupt (sha256 differs from its pin): "
