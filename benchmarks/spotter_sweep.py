@@ -18,41 +18,28 @@ import resource
 import time
 from pathlib import Path
 
-# name -> (SpotterConfig changes, PipelineConfig changes); each a guess at where the false MEs come from
+# name -> (SpotterConfig changes, PipelineConfig changes) against today's default; each a guess at where the
+# false MEs come from, or one of the default's parts taken back
+OLD_DEFAULT = ({"talking_peak_ratio": None, "talking_min_frames": 0}, {"blink_shadow_check": False})
 CANDIDATES: dict[str, tuple[dict, dict]] = {
     "default": ({}, {}),
-    "k 5.5": ({"threshold_k": 5.5}, {}),  # the noise threshold: fewer, stronger events
-    "k 6.5": ({"threshold_k": 6.5}, {}),
-    "peak 2.4": ({"min_peak_ratio": 2.4}, {}),  # an event's peak over the threshold
-    "min 3 frames": ({"min_frames": 3}, {}),  # a one-frame jump (a decoder, a tracker's step) is no ME
-    "talk hold 1 s": ({"talk_hold_frames": 30}, {}),  # the mouth stays out longer after a syllable
-    "rigid at blinks": ({}, {"rigid_tracking": True}),
-    "blink shadow check": ({}, {"blink_shadow_check": True}),  # an ME at a blink re-aligned without the eyes
+    "0.3 default": OLD_DEFAULT,  # no blink-shadow check, one peak bar, every talking spell reported
+    "0.3 default + shadow check": (OLD_DEFAULT[0], {}),
+    # the blink-shadow check: an ME at a blink re-aligned without the eyes
     "no blink shadow check": ({}, {"blink_shadow_check": False}),
-    "shadow spread 4": ({}, {"shadow_min_cells": 4}),  # how spread a motion must be to be taken for a shift
-    "shadow spread 6": ({}, {"shadow_min_cells": 6}),
+    **{f"shadow spread {n}": ({}, {"shadow_min_cells": n}) for n in (0, 4, 6)},  # 0: no spread rule
+    # talking's bar: what is left is mostly weak events while talking (peaks at 1.8-2.5x the threshold)
     "no talking bar": ({"talking_peak_ratio": None}, {}),
+    **{f"talking peak {r:g}": ({"talking_peak_ratio": r}, {}) for r in (2.2, 2.5, 3.2)},
+    **{f"one bar {r:g}": ({"talking_peak_ratio": None, "min_peak_ratio": r}, {}) for r in (2.2, 2.5, 2.8)},
+    # the shortest talking spell reported (the spans only: the expressions' figures do not move)
+    **{f"talking spells >= {n} frames": ({"talking_min_frames": n}, {}) for n in (0, 15, 24, 45)},
     # the longest macro-expression (4 s): the conversations' MaEs last up to 6 s, a smile fading into talking
     **{f"macro up to {n / 30:g} s": ({"max_macro_frames": n}, {}) for n in (150, 180, 210, 240)},
-    # the shortest talking spell reported (the spans only: the expressions' figures do not move)
-    **{f"talking spells >= {n} frames": ({"talking_min_frames": n}, {}) for n in (15, 24, 30, 45)},
-    # on top of it: what is left is mostly weak events while talking (peaks at 1.8-2.5x the threshold)
-    **{
-        f"shadow + {name}": (spotter, {"blink_shadow_check": True})
-        for name, spotter in (
-            ("peak 2.2", {"min_peak_ratio": 2.2}),
-            ("peak 2.5", {"min_peak_ratio": 2.5}),
-            ("peak 2.8", {"min_peak_ratio": 2.8}),
-            ("k 5.5", {"threshold_k": 5.5}),
-            ("min 3 frames", {"min_frames": 3}),
-            ("size 128", {"size": 128}),
-            ("talking peak 2.2", {"talking_peak_ratio": 2.2}),  # the higher bar only while the face talks
-            ("talking peak 2.5", {"talking_peak_ratio": 2.5}),
-            ("talking peak 2.8", {"talking_peak_ratio": 2.8}),
-            ("talking peak 3.2", {"talking_peak_ratio": 3.2}),
-        )
-    },
+    "k 5.5": ({"threshold_k": 5.5}, {}),  # the noise threshold: fewer, stronger events
+    "min 3 frames": ({"min_frames": 3}, {}),  # a one-frame jump (a decoder, a tracker's step) is no ME
     "size 128": ({"size": 128}, {}),  # a finer face: 1-3 px action units are 1.3x larger
+    "rigid at blinks": ({}, {"rigid_tracking": True}),  # the tracker without the eyes while a blink is open
 }
 
 

@@ -74,9 +74,9 @@ class SpotterConfig:
     # ... and while the face talks (landmark layout, the reported talking spells) an ME's peak must reach
     # this: a talking face's cheeks and chin move by fractions of a pixel at every syllable, and the events
     # they leave peak at 1.8-2.5x. Chosen on the tuning people's conversations (benchmarks/spotter_sweep.py,
-    # with the pipeline's blink-shadow check): 2.2 / 2.5 / 2.8 / 3.2 gave MEGC overall F1 0.387 / 0.437 /
-    # 0.442 / 0.429 and 2.7 / 1.5 / 1.2 / 1.0 false MEs a minute (none: 0.380, 3.7; the same bar whether
-    # talking or not, 2.5: 0.419, 1.7). None: no other bar.
+    # with the pipeline's blink-shadow check): 2.2 / 2.5 / 2.8 / 3.2 gave MEGC overall F1 0.360 / 0.418 /
+    # 0.422 / 0.409 and 3.8 / 2.2 / 1.8 / 1.7 false MEs a minute (none: 0.355, 4.8; one bar for every ME
+    # instead, 2.2 / 2.5 / 2.8: 0.354 / 0.400 / 0.381). None: no other bar.
     talking_peak_ratio: float | None = 2.8
     # Blinks are the most frequent fast facial motion and no expression: on crops aligned by landmarks the
     # cells over the eyes of the canonical layout (mpt_edge.faces.align) are left out — the pipeline turns this

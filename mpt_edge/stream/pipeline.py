@@ -88,13 +88,14 @@ class PipelineConfig:
     # the eyes and the cells around them left out of both the alignment and what is left after it, and
     # whether or not the tracker moved: a blink's lids pull the tracker by a fraction of a pixel, the crop
     # follows, and the lips' sharp edges show that shift as an "ME" (on the tuning people 21 of 34 false
-    # MEs peaked within a frame of a blink, mostly in the mouth). Measured there (benchmarks/spotter_sweep.py):
-    # MEGC overall F1 0.333 -> 0.380, false MEs 7.7 -> 3.7 a minute, 2 of 11 true MEs beside blinks lost.
+    # MEs peaked within a frame of a blink, mostly in the mouth). Measured there (benchmarks/spotter_sweep.py),
+    # MEGC overall F1 / false MEs a minute: the default 0.422 / 1.8, without this check 0.374 / 4.5.
     blink_shadow_check: bool = True
     # ... where the apex's motion away from the eyes is spread over at least this many cells (over half its
     # largest): on the tuning people the shadows spread over 4-12 cells, the drawn test face's expressions
     # (whose only texture besides the eyes is the mouth and brows, so a rigid fit takes their motion for a
-    # shift) over 2-4, real MEs beside blinks over 2-8.
+    # shift) over 2-4, real MEs beside blinks over 2-8. Tuning people, 0 (no rule) / 4 / 5 / 6: overall F1
+    # 0.442 / 0.442 / 0.422 / 0.425; 5 is the least that keeps the drawn face's events.
     shadow_min_cells: int = 5
 
 
