@@ -21,6 +21,7 @@ from pathlib import Path
 # name -> (SpotterConfig changes, PipelineConfig changes) against today's default; each a guess at where the
 # false MEs come from, or one of the default's parts taken back
 OLD_DEFAULT = ({"talking_peak_ratio": None, "talking_min_frames": 0}, {"blink_shadow_check": False})
+EQUALISED = {"equalise_cells": True}
 CANDIDATES: dict[str, tuple[dict, dict]] = {
     "default": ({}, {}),
     "0.3 default": OLD_DEFAULT,  # no blink-shadow check, one peak bar, every talking spell reported
@@ -40,6 +41,12 @@ CANDIDATES: dict[str, tuple[dict, dict]] = {
     "min 3 frames": ({"min_frames": 3}, {}),  # a one-frame jump (a decoder, a tracker's step) is no ME
     "size 128": ({"size": 128}, {}),  # a finer face: 1-3 px action units are 1.3x larger
     "rigid at blinks": ({}, {"rigid_tracking": True}),  # the tracker without the eyes while a blink is open
+    # each cell against its own noise floor, set by the person's face (SpotterConfig.equalise_cells, opt-in): without
+    # it the threshold the lips' texture sets holds a smooth cheek's motion too
+    "equalised cells": (EQUALISED, {}),
+    **{f"equalised cells, floors over {n / 30:g} s": ({**EQUALISED, "cell_floor_frames": n}, {}) for n in (60, 300)},
+    **{f"equalised cells, gains up to {g:g}": ({**EQUALISED, "cell_gain_max": g}, {}) for g in (2.0, 100.0)},
+    **{f"equalised cells, gains to the power {e:g}": ({**EQUALISED, "cell_gain_power": e}, {}) for e in (0.5, 0.7)},
 }
 
 

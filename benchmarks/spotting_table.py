@@ -68,6 +68,8 @@ SPOTTERS: dict[str, tuple[dict, dict]] = {
     # the default of the last release notes: the learned talking spans, no blink-shadow check, one peak bar
     "0.3 default (no blink shadow)": ({"talking_peak_ratio": None}, {"blink_shadow_check": False}),
     "mpt-edge (default)": ({}, {}),
+    # opt-in: each cell held to its own noise floor, set by the person's face (SpotterConfig.equalise_cells)
+    "default + equalised cells": ({"equalise_cells": True}, {}),
     # opt-in: the tracker measures the head without the eyes while a blink is open (PipelineConfig.rigid_tracking)
     "default + rigid tracking at blinks": ({}, {"rigid_tracking": True}),
 }

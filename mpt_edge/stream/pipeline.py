@@ -305,7 +305,9 @@ class Pipeline:
         onset_small, apex_small = face_signal(onset, spotter.size), face_signal(apex, spotter.size)
         if shadow:
             return self._is_blink_shadow(spot, onset_small, apex_small, apex)
-        left = motion_energy(self._aligned_on_onset(onset_small, apex_small, apex), onset_small, spotter)
+        left = motion_energy(
+            self._aligned_on_onset(onset_small, apex_small, apex), onset_small, spotter, self.spotter.cell_gain
+        )
         weak = spot.peak_energy < self.config.weak_peak_ratio * spot.threshold
         return left < self.config.head_motion_ratio * spot.peak_energy or (weak and moved > self.config.large_move_px)
 
@@ -315,13 +317,16 @@ class Pipeline:
         spotter = self.config.spotter
         regions = face_regions(spotter.cells, spotter.margin_cells)
         away = regions["inner"] & ~regions["eyes"] & ~regions["eye_ring"]
-        moving = cell_energies(apex_small, onset_small, spotter)[away]
-        before = float(moving.max())
+        moving = cell_energies(apex_small, onset_small, spotter)
+        before = float(moving[away].max())
         # a shift of the whole face moves every textured region, an expression one or two: only motion spread
-        # over shadow_min_cells cells is taken for a shift; and an event that lives at the lids and brows is
-        # the blink rule's to judge (ApexSpotter._judge)
-        spread = int((moving > 0.5 * before).sum())
-        if spread < self.config.shadow_min_cells or before < 0.5 * spot.peak_energy:
+        # over shadow_min_cells cells is taken for a shift (measured on the cells as they are: a shift is physics,
+        # not a cell's noise); and an event that lives at the lids and brows is the blink rule's to judge
+        # (ApexSpotter._judge) — compared with the event's peak on the spotter's own (equalised) scale
+        spread = int((moving[away] > 0.5 * before).sum())
+        gain = self.spotter.cell_gain
+        weighed = float((moving * gain)[away].max()) if gain is not None else before
+        if spread < self.config.shadow_min_cells or weighed < 0.5 * spot.peak_energy:
             return False
         aligned = self._aligned_on_onset(onset_small, apex_small, apex, rigid=True)
         left = float(cell_energies(aligned, onset_small, spotter)[away].max())

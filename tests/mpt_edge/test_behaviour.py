@@ -25,10 +25,13 @@ def _spans(config_changes: dict) -> tuple[list[Span], list]:
     return spans + spotter.close(), spots
 
 
-def test_blinks_and_talking_come_out_as_spans_where_they_happened():
+@pytest.mark.parametrize("equalise", [False, True])
+def test_blinks_and_talking_come_out_as_spans_where_they_happened(equalise):
     """The drawn talking face: the mouth moves 4 times a second over frames 60-200, the lids at 237-243 and
-    297-303. The rule recognises one spell over the talking and each blink exactly, and no expression."""
-    spans, spots = _spans({"learned_talking": False})
+    297-303. The rule recognises one spell over the talking and each blink exactly, and no expression — also
+    with each cell held to its own floor (``equalise_cells``), whose floors must not learn the talking: a mouth
+    floor risen with the syllables ended the spell at frame 161."""
+    spans, spots = _spans({"learned_talking": False, "equalise_cells": equalise})
     blinks = [(s.onset, s.offset) for s in spans if s.kind == "blink"]
     talking = [s for s in spans if s.kind == "talking"]
     assert blinks == [(237, 243), (297, 303)], spans

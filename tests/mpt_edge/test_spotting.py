@@ -322,6 +322,49 @@ def test_the_region_spotter_recognises_talking_and_blinks():
     assert len(found["regions"]) <= 2 < len(found["rules"]), (found["regions"], found["rules"])
 
 
+def _face_with_a_restless_cell(frames: int, event: tuple[int, int], seed: int = 0) -> list[np.ndarray]:
+    """The spotter's 96 px signal in the landmark layout: one cell of texture that flickers all the time (a lip's
+    edge, a brow: sensor noise and a tracker's jitter show most there), and a small motion in another cell,
+    away from the eyes and the mouth, during ``event``."""
+    from mpt_edge.spotting.spotter import SpotterConfig, face_regions
+
+    rng = np.random.default_rng(seed)
+    base = cv2.GaussianBlur(rng.random((96, 96)).astype(np.float32), (0, 0), 2.0)
+    config = SpotterConfig()
+    regions = face_regions(config.cells, config.margin_cells)
+    quiet = regions["inner"] & ~regions["eyes"] & ~regions["eye_ring"] & ~regions["mouth_ring"]
+    (ry, rx), (my, mx) = np.argwhere(quiet)[[0, -1]]
+    c = 96 // config.cells
+    restless = np.s_[ry * c : (ry + 1) * c, rx * c : (rx + 1) * c]
+    moving = np.s_[my * c : (my + 1) * c, mx * c : (mx + 1) * c]
+    out = []
+    for t in range(frames):
+        image = base.copy()
+        image[restless] += rng.normal(0, 0.02, (c, c)).astype(np.float32)
+        if event[0] <= t < event[1]:
+            image[moving] = 0.6 * np.roll(base[moving], 1, axis=1) + 0.4 * base[moving]
+        out.append(image + rng.normal(0, 0.002, image.shape).astype(np.float32))
+    return out
+
+
+def test_each_cell_is_held_to_its_own_noise_floor():
+    """A cell whose texture flickers (10x the sensor noise) set the one threshold every cell was held to: a
+    motion in a quiet cell at half of it went unseen. Equalised (each cell over its own floor, the person's face
+    setting it), the motion is an ME; the flicker alone stays none."""
+    from mpt_edge.spotting.spotter import ApexSpotter, SpotterConfig
+
+    stream = _face_with_a_restless_cell(300, (200, 206))
+    found = {}
+    for equalise in (False, True):
+        config = SpotterConfig(mask_eyes=True, regions=True, learned_talking=False, equalise_cells=equalise)
+        spotter = ApexSpotter(config)
+        found[equalise] = [s for t, image in enumerate(stream) if (s := spotter.update_signal(t, image)) is not None]
+        gain = spotter.cell_gain
+    assert not found[False], found
+    assert [(s.kind, s.onset, s.offset) for s in found[True]] == [("ME", 199, 206)], found
+    assert gain is not None and gain.max() <= 1.0 and gain.min() < 0.3  # the flickering cell damped, none raised
+
+
 def test_frame_counts_scale_with_the_frame_rate():
     from mpt_edge.spotting.spotter import SpotterConfig
 
