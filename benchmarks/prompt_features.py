@@ -11,7 +11,11 @@ the reports' own classifier); UF1 over the pooled predictions. Rows:
 * ``farneback-8x8``: today's flow baseline in every report;
 * ``prompts-*``: the prompts a model receives (``model_inputs``'s variant at α);
 * ``strain-*``: :func:`mpt_edge.motion.prompt_variants.strain_channels` (flow − global motion, magnitude,
-  strain) by flow method, pooled by Gaussian windows (grid × σ) or by cells.
+  strain) by flow method, pooled by Gaussian windows (grid × σ) or by cells;
+* ``au-stacked-*``: the same features read through the action units (issue 39: "region and AU structure
+  might"): one logistic regression per AU on the features, trained on the clips' true AUs, and the reports'
+  classifier on their out-of-fold probabilities — the classes are a logic of AUs (AU4 alone is "others", with
+  AU7 "disgust"), which a linear reading of the motion cannot express.
 
     python benchmarks/prompt_features.py --out runs/prompt-features      # ~10 min on 2 cores
 """
@@ -126,6 +130,41 @@ def grouped_uf1(x: np.ndarray, pairs: PairSet, num_classes: int) -> dict[str, fl
     return {"uf1": round(scores.uf1, 4), "uar": round(scores.uar, 4)}
 
 
+def au_probabilities(x_train: np.ndarray, aus_train: np.ndarray, x_test: np.ndarray, c: float = 0.1) -> np.ndarray:
+    """P(AU) of each test clip: one standardised logistic regression per AU (an AU that never or always
+    occurs keeps its training rate)."""
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    out = np.empty((len(x_test), aus_train.shape[1]))
+    for j in range(aus_train.shape[1]):
+        if aus_train[:, j].min() == aus_train[:, j].max():
+            out[:, j] = aus_train[0, j]
+            continue
+        model = make_pipeline(StandardScaler(), LogisticRegression(C=c, max_iter=3000))
+        out[:, j] = model.fit(x_train, aus_train[:, j]).predict_proba(x_test)[:, 1]
+    return out
+
+
+def au_stacked_uf1(x: np.ndarray, aus: np.ndarray, pairs: PairSet, num_classes: int) -> dict[str, float]:
+    """:func:`grouped_uf1` with the classes read from AU probabilities: in each fold the AU models' out-of-fold
+    probabilities on the fold's training people (3 inner folds by person) train the classifier, the AU models
+    fitted on all of them give the test clips' probabilities. No held-out person is read."""
+    from sklearn.model_selection import GroupKFold
+
+    groups = np.asarray(pairs.subjects)
+    predictions = np.zeros(len(pairs), np.int64)
+    for train_idx, test_idx in GroupKFold(FOLDS).split(x, pairs.labels, groups):
+        inner = np.zeros((len(train_idx), aus.shape[1]))
+        for a, b in GroupKFold(3).split(train_idx, groups=groups[train_idx]):
+            inner[b] = au_probabilities(x[train_idx[a]], aus[train_idx[a]], x[train_idx[b]])
+        model, _ = fit_classifier(inner, pairs.labels[train_idx], groups[train_idx].tolist())
+        predictions[test_idx] = model.predict(au_probabilities(x[train_idx], aus[train_idx], x[test_idx]))
+    scores = summarize(pairs.labels, predictions, num_classes)
+    return {"uf1": round(scores.uf1, 4), "uar": round(scores.uar, 4)}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/prompt-features"))
@@ -148,6 +187,9 @@ def main() -> None:
     chosen = set(filter(None, args.only.split(",")))
     rows: dict[str, Features | None] = {"oracle-aus": None} if args.preset == "realface" else {}
     rows.update(candidates())
+    if args.preset == "realface":  # the AUs come from the generator's record
+        for stacked in ("prompts-strain-a2-g7", "strain-farneback-a0-g16-cells", "strain-farneback-a2-g16-cells"):
+            rows[f"au-stacked-{stacked}"] = rows[stacked]
     for name, features in rows.items():
         if name in results or (chosen and name not in chosen):
             continue
@@ -157,7 +199,10 @@ def main() -> None:
         else:
             x = np.stack([features(pairs.onsets[i], pairs.apexes[i]) for i in range(len(pairs))])
         feature_seconds = time.perf_counter() - start
-        row = grouped_uf1(x, pairs, num_classes)
+        if name.startswith("au-stacked-"):
+            row = au_stacked_uf1(x, oracle(pairs, default_cache() / spec.folder_name), pairs, num_classes)
+        else:
+            row = grouped_uf1(x, pairs, num_classes)
         used = resource.getrusage(resource.RUSAGE_SELF)
         row |= {
             "features": int(x.shape[1]),
