@@ -20,7 +20,10 @@ from pathlib import Path
 
 # name -> (SpotterConfig changes, PipelineConfig changes) against today's default; each a guess at where the
 # false MEs come from, or one of the default's parts taken back
-OLD_DEFAULT = ({"talking_peak_ratio": None, "talking_min_frames": 0}, {"blink_shadow_check": False})
+OLD_DEFAULT = (
+    {"talking_peak_ratio": None, "talking_min_frames": 0, "me_max_interval_frames": None},
+    {"blink_shadow_check": False},
+)
 EQUALISED = {"equalise_cells": True}
 CANDIDATES: dict[str, tuple[dict, dict]] = {
     "default": ({}, {}),
@@ -41,6 +44,11 @@ CANDIDATES: dict[str, tuple[dict, dict]] = {
     "min 3 frames": ({"min_frames": 3}, {}),  # a one-frame jump (a decoder, a tracker's step) is no ME
     "size 128": ({"size": 128}, {}),  # a finer face: 1-3 px action units are 1.3x larger
     "rigid at blinks": ({}, {"rigid_tracking": True}),  # the tracker without the eyes while a blink is open
+    # an ME's interval (onset .. offset, the quiet frame either side of its run) longer than 16 frames is typed MaE
+    "no ME interval limit": ({"me_max_interval_frames": None}, {}),
+    **{f"ME intervals up to {n} frames": ({"me_max_interval_frames": n}, {}) for n in (15, 17)},
+    # an ME peaking within 4 frames of a blink's onset must rise this far (the lids pull the tracker: the lips show it)
+    **{f"blink bar {r:g}": ({"blink_peak_ratio": r}, {}) for r in (2.2, 2.8, 4.0)},
     # each cell against its own noise floor, set by the person's face (SpotterConfig.equalise_cells, opt-in): without
     # it the threshold the lips' texture sets holds a smooth cheek's motion too
     "equalised cells": (EQUALISED, {}),

@@ -56,17 +56,23 @@ def drawn_set(root: Path, videos: int = 4, seconds: float = 60.0) -> Path:
 
 
 # name -> (SpotterConfig changes, PipelineConfig changes)
+BEFORE_04 = {"me_max_interval_frames": None}  # rows before 0.4: an event of any length up to the ME limit is an ME
 SPOTTERS: dict[str, tuple[dict, dict]] = {
     # the rules as they were before the conversation work: no high-pass, no face regions, whole-face tracking
-    "0.2.0 rules": ({"highpass_sigma": 0.0, "regions": False}, {"rigid_tracking": False, "blink_shadow_check": False}),
-    "high-pass, no regions": ({"regions": False}, {"rigid_tracking": False, "blink_shadow_check": False}),
+    "0.2.0 rules": (
+        {**BEFORE_04, "highpass_sigma": 0.0, "regions": False},
+        {"rigid_tracking": False, "blink_shadow_check": False},
+    ),
+    "high-pass, no regions": ({**BEFORE_04, "regions": False}, {"rigid_tracking": False, "blink_shadow_check": False}),
     # 0.3's first conversation spotter: regions, talking by the syllable rule, the tracker on the whole face
     "regions (0.3 dev)": (
-        {"learned_talking": False, "talking_peak_ratio": None},
+        {**BEFORE_04, "learned_talking": False, "talking_peak_ratio": None},
         {"rigid_tracking": False, "blink_shadow_check": False},
     ),
     # the default of the last release notes: the learned talking spans, no blink-shadow check, one peak bar
-    "0.3 default (no blink shadow)": ({"talking_peak_ratio": None}, {"blink_shadow_check": False}),
+    "0.3 default (no blink shadow)": ({**BEFORE_04, "talking_peak_ratio": None}, {"blink_shadow_check": False}),
+    # the default before the ME interval limit (this release's first held-out look)
+    "0.4 dev (no ME interval limit)": (BEFORE_04, {}),
     "mpt-edge (default)": ({}, {}),
     # opt-in: each cell held to its own noise floor, set by the person's face (SpotterConfig.equalise_cells)
     "default + equalised cells": ({"equalise_cells": True}, {}),

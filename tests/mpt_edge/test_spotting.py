@@ -282,6 +282,24 @@ def test_the_spotter_types_micro_and_macro_expressions():
     assert abs(mae.onset - 199) <= 2 and abs(mae.offset - 290) <= 4 and 200 <= mae.apex <= 290
 
 
+def test_an_event_longer_than_half_a_second_is_a_macro_expression():
+    """A run that rises and falls within the spotter's ME limit but whose interval (the quiet frame either side
+    included) lasts over 0.5 s at 30 fps is typed MaE, as the field defines an ME; 14 frames of motion stay an ME,
+    and without the limit (``me_max_interval_frames=None``) the long one was an ME too."""
+    from mpt_edge.spotting.spotter import ApexSpotter, SpotterConfig
+
+    stream = _face_stream(300, [(100, 114, 3.0), (200, 215, 3.0)])
+    typed = {}
+    for limit in (16, None):
+        spotter = ApexSpotter(SpotterConfig(me_max_interval_frames=limit))
+        typed[limit] = [
+            (s.kind, s.onset, s.offset) for t, im in enumerate(stream) if (s := spotter.update_signal(t, im))
+        ]
+    assert typed[16] == [("ME", 99, 114), ("MaE", 199, 215)], typed
+    assert typed[None] == [("ME", 99, 114), ("ME", 199, 215)], typed
+    assert SpotterConfig() == SpotterConfig(me_max_interval_frames=16)  # the default
+
+
 def _talking_face(frames: int, seed: int = 0) -> tuple[list[np.ndarray], list[int]]:
     """The spotter's 96 px signal of a face in the canonical landmark layout that talks (the mouth's
     texture moving up to 3 px and back 4 times a second, frames 60-200) and blinks (the eye cells'
