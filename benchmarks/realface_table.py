@@ -110,10 +110,11 @@ def cells(seeds: list[int]) -> list[dict]:
                 continue  # the "pretrained" row
             if alpha == 0 and vit_input == "magnified":
                 continue  # α 0: the magnified apex is the apex
+            seen = "apex" if vit_input == "apex" else "magnified apex"
             rows.append(
                 {
                     "key": f"alpha{alpha}-{vit_input}",
-                    "name": f"pretrained, α {alpha}, ViT sees the {vit_input} apex",
+                    "name": f"pretrained, α {alpha}, ViT sees the {seen}",
                     "model": SMALL,
                     "backbone": "pretrained",
                     "args": [*fast, "--no-probe-head", "--alpha", str(alpha), "--vit-input", vit_input],
@@ -193,7 +194,8 @@ def run_cell(cell: dict, seed: int, out: Path, weights: Path | None) -> dict:
 
 def oracle_uf1(metrics: dict) -> float | None:
     """The ceiling: a linear classifier told each clip's true action units (the generator's record), fitted
-    on the run's training people and scored on its held-out people (the same split, classes and C search)."""
+    on the run's training people and scored on its held-out people (the same split, classes and C search;
+    LOSO: each fold's, pooled)."""
     from mpt_edge.io import default_cache
     from train.baselines import fit_predict
     from train.data.synthetic_folder import SyntheticSpec
@@ -210,17 +212,22 @@ def oracle_uf1(metrics: dict) -> float | None:
     x = [[float(a in c["aus"]) for a in codes] for c in clips]
     y = [names.index(c["emotion"]) for c in clips]
     subjects = [f"sub{int(c['subject']):02d}" for c in clips]
-    held_out = {s for fold in metrics["provenance"]["split"].values() for s in fold["test"]}
-    train = [i for i, s in enumerate(subjects) if s not in held_out]
-    test = [i for i, s in enumerate(subjects) if s in held_out]
-    result = fit_predict(
-        np.array([x[i] for i in train]),
-        np.array([y[i] for i in train]),
-        [subjects[i] for i in train],
-        np.array([x[i] for i in test]),
-        len(names),
-    )
-    return summarize([y[i] for i in test], result.y_pred, len(names)).uf1
+    truth: list[int] = []
+    predicted: list[int] = []
+    for fold in metrics["provenance"]["split"].values():  # one fold (holdout) or one a person (LOSO), pooled
+        held_out = set(fold["test"])
+        train = [i for i, s in enumerate(subjects) if s not in held_out]
+        test = [i for i, s in enumerate(subjects) if s in held_out]
+        result = fit_predict(
+            np.array([x[i] for i in train]),
+            np.array([y[i] for i in train]),
+            [subjects[i] for i in train],
+            np.array([x[i] for i in test]),
+            len(names),
+        )
+        truth += [y[i] for i in test]
+        predicted += [int(v) for v in result.y_pred]
+    return summarize(truth, predicted, len(names)).uf1
 
 
 def headroom_closed(uf1: float | None, strongest: float | None, oracle: float | None) -> float | None:
