@@ -220,15 +220,29 @@ def test_while_the_face_talks_an_me_must_peak_higher():
     from mpt_edge.spotting.spotter import ApexSpotter, SpotterConfig
 
     quiet = ApexSpotter(SpotterConfig(mask_eyes=True, talking_peak_ratio=2.5))
-    assert quiet._peak_bar(100) == 1.8
+    assert quiet._peak_bar(100, 104) == 1.8
     quiet.behaviour.learned = True  # the recogniser says the face talks now ...
     assert quiet.talk is not None
     quiet.talk.spells.since = 40  # ... and has since frame 40
-    assert quiet._peak_bar(100) == 2.5
-    assert quiet._peak_bar(45) == 1.8  # the spell not yet confirmed (12 frames) when the event began: maybe its own
+    assert quiet._peak_bar(100, 104) == 2.5
+    assert quiet._peak_bar(45, 49) == 1.8  # the spell not yet confirmed (12 frames) when the event began: maybe its own
     off = ApexSpotter(SpotterConfig(mask_eyes=True, talking_peak_ratio=None))
     off.behaviour.learned = True
-    assert off._peak_bar(100) == 1.8
+    assert off._peak_bar(100, 104) == 1.8
+
+
+def test_a_blinks_bar_holds_only_an_me_peaking_at_the_blink():
+    """``blink_peak_ratio`` (measured, off by default): an ME peaking within 4 frames of a blink's onset must rise
+    higher; one peaking later is held to the usual bar."""
+    from mpt_edge.spotting.spotter import ApexSpotter, SpotterConfig
+
+    spotter = ApexSpotter(SpotterConfig(mask_eyes=True, blink_peak_ratio=2.8))
+    spotter.behaviour.blinks.append(200)
+    assert spotter._peak_bar(195, 203) == 2.8 and spotter._peak_bar(195, 204) == 2.8
+    assert spotter._peak_bar(200, 205) == 1.8
+    default = ApexSpotter(SpotterConfig(mask_eyes=True))
+    default.behaviour.blinks.append(200)
+    assert default._peak_bar(195, 201) == 1.8
 
 
 def test_a_talking_spell_shorter_than_a_second_is_not_reported():
