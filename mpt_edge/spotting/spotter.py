@@ -90,7 +90,7 @@ class SpotterConfig:
     me_max_interval_frames: int | None = 16
     # An ME peaking within blink_peak_frames of a blink's onset must rise this far over the threshold (the lids
     # pull the tracker, the lips show it). Measured on the tuning people, not taken (None): 2.2 / 2.8 / 4.0 gave
-    # overall F1 0.391 / 0.409 / 0.409 against 0.422, no fewer false MEs (it clears two of the demo's four).
+    # overall F1 0.391 / 0.409 / 0.409 against 0.422, no fewer false MEs (it clears two of the demo's three).
     blink_peak_ratio: float | None = None
     blink_peak_frames: int = 4
     max_macro_frames: int = 120  # 4 s at 30 fps: the longest macro-expression; longer runs are not expressions
