@@ -118,39 +118,17 @@ def _f1(said: np.ndarray, truth: np.ndarray) -> float:
 def write_onnx(path: Path, model: TalkingFit, trained_on: str) -> Path:
     """P(talking) = sigmoid(cells @ w + b) as ONNX (input ``cells`` (1, n), output ``talking`` (1, 1)), the
     threshold and what it was trained on in its metadata; written atomically."""
-    import onnx
-    from onnx import TensorProto, helper, numpy_helper
+    from train.logistic_onnx import write_logistic_onnx
 
-    from mpt_edge.io import atomic_write_bytes
-
-    n = len(model.weights)
-    graph = helper.make_graph(
-        [
-            helper.make_node("MatMul", ["cells", "w"], ["logit0"]),
-            helper.make_node("Add", ["logit0", "b"], ["logit"]),
-            helper.make_node("Sigmoid", ["logit"], ["talking"]),
-        ],
-        "talking",
-        [helper.make_tensor_value_info("cells", TensorProto.FLOAT, [1, n])],
-        [helper.make_tensor_value_info("talking", TensorProto.FLOAT, [1, 1])],
-        [
-            numpy_helper.from_array(model.weights.reshape(n, 1).astype(np.float32), "w"),
-            numpy_helper.from_array(np.array([model.bias], np.float32), "b"),
-        ],
-    )
-    proto = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 13)], producer_name="mpt-edge")
-    proto.ir_version = 8  # onnxruntime 1.17+ reads it
-    for key, value in {
+    metadata = {
         "threshold": f"{model.threshold:.2f}",
         "C": str(model.c),
         "auc_leave_one_person_out": f"{model.auc_left_out:.4f}",
         "frame_f1_leave_one_person_out": f"{model.f1_left_out:.4f}",
         "people": str(model.people),
         "trained_on": trained_on,
-    }.items():
-        proto.metadata_props.add(key=key, value=value)
-    onnx.checker.check_model(proto)
-    return atomic_write_bytes(path, proto.SerializeToString())
+    }
+    return write_logistic_onnx(path, model.weights, model.bias, ("cells", "talking"), metadata)
 
 
 def main() -> None:
