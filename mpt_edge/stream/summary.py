@@ -50,6 +50,7 @@ class StreamSummary:
     lost_face: int = 0
     detections: int = 0
     head_movements_suppressed: int = 0
+    me_candidates_dropped: int = 0  # judged no micro-expression by the learned ME scorer: not reported
     # the face's own doings, where the spotter watches its regions (landmark-aligned crops)
     blinks: int = 0
     blinks_per_minute: float | None = None
@@ -86,6 +87,7 @@ class StreamSummary:
             "lost_face": self.lost_face,
             "detections": self.detections,
             "head_movements_suppressed": self.head_movements_suppressed,
+            "me_candidates_dropped": self.me_candidates_dropped,
             "blinks": self.blinks,
             "blinks_per_minute": self.blinks_per_minute,
             "talking_spells": self.talking_spells,
@@ -129,6 +131,7 @@ class StreamSummary:
             lost_face=int(data.get("lost_face") or 0),
             detections=int(data.get("detections") or 0),
             head_movements_suppressed=int(data.get("head_movements_suppressed") or 0),
+            me_candidates_dropped=int(data.get("me_candidates_dropped") or 0),
             blinks=int(data.get("blinks") or 0),
             blinks_per_minute=None if data.get("blinks_per_minute") is None else float(data["blinks_per_minute"]),
             talking_spells=int(data.get("talking_spells") or 0),

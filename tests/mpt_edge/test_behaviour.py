@@ -138,7 +138,10 @@ def test_a_blink_does_not_move_the_tracked_face_on_the_landmark_layout():
     for tracker in (whole, rigid):
         tracker.anchor(neutral)
     moved = whole.measure(blink).distance
-    assert rigid.measure(blink, rigid=True).distance < 0.1 and moved > 0.5, (rigid.measure(blink, rigid=True), moved)
+    # (the drawn lids are the eye cells' row: 8 px of 96, their pull on the whole face ~0.1 px; 0.6 px when the eye
+    # cells took three rows, brows included)
+    still = rigid.measure(blink, rigid=True).distance
+    assert still < 0.25 * moved and moved > 0.08, (still, moved)
 
 
 def test_the_talking_model_ships_inside_the_package():
@@ -189,7 +192,7 @@ def _shadow_check(apex: np.ndarray, onset: np.ndarray, check: bool) -> bool:
     pipeline = Pipeline(None, None, PipelineConfig(face_detector="none", spotter=spotter, blink_shadow_check=check))
     pipeline.spotter.behaviour.blinks.append(13)  # a blink began a frame before the event's apex
     # the event's peak as the spotter measures it within a blink's hold: the eyes and the cells around them out
-    regions = face_regions(spotter.cells, spotter.margin_cells)
+    regions = face_regions(spotter.cells, spotter.margin_cells, spotter.eye_reach)
     cells = cell_energies(face_signal(apex, spotter.size), face_signal(onset, spotter.size), spotter)
     peak = float(cells[regions["inner"] & ~regions["eyes"] & ~regions["eye_ring"]].max())
     still = np.zeros(2)  # the tracker's offsets: a blink's pull need not show in them

@@ -308,8 +308,9 @@ def _talking_face(frames: int, seed: int = 0) -> tuple[list[np.ndarray], list[in
 
     rng = np.random.default_rng(seed)
     base = cv2.GaussianBlur(rng.random((96, 96)).astype(np.float32), (0, 0), 2.0)
-    regions = face_regions(SpotterConfig().cells, SpotterConfig().margin_cells)
-    cell = 96 // SpotterConfig().cells
+    config = SpotterConfig()
+    regions = face_regions(config.cells, config.margin_cells, config.eye_reach)  # the eye cells as the spotter's
+    cell = 96 // config.cells
     mouth, eyes = (np.kron(regions[name], np.ones((cell, cell), bool)) for name in ("mouth", "eyes"))
     out, blinks = [], [240, 300]
     for t in range(frames):
@@ -349,7 +350,7 @@ def _face_with_a_restless_cell(frames: int, event: tuple[int, int], seed: int = 
     rng = np.random.default_rng(seed)
     base = cv2.GaussianBlur(rng.random((96, 96)).astype(np.float32), (0, 0), 2.0)
     config = SpotterConfig()
-    regions = face_regions(config.cells, config.margin_cells)
+    regions = face_regions(config.cells, config.margin_cells, config.eye_reach)
     quiet = regions["inner"] & ~regions["eyes"] & ~regions["eye_ring"] & ~regions["mouth_ring"]
     (ry, rx), (my, mx) = np.argwhere(quiet)[[0, -1]]
     c = 96 // config.cells

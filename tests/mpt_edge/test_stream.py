@@ -279,11 +279,14 @@ def test_the_spotter_keeps_every_event_through_ffmpegs_mjpeg_decoder(video, tmp_
     assert np.abs(ffmpeg[10].astype(float) - libjpeg[10]).mean() > 0.5  # the decoders really differ
     for decoded in (ffmpeg, libjpeg):
         pipeline = Pipeline(None, None)
+        pipeline.candidates = []  # what the learned ME scorer was asked (landmark layout)
         streamed = [e for i, image in enumerate(decoded) if (e := pipeline.process(Frame(i, i / 30, image)))]
         events = [e for e in streamed if e.is_expression]  # the drawn face's blinks come as their own events
         found = [e for e in events if any(abs(e.frame_apex - t.apex) <= 3 for t in truth)]
         assert len(found) == len(truth) == len(events), ([e.frame_apex for e in events], pipeline.spotter.explained)
         assert min(e.score for e in events) >= 2.2, events  # not at the edge of the threshold (1.8)
+        if (scorer := pipeline.me_scorer) is not None:  # ... nor of the scorer's (P 0.70-0.99 through FFmpeg's)
+            assert min(scorer.probability(f) for _, f in pipeline.candidates) >= scorer.threshold + 0.05
 
 
 def score_events(events, truth):

@@ -1,0 +1,130 @@
+"""A learned judge of micro-expression candidates: a logistic regression over what the spotter knows when an
+ME candidate ends — how far it rose, how long it took, where on the face it peaked and how far its motion
+spread, whether the face was talking or had just blinked, how far the head moved — run as a tiny ONNX model
+(``me_scorer.onnx`` beside this module) by onnxruntime, like the talking recogniser: no torch on the device.
+
+Why: the rules (a bar over the noise threshold, a higher one while the face talks, a blink's explanations)
+weigh each clue alone, and on the tuning people's conversations 13 of 32 MEs never cross the bar while most
+of what does is a syllable's or a blink's residue. Candidates come from a lower bar
+(``SpotterConfig.me_candidate_ratio``) and the scorer keeps those whose P(ME) reaches the threshold chosen with
+it (leaving one tuning person out at a time: ``python -m train.me_scorer``; docs "Spotting" has the figures).
+
+Features (:data:`FEATURES`), per candidate, from :func:`candidate_features` — the training side reads the same
+function, on the same pipeline, so the two cannot drift apart.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from mpt_edge.spotting.spotter import cell_energies, face_regions
+
+if TYPE_CHECKING:
+    from mpt_edge.spotting.spotter import ApexSpotter, Spot
+
+MODEL = Path(__file__).with_name("me_scorer.onnx")
+CAP_S = 2.0  # seconds: a blink or a syllable further away than this is as good as none
+SCALARS = (
+    "log_peak_ratio",  # log(peak / threshold)
+    "interval_s",  # onset .. offset
+    "rise_s",  # onset .. apex
+    "peak_in_mouth",
+    "peak_beside_eyes",
+    "log_eyes_over_peak",  # the eye cells' energy at the apex against the event's peak
+    "talking",  # the reported talking (the learned recogniser's, else the syllable rule)
+    "rule_talking",  # the syllable rule
+    "p_talking",  # the talking recogniser's probability now (0 without one)
+    "blink_distance_s",  # from the apex to the nearest blink onset, capped at CAP_S
+    "syllable_distance_s",  # from the apex to the nearest syllable, capped at CAP_S
+    "head_moved_px",  # the tracker's motion (crop px) between onset and apex, capped at 3
+    "spread",  # share of the face's inner cells moving over half the apex's largest (onset -> apex)
+    "log_map_peak_ratio",  # log(largest onset -> apex cell / threshold)
+)
+FLOOR = 1e-6
+
+
+def map_names(cells: int, margin: int) -> tuple[str, ...]:
+    """Names of the onset -> apex cell map's features: the face's inner cells, row by row."""
+    side = cells - 2 * margin
+    return tuple(f"cell_{r}_{c}" for r in range(side) for c in range(side))
+
+
+@dataclass(frozen=True)
+class CandidateContext:
+    """What the pipeline adds to the spotter's state: the candidate's registered onset and apex faces (small,
+    as :func:`~mpt_edge.spotting.spotter.face_signal` gives them) and the tracker's motion between them."""
+
+    onset_small: np.ndarray
+    apex_small: np.ndarray
+    head_moved_px: float
+
+
+def candidate_features(spot: Spot, spotter: ApexSpotter, context: CandidateContext) -> np.ndarray:
+    """(1, n) float32: the scalars of :data:`SCALARS`, then the onset -> apex map's inner cells as
+    log(cell / threshold)."""
+    config = spotter.config
+    fps = config.fps
+    threshold = max(spot.threshold, FLOOR)
+    regions = face_regions(config.cells, config.margin_cells, config.eye_reach)
+    inner = regions["inner"]
+    moving = cell_energies(context.apex_small, context.onset_small, config)
+    allowed = inner & ~regions["eyes"]
+    largest = float(moving[allowed].max())
+    region = spotter.peak_region.get(spot.apex, "face")
+    eyes = spotter.eye_energy.get(spot.apex, 0.0)
+    behaviour = spotter.behaviour
+
+    def distance(times: object) -> float:
+        gaps = [abs(int(t) - spot.apex) / fps for t in times]  # type: ignore[attr-defined]
+        return min([CAP_S, *gaps])
+
+    talk = spotter.talk
+    scalars = [
+        np.log(max(spot.score, FLOOR)),
+        (spot.offset - spot.onset) / fps,
+        (spot.apex - spot.onset) / fps,
+        float(region == "mouth"),
+        float(region == "eye_ring"),
+        float(np.clip(np.log(max(eyes, FLOOR) / max(spot.peak_energy, FLOOR)), -5.0, 5.0)),
+        float(behaviour.talking),
+        float(behaviour.rule_talking),
+        float(talk.probability) if talk is not None else 0.0,
+        distance(behaviour.blinks),
+        distance(behaviour.syllables),
+        min(float(context.head_moved_px), 3.0),
+        float((moving[allowed] > 0.5 * largest).mean()) if largest > 0 else 0.0,
+        float(np.log(max(largest, FLOOR) / threshold)),
+    ]
+    cells = np.log(np.maximum(moving[inner], FLOOR) / threshold)
+    return np.concatenate([np.asarray(scalars, np.float32), cells.astype(np.float32)])[None, :]
+
+
+@cache
+def _session(path: Path) -> tuple[object, float]:
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = options.inter_op_num_threads = 1  # a few dozen weights, once per candidate
+    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    threshold = float(session.get_modelmeta().custom_metadata_map.get("threshold", "0.5"))
+    return session, threshold
+
+
+class MeScorer:
+    """P(ME) of a candidate through the ONNX model; :meth:`keeps` at the model's own threshold (chosen with it)."""
+
+    def __init__(self, model: Path = MODEL, threshold: float | None = None) -> None:
+        self.session, own = _session(model)
+        self.threshold = own if threshold is None else threshold
+
+    def probability(self, features: np.ndarray) -> float:
+        (output,) = self.session.run(None, {"candidate": features})  # type: ignore[attr-defined]
+        return float(np.asarray(output).ravel()[0])
+
+    def keeps(self, features: np.ndarray) -> bool:
+        return self.probability(features) >= self.threshold

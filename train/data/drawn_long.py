@@ -1,0 +1,50 @@
+"""Long drawn-face streams with known micro-expressions, in the CAS(ME)^2 layout: the spotting benchmark's
+drawn rows, and the learned ME scorer's drawn training streams (the drawn face is a built-in set: the demo's
+``--drawn-face``, the stream tests)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+def drawn_set(root: Path, videos: int = 4, seconds: float = 60.0, first_seed: int = 100) -> Path:
+    """Drawn-face streams (the demo's face, head drift) with micro-expressions every 2 s, written in the
+    CAS(ME)^2 layout so the same reader scores them; video k drawn with seed ``first_seed + k`` (the
+    benchmark's are 100-103, the ME scorer's training streams others: a drawn face is a person)."""
+    import cv2
+
+    from train.data.realface.long_videos import FIRST_CODE, SHEET, Expression, LongVideoPlan, write_sheet
+    from train.data.synthetic_video import head_path, plan_events, render_stream
+
+    if (root / SHEET).is_file():
+        return root
+    plans = []
+    for k in range(videos):
+        length = int(seconds * 30)
+        events = plan_events(length, [(k + j) % 3 for j in range(length // 60)], gap=60, duration=9, start=45)
+        folder = root / "rawpic" / f"s{FIRST_CODE + k}" / f"{FIRST_CODE + k}_{k + 1:02d}01drawn"
+        folder.mkdir(parents=True, exist_ok=True)
+        for t, frame in enumerate(
+            render_stream(
+                events,
+                length,
+                frame_size=(640, 480),
+                seed=first_seed + k,
+                head=head_path(length, "drift", seed=first_seed - 100 + k),
+            )
+        ):
+            cv2.imwrite(str(folder / f"img{t + 1}.jpg"), frame, [cv2.IMWRITE_JPEG_QUALITY, 95])
+        names = ("disgust", "happiness", "surprise")
+        plans.append(
+            LongVideoPlan(
+                k + 1,
+                FIRST_CODE + k,
+                f"drawn-{first_seed + k}",
+                length,
+                tuple(Expression("ME", e.onset, e.apex, e.offset, names[e.label], ("AU04",), 1.2) for e in events),
+                (),
+                (),
+            )
+        )
+    write_sheet(root / SHEET, plans)
+    return root
