@@ -157,3 +157,17 @@ def test_the_shipped_me_scorer_matches_the_spotters_defaults_and_never_saw_held_
     width = proto.graph.input[0].type.tensor_type.shape.dim[1].dim_value
     assert width == len(names) and meta["feature_names"].split(",") == list(names)
     assert "tuning" in meta["trained_on"] and "held-out" not in meta["trained_on"]
+
+
+def test_a_missing_scorer_model_is_one_clear_error(tmp_path, monkeypatch):
+    """A device install that lost the model must say so, not spot with the candidates' low bar unjudged."""
+    import mpt_edge.stream.pipeline as pipeline_module
+    from mpt_edge.errors import InputError
+    from mpt_edge.spotting.spotter import SpotterConfig
+    from mpt_edge.stream.pipeline import Pipeline, PipelineConfig
+
+    monkeypatch.setattr(pipeline_module, "ME_SCORER_MODEL", tmp_path / "me_scorer.onnx")
+    with pytest.raises(InputError, match="me_scorer.onnx is missing .* reinstall mpt-edge"):
+        Pipeline(None, None, PipelineConfig(face_detector="none", spotter=SpotterConfig(mask_eyes=True)))
+    # crops of unknown layout (no landmarks) never ask for it
+    Pipeline(None, None, PipelineConfig(face_detector="none", spotter=SpotterConfig(mask_eyes=False)))
