@@ -136,25 +136,39 @@ class Bundle:
         face: str = "auto",
         detect_every: int = PipelineConfig.detect_every,
         open_timeout_s: float = OPEN_TIMEOUT_S,
+        me_threshold: float | None = None,
         log: Callable[[str], None] = quiet,
     ) -> EventStream:
         """The events of a camera (index), a video file, a folder of frames, an rtsp:// URL or a GStreamer
-        pipeline, through the same pipeline as ``mpt-edge run``. Nothing is recorded or sent."""
+        pipeline, through the same pipeline as ``mpt-edge run``. Nothing is recorded or sent. ``me_threshold``:
+        as ``run --me-threshold`` (None: the ME scorer's own)."""
+        from mpt_edge.spotting.spotter import SpotterConfig
         from mpt_edge.stream.session import StreamSession
 
-        config = PipelineConfig(detect_every=detect_every, face_detector=face)
+        config = PipelineConfig(
+            detect_every=detect_every, face_detector=face, spotter=SpotterConfig(me_threshold=me_threshold)
+        )
         session = StreamSession(
             self.files, self.engine, str(source), config, fps=fps, open_timeout_s=open_timeout_s, log=log
         )
         return EventStream(session, max_frames)
 
     def spot(
-        self, video: PathLike, *, fps: float | None = None, face: str = "auto", baseline: bool = False
+        self,
+        video: PathLike,
+        *,
+        fps: float | None = None,
+        face: str = "auto",
+        baseline: bool = False,
+        me_threshold: float | None = None,
     ) -> SpotResult:
         """Every ME/MaE interval of a whole video (every frame, as ``mpt-edge spot``), each with its class."""
         from mpt_edge.spotting.offline import SpotOptions, spot_video
+        from mpt_edge.spotting.spotter import SpotterConfig
 
-        return spot_video(video, self.files, self.engine, SpotOptions(fps=fps, face_detector=face, baseline=baseline))
+        pipeline = PipelineConfig(spotter=SpotterConfig(me_threshold=me_threshold))
+        options = SpotOptions(fps=fps, face_detector=face, baseline=baseline, pipeline=pipeline)
+        return spot_video(video, self.files, self.engine, options)
 
     def close(self) -> None:
         self.engine.close()

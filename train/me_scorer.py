@@ -243,6 +243,43 @@ def choose(sets: dict[str, list[VideoCandidates]], log: Callable[[str], None] = 
     return sorted(choices, key=lambda ch: (-ch.overall_f1, ch.false_me_per_minute))
 
 
+def tradeoff(choices: Sequence[Choice], best: Choice) -> list[Choice]:
+    """The chosen model's figures at every threshold (what ``--me-threshold`` trades), by threshold."""
+    same = [c for c in choices if (c.candidates, c.feature_set, c.c) == (best.candidates, best.feature_set, best.c)]
+    return sorted(same, key=lambda c: c.threshold)
+
+
+def plot_tradeoff(path: Path, curve: Sequence[Choice], best: Choice) -> Path:
+    """F1 and false MEs a minute against the threshold on P(ME), the tuning people left out (a PNG)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from mpt_edge.io import atomic_write_bytes
+
+    thresholds = [c.threshold for c in curve]
+    figure, left = plt.subplots(figsize=(7, 3.6))
+    left.plot(thresholds, [c.overall_f1 for c in curve], "o-", color="tab:blue", label="overall F1")
+    left.plot(thresholds, [c.me_f1 for c in curve], "s-", color="tab:green", label="ME F1")
+    left.set_xlabel("threshold on P(ME) (--me-threshold)")
+    left.set_ylabel("MEGC F1")
+    left.set_ylim(0, 1)
+    right = left.twinx()
+    right.plot(thresholds, [c.false_me_per_minute for c in curve], "^--", color="tab:red", label="false MEs / min")
+    right.axhline(1.0, color="tab:red", linewidth=0.8, linestyle=":")
+    right.set_ylabel("false MEs a minute")
+    left.axvline(best.threshold, color="grey", linewidth=0.8)
+    left.set_title("learned ME scorer on the tuning people, each left out once (grey: the default)", fontsize=9)
+    (mine, names), (theirs, more) = left.get_legend_handles_labels(), right.get_legend_handles_labels()
+    left.legend(mine + theirs, names + more, loc="upper right", fontsize=8)
+    figure.tight_layout()
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    return atomic_write_bytes(path, buffer.getvalue())
+
+
 @dataclass(frozen=True)
 class MeScorerFit:
     weights: np.ndarray  # (features,): on the raw features (the standardisation folded in), 0 where unread
@@ -339,6 +376,8 @@ def main() -> None:
     from mpt_edge.io import atomic_write_bytes
     from mpt_edge.precision import cpu_model_and_flags
 
+    curve = tradeoff(choices, best)
+    plot_tradeoff(args.out / "tradeoff.png", curve, best)
     summary = {
         "rules": {
             "overall_f1": round(overall, 4),
@@ -354,6 +393,7 @@ def main() -> None:
             for name in sets
             for features in FEATURE_SETS
         },
+        "tradeoff": [c.__dict__ for c in curve],
         "candidates": model.candidates,
         "positives": model.positives,
         "written": [str(p) for p in written],

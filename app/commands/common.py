@@ -148,6 +148,19 @@ SERVER = typer.Option(
 )
 
 
+# The learned ME scorer's threshold, shared by spot and run (mpt_edge.spotting.me_scorer).
+ME_THRESHOLD = typer.Option(
+    None,
+    "--me-threshold",
+    min=0.0,
+    max=1.0,
+    help=(
+        "P(ME) a micro-expression candidate must reach with the learned ME scorer (landmark-aligned faces); "
+        "default: the threshold chosen with the model. Higher: fewer false MEs, and fewer true ones."
+    ),
+)
+
+
 # The synthetic set's options, shared by train and eval (an eval must regenerate the same set).
 SYNTHETIC_PRESET = typer.Option(
     "easy",

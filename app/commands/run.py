@@ -7,8 +7,9 @@ from pathlib import Path
 
 import typer
 
-from app.commands.common import EXIT_USER_ERROR, PRECISION, SERVER, user_errors
+from app.commands.common import EXIT_USER_ERROR, ME_THRESHOLD, PRECISION, SERVER, user_errors
 from mpt_edge.faces import FACE_HELP
+from mpt_edge.spotting.spotter import SpotterConfig
 from mpt_edge.stream.pipeline import PipelineConfig
 from mpt_edge.stream.sources import OPEN_TIMEOUT_S
 from mpt_edge.stream.summary import StreamSummary
@@ -74,6 +75,7 @@ def run(
             "with thumbnails): holds face images, opt-in."
         ),
     ),
+    me_threshold: float | None = ME_THRESHOLD,
     as_json: bool = typer.Option(False, "--json", help="Print the run summary as JSON on stderr at the end."),
 ) -> None:
     """Stream a camera or video through spotting, magnification, tokenization and the engine; print events."""
@@ -89,7 +91,9 @@ def run(
             show=show,
             record=record,
             max_frames=max_frames,
-            pipeline=PipelineConfig(detect_every=detect_every, face_detector=face),
+            pipeline=PipelineConfig(
+                detect_every=detect_every, face_detector=face, spotter=SpotterConfig(me_threshold=me_threshold)
+            ),
             precision=precision,
             open_timeout_s=open_timeout,
             serve=serve,

@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import typer
 
-from app.commands.common import reporting, user_errors
+from app.commands.common import ME_THRESHOLD, reporting, user_errors
 from mpt_edge.errors import InputError
 from mpt_edge.faces import FACE_HELP
 from mpt_edge.spotting.offline import SpotOptions
+from mpt_edge.spotting.spotter import SpotterConfig
+from mpt_edge.stream.pipeline import PipelineConfig
 
 if TYPE_CHECKING:
     from rich.progress import Progress
@@ -70,12 +72,18 @@ def spot(
     detect_every: int = typer.Option(
         SPOT.detect_every, "--detect-every", min=1, help="Check the tracked face with the detector every N frames."
     ),
+    me_threshold: float | None = ME_THRESHOLD,
     as_json: bool = typer.Option(False, "--json", help="Print the summary (and with --dataset the scores) as JSON."),
 ) -> None:
     """Spot micro-expressions (ME) and macro-expressions (MaE) in whole videos: every frame, as fast as the
     CPU allows."""
     options = SpotOptions(
-        fps=fps, face_detector=face, detect_every=detect_every, baseline=baseline, keep_crops=report is not None
+        fps=fps,
+        face_detector=face,
+        detect_every=detect_every,
+        baseline=baseline,
+        keep_crops=report is not None,
+        pipeline=PipelineConfig(spotter=SpotterConfig(me_threshold=me_threshold)),
     )
     if dataset is not None and source is not None:
         raise InputError("pass either a SOURCE to spot or --dataset/--root to score a set, not both")

@@ -22,6 +22,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from mpt_edge.errors import InputError
 from mpt_edge.spotting.spotter import cell_energies, face_regions
 
 if TYPE_CHECKING:
@@ -119,6 +120,8 @@ class MeScorer:
     """P(ME) of a candidate through the ONNX model; :meth:`keeps` at the model's own threshold (chosen with it)."""
 
     def __init__(self, model: Path = MODEL, threshold: float | None = None) -> None:
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            raise InputError(f"ME threshold {threshold}: a probability, from 0 to 1 (default: the model's own)")
         self.session, own = _session(model)
         self.threshold = own if threshold is None else threshold
 

@@ -110,6 +110,9 @@ class SpotterConfig:
     # holds these defaults to it.
     learned_me: bool = True
     me_candidate_ratio: float = 1.3
+    # P(ME) a candidate must reach: None, the threshold chosen with the model (its metadata). Higher trades true MEs
+    # for fewer false ones (`spot`/`run --me-threshold`; the tuning people's curve in docs "Spotting").
+    me_threshold: float | None = None
     max_macro_frames: int = 120  # 4 s at 30 fps: the longest macro-expression; longer runs are not expressions
     # A face that talks and blinks (landmark layout only, with mask_eyes): the mouth's and the eyes' cells are
     # watched on their own. A rise of the mouth's energy over 1.8 x the threshold is a syllable; three within

@@ -173,7 +173,7 @@ class Pipeline:
         # Haar and MTCNN cost grows with the frame: they look at a copy at most detect_width wide
         self.detect_width = None if self.face_detector == "blazeface" else config.detect_width
         self.spotter = ApexSpotter(config.spotter)
-        self.me_scorer = MeScorer() if self._scores_mes(config.spotter) else None
+        self.me_scorer = MeScorer(threshold=config.spotter.me_threshold) if self._scores_mes(config.spotter) else None
         # every ME candidate's features (after the head-movement checks), where a trainer asks for them
         self.candidates: list[tuple[Spot, np.ndarray]] | None = None
         self.tracker = CropTracker(config.tracker)

@@ -17,6 +17,7 @@ from app.demo import DemoOptions
 from calibrate.api import DEFAULT_SIZE
 from mpt_edge.motion.config import DEFAULT_ALPHA, MotionConfig
 from mpt_edge.spotting.offline import SpotOptions
+from mpt_edge.spotting.spotter import SpotterConfig
 from mpt_edge.stream.pipeline import PipelineConfig
 from mpt_edge.stream.sources import OPEN_TIMEOUT_S
 from train.options import DataSpec, GridSpec, RunSpec, TrainOptions
@@ -65,6 +66,8 @@ FROM_DATACLASSES = {
     ("run", "--open-timeout"): OPEN_TIMEOUT_S,
     ("spot", "--detect-every"): SpotOptions.detect_every,
     ("spot", "--face"): SpotOptions.face_detector,
+    ("spot", "--me-threshold"): SpotterConfig.me_threshold,
+    ("run", "--me-threshold"): SpotterConfig.me_threshold,
     ("demo", "--epochs"): DEMO.epochs,
     ("demo", "--target"): DEMO.target,
     ("demo", "--events"): DEMO.events,

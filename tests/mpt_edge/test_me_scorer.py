@@ -122,7 +122,7 @@ def test_the_pipeline_puts_each_me_candidate_to_the_scorer(tmp_path):
     spot = Spot(10, 14, 18, 0.03, 0.01)
     pipeline.candidates = []
     assert pipeline._scorer_keeps(spot, still, still, onset, apex)  # no scorer: kept, features recorded
-    for threshold, kept in ((1.01, False), (0.0, True)):
+    for threshold, kept in ((1.0, False), (0.0, True)):
         pipeline.me_scorer = MeScorer(path, threshold=threshold)
         assert pipeline._scorer_keeps(spot, still, still, onset, apex) is kept
     assert len(pipeline.candidates) == 3 and all(
@@ -171,3 +171,12 @@ def test_a_missing_scorer_model_is_one_clear_error(tmp_path, monkeypatch):
         Pipeline(None, None, PipelineConfig(face_detector="none", spotter=SpotterConfig(mask_eyes=True)))
     # crops of unknown layout (no landmarks) never ask for it
     Pipeline(None, None, PipelineConfig(face_detector="none", spotter=SpotterConfig(mask_eyes=False)))
+
+
+def test_a_threshold_outside_zero_to_one_is_refused_in_one_line():
+    from mpt_edge.errors import InputError
+    from mpt_edge.spotting.me_scorer import MeScorer
+
+    for threshold in (-0.1, 1.5):
+        with pytest.raises(InputError, match="a probability, from 0 to 1"):
+            MeScorer(threshold=threshold)

@@ -590,3 +590,18 @@ def test_an_alpha_0_bundles_report_thumbnails_are_not_magnified():
     _, apex_thumb, at_0 = (decoded(t) for t in thumbnails(onset, apex, 0.0))
     *_, at_8 = (decoded(t) for t in thumbnails(onset, apex, 8.0))
     assert np.abs(at_0 - apex_thumb).mean() < 1.0 < np.abs(at_8 - apex_thumb).mean()
+
+
+def test_the_me_threshold_trades_true_mes_for_fewer_false_ones_from_the_cli(long_video):
+    """``--me-threshold``: 0 keeps every candidate the learned scorer is asked about, 1 none (MaEs, blinks and
+    talking are not its to judge); out of 0..1 it is one line before anything runs."""
+    folder = next((long_video / "rawpic").glob("s*/*"))
+    kinds = {}
+    for threshold in ("0", "1"):
+        result = runner.invoke(app, ["spot", str(folder), "--me-threshold", threshold, "--json"])
+        assert result.exit_code == 0, result.output
+        kinds[threshold] = json.loads(result.output.strip().splitlines()[-1])["intervals"]
+    assert kinds["0"]["ME"] >= 1 and kinds["1"]["ME"] == 0, kinds
+    assert kinds["0"]["MaE"] == kinds["1"]["MaE"]
+    refused = runner.invoke(app, ["spot", str(folder), "--me-threshold", "1.5"])
+    assert refused.exit_code == 2 and "--me-threshold" in refused.output
