@@ -9,21 +9,22 @@ of what does is a syllable's or a blink's residue. Candidates come from a lower 
 (``SpotterConfig.me_candidate_ratio``) and the scorer keeps those whose P(ME) reaches the threshold chosen with
 it (leaving one tuning person out at a time: ``python -m train.me_scorer``; docs "Spotting" has the figures).
 
-Features (:data:`FEATURES`), per candidate, from :func:`candidate_features` — the training side reads the same
-function, on the same pipeline, so the two cannot drift apart.
+Features (:data:`SCALARS`, then the onset -> apex cell map), per candidate, from :func:`candidate_features` —
+the training side reads the same function, on the same pipeline, so the two cannot drift apart.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 
 from mpt_edge.errors import InputError
-from mpt_edge.spotting.spotter import cell_energies, face_regions
+from mpt_edge.spotting.learned import session_and_threshold
+from mpt_edge.spotting.spotter import cell_energies, regions_of
 
 if TYPE_CHECKING:
     from mpt_edge.spotting.spotter import ApexSpotter, Spot
@@ -71,7 +72,7 @@ def candidate_features(spot: Spot, spotter: ApexSpotter, context: CandidateConte
     config = spotter.config
     fps = config.fps
     threshold = max(spot.threshold, FLOOR)
-    regions = face_regions(config.cells, config.margin_cells, config.eye_reach)
+    regions = regions_of(config)
     inner = regions["inner"]
     moving = cell_energies(context.apex_small, context.onset_small, config)
     allowed = inner & ~regions["eyes"]
@@ -80,9 +81,8 @@ def candidate_features(spot: Spot, spotter: ApexSpotter, context: CandidateConte
     eyes = spotter.eye_energy.get(spot.apex, 0.0)
     behaviour = spotter.behaviour
 
-    def distance(times: object) -> float:
-        gaps = [abs(int(t) - spot.apex) / fps for t in times]  # type: ignore[attr-defined]
-        return min([CAP_S, *gaps])
+    def distance(times: Iterable[int]) -> float:
+        return min([CAP_S, *(abs(t - spot.apex) / fps for t in times)])
 
     talk = spotter.talk
     scalars = [
@@ -105,24 +105,13 @@ def candidate_features(spot: Spot, spotter: ApexSpotter, context: CandidateConte
     return np.concatenate([np.asarray(scalars, np.float32), cells.astype(np.float32)])[None, :]
 
 
-@cache
-def _session(path: Path) -> tuple[object, float]:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1  # a few dozen weights, once per candidate
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    threshold = float(session.get_modelmeta().custom_metadata_map.get("threshold", "0.5"))
-    return session, threshold
-
-
 class MeScorer:
     """P(ME) of a candidate through the ONNX model; :meth:`keeps` at the model's own threshold (chosen with it)."""
 
     def __init__(self, model: Path = MODEL, threshold: float | None = None) -> None:
         if threshold is not None and not 0.0 <= threshold <= 1.0:
             raise InputError(f"ME threshold {threshold}: a probability, from 0 to 1 (default: the model's own)")
-        self.session, own = _session(model)
+        self.session, own = session_and_threshold(model)
         self.threshold = own if threshold is None else threshold
 
     def probability(self, features: np.ndarray) -> float:

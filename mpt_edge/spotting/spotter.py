@@ -253,6 +253,11 @@ def face_regions(cells: int, margin: int, eye_reach: float) -> dict[str, np.ndar
     }
 
 
+def regions_of(config: SpotterConfig) -> dict[str, np.ndarray]:
+    """:func:`face_regions` at the spotter's own grid, margin and eye cells."""
+    return face_regions(config.cells, config.margin_cells, config.eye_reach)
+
+
 @cache
 def _cell_pixels(mask_bytes: bytes, cells: int, size: int) -> np.ndarray:
     mask = np.frombuffer(mask_bytes, bool).reshape(cells, cells)
@@ -297,7 +302,7 @@ def motion_energy(
     means = cell_energies(small, reference, config)
     if gain is not None:
         means = means * gain
-    allowed = face_regions(config.cells, config.margin_cells, config.eye_reach)["inner"]
+    allowed = regions_of(config)["inner"]
     if config.mask_eyes:
         allowed = allowed & ~eye_cells(config.cells, config.eye_reach)
     return float(means[allowed].max())
@@ -414,6 +419,12 @@ class ApexSpotter:
         return self.config.regions and self.config.mask_eyes  # the canonical landmark layout only
 
     @property
+    def judges_mes(self) -> bool:
+        """The learned ME scorer judges this spotter's ME candidates (their bar is ``me_candidate_ratio``): where
+        it is asked for, on the landmark layout it was trained on. The stream pipeline runs it."""
+        return self.config.learned_me and self._watch_regions
+
+    @property
     def blinking(self) -> bool:
         """A blink is open (its lids moving, or within its hold)."""
         return self._watch_regions and self.behaviour.blinking
@@ -431,7 +442,7 @@ class ApexSpotter:
         self._means = means
         if self.cell_gain is not None:
             means = means * self.cell_gain
-        regions = face_regions(self.config.cells, self.config.margin_cells, self.config.eye_reach)
+        regions = regions_of(self.config)
         mouth = float(means[regions["mouth"]].max())
         eyes = float(means[regions["eyes"]].max()) if regions["eyes"].any() else 0.0
         ring = float(means[regions["eye_ring"]].max()) if regions["eye_ring"].any() else 0.0
@@ -572,7 +583,7 @@ class ApexSpotter:
             # side) is a short macro-expression
             longest = self.config.me_max_interval_frames
             kind = "MaE" if longest is not None and index - self.last_quiet + 1 > longest else "ME"
-            judged = kind == "ME" and self.config.learned_me and self._watch_regions
+            judged = kind == "ME" and self.judges_mes
             bar = self.config.me_candidate_ratio if judged else self._peak_bar(self.last_quiet, apex)
             if top >= bar * limit:
                 spot = Spot(self.last_quiet, apex, index, top, limit, kind)
@@ -587,7 +598,7 @@ class ApexSpotter:
             followed = (1 - self.config.baseline_rate) * self.baseline + self.config.baseline_rate * small
             if self._watch_regions and self.behaviour.blinking:
                 # a closed lid is not the neutral face: taken in, it would outlast the blink by a third of a second
-                regions = face_regions(self.config.cells, self.config.margin_cells, self.config.eye_reach)
+                regions = regions_of(self.config)
                 eyes = _pixels(regions["eyes"] | regions["eye_ring"], self.config)
                 followed[eyes] = self.baseline[eyes]
             self.baseline = followed
@@ -605,7 +616,7 @@ class ApexSpotter:
         self.cell_noise.append(self._means)
         if len(self.cell_noise) >= self.config.cell_floor_warmup_frames and len(self.cell_noise) % 10 == 0:
             floors = np.maximum(np.median(np.asarray(self.cell_noise), axis=0), 1e-6)
-            inner = face_regions(self.config.cells, self.config.margin_cells, self.config.eye_reach)["inner"]
+            inner = regions_of(self.config)["inner"]
             gain = (float(np.median(floors[inner])) / floors) ** self.config.cell_gain_power
             self.cell_gain = np.minimum(gain, self.config.cell_gain_max).astype(np.float32)
 

@@ -21,11 +21,12 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass
-from functools import cache
 from pathlib import Path
 
 import cv2
 import numpy as np
+
+from mpt_edge.spotting.learned import session_and_threshold
 
 LAG = 2  # frames between the two faces compared
 RATE = 0.15  # the exponential average of the cells' motion (half-life ~4 frames)
@@ -69,17 +70,6 @@ class TalkingFeatures:
         return self.last
 
 
-@cache
-def _session(path: Path) -> tuple[object, float]:
-    import onnxruntime as ort
-
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = options.inter_op_num_threads = 1  # 145 weights: threads cost more than they buy
-    session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
-    threshold = float(session.get_modelmeta().custom_metadata_map.get("threshold", "0.5"))
-    return session, threshold
-
-
 @dataclass
 class Hysteresis:
     """On once the probability has stayed at or over ``threshold`` for ``confirm`` frames (a brief
@@ -120,7 +110,7 @@ class TalkingRecogniser:
         spell_confirm: int = 12,
     ) -> None:
         self.features = TalkingFeatures(cells, sigma)
-        self.session, own = _session(model)
+        self.session, own = session_and_threshold(model)
         self.spells = Hysteresis(own, spell_confirm)
         self.explains = Hysteresis(own if explain_threshold is None else explain_threshold, explain_confirm)
         self.probability = 0.0

@@ -51,9 +51,9 @@ from mpt_edge.spotting.spotter import (
     Spot,
     SpotterConfig,
     cell_energies,
-    face_regions,
     face_signal,
     motion_energy,
+    regions_of,
     rigid_pixels,
 )
 from mpt_edge.stream.events import Event
@@ -173,7 +173,7 @@ class Pipeline:
         # Haar and MTCNN cost grows with the frame: they look at a copy at most detect_width wide
         self.detect_width = None if self.face_detector == "blazeface" else config.detect_width
         self.spotter = ApexSpotter(config.spotter)
-        self.me_scorer = MeScorer(threshold=config.spotter.me_threshold) if self._scores_mes(config.spotter) else None
+        self.me_scorer = MeScorer(threshold=config.spotter.me_threshold) if self._scores_mes() else None
         # every ME candidate's features (after the head-movement checks), where a trainer asks for them
         self.candidates: list[tuple[Spot, np.ndarray]] | None = None
         self.tracker = CropTracker(config.tracker)
@@ -202,10 +202,10 @@ class Pipeline:
         self.outbox: deque[Event] = deque()
         self.times: deque[tuple[int, float]] = deque(maxlen=3600)  # (frame, time): a span's ends, 2 min back
 
-    @staticmethod
-    def _scores_mes(spotter: SpotterConfig) -> bool:
-        """The learned ME scorer runs where it is asked for, on the landmark layout it was trained on."""
-        if not (spotter.learned_me and spotter.mask_eyes and spotter.regions):  # ApexSpotter._watch_regions
+    def _scores_mes(self) -> bool:
+        """Whether the spotter's ME candidates go to the learned scorer (:attr:`ApexSpotter.judges_mes`); its
+        model must then be installed."""
+        if not self.spotter.judges_mes:
             return False
         if not ME_SCORER_MODEL.is_file():
             raise InputError(
@@ -333,7 +333,7 @@ class Pipeline:
         """An ME at a blink (``PipelineConfig.blink_shadow_check``): does a shift of the whole face, measured
         without the eyes, explain its motion away from the lids (the blink itself is no evidence either way)?"""
         spotter = self.config.spotter
-        regions = face_regions(spotter.cells, spotter.margin_cells, spotter.eye_reach)
+        regions = regions_of(spotter)
         away = regions["inner"] & ~regions["eyes"] & ~regions["eye_ring"]
         moving = cell_energies(apex_small, onset_small, spotter)
         before = float(moving[away].max())
