@@ -445,7 +445,6 @@ def test_spot_a_folder_writes_intervals_and_a_report(long_video, tmp_path):
             str(tmp_path / "spots.csv"),
             "--report",
             str(tmp_path / "report.html"),
-            "--baseline",
         ],
     )
     assert result.exit_code == 0, result.output
