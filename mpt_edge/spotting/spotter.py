@@ -351,7 +351,7 @@ class ApexSpotter:
         self.last_quiet: int | None = None
         self.refractory = 0
         self.discarded_runs = getattr(self, "discarded_runs", 0)
-        self.macro: _MacroRun | None = None
+        self.macros: list[_MacroRun] = []  # oldest first
         # the face's own doings (regions): blinks and talking (their spans outlive a reset: what was open
         # ends here), the region each frame's energy peaked in, events held to see whether talking
         # follows, and how many events each explained away
@@ -570,10 +570,12 @@ class ApexSpotter:
             if len(self.active) > self.config.max_frames:
                 # too long for a micro-expression: the face now is the new neutral (drift, a head turn,
                 # talking must not hold the spotter), but the face it left is kept: if it comes back to
-                # it within max_macro_frames, the run was a macro-expression (see _follow_macro)
-                if self.macro is None and self.last_quiet is not None:
+                # it within max_macro_frames, the run was a macro-expression (see _follow_macro). Each such
+                # run is followed on its own: one that never comes back (a head turn, a new posture) must not
+                # hide an expression that starts while it is followed.
+                if self.last_quiet is not None:
                     apex, top = max(self.active, key=lambda item: item[1])
-                    self.macro = _MacroRun(self.last_quiet, apex, top, limit, self.baseline)
+                    self.macros.append(_MacroRun(self.last_quiet, apex, top, limit, self.baseline))
                 self.rebase(index, small)
             return None
         spot = None
@@ -639,21 +641,25 @@ class ApexSpotter:
         return bar
 
     def _follow_macro(self, index: int, small: np.ndarray) -> Spot | None:
-        """A run too long for a micro-expression, measured against the neutral face it left: the face
-        back there (energy under the run's threshold) within ``max_macro_frames`` ends a macro-expression;
-        a face that never comes back (drift, a new posture, a change of light) is no expression."""
-        run = self.macro
-        if run is None:
-            return None
-        value = motion_energy(small, run.neutral, self.config, self.cell_gain)
-        if value > run.peak:
-            run.peak, run.apex = value, index
-        if value <= max(run.threshold, self.config.end_fraction * run.peak):  # back, as a micro-expression's run ends
-            self.macro = None
-            if run.peak >= self.config.min_peak_ratio * run.threshold:
-                return Spot(run.onset, run.apex, index, run.peak, run.threshold, "MaE")
-            return None
-        if index - run.onset > self.config.max_macro_frames:
-            self.macro = None
-            self.discarded_runs += 1
-        return None
+        """Runs too long for a micro-expression, each measured against the neutral face it left: the face
+        back there (energy under the run's threshold) within ``max_macro_frames`` ends a macro-expression —
+        and the runs that began inside it, which followed its own face; a face that never comes back (drift, a
+        new posture, a change of light) is no expression."""
+        ended: Spot | None = None
+        kept: list[_MacroRun] = []
+        for run in self.macros:
+            if ended is not None:  # began inside the macro-expression that has just ended
+                continue
+            value = motion_energy(small, run.neutral, self.config, self.cell_gain)
+            if value > run.peak:
+                run.peak, run.apex = value, index
+            if value <= max(run.threshold, self.config.end_fraction * run.peak):  # back, as an ME's run ends
+                if run.peak >= self.config.min_peak_ratio * run.threshold:
+                    ended = Spot(run.onset, run.apex, index, run.peak, run.threshold, "MaE")
+                continue
+            if index - run.onset > self.config.max_macro_frames:
+                self.discarded_runs += 1
+                continue
+            kept.append(run)
+        self.macros = kept
+        return ended

@@ -195,8 +195,8 @@ class Pipeline:
         # a macro-expression outlasts the ring buffer: its onset and apex crops are kept as the run grows
         self.run_onset: BufferedFrame | None = None
         self.run_apex: BufferedFrame | None = None
-        self.macro_onset: BufferedFrame | None = None
-        self.macro_apex: BufferedFrame | None = None
+        # ... and those of every run the spotter follows as a possible macro-expression, by its onset frame
+        self.macro_crops: dict[int, list[BufferedFrame | None]] = {}
         self.to_crop = self.motion.face_size / config.spotter.size  # small-image px -> crop px
         # blinks and talking spells wait here when an expression ends on the same frame (one event a frame)
         self.outbox: deque[Event] = deque()
@@ -454,10 +454,13 @@ class Pipeline:
         if spot is None:
             return None
         frames: dict[int, BufferedFrame] = {e.frame_index: e for e in self.buffer}
-        for kept in (self.run_onset, self.run_apex, self.macro_onset, self.macro_apex):
+        for kept in (self.run_onset, self.run_apex, *(e for crops in self.macro_crops.values() for e in crops)):
             if kept is not None:
                 frames.setdefault(kept.frame_index, kept)
-        self.run_onset = self.run_apex = self.macro_onset = self.macro_apex = None
+        self.run_onset = self.run_apex = None
+        # the crops of the runs still followed stay (an ME inside a macro-expression must not lose its onset)
+        followed = {run.onset for run in self.spotter.macros}
+        self.macro_crops = {onset: crops for onset, crops in self.macro_crops.items() if onset in followed}
         if spot.onset not in frames or spot.apex not in frames:
             return None  # the event started before the buffer (e.g. right after a crop change)
         # both crops are registered to the anchor face: head motion between them is already undone
@@ -514,18 +517,22 @@ class Pipeline:
     def _follow_run(self, entry: BufferedFrame, spot: Spot | None) -> None:
         """Keep the crops of the active run's onset (the last quiet frame) and of its peak so far, and those
         of a macro-expression the spotter follows (it outlasts the ring buffer)."""
-        active, macro = self.spotter.active, self.spotter.macro
+        active = self.spotter.active
         if active and len(active) == 1:
             before = next((e for e in reversed(self.buffer) if e.frame_index == self.spotter.last_quiet), None)
             self.run_onset, self.run_apex = before, entry
         elif active and active[-1][1] >= max(v for _, v in active):
             self.run_apex = entry
-        if macro is not None:
-            if self.macro_onset is None or self.macro_onset.frame_index != macro.onset:
+        for run in self.spotter.macros:
+            crops = self.macro_crops.get(run.onset)
+            if crops is None:  # a run the spotter has just begun to follow: its crops from the run or the buffer
                 kept = [e for e in (self.run_onset, self.run_apex, *self.buffer) if e is not None]
-                self.macro_onset = next((e for e in kept if e.frame_index == macro.onset), None)
-                self.macro_apex = next((e for e in kept if e.frame_index == macro.apex), None)
-            if macro.apex == entry.frame_index:
-                self.macro_apex = entry
-        elif spot is None:
-            self.macro_onset = self.macro_apex = None
+                crops = self.macro_crops[run.onset] = [
+                    next((e for e in kept if e.frame_index == run.onset), None),
+                    next((e for e in kept if e.frame_index == run.apex), None),
+                ]
+            if run.apex == entry.frame_index:
+                crops[1] = entry
+        if spot is None:  # the crops of a run that ended as an expression are read by _expression first
+            followed = {run.onset for run in self.spotter.macros}
+            self.macro_crops = {onset: crops for onset, crops in self.macro_crops.items() if onset in followed}

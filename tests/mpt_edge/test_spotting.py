@@ -604,3 +604,53 @@ def test_the_me_threshold_trades_true_mes_for_fewer_false_ones_from_the_cli(long
     assert kinds["0"]["MaE"] == kinds["1"]["MaE"]
     refused = runner.invoke(app, ["spot", str(folder), "--me-threshold", "1.5"])
     assert refused.exit_code == 2 and "--me-threshold" in refused.output
+
+
+def _two_region_stream(
+    frames: int, moves: list[tuple[int, int | None, tuple[slice, slice]]], seed: int = 0
+) -> list[np.ndarray]:
+    """Small gray faces (the spotter's 96 px signal) with a region's texture shifted during [start, end) —
+    ``end`` None: from ``start`` on, for good (a new posture)."""
+    rng = np.random.default_rng(seed)
+    base = cv2.GaussianBlur(rng.random((96, 96)).astype(np.float32), (0, 0), 2.0)
+    out = []
+    for t in range(frames):
+        image = base.copy()
+        for start, end, region in moves:
+            if start <= t and (end is None or t < end):
+                patch = base[region]
+                image[region] = np.roll(patch, 3, axis=1) * 0.6 + patch * 0.4
+        out.append(image + rng.normal(0, 0.002, image.shape).astype(np.float32))
+    return out
+
+
+BROW, MOUTH, CHEEK = (slice(28, 40), slice(30, 60)), (slice(64, 80), slice(36, 60)), (slice(48, 60), slice(60, 76))
+
+
+def test_a_macro_expression_is_found_while_a_run_that_never_comes_back_is_followed():
+    """Each run too long for an ME is followed on its own: a new posture of the brows (it never comes back) must
+    not hide a macro-expression at the mouth that begins while it is followed. With one follower the mouth's
+    2-s expression was lost: the spotter waited 4 s for the brows to come back."""
+    from mpt_edge.spotting.spotter import ApexSpotter, SpotterConfig
+
+    spotter = ApexSpotter(SpotterConfig())
+    stream = _two_region_stream(400, [(100, None, BROW), (150, 210, MOUTH)])
+    spots = [s for t, image in enumerate(stream) if (s := spotter.update_signal(t, image)) is not None]
+    assert [(s.kind, abs(s.onset - 149) <= 2, abs(s.offset - 210) <= 4) for s in spots] == [("MaE", True, True)], spots
+    assert spotter.discarded_runs == 1 and not spotter.macros  # the brows' run ran out; nothing is left followed
+
+
+def test_a_micro_expression_inside_a_macro_expression_leaves_the_macro_expression_whole():
+    """The stream pipeline keeps the crops of the macro-expression it follows (its onset is long out of the ring
+    buffer) when a micro-expression is reported inside it: before, the ME took them along and the MaE that came
+    back afterwards was dropped as "begun before the buffer" — half the tuning people's MaEs."""
+    from mpt_edge.stream.pipeline import Pipeline, PipelineConfig
+    from mpt_edge.stream.sources import Frame
+
+    stream = _two_region_stream(400, [(100, 220, MOUTH), (160, 166, CHEEK)])
+    pipeline = Pipeline(None, None, PipelineConfig(face_detector="none"))
+    faces = [cv2.resize(np.clip(image * 255, 0, 255).astype(np.uint8), (224, 224)) for image in stream]
+    events = [e for i, face in enumerate(faces) if (e := pipeline.process(Frame(i, i / 30, face)))]
+    typed = [(e.type, e.frame_onset, e.frame_offset) for e in events if e.is_expression]
+    assert [kind for kind, *_ in typed] == ["ME", "MaE"], typed
+    assert abs(typed[1][1] - 99) <= 2 and abs(typed[1][2] - 220) <= 4, typed
