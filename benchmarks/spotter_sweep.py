@@ -62,6 +62,19 @@ CANDIDATES: dict[str, tuple[dict, dict]] = {
     # the lids; the brows' MEs (AU01, AU02, AU04) were nearly all missed on the tuning people
     **{f"eyes reach {r:g}": ({"eye_reach": r}, {}) for r in (0.09, 0.05)},
 }
+# ... and changes to today's default (the learned ME scorer on): the macro-expressions' rules, chosen after the
+# scorer. Each run too long for an ME is followed on its own (0.5); how long one may last before the face comes
+# back, and how far the head may have moved at its apex (a quick turn or nod "comes back" when the tracker has
+# caught up)
+ON_DEFAULT: dict[str, tuple[dict, dict]] = {
+    **{f"default, macro up to {n / 30:g} s": ({"max_macro_frames": n}, {}) for n in (150, 180, 210)},
+    **{
+        f"default, macro up to {n / 30:g} s, apex within {px:g} px": ({"max_macro_frames": n}, {"macro_move_px": px})
+        for n in (120, 150, 180, 210)
+        for px in (2.0, 3.0)
+    },
+}
+CANDIDATES.update(ON_DEFAULT)
 
 
 def main() -> None:
@@ -92,7 +105,7 @@ def main() -> None:
         if candidate in done:
             continue
         spotter, pipeline = CANDIDATES[candidate]
-        base = {} if candidate == "default" else RULES_04
+        base = {} if candidate == "default" or candidate in ON_DEFAULT else RULES_04
         options = SpotOptions(pipeline=PipelineConfig(spotter=SpotterConfig(**{**base, **spotter}), **pipeline))
         before = resource.getrusage(resource.RUSAGE_SELF)
         started = time.perf_counter()

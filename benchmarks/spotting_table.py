@@ -42,6 +42,9 @@ SPOTTERS: dict[str, tuple[dict, dict]] = {
     # the rules alone, before the learned ME scorer (this release's second held-out look)
     "0.4 rules (no ME scorer)": (RULES_04, {}),
     "mpt-edge (default)": ({}, {}),
+    # the macro-expressions' rules of 0.4 on today's code (every long run followed on its own, an ME inside one no
+    # longer losing it): up to 4 s, no rule for a head that moved
+    "0.4 macro rules (4 s, no move rule)": ({"max_macro_frames": 120}, {"macro_move_px": None}),
     # opt-in: each cell held to its own noise floor, set by the person's face (SpotterConfig.equalise_cells)
     "0.4 rules + equalised cells": ({**RULES_04, "equalise_cells": True}, {}),
     # opt-in: the tracker measures the head without the eyes while a blink is open (PipelineConfig.rigid_tracking)

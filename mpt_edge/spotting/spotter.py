@@ -15,7 +15,7 @@ Method — local motion energy against a rolling neutral baseline:
   micro-expression) is a micro-expression (ME): onset = the last quiet frame before it, apex = its
   highest-energy frame, offset = the frame the face is back. It ends when the energy falls under the
   threshold or under ``end_fraction`` of its peak (head drift accumulated while the baseline was frozen
-  must not hold it open). A run of up to ``max_macro_frames`` (≈ 4 s) is a macro-expression (MaE),
+  must not hold it open). A run of up to ``max_macro_frames`` (≈ 6 s) is a macro-expression (MaE),
   reported as such (a screener wants both); longer runs (head turns, a new person, a change of light)
   are discarded and the baseline is reset to the new neutral face.
 
@@ -113,7 +113,11 @@ class SpotterConfig:
     # P(ME) a candidate must reach: None, the threshold chosen with the model (its metadata). Higher trades true MEs
     # for fewer false ones (`spot`/`run --me-threshold`; the tuning people's curve in docs "Spotting").
     me_threshold: float | None = None
-    max_macro_frames: int = 120  # 4 s at 30 fps: the longest macro-expression; longer runs are not expressions
+    # The longest macro-expression: a run whose face has not come back within it is no expression (a head turn, a new
+    # posture, a change of light). 6 s, not 4: a smile that fades into talking lasts longer. Chosen on the tuning
+    # people (benchmarks/spotter_sweep.py, each run followed on its own, with the pipeline's macro_move_px 2), MEGC
+    # overall F1 on 9 x 40 s / 9 x 120 s: 4 s 0.674 / 0.612, 5 s 0.703 / 0.635, 6 s 0.722 / 0.651, 7 s 0.714 / 0.640.
+    max_macro_frames: int = 180
     # A face that talks and blinks (landmark layout only, with mask_eyes): the mouth's and the eyes' cells are
     # watched on their own. A rise of the mouth's energy over 1.8 x the threshold is a syllable; three within
     # talk_window_frames are talking, and while it lasts (talk_hold_frames after the last syllable) the mouth

@@ -258,3 +258,28 @@ def test_a_talking_spell_shorter_than_a_second_is_not_reported():
     tracker.close()
     assert [(s.kind, s.onset, s.offset) for s in tracker.take()] == [("talking", 100, 159)]
     assert SpotterConfig().for_fps(60.0).talking_min_frames == 60  # a duration: scaled with the frame rate
+
+
+def test_a_macro_expression_whose_apex_is_far_from_its_onset_is_the_heads_move():
+    """A quick turn or nod leaves the registered crop off while it lasts and the face "comes back" when the tracker
+    has caught up: an MaE whose apex the tracker puts over ``macro_move_px`` from its onset is the head's move,
+    though no alignment explains it (a real expression at the mouth, here). MEs, and MaEs of a still head, stay."""
+    import cv2
+
+    from mpt_edge.spotting.spotter import Spot, SpotterConfig, face_signal, motion_energy
+    from mpt_edge.stream.pipeline import Pipeline, PipelineConfig
+
+    onset = _textured_face()
+    apex = onset.copy()
+    x, y = _canonical("mouth", 224)
+    apex[y - 12 : y + 12, x - 30 : x + 30] = cv2.GaussianBlur(apex[y - 12 : y + 12, x - 30 : x + 30], (0, 0), 4)
+    spotter = SpotterConfig(mask_eyes=True)
+    still, moved = np.zeros(2), np.array([2.4, 1.2])  # tracked offsets (crop px): 2.7 px apart
+    peak = motion_energy(face_signal(apex, spotter.size), face_signal(onset, spotter.size), spotter)
+
+    def head(kind: str, offset: np.ndarray, rule: float | None = 2.0) -> bool:
+        pipeline = Pipeline(None, None, PipelineConfig(face_detector="none", spotter=spotter, macro_move_px=rule))
+        return pipeline._is_head_movement(Spot(10, 40, 90, peak, peak / 5, kind), still, offset, onset, apex)
+
+    assert head("MaE", moved) and not head("MaE", still) and not head("MaE", moved, rule=None)
+    assert not head("ME", moved)  # an ME's move is judged by the alignment as before

@@ -388,7 +388,7 @@ def test_frame_counts_scale_with_the_frame_rate():
     from mpt_edge.spotting.spotter import SpotterConfig
 
     fast = SpotterConfig().for_fps(200)
-    assert fast.max_frames == round(16 * 200 / 30) and fast.max_macro_frames == 800 and fast.fps == 200
+    assert fast.max_frames == round(16 * 200 / 30) and fast.max_macro_frames == 1200 and fast.fps == 200
     assert SpotterConfig().for_fps(30) == SpotterConfig()
 
 
