@@ -654,3 +654,25 @@ def test_a_micro_expression_inside_a_macro_expression_leaves_the_macro_expressio
     typed = [(e.type, e.frame_onset, e.frame_offset) for e in events if e.is_expression]
     assert [kind for kind, *_ in typed] == ["ME", "MaE"], typed
     assert abs(typed[1][1] - 99) <= 2 and abs(typed[1][2] - 220) <= 4, typed
+
+
+def test_the_runs_followed_at_once_are_bounded():
+    """A face that keeps changing and never comes back (a new posture every 0.7 s) starts a follower at every long
+    run; each ends within ``max_macro_frames``, so at most max_macro_frames / max_frames are followed at once —
+    memory stays bounded however long the stream (the pipeline keeps two crops for each)."""
+    from mpt_edge.spotting.spotter import ApexSpotter, SpotterConfig
+
+    config = SpotterConfig()
+    spotter = ApexSpotter(config)
+    rng = np.random.default_rng(3)
+    image = cv2.GaussianBlur(rng.random((96, 96)).astype(np.float32), (0, 0), 2.0)
+    most = 0
+    for t in range(1200):
+        if t % 20 == 0:  # a new posture: a region's texture moves for good
+            y, x = rng.integers(24, 60, 2)
+            image = image.copy()
+            image[y : y + 12, x : x + 12] = np.roll(image[y : y + 12, x : x + 12], 3, axis=1)
+        spotter.update_signal(t, image + rng.normal(0, 0.002, image.shape).astype(np.float32))
+        most = max(most, len(spotter.macros))
+    assert 2 <= most <= config.max_macro_frames // config.max_frames + 1, most
+    assert spotter.discarded_runs >= 10  # they ran out, as runs that never come back do
