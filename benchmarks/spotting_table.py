@@ -62,6 +62,36 @@ def spotter_options(name: str, **options):
     return SpotOptions(pipeline=PipelineConfig(spotter=SpotterConfig(**spotter), **pipeline), **options)
 
 
+def plot_by_person(result: dict, path: Path, compared: dict | None = None) -> Path | None:
+    """Overall F1 per held-out person of the real-face set, each spotter row (a compared run's first, as "before")
+    and the LBP baseline."""
+    from train.plots import plot_overall_by_person
+
+    label = next((k for k in result["sets"] if k.startswith("real faces")), None)
+    if label is None:
+        return None
+
+    def series(rows: dict, prefix: str = "") -> dict:
+        return {
+            prefix + name: (
+                [v["subject"] for v in d["videos"]],
+                [v["ours"]["overall"]["f1"] for v in d["videos"]],
+                d["ours"]["overall"]["f1"],
+            )
+            for name, d in rows.items()
+        }
+
+    drawn = series(compared["sets"][label], "before: ") if compared and label in compared.get("sets", {}) else {}
+    drawn.update(series(result["sets"][label]))
+    base = next(iter(result["sets"][label].values()))
+    drawn["LBP-χ² baseline"] = (
+        [v["subject"] for v in base["videos"]],
+        [v["baseline"]["overall"]["f1"] for v in base["videos"]],
+        base["baseline"]["overall"]["f1"],
+    )
+    return plot_overall_by_person(drawn, path, f"{label}: overall F1 per person")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/spotting"))
@@ -74,6 +104,13 @@ def main() -> None:
     parser.add_argument("--no-drawn", action="store_true", help="leave the drawn-face streams out")
     parser.add_argument(
         "--spotters", nargs="+", choices=list(SPOTTERS), default=list(SPOTTERS), help="the rows to run (default: all)"
+    )
+    parser.add_argument(
+        "--compare",
+        type=Path,
+        default=None,
+        help="another run's spotting_table.json (an earlier release's code on the same videos): its rows are drawn "
+        "beside these in OUT/overall_by_person.png",
     )
     args = parser.parse_args()
     from mpt_edge.precision import cpu_model_and_flags
@@ -143,6 +180,8 @@ def main() -> None:
         "note": "spot without --baseline, every frame, one process; 3 interleaved rounds, medians",
     }
     (args.out / "spotting_table.json").write_text(json.dumps(result, indent=2) + "\n")
+    compared = json.loads(args.compare.read_text()) if args.compare else None
+    plot_by_person(result, args.out / "overall_by_person.png", compared)
     lines = [
         f"machine: {result['cpu']}",
         "",

@@ -124,3 +124,29 @@ def plot_comparison(metrics: dict[str, dict[str, Any]], labels: dict[str, str], 
     ax.grid(axis="y", alpha=0.3)
     ax.legend(loc="lower right", fontsize=8)
     return _save(fig, path)
+
+
+def plot_overall_by_person(
+    series: dict[str, tuple[Sequence[str], Sequence[float], float]], path: Path, title: str
+) -> Path:
+    """MEGC overall F1 per person (grouped bars), one series per spotter: name -> (people, F1 per person, pooled F1).
+    Where a pooled figure hides whether every person gained or a few carried it."""
+    for name, (who, values, _) in series.items():
+        if len(who) != len(values):
+            raise ValueError(f"{name}: {len(who)} people, {len(values)} figures")
+    plt = _figure()
+    people = list(next(iter(series.values()))[0])
+    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(people) + 2), 3.8))
+    width = 0.8 / len(series)
+    for k, (name, (who, values, pooled)) in enumerate(series.items()):
+        by_person = dict(zip(who, values, strict=True))
+        heights = [by_person.get(p, 0.0) for p in people]
+        place = np.arange(len(people)) + (k - (len(series) - 1) / 2) * width
+        ax.bar(place, heights, width, label=f"{name} ({pooled:.3f})")
+    ax.set_xticks(np.arange(len(people)), people)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("overall F1 (MEGC)")
+    ax.set_title(title)
+    ax.legend(title="spotter (pooled)", fontsize=8, loc="upper left", bbox_to_anchor=(1.01, 1.0))
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)

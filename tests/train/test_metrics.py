@@ -45,3 +45,19 @@ def test_bad_labels_are_refused():
         confusion_matrix([0, 3], [0, 1], 3)
     with pytest.raises(ValueError, match="2 labels but 1 predictions"):
         confusion_matrix([0, 1], [0], 3)
+
+
+def test_the_per_person_spotting_plot_is_written_whole_or_not_at_all(tmp_path):
+    """benchmarks/spotting_table.py's overall F1 per person: a PNG, every spotter's bars beside each other; a series
+    whose people and figures do not pair up is refused and nothing is written."""
+    import cv2
+
+    from train.plots import plot_overall_by_person
+
+    series = {"before": (["s15", "s16"], [0.21, 0.70], 0.52), "now": (["s15", "s16"], [0.48, 0.80], 0.68)}
+    path = plot_overall_by_person(series, tmp_path / "by_person.png", "held-out people")
+    image = cv2.imread(str(path))
+    assert path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and image is not None and image.shape[1] > image.shape[0]
+    with pytest.raises(ValueError):
+        plot_overall_by_person({"now": (["s15"], [0.4, 0.5], 0.45)}, tmp_path / "bad.png", "held-out people")
+    assert not (tmp_path / "bad.png").exists()
