@@ -254,17 +254,23 @@ def test_baseline_peaks_at_the_centre_of_a_brief_change():
 # --- the spotter's types -----------------------------------------------------------------------------
 
 
-def _face_stream(frames: int, moves: list[tuple[int, int, float]], seed: int = 0) -> list[np.ndarray]:
-    """Small gray faces (the spotter's 96 px signal) with a patch at the mouth displaced during (start, end)."""
+BROW, MOUTH, CHEEK = (slice(28, 40), slice(30, 60)), (slice(64, 80), slice(36, 60)), (slice(48, 60), slice(60, 76))
+
+
+def _face_stream(
+    frames: int, moves: list[tuple[int, int | None, tuple[slice, slice]]], seed: int = 0
+) -> list[np.ndarray]:
+    """Small gray faces (the spotter's 96 px signal) with a region's texture shifted by 3 px during [start, end) —
+    ``end`` None: from ``start`` on, for good (a new posture)."""
     rng = np.random.default_rng(seed)
     base = cv2.GaussianBlur(rng.random((96, 96)).astype(np.float32), (0, 0), 2.0)
     out = []
     for t in range(frames):
         image = base.copy()
-        for start, end, amount in moves:
-            if start <= t < end:
-                patch = base[64:80, 36:60]
-                image[64:80, 36:60] = np.roll(patch, int(round(amount)), axis=1) * 0.6 + patch * 0.4
+        for start, end, region in moves:
+            if start <= t and (end is None or t < end):
+                patch = base[region]
+                image[region] = np.roll(patch, 3, axis=1) * 0.6 + patch * 0.4
         out.append(image + rng.normal(0, 0.002, image.shape).astype(np.float32))
     return out
 
@@ -273,7 +279,7 @@ def test_the_spotter_types_micro_and_macro_expressions():
     from mpt_edge.spotting.spotter import ApexSpotter, SpotterConfig
 
     spotter = ApexSpotter(SpotterConfig())
-    stream = _face_stream(400, [(100, 108, 3.0), (200, 290, 3.0)])
+    stream = _face_stream(400, [(100, 108, MOUTH), (200, 290, MOUTH)])
     spots = [s for t, image in enumerate(stream) if (s := spotter.update_signal(t, image)) is not None]
     kinds = [(s.kind, s.onset, s.offset) for s in spots]
     assert [k for k, *_ in kinds] == ["ME", "MaE"], kinds
@@ -288,7 +294,7 @@ def test_an_event_longer_than_half_a_second_is_a_macro_expression():
     and without the limit (``me_max_interval_frames=None``) the long one was an ME too."""
     from mpt_edge.spotting.spotter import ApexSpotter, SpotterConfig
 
-    stream = _face_stream(300, [(100, 114, 3.0), (200, 215, 3.0)])
+    stream = _face_stream(300, [(100, 114, MOUTH), (200, 215, MOUTH)])
     typed = {}
     for limit in (16, None):
         spotter = ApexSpotter(SpotterConfig(me_max_interval_frames=limit))
@@ -606,27 +612,6 @@ def test_the_me_threshold_trades_true_mes_for_fewer_false_ones_from_the_cli(long
     assert refused.exit_code == 2 and "--me-threshold" in refused.output
 
 
-def _two_region_stream(
-    frames: int, moves: list[tuple[int, int | None, tuple[slice, slice]]], seed: int = 0
-) -> list[np.ndarray]:
-    """Small gray faces (the spotter's 96 px signal) with a region's texture shifted during [start, end) —
-    ``end`` None: from ``start`` on, for good (a new posture)."""
-    rng = np.random.default_rng(seed)
-    base = cv2.GaussianBlur(rng.random((96, 96)).astype(np.float32), (0, 0), 2.0)
-    out = []
-    for t in range(frames):
-        image = base.copy()
-        for start, end, region in moves:
-            if start <= t and (end is None or t < end):
-                patch = base[region]
-                image[region] = np.roll(patch, 3, axis=1) * 0.6 + patch * 0.4
-        out.append(image + rng.normal(0, 0.002, image.shape).astype(np.float32))
-    return out
-
-
-BROW, MOUTH, CHEEK = (slice(28, 40), slice(30, 60)), (slice(64, 80), slice(36, 60)), (slice(48, 60), slice(60, 76))
-
-
 def test_a_macro_expression_is_found_while_a_run_that_never_comes_back_is_followed():
     """Each run too long for an ME is followed on its own: a new posture of the brows (it never comes back) must
     not hide a macro-expression at the mouth that begins while it is followed. With one follower the mouth's
@@ -634,7 +619,7 @@ def test_a_macro_expression_is_found_while_a_run_that_never_comes_back_is_follow
     from mpt_edge.spotting.spotter import ApexSpotter, SpotterConfig
 
     spotter = ApexSpotter(SpotterConfig())
-    stream = _two_region_stream(400, [(100, None, BROW), (150, 210, MOUTH)])
+    stream = _face_stream(400, [(100, None, BROW), (150, 210, MOUTH)])
     spots = [s for t, image in enumerate(stream) if (s := spotter.update_signal(t, image)) is not None]
     assert [(s.kind, abs(s.onset - 149) <= 2, abs(s.offset - 210) <= 4) for s in spots] == [("MaE", True, True)], spots
     assert spotter.discarded_runs == 1 and not spotter.macros  # the brows' run ran out; nothing is left followed
@@ -647,7 +632,7 @@ def test_a_micro_expression_inside_a_macro_expression_leaves_the_macro_expressio
     from mpt_edge.stream.pipeline import Pipeline, PipelineConfig
     from mpt_edge.stream.sources import Frame
 
-    stream = _two_region_stream(400, [(100, 220, MOUTH), (160, 166, CHEEK)])
+    stream = _face_stream(400, [(100, 220, MOUTH), (160, 166, CHEEK)])
     pipeline = Pipeline(None, None, PipelineConfig(face_detector="none"))
     faces = [cv2.resize(np.clip(image * 255, 0, 255).astype(np.uint8), (224, 224)) for image in stream]
     events = [e for i, face in enumerate(faces) if (e := pipeline.process(Frame(i, i / 30, face)))]
