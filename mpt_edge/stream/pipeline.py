@@ -466,10 +466,7 @@ class Pipeline:
         for kept in (self.run_onset, self.run_apex, *(e for crops in self.macro_crops.values() for e in crops)):
             if kept is not None:
                 frames.setdefault(kept.frame_index, kept)
-        self.run_onset = self.run_apex = None
-        # the crops of the runs still followed stay (an ME inside a macro-expression must not lose its onset)
-        followed = {run.onset for run in self.spotter.macros}
-        self.macro_crops = {onset: crops for onset, crops in self.macro_crops.items() if onset in followed}
+        self.run_onset = self.run_apex = None  # the runs still followed keep theirs (_follow_run prunes)
         if spot.onset not in frames or spot.apex not in frames:
             return None  # the event started before the buffer (e.g. right after a crop change)
         # both crops are registered to the anchor face: head motion between them is already undone
@@ -542,6 +539,7 @@ class Pipeline:
                 ]
             if run.apex == entry.frame_index:
                 crops[1] = entry
-        if spot is None:  # the crops of a run that ended as an expression are read by _expression first
-            followed = {run.onset for run in self.spotter.macros}
-            self.macro_crops = {onset: crops for onset, crops in self.macro_crops.items() if onset in followed}
+        # the runs no longer followed let go of their crops — but the one that has just ended as this frame's
+        # expression, which _expression reads next; an ME inside a followed macro-expression must not take them
+        keep = {run.onset for run in self.spotter.macros} | ({spot.onset} if spot is not None else set())
+        self.macro_crops = {onset: crops for onset, crops in self.macro_crops.items() if onset in keep}
