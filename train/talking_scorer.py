@@ -54,7 +54,7 @@ def video_features(folder: Path, fps: float) -> tuple[np.ndarray, np.ndarray]:
         for frame, _ in session.frames():
             if not pipeline.last_frame_had_face or pipeline.last_crop is None:
                 continue
-            row = features.update(frame.index, face_signal(pipeline.last_crop, config.size))
+            row = features.update(frame.index, face_signal(pipeline.last_crop, config.size), pipeline.crop_shift)
             if row is not None:
                 indices.append(frame.index)
                 rows.append(row[0])

@@ -521,12 +521,13 @@ class ApexSpotter:
         """Feed the aligned face of frame ``index``; returns a :class:`Spot` when an event ends."""
         return self.update_signal(index, self._small(face))
 
-    def update_signal(self, index: int, small: np.ndarray) -> Spot | None:
+    def update_signal(self, index: int, small: np.ndarray, crop_shift: np.ndarray | None = None) -> Spot | None:
         """:meth:`update` with the face already reduced by :func:`face_signal` (and, in the runtime,
-        registered to the anchor face: head motion compensated). With regions, an event the face's
-        talking or blinking explains is dropped, and one peaking in the mouth comes out after its hold."""
+        registered to the anchor face: head motion compensated; ``crop_shift``, small px, when the crop was
+        re-taken since the last frame). With regions, an event the face's talking or blinking explains is
+        dropped, and one peaking in the mouth comes out after its hold."""
         if self.talk is not None:
-            self.talk.update(index, small)  # every frame, settling ones too: its average must not skip
+            self.talk.update(index, small, crop_shift)  # every frame, settling ones too: its average must not skip
         spot = self._update(index, small)
         if not self._watch_regions:
             return spot

@@ -57,7 +57,16 @@ class TalkingFeatures:
         self.average: np.ndarray | None = None
         self.last: np.ndarray | None = None  # (1, cells * cells) log features, None until the first pair
 
-    def update(self, index: int, small: np.ndarray) -> np.ndarray | None:
+    def update(self, index: int, small: np.ndarray, crop_shift: np.ndarray | None = None) -> np.ndarray | None:
+        """``crop_shift``: how far (small px, x and y) the face moved in the registered crops since the last
+        frame because the crop was re-taken (the stream pipeline following the head): the faces kept are moved
+        with it, so a pair compares the face in one registration. Without it, a re-take's sub-pixel shift of
+        the face's sharp edges reads as motion — at 720p the drawn test face talked 70 % of the time."""
+        if crop_shift is not None and self.history:
+            shift = np.array([[1.0, 0.0, crop_shift[0]], [0.0, 1.0, crop_shift[1]]], np.float32)
+            border = cv2.BORDER_REPLICATE
+            kept = [(i, cv2.warpAffine(s, shift, s.shape[::-1], borderMode=border)) for i, s in self.history]
+            self.history = deque(kept, maxlen=self.history.maxlen)
         self.history.append((index, small))
         before = next((s for i, s in self.history if i == index - LAG), None)
         if before is not None:
@@ -119,8 +128,8 @@ class TalkingRecogniser:
     def talking(self) -> bool:
         return self.spells.on
 
-    def update(self, index: int, small: np.ndarray) -> bool:
-        features = self.features.update(index, small)
+    def update(self, index: int, small: np.ndarray, crop_shift: np.ndarray | None = None) -> bool:
+        features = self.features.update(index, small, crop_shift)
         if features is None:
             return self.talking
         (output,) = self.session.run(None, {"cells": features})  # type: ignore[attr-defined]

@@ -192,6 +192,7 @@ class Pipeline:
         self.disagreements = 0
         self.offset = np.zeros(2)  # crop px the face has moved since the anchor (compensated)
         self.position = np.zeros(2)  # ... and where it is now, dead band included
+        self.crop_shift: np.ndarray | None = None  # small px the face moved in the crop at this frame's re-take
         self.stats = PipelineStats()
         self.input_names = list(bundle.inputs) if bundle is not None else []
         self.last_crop: np.ndarray | None = None  # the registered face of the last frame (spot's baseline reads it)
@@ -276,6 +277,7 @@ class Pipeline:
         """(registered crop, its small face) of this frame, or None without a face; ``self.position``
         is where the tracker sees the face (offset + what the dead band left), in crop px."""
         self.position = self.offset.copy()
+        self.crop_shift = None
         image = frame.image
         due = frame.index - self.last_detection >= self.config.detect_every
         if image.shape != self.frame_shape or (self.alignment is None and due):
@@ -293,6 +295,7 @@ class Pipeline:
         if measured.distance > self.config.tracker.deadband:
             # The head moved: follow it. Below the dead band the offset is left alone — re-cropping on
             # every few hundredths of a pixel of estimation noise would be jitter the spotter sees.
+            self.crop_shift = (self.offset - self.position) / self.to_crop  # the face's move in the crop, small px
             self.offset = self.position.copy()
             self.stats.crop_follows += 1
             crop, small = self._registered(image)
@@ -455,7 +458,7 @@ class Pipeline:
         t1 = time.perf_counter()
         entry = BufferedFrame(frame.index, frame.time_s, arrived, crop, self.position)
         self.buffer.append(entry)
-        spot = self.spotter.update_signal(frame.index, small)
+        spot = self.spotter.update_signal(frame.index, small, self.crop_shift)
         self._follow_run(entry, spot)
         t2 = time.perf_counter()
         self.stats.stage_seconds["face"] += t1 - t0

@@ -283,3 +283,29 @@ def test_a_macro_expression_whose_apex_is_far_from_its_onset_is_the_heads_move()
 
     assert head("MaE", moved) and not head("MaE", still) and not head("MaE", moved, rule=None)
     assert not head("ME", moved)  # an ME's move is judged by the alignment as before
+
+
+def test_a_crop_re_take_is_no_motion_to_the_talking_recogniser():
+    """The stream pipeline re-takes the crop when it follows the head, and the face's sharp edges shift by a
+    fraction of a pixel in the registered crops: given that shift, the recogniser compares each pair in one
+    registration and a still face stays still (the 720p drawn test face read as talking 70 % of the time)."""
+    import cv2
+
+    from mpt_edge.spotting.talking import TalkingFeatures
+
+    base = np.clip(
+        cv2.GaussianBlur(np.random.default_rng(0).random((96, 96)).astype(np.float32), (0, 0), 1.0) * 4 - 1.5, 0, 1
+    )
+    offsets = [0.3 * ((t // 3) % 2) for t in range(60)]  # the crop re-taken every 3 frames, 0.3 px back and forth
+    motion = {}
+    for told in (True, False):
+        features = TalkingFeatures()
+        for t, offset in enumerate(offsets):
+            small = cv2.warpAffine(
+                base, np.float32([[1, 0, -offset], [0, 1, 0]]), (96, 96), borderMode=cv2.BORDER_REPLICATE
+            )
+            moved = offset - offsets[t - 1] if t else 0.0
+            features.update(t, small, np.array([-moved, 0.0]) if told and moved else None)
+        assert features.average is not None
+        motion[told] = float(features.average.mean())
+    assert motion[True] < 0.4 * motion[False], motion  # most of it: a bilinear re-take also smooths the edges
