@@ -46,6 +46,7 @@ SCALARS = (
     "head_moved_px",  # the tracker's motion (crop px) between onset and apex, capped at 3
     "spread",  # share of the face's inner cells moving over half the apex's largest (onset -> apex)
     "log_map_peak_ratio",  # log(largest onset -> apex cell / threshold)
+    "peak_at_corner",  # a lip corner moving beyond the talking lips' centre (SpotterConfig.talking_corners)
 )
 FLOOR = 1e-6
 
@@ -100,6 +101,7 @@ def candidate_features(spot: Spot, spotter: ApexSpotter, context: CandidateConte
         min(float(context.head_moved_px), 3.0),
         float((moving[allowed] > 0.5 * largest).mean()) if largest > 0 else 0.0,
         float(np.log(max(largest, FLOOR) / threshold)),
+        float(region == "corner"),
     ]
     cells = np.log(np.maximum(moving[inner], FLOOR) / threshold)
     return np.concatenate([np.asarray(scalars, np.float32), cells.astype(np.float32)])[None, :]

@@ -106,8 +106,8 @@ class SpotterConfig:
     # and the bars above (min_peak_ratio, talking_peak_ratio, blink_peak_ratio) then hold for MaEs only.
     # Chosen on the tuning people, each left out once (python -m train.me_scorer; docs "Spotting"), with the eye
     # cells' reach 0.05: MEGC overall F1 0.360 -> 0.505, ME F1 0.235 -> 0.495, false MEs 1.9 -> 1.25 a minute
-    # against the rules alone. The shipped model names the candidates it was trained on (its metadata); a test
-    # holds these defaults to it.
+    # against the rules alone; now the best F1 within one false ME a minute (with talking_corners). The
+    # shipped model names the candidates it was trained on (its metadata); a test holds these defaults to it.
     learned_me: bool = True
     me_candidate_ratio: float = 1.3
     # P(ME) a candidate must reach: None, the threshold chosen with the model (its metadata). Higher trades true MEs
@@ -179,6 +179,17 @@ class SpotterConfig:
     # test face's expressions, which live in its only texture (through FFmpeg's decoder the weakest of 8 at 2.1x
     # the threshold, not 2.6x). Power 0.5 / 0.7 measured on the small tuning set: 0.400 / 0.458 against 0.473.
     equalise_cells: bool = False
+    # The noise level learned from quiet faces only (landmark layout): frames while the face talks stay out of the
+    # noise window once it is warm. Talking leaves the energy just under the threshold at every syllable, so the
+    # threshold climbs through a spell and takes the noise window (3 s) to come down after it: on the tuning
+    # people a brow's ME right after a spell met a threshold 3-4x its quiet level.
+    noise_skips_talking: bool = False
+    # While the face talks the lips' corners stay watched: their cells (``face_regions``' "corners") count by how far
+    # they move beyond this x the lips' centre. A syllable opens the lips and drops the jaw, moving the centre most;
+    # AU12/14/15 pull the corners, which the whole mouth left out while talking could never show (on the tuning
+    # people 20 of 54 MEs during talking reached no candidate, most of them at the lip corners). None: the whole
+    # mouth and the cells around it leave the energy while the face talks.
+    talking_corners: float | None = 1.0
     cell_floor_frames: int = 150  # 5 s
     cell_floor_warmup_frames: int = 30  # 1 s
     cell_gain_max: float = 1.0  # no cell raised above its own energy: gains up to 2 let a flat cell's noise in
@@ -248,12 +259,17 @@ def face_regions(cells: int, margin: int, eye_reach: float) -> dict[str, np.ndar
     u, v = ((DEFAULT_MARGIN + c) / (1 + 2 * DEFAULT_MARGIN) for c in CANONICAL["mouth"])
     mouth = (centres[:, None] >= v - 0.1) & (np.abs(centres[None, :] - u) <= 0.2)
     near_mouth = cv2.dilate(mouth.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    # the lips' ends: at the mouth's height, a lip's half-width (0.1-0.25 of the crop) either side of its centre
+    corners = (np.abs(centres[:, None] - v) <= 0.1) & (np.abs(centres[None, :] - u) >= 0.1)
+    corners &= np.abs(centres[None, :] - u) <= 0.25
     return {
         "inner": inner,
         "eyes": eyes & inner,
         "eye_ring": ring & inner,
         "mouth": mouth & inner,
         "mouth_ring": near_mouth & inner,  # what a talking jaw moves too: left out while talking
+        "corners": corners & near_mouth & inner,  # the lips' corners (``SpotterConfig.talking_corners``)
+        "lips": mouth & ~corners & inner,  # the lips' centre: what a syllable opens
     }
 
 
@@ -472,11 +488,18 @@ class ApexSpotter:
         cell = np.unravel_index(peak, masked.shape)
         self.peak_region[index] = next((name for name in ("mouth", "eye_ring") if regions[name][cell]), "face")
         self.eye_energy[index] = eyes
+        value = float(masked.flat[peak])
+        gamma = self.config.talking_corners
+        if self.talking and gamma is not None:  # the corners beyond what the syllable moves at the lips' centre
+            corner = float(means[regions["corners"]].max()) - gamma * float(means[regions["lips"]].max())
+            if corner > value:
+                value = corner
+                self.peak_region[index] = "corner"
         if len(self.peak_region) > 4 * self.config.max_frames + self.config.talk_hold_frames:
             for old in sorted(self.peak_region)[: len(self.peak_region) // 2]:
                 del self.peak_region[old]
                 self.eye_energy.pop(old, None)
-        return float(masked.flat[peak])
+        return value
 
     def _judge(self, spot: Spot, index: int) -> Spot | None:
         """An ended event, unless the face's talking or blinking explains it: one peaking in the mouth is
@@ -600,7 +623,8 @@ class ApexSpotter:
                 return None
         self.active = []
         if spot is None:
-            self.noise.append(value)
+            if not (self.config.noise_skips_talking and warm and self._talks_now):
+                self.noise.append(value)
             self._follow_cell_floors()
             followed = (1 - self.config.baseline_rate) * self.baseline + self.config.baseline_rate * small
             if self._watch_regions and self.behaviour.blinking:
@@ -611,6 +635,11 @@ class ApexSpotter:
             self.baseline = followed
         self.last_quiet = index
         return spot
+
+    @property
+    def _talks_now(self) -> bool:
+        """The face talks (the reported spell or the syllable rule's): its cheeks and jaw move at every syllable."""
+        return self._watch_regions and (self.behaviour.talking or self.talking)
 
     def _follow_cell_floors(self) -> None:
         """A quiet frame's cell energies into the floors (``SpotterConfig.equalise_cells``): not while the face

@@ -285,6 +285,29 @@ def test_a_macro_expression_whose_apex_is_far_from_its_onset_is_the_heads_move()
     assert not head("ME", moved)  # an ME's move is judged by the alignment as before
 
 
+def test_a_lip_corners_me_while_the_face_talks_is_found_beyond_the_lips_centre():
+    """Talking takes the mouth out of the energy; ``talking_corners`` keeps the corners' motion beyond what the
+    syllable moves at the lips' centre — an AU12/14/15 mid-sentence — and marks its peak as the corner's."""
+    from mpt_edge.spotting.spotter import ApexSpotter, SpotterConfig
+
+    event = (150, 156)  # mid-sentence
+    stream, _ = _talking_face(230, corner_event=event)
+    found: dict[str, list] = {}
+    for name, corners in (("corners", SpotterConfig().talking_corners), ("mouth out", None)):
+        spotter = ApexSpotter(SpotterConfig(mask_eyes=True, learned_talking=False, talking_corners=corners))
+        found[name] = []
+        for t, image in enumerate(stream):
+            spot = spotter.update_signal(t, image)
+            if spot is not None:
+                found[name].append((spot, spotter.peak_region.get(spot.apex)))
+            if t == event[0]:
+                assert spotter.talking, name  # the syllable rule took the face for talking
+    at_event = {name: [(s, r) for s, r in spots if event[0] <= s.apex < event[1] + 2] for name, spots in found.items()}
+    assert at_event["mouth out"] == []
+    assert len(at_event["corners"]) == 1 and at_event["corners"][0][1] == "corner", found["corners"]
+    assert len(found["corners"]) <= len(found["mouth out"]) + 1  # the syllables themselves stay explained
+
+
 def test_a_crop_re_take_is_no_motion_to_the_talking_recogniser():
     """The stream pipeline re-takes the crop when it follows the head, and the face's sharp edges shift by a
     fraction of a pixel in the registered crops: given that shift, the recogniser compares each pair in one

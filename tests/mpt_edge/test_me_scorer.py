@@ -70,7 +70,7 @@ def _fixture_videos(rng: np.random.Generator):
             if real:
                 truth.append(Interval(onset, onset + 3, onset + 8, "ME"))
             row = rng.normal(0, 1, n)
-            row[0] += 1.5 if real else 0.0  # the peak ratio tells them apart, noisily
+            row[0] += 3.0 if real else 0.0  # the peak ratio tells them apart, mostly
             rows.append(row)
         videos.append(VideoCandidates(f"p{person}", tuple(truth), (), tuple(candidates), np.float32(rows), 1200, 30.0))
     return videos
@@ -180,3 +180,16 @@ def test_a_threshold_outside_zero_to_one_is_refused_in_one_line():
     for threshold in (-0.1, 1.5):
         with pytest.raises(InputError, match="a probability, from 0 to 1"):
             MeScorer(threshold=threshold)
+
+
+def test_the_scorer_is_chosen_within_the_false_me_bound():
+    """The best overall F1 among the choices within a false ME a minute wins over a better F1 past it; with none
+    within it, the fewest false MEs."""
+    from train.me_scorer import FALSE_ME_BOUND, Choice, ranked
+
+    loud = Choice("bar 1", "scalars", 0.1, 0.5, 0.70, 0.6, FALSE_ME_BOUND + 0.5)
+    bounded = Choice("bar 1", "scalars", 0.1, 0.7, 0.62, 0.5, FALSE_ME_BOUND - 0.2)
+    weaker = Choice("bar 1", "scalars", 0.1, 0.8, 0.55, 0.4, 0.3)
+    assert ranked([loud, weaker, bounded]) == [bounded, weaker, loud]
+    louder = Choice("bar 1", "scalars", 0.1, 0.3, 0.75, 0.7, FALSE_ME_BOUND + 2.0)
+    assert ranked([louder, loud]) == [loud, louder]

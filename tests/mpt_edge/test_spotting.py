@@ -306,24 +306,31 @@ def test_an_event_longer_than_half_a_second_is_a_macro_expression():
     assert SpotterConfig() == SpotterConfig(me_max_interval_frames=16)  # the default
 
 
-def _talking_face(frames: int, seed: int = 0) -> tuple[list[np.ndarray], list[int]]:
-    """The spotter's 96 px signal of a face in the canonical landmark layout that talks (the mouth's
-    texture moving up to 3 px and back 4 times a second, frames 60-200) and blinks (the eye cells'
-    texture moving 3 px, frames 240 and 300)."""
+def _talking_face(
+    frames: int, seed: int = 0, corner_event: tuple[int, int] | None = None
+) -> tuple[list[np.ndarray], list[int]]:
+    """The spotter's 96 px signal of a face in the canonical landmark layout that talks (frames 60-200, 4
+    syllables a second: the lips' centre opening 3 px and back, the lips' corners following by 1 px — a syllable
+    opens the centre most) and blinks (the eye cells' texture moving 3 px, frames 240 and 300); during
+    ``corner_event`` the lip corners are also pulled 2 px sideways (an AU12/14 micro-expression)."""
     from mpt_edge.spotting.spotter import SpotterConfig, face_regions
 
     rng = np.random.default_rng(seed)
     base = cv2.GaussianBlur(rng.random((96, 96)).astype(np.float32), (0, 0), 2.0)
     config = SpotterConfig()
-    regions = face_regions(config.cells, config.margin_cells, config.eye_reach)  # the eye cells as the spotter's
+    regions = face_regions(config.cells, config.margin_cells, config.eye_reach)  # the cells as the spotter's
     cell = 96 // config.cells
-    mouth, eyes = (np.kron(regions[name], np.ones((cell, cell), bool)) for name in ("mouth", "eyes"))
+    lips, corners, eyes = (np.kron(regions[name], np.ones((cell, cell), bool)) for name in ("mouth", "corners", "eyes"))
+    lips &= ~corners
     out, blinks = [], [240, 300]
     for t in range(frames):
         image = base.copy()
         if 60 <= t < 200:
-            shift = int(round(3 * (0.5 - 0.5 * np.cos(2 * np.pi * 4 * (t - 60) / 30))))
-            image[mouth] = np.roll(base, shift, axis=0)[mouth]
+            opening = 0.5 - 0.5 * np.cos(2 * np.pi * 4 * (t - 60) / 30)
+            image[lips] = np.roll(base, int(round(3 * opening)), axis=0)[lips]
+            image[corners] = np.roll(base, int(round(opening)), axis=0)[corners]
+        if corner_event is not None and corner_event[0] <= t < corner_event[1]:
+            image[corners] = np.roll(base, 2, axis=1)[corners]
         if any(abs(t - b) <= 3 for b in blinks):
             image[eyes] = np.roll(base, 3, axis=0)[eyes]
         out.append(image + rng.normal(0, 0.002, image.shape).astype(np.float32))

@@ -7,10 +7,18 @@ from __future__ import annotations
 from pathlib import Path
 
 
-def drawn_set(root: Path, videos: int = 4, seconds: float = 60.0, first_seed: int = 100) -> Path:
+def drawn_set(
+    root: Path,
+    videos: int = 4,
+    seconds: float = 60.0,
+    first_seed: int = 100,
+    frame_size: tuple[int, int] = (640, 480),
+    face_scale: float = 1.0,
+) -> Path:
     """Drawn-face streams (the demo's face, head drift) with micro-expressions every 2 s, written in the
     CAS(ME)^2 layout so the same reader scores them; video k drawn with seed ``first_seed + k`` (the
-    benchmark's are 100-103, the ME scorer's training streams others: a drawn face is a person)."""
+    benchmark's are 100-103, the ME scorer's training streams others: a drawn face is a person), on a
+    ``frame_size`` canvas with the face ``face_scale`` x the demo's (the stream tests' 720p: 1280 x 720, 2)."""
     import cv2
 
     from train.data.realface.long_videos import FIRST_CODE, SHEET, Expression, LongVideoPlan, write_sheet
@@ -28,7 +36,8 @@ def drawn_set(root: Path, videos: int = 4, seconds: float = 60.0, first_seed: in
             render_stream(
                 events,
                 length,
-                frame_size=(640, 480),
+                frame_size=frame_size,
+                face_scale=face_scale,
                 seed=first_seed + k,
                 head=head_path(length, "drift", seed=first_seed - 100 + k),
             )
