@@ -16,10 +16,16 @@ os.environ.setdefault(
     "MPT_EDGE_SOURCES", str(Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "mpt-edge" / "sources")
 )
 
+# pytest-xdist runs the files on both cores (pyproject's addopts): each worker's torch / OpenMP gets its share of
+# the cores, not all of them, or two workers' thread pools fight over two cores. Set before anything imports torch.
+_workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+if _workers > 1:
+    os.environ.setdefault("OMP_NUM_THREADS", str(max(1, (os.cpu_count() or 1) // _workers)))
 
-import numpy as np
-import pytest
-from scipy.ndimage import fourier_shift, gaussian_filter
+
+import numpy as np  # noqa: E402  (after the thread split above)
+import pytest  # noqa: E402
+from scipy.ndimage import fourier_shift, gaussian_filter  # noqa: E402
 
 
 def smooth_texture(size: int = 256, sigma: float = 8.0, seed: int = 0) -> np.ndarray:
