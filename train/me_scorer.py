@@ -59,16 +59,6 @@ CANDIDATE_SPOTTERS: dict[str, dict[str, float]] = {
     },
 }
 RULES = {"learned_me": False, "eye_reach": 0.12}  # the spotter before the scorer (0.4 dev): the comparison
-# drawn faces beside the nine real tuning people: the drawn face is a built-in set (the demo's --drawn-face, the
-# stream tests), and a scorer that never saw one judged its first ME through FFmpeg's decoder no ME; two at 640 x 480
-# (2 x 60 s, 60 MEs) and two at 720p with the face twice the size (the stream tests' 720p camera, where the scorer
-# judged two of nine MEs under its threshold on an AVX2 CPU). Choices are still made on the real people's figures
-# (the goal's faces); the drawn ones are reported apart.
-DRAWN_SETS: dict[str, dict] = {
-    "drawn-long-v1-n2x60s-seed200": {"videos": 2, "first_seed": 200},
-    "drawn-long-v1-n2x60s-seed202-720p": {"videos": 2, "first_seed": 202, "frame_size": (1280, 720), "face_scale": 2.0},
-}
-# the spotting benchmark's drawn faces are seeds 100-103, the stream tests' 101
 C_GRID = (0.01, 0.1, 1.0)
 THRESHOLDS = tuple(round(t, 2) for t in np.arange(0.1, 0.91, 0.05))
 FEATURE_SETS = ("scalars", "scalars+map")
@@ -370,7 +360,7 @@ def main() -> None:
     parser.add_argument("--only", action="append", default=None, help="candidate spotters (default: all)")
     args = parser.parse_args()
     from mpt_edge.io import default_cache
-    from train.data.drawn_long import drawn_set
+    from train.data.drawn_long import TUNING_DRAWN_SETS, drawn_set
     from train.data.realface.long_videos import ensure_long_videos
 
     args.out.mkdir(parents=True, exist_ok=True)
@@ -378,7 +368,7 @@ def main() -> None:
     roots = [
         ensure_long_videos(None, 9, 40.0, 1, style="conversation", people="tuning"),
         ensure_long_videos(None, 9, 120.0, 2, style="conversation", people="tuning"),
-        *(drawn_set(default_cache() / name, **options) for name, options in DRAWN_SETS.items()),
+        *(drawn_set(default_cache() / name, **options) for name, options in TUNING_DRAWN_SETS.items()),
     ]
     sets: dict[str, list[VideoCandidates]] = {}
     for name in args.only or list(CANDIDATE_SPOTTERS):
