@@ -52,6 +52,13 @@ CANDIDATE_SPOTTERS: dict[str, dict[str, float]] = {
         for r in (1.0, 1.3)
         for g in (0.5, 1.0)
     },
+    # once a spell ends, the threshold from the quiet frames only (SpotterConfig.quiet_noise_after_talking)
+    "eyes 0.05, bar 1.3, corners 1, quiet after talking": {
+        "me_candidate_ratio": 1.3,
+        "eye_reach": 0.05,
+        "talking_corners": 1.0,
+        "quiet_noise_after_talking": True,
+    },
     # the noise level learned from quiet faces only (SpotterConfig.noise_skips_talking)
     **{
         f"eyes 0.05, bar {r:g}, quiet noise": {"me_candidate_ratio": r, "eye_reach": 0.05, "noise_skips_talking": True}

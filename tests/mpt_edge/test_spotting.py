@@ -354,6 +354,34 @@ def test_the_region_spotter_recognises_talking_and_blinks():
     assert len(found["regions"]) <= 2 < len(found["rules"]), (found["regions"], found["rules"])
 
 
+def test_after_a_spell_the_threshold_comes_from_the_quiet_frames():
+    """While the face talks its mouth leaves the energy, so the noise window learns another signal than the quiet
+    face's (on real faces: a threshold 3-6x the quiet energy right after a spell, where an AU12 went unseen). With
+    ``quiet_noise_after_talking`` the threshold after the spell is the quiet frames' own: a cheek's small motion
+    half a second after the last syllable is the ME it is; without, it is lost (here in a long run the mouth's
+    return started)."""
+    from mpt_edge.spotting.spotter import ApexSpotter, SpotterConfig, face_regions
+
+    stream, _ = _talking_face(330)  # talks over frames 60-200
+    config = SpotterConfig()
+    regions = face_regions(config.cells, config.margin_cells, config.eye_reach)
+    quiet = regions["inner"] & ~regions["eyes"] & ~regions["eye_ring"] & ~regions["mouth_ring"]
+    (y, x), c = np.argwhere(quiet)[0], 96 // config.cells
+    cheek = np.s_[y * c : (y + 1) * c, x * c : (x + 1) * c]
+    for t in range(226, 232):
+        stream[t][cheek] = 0.4 * np.roll(stream[t][cheek], 1, axis=1) + 0.6 * stream[t][cheek]
+    found = {}
+    for after in (False, True):
+        spotter = ApexSpotter(
+            SpotterConfig(mask_eyes=True, regions=True, learned_talking=False, quiet_noise_after_talking=after)
+        )
+        spots = [s for t, image in enumerate(stream) if (s := spotter.update_signal(t, image)) is not None]
+        assert spotter.syllable_count >= 6  # it did talk
+        found[after] = [(s.kind, s.onset, s.offset) for s in spots if s.onset >= 200]
+    assert found[True] == [("ME", 225, 232)], found
+    assert ("ME", 225, 232) not in found[False], found
+
+
 def _face_with_a_restless_cell(frames: int, event: tuple[int, int], seed: int = 0) -> list[np.ndarray]:
     """The spotter's 96 px signal in the landmark layout: one cell of texture that flickers all the time (a lip's
     edge, a brow: sensor noise and a tracker's jitter show most there), and a small motion in another cell,
