@@ -47,7 +47,14 @@ SCALARS = (
     "spread",  # share of the face's inner cells moving over half the apex's largest (onset -> apex)
     "log_map_peak_ratio",  # log(largest onset -> apex cell / threshold)
     "peak_at_corner",  # a lip corner moving beyond the talking lips' centre (SpotterConfig.talking_corners)
+    "active_before",  # share of the last ACTIVE_S before the onset with the energy over the threshold
+    "mouth_unrest",  # spread (std) of the mouth's energy / threshold over the last UNREST_S before the onset
 )
+# Was the face already busy before the candidate rose? A syllable's or a blink's residue comes out of a restless
+# face, an ME out of a quiet one (or out of talking, which the mouth's unrest tells apart from other motion).
+# Chosen on the tuning people, each left out (windows of 0.5-3 s measured; docs "Spotting").
+ACTIVE_S = 1.0
+UNREST_S = 1.5
 FLOOR = 1e-6
 
 
@@ -85,6 +92,12 @@ def candidate_features(spot: Spot, spotter: ApexSpotter, context: CandidateConte
     def distance(times: Iterable[int]) -> float:
         return min([CAP_S, *(abs(t - spot.apex) / fps for t in times)])
 
+    def before(seconds: float) -> list[tuple[float, float]]:
+        start = spot.onset - seconds * fps
+        return [(energy, mouth) for i, energy, mouth in spotter.recent if start <= i < spot.onset]
+
+    busy = [energy > 1.0 for energy, _ in before(ACTIVE_S)]
+    mouth = [mouth for _, mouth in before(UNREST_S)]
     talk = spotter.talk
     scalars = [
         np.log(max(spot.score, FLOOR)),
@@ -102,6 +115,8 @@ def candidate_features(spot: Spot, spotter: ApexSpotter, context: CandidateConte
         float((moving[allowed] > 0.5 * largest).mean()) if largest > 0 else 0.0,
         float(np.log(max(largest, FLOOR) / threshold)),
         float(region == "corner"),
+        float(np.mean(busy)) if busy else 0.0,
+        float(np.std(mouth)) if mouth else 0.0,
     ]
     cells = np.log(np.maximum(moving[inner], FLOOR) / threshold)
     return np.concatenate([np.asarray(scalars, np.float32), cells.astype(np.float32)])[None, :]

@@ -200,6 +200,9 @@ class SpotterConfig:
     cell_floor_warmup_frames: int = 30  # 1 s
     cell_gain_max: float = 1.0  # no cell raised above its own energy: gains up to 2 let a flat cell's noise in
     cell_gain_power: float = 1.0
+    # The frames before an event whose energy and mouth the learned ME scorer reads (ApexSpotter.recent): was the
+    # face already busy (over its threshold, the mouth restless) before this rise? 2 s: its features read 1-1.5 s.
+    history_frames: int = 60
     fps: float = 30.0  # the rate the frame counts above are for
 
     def for_fps(self, fps: float) -> SpotterConfig:
@@ -223,6 +226,7 @@ class SpotterConfig:
             "blink_max_frames",
             "cell_floor_frames",
             "cell_floor_warmup_frames",
+            "history_frames",
         )
         optional = ("me_max_interval_frames",)  # frame counts that may be None (no such rule)
         frames += tuple(name for name in optional if getattr(self, name) is not None)
@@ -375,6 +379,9 @@ class ApexSpotter:
         self.cell_gain: np.ndarray | None = None
         self._means: np.ndarray | None = None
         self.active: list[tuple[int, float]] = []
+        # each measured frame: (index, energy / threshold, the mouth's energy / threshold), for the ME scorer
+        self.recent: deque[tuple[int, float, float]] = deque(maxlen=self.config.history_frames)
+        self.last_mouth = 0.0
         self.last_quiet: int | None = None
         self.refractory = 0
         self.discarded_runs = getattr(self, "discarded_runs", 0)
@@ -471,6 +478,7 @@ class ApexSpotter:
             means = means * self.cell_gain
         regions = regions_of(self.config)
         mouth = float(means[regions["mouth"]].max())
+        self.last_mouth = mouth
         eyes = float(means[regions["eyes"]].max()) if regions["eyes"].any() else 0.0
         ring = float(means[regions["eye_ring"]].max()) if regions["eye_ring"].any() else 0.0
         talk = self.talk
@@ -593,6 +601,8 @@ class ApexSpotter:
         limit = self.threshold() if warm else float("inf")
         value = self._region_energy(index, small, limit) if self._watch_regions else self.energy(small)
         self.last_energy, self.last_threshold = value, limit  # for the live view's strip chart
+        if warm:
+            self.recent.append((index, value / limit, self.last_mouth / limit))
         macro = self._follow_macro(index, small)
         if macro is not None:  # the face is back: what it left and came back from was a macro-expression
             self.rebase(index, small)

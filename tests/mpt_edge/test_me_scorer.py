@@ -34,6 +34,9 @@ def test_candidate_features_read_where_and_how_far_the_face_moved():
     small_onset, small_apex = face_signal(onset, config.size), face_signal(apex, config.size)
     spotter.peak_region[14] = "mouth"
     spotter.behaviour.blinks.append(14 + 15)  # half a second after the apex
+    # the second before the onset: 5 of its 30 frames over the threshold; the mouth's energy alternating 1 and 3
+    for i in range(10 - 60, 10):
+        spotter.recent.append((i, 2.0 if 0 <= i < 5 else 0.5, 1.0 + 2.0 * (i % 2)))
     spot = Spot(10, 14, 18, peak_energy=0.03, threshold=0.01)
     features = candidate_features(spot, spotter, CandidateContext(small_onset, small_apex, 0.25))[0]
     names = (*SCALARS, *map_names(config.cells, config.margin_cells))
@@ -44,6 +47,7 @@ def test_candidate_features_read_where_and_how_far_the_face_moved():
     assert value["peak_in_mouth"] == 1 and value["peak_beside_eyes"] == 0
     assert value["blink_distance_s"] == pytest.approx(0.5) and value["syllable_distance_s"] == 2.0  # none: capped
     assert value["head_moved_px"] == pytest.approx(0.25) and value["talking"] == 0
+    assert value["active_before"] == pytest.approx(5 / 30) and value["mouth_unrest"] == pytest.approx(1.0, rel=1e-3)
     # the onset -> apex map: largest at the lip corner, and the same cells as cell_energies over the threshold
     moving = cell_energies(small_apex, small_onset, config)[2:10, 2:10]
     cells = features[len(SCALARS) :].reshape(8, 8)
@@ -52,6 +56,25 @@ def test_candidate_features_read_where_and_how_far_the_face_moved():
     x, y = _canonical("mouth", 96)
     assert abs((row + 2.5) * 8 - y) <= 12 and (col + 2.5) * 8 > x, (row, col)
     assert 0 < value["spread"] < 0.2  # a lip corner, not the whole face
+
+
+def test_the_spotter_keeps_each_measured_frames_energy_for_the_scorer():
+    """What the scorer's ``active_before`` and ``mouth_unrest`` read: every warm frame's energy and mouth energy over
+    the threshold it met, for the last ``history_frames`` (scaled with the frame rate, as every frame count)."""
+    from mpt_edge.spotting.spotter import ApexSpotter, SpotterConfig
+
+    config = SpotterConfig(mask_eyes=True, learned_talking=False)
+    spotter = ApexSpotter(config)
+    rng = np.random.default_rng(0)
+    face = _textured_face(224, seed=3)
+    for i in range(100):
+        spotter.update(i, np.clip(face + rng.normal(0, 2, face.shape), 0, 255).astype(np.uint8))
+        if len(spotter.recent) and spotter.recent[-1][0] == i:
+            index, energy, mouth = spotter.recent[-1]
+            assert energy == pytest.approx(spotter.last_energy / spotter.last_threshold)
+            assert mouth == pytest.approx(spotter.last_mouth / spotter.last_threshold) and mouth > 0
+    assert len(spotter.recent) == config.history_frames and spotter.recent[-1][0] == 99
+    assert config.for_fps(60.0).history_frames == 2 * config.history_frames
 
 
 def _fixture_videos(rng: np.random.Generator):
