@@ -126,6 +126,7 @@ def set_candidates(
     """Every video of a tuning set, spotted by the candidates' ``spotter`` (cached in ``cache``); with
     ``spotter.learned_me`` every candidate is kept (none is judged)."""
     from mpt_edge.io import atomic_write_bytes
+    from train.data.drawn_long import drawn_person
     from train.data.long_videos import read_long_videos
 
     videos = read_long_videos("casme_sq", root).videos
@@ -133,7 +134,7 @@ def set_candidates(
     if record.is_file():
         person_of = {f"s{v['code']}": str(v["identity"]) for v in json.loads(record.read_text())["videos"]}
     else:  # the drawn streams: each its own face
-        person_of = {v.subject: f"{root.name}-{v.subject}" for v in videos}
+        person_of = {v.subject: drawn_person(root, v.subject) for v in videos}
     if cache.is_file():
         stored = json.loads(cache.with_suffix(".json").read_text())
         arrays = np.load(cache)

@@ -88,6 +88,7 @@ def set_features(root: Path, on_video: Callable[[str], None] = lambda _: None) -
 def drawn_features(root: Path, on_video: Callable[[str], None] = lambda _: None) -> Videos:
     """(video, features, all False) per video of a drawn-face set in which a face is found (drawn faces never
     talk)."""
+    from train.data.drawn_long import drawn_person
     from train.data.long_videos import read_long_videos
 
     out = []
@@ -95,7 +96,7 @@ def drawn_features(root: Path, on_video: Callable[[str], None] = lambda _: None)
         on_video(video.subject)
         _, rows = video_features(video.folder, video.fps)
         if len(rows):
-            out.append((f"{root.name}-{video.subject}", rows, np.zeros(len(rows), bool)))
+            out.append((drawn_person(root, video.subject), rows, np.zeros(len(rows), bool)))
     return out
 
 

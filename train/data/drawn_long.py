@@ -20,6 +20,12 @@ TUNING_DRAWN_SETS: dict[str, dict] = {
 }
 
 
+def drawn_person(root: Path, subject: str) -> str:
+    """The person a drawn stream stands for when people are left out one at a time: each drawn video is its own face
+    (its set's folder and its subject; the folder's name begins with ``drawn-``, which tells drawn people apart)."""
+    return f"{root.name}-{subject}"
+
+
 def drawn_set(
     root: Path,
     videos: int = 4,
