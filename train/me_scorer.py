@@ -365,7 +365,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", type=Path, default=Path("runs/me-scorer"))
     parser.add_argument("--install", action="store_true", help=f"write the chosen model to {MODEL}")
-    parser.add_argument("--only", action="append", default=None, help="candidate spotters (default: all)")
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=None,
+        choices=list(CANDIDATE_SPOTTERS),
+        help="candidate spotters (default: all)",
+    )
     args = parser.parse_args()
     from mpt_edge.io import default_cache
     from train.data.drawn_long import TUNING_DRAWN_SETS, drawn_set
