@@ -216,3 +216,19 @@ def test_the_scorer_is_chosen_within_the_false_me_bound():
     assert ranked([loud, weaker, bounded]) == [bounded, weaker, loud]
     louder = Choice("bar 1", "scalars", 0.1, 0.3, 0.75, 0.7, FALSE_ME_BOUND + 2.0)
     assert ranked([louder, loud]) == [loud, louder]
+
+
+def test_the_trainer_names_its_candidate_spotters_when_one_is_misspelled():
+    """`python -m train.me_scorer --only "eyes 0.05, bar 1.0, corners 1"` (the spotter is called "bar 1"): one line
+    naming the choices, before any set is rendered or read — not a KeyError traceback after minutes of loading."""
+    import subprocess
+    import sys
+
+    done = subprocess.run(
+        [sys.executable, "-m", "train.me_scorer", "--only", "eyes 0.05, bar 1.0, corners 1"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert "invalid choice" in done.stderr and "'eyes 0.05, bar 1, corners 1'" in done.stderr
