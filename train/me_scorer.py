@@ -31,6 +31,7 @@ import numpy as np
 from mpt_edge.spotting.intervals import Interval, SpottingScore, match, pool, score_video
 from mpt_edge.spotting.me_scorer import MODEL, SCALARS, map_names
 from mpt_edge.spotting.spotter import SpotterConfig
+from train.data.drawn_long import drawn_person, is_drawn_person
 
 # the candidates' spotters: the bar an ME's peak must reach (x the noise threshold), that threshold's k, the eye
 # cells' reach (each spelled out: the defaults are what this chooses)
@@ -90,7 +91,7 @@ class VideoCandidates:
 
     @property
     def drawn(self) -> bool:
-        return self.person.startswith("drawn-")
+        return is_drawn_person(self.person)
 
     def labels(self) -> np.ndarray:
         """1 where a candidate is one of the matched MEs (IoU >= 0.5, as MEGC matches)."""
@@ -126,7 +127,6 @@ def set_candidates(
     """Every video of a tuning set, spotted by the candidates' ``spotter`` (cached in ``cache``); with
     ``spotter.learned_me`` every candidate is kept (none is judged)."""
     from mpt_edge.io import atomic_write_bytes
-    from train.data.drawn_long import drawn_person
     from train.data.long_videos import read_long_videos
 
     videos = read_long_videos("casme_sq", root).videos

@@ -26,6 +26,12 @@ def drawn_person(root: Path, subject: str) -> str:
     return f"{root.name}-{subject}"
 
 
+def is_drawn_person(person: str) -> bool:
+    """Whether a person named by :func:`drawn_person` is a drawn face (reported apart, never chosen on): the drawn
+    sets' folders are named ``drawn-...`` (:data:`TUNING_DRAWN_SETS`, :func:`drawn_set`'s callers)."""
+    return person.startswith("drawn-")
+
+
 def drawn_set(
     root: Path,
     videos: int = 4,
