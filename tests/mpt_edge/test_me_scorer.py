@@ -74,6 +74,10 @@ def test_the_spotter_keeps_each_measured_frames_energy_for_the_scorer():
             assert energy == pytest.approx(spotter.last_energy / spotter.last_threshold)
             assert mouth == pytest.approx(spotter.last_mouth / spotter.last_threshold) and mouth > 0
     assert len(spotter.recent) == config.history_frames and spotter.recent[-1][0] == 99
+    # the scorer's windows fit in what the spotter keeps (else its features would read a truncated history)
+    from mpt_edge.spotting.me_scorer import ACTIVE_S, UNREST_S
+
+    assert max(ACTIVE_S, UNREST_S) * config.fps <= config.history_frames
     assert config.for_fps(60.0).history_frames == 2 * config.history_frames
 
 
