@@ -35,12 +35,29 @@ def apex_image(
     return np.ascontiguousarray(normalised.transpose(2, 0, 1), dtype=np.float32)
 
 
-def model_inputs(onset_bgr: np.ndarray, apex_bgr: np.ndarray, config: MotionConfig) -> tuple[np.ndarray, np.ndarray]:
+def model_inputs(
+    onset_bgr: np.ndarray, apex_bgr: np.ndarray, config: MotionConfig, mirror: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """Aligned onset/apex face crops -> (ViT image (3, S, S), motion prompts (K, F)), S = face size.
     The ViT image is the apex, or with ``config.vit_input == "magnified"`` the magnified apex
-    (clipped to the 0..1 range a camera frame has)."""
+    (clipped to the 0..1 range a camera frame has). ``mirror``: both crops' left and right swapped first."""
     onset = fit_face(as_float_image(onset_bgr, "onset frame"), config.face_size)
     apex = fit_face(as_float_image(apex_bgr, "apex frame"), config.face_size)
+    if mirror:
+        onset, apex = np.ascontiguousarray(onset[:, ::-1]), np.ascontiguousarray(apex[:, ::-1])
     magnified, prompts = motion_inputs(onset, apex, config)
     vit_frame = np.clip(magnified, 0.0, 1.0) if config.vit_input == "magnified" else apex
     return apex_image(vit_frame, config.image_mean, config.image_std), prompts
+
+
+def readings(config: MotionConfig) -> tuple[bool, ...]:
+    """How a pair is read, as ``mirror`` flags of :func:`model_inputs`: once as it is, and with
+    ``config.read_mirrored`` once more mirrored. The class scores are the mean of the readings' softmax."""
+    return (False, True) if config.read_mirrored else (False,)
+
+
+def model_readings(
+    onset_bgr: np.ndarray, apex_bgr: np.ndarray, config: MotionConfig
+) -> list[tuple[np.ndarray, np.ndarray]]:
+    """:func:`model_inputs` of every reading of one pair (:func:`readings`)."""
+    return [model_inputs(onset_bgr, apex_bgr, config, mirror) for mirror in readings(config)]

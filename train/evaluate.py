@@ -20,7 +20,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from mpt_edge.classify import softmax
 from mpt_edge.errors import MptEdgeError
+from mpt_edge.preprocess import readings
 from train.baselines import BASELINES, LABELS, PairFeatures
 from train.checkpoint import load_model
 from train.data.pairs import encode_pairs, load_pairs
@@ -73,7 +75,8 @@ def _fold_jobs(model_path: Path) -> list[tuple[str, Path, list[str] | None, list
 def _scorer(
     path: Path, precision: str = "auto", server: str | None = None
 ) -> tuple[list[str], Any, Callable[[np.ndarray, np.ndarray], np.ndarray]]:
-    """(class names, motion config, scores of a batch) for a checkpoint (PyTorch) or a bundle (its engine)."""
+    """(class names, motion config, class probabilities of a batch) for a checkpoint (PyTorch) or a bundle
+    (its engine)."""
     if path.is_dir():
         from mpt_edge.engines import open_bundle
 
@@ -86,7 +89,7 @@ def _scorer(
             feeds = [
                 {"apex": images[i : i + step], "motion": motion[i : i + step]} for i in range(0, len(images), step)
             ]
-            return np.concatenate([engine.infer({k: v for k, v in f.items() if k in names}) for f in feeds])
+            return softmax(np.concatenate([engine.infer({k: v for k, v in f.items() if k in names}) for f in feeds]))
 
         return bundle.class_names, bundle.motion_config, score_bundle
     model, payload = load_model(path)
@@ -142,9 +145,11 @@ def evaluate(
                 baseline_pred[baseline] += result["y_pred"]
         for start in range(0, len(indices), batch_size):
             chunk = indices[start : start + batch_size]
-            images, motion = encode_pairs(pairs, chunk, motion_config)
+            probabilities = sum(
+                score(*encode_pairs(pairs, chunk, motion_config, mirror=mirror)) for mirror in readings(motion_config)
+            )
             y_true += pairs.labels[chunk].tolist()
-            y_pred += score(images, motion).argmax(1).tolist()
+            y_pred += np.asarray(probabilities).argmax(1).tolist()
             origin += datasets[chunk].tolist()
             if tick:
                 for _ in chunk:

@@ -19,6 +19,7 @@ from torch import nn
 
 from mpt_edge.errors import MptEdgeError
 from mpt_edge.motion.config import MotionConfig
+from mpt_edge.preprocess import readings
 from train.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from train.data.pairs import PairSet, encode_pairs, motion_features
 from train.distributed import DistContext
@@ -165,6 +166,14 @@ def predict(
         out.append(torch.softmax(logits.float(), dim=1).cpu())
     model.train(was_training)
     return torch.cat(out) if out else torch.empty(0, 0)
+
+
+Readings = list[tuple[torch.Tensor, torch.Tensor]]  # (images, prompts) of each reading of the same clips
+
+
+def predict_readings(model: nn.Module, readings: Readings, use_motion: bool) -> torch.Tensor:
+    """The mean softmax of every reading of the same clips (:func:`mpt_edge.preprocess.readings`)."""
+    return torch.stack([predict(model, images, motion, use_motion) for images, motion in readings]).mean(0)
 
 
 @dataclass(frozen=True)
@@ -317,9 +326,15 @@ class FoldTrainer:
             return self.cached_inputs[0][indices], self.cached_inputs[1][indices]
         return encode_pairs(self.pairs, indices, self.motion_config, rng)
 
-    def _fixed_inputs(self, indices: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
-        images, motion = self._encoded(indices)
-        return torch.from_numpy(images).to(self.device), torch.from_numpy(motion).to(self.device)
+    def _fixed_inputs(self, indices: np.ndarray) -> Readings:
+        """The clips' inputs of every reading the device makes (a mirrored one is never cached)."""
+        out = []
+        for mirror in readings(self.motion_config):
+            images, motion = (
+                encode_pairs(self.pairs, indices, self.motion_config, mirror=True) if mirror else self._encoded(indices)
+            )
+            out.append((torch.from_numpy(images).to(self.device), torch.from_numpy(motion).to(self.device)))
+        return out
 
     # --- checkpoints ------------------------------------------------------------------------
     @property
@@ -423,12 +438,10 @@ class FoldTrainer:
         self.dist.barrier()
         return self._result(history, best)
 
-    def _evaluate(
-        self, prefix: str, indices: np.ndarray, inputs: tuple[torch.Tensor, torch.Tensor]
-    ) -> dict[str, float]:
+    def _evaluate(self, prefix: str, indices: np.ndarray, inputs: Readings) -> dict[str, float]:
         if not len(indices):
             return {}
-        scores = predict(self.model, inputs[0], inputs[1], self.use_motion)
+        scores = predict_readings(self.model, inputs, self.use_motion)
         metrics = summarize(self.pairs.labels[indices], scores.argmax(1).numpy(), self.num_classes)
         return {
             f"{prefix}_uf1": metrics.uf1,
@@ -444,7 +457,7 @@ class FoldTrainer:
             payload = read_checkpoint(self.best_path) if self.best_path.is_file() else None
             if payload is not None:
                 self.model.load_state_dict(payload["state_dict"])
-            scores = predict(self.model, self.eval_inputs[0], self.eval_inputs[1], self.use_motion)
+            scores = predict_readings(self.model, self.eval_inputs, self.use_motion)
             result.eval_keys = [self.pairs.keys[i] for i in self.eval_idx]
             result.y_true = self.pairs.labels[self.eval_idx].tolist()
             result.y_pred = scores.argmax(1).tolist()

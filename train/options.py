@@ -78,6 +78,7 @@ class RunSpec:
     alpha: float | None = None  # None: MotionConfig's default
     prompt_variant: str | None = None  # None: MotionConfig's default (strain; or lk / patch / flow)
     vit_input: str | None = None  # None: MotionConfig's default (apex / magnified)
+    read_mirrored: bool | None = None  # None: MotionConfig's default (each clip also read mirrored)
     motion_prompts: bool = True
     prompt_readout: bool = True  # the linear read-out of the prompts beside the [CLS] head
     backbone_weights: str | None = None
@@ -107,7 +108,12 @@ class RunSpec:
 
     def motion_overrides(self) -> dict[str, Any]:
         """The MotionConfig fields this spec sets (None stands for the config's default)."""
-        chosen = {"alpha": self.alpha, "prompt_variant": self.prompt_variant, "vit_input": self.vit_input}
+        chosen = {
+            "alpha": self.alpha,
+            "prompt_variant": self.prompt_variant,
+            "vit_input": self.vit_input,
+            "read_mirrored": self.read_mirrored,
+        }
         return {k: v for k, v in chosen.items() if v is not None}
 
     def _design_choices(self) -> dict[str, Any]:

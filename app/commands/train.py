@@ -84,6 +84,14 @@ def train(
         "--vit-input",
         help="What the ViT's patch tokens see: apex (the apex frame) or magnified (the magnified apex).",
     ),
+    read_mirrored: bool = typer.Option(
+        MotionConfig.read_mirrored,
+        "--read-mirrored/--read-once",
+        help=(
+            "Read each clip also mirrored (left and right swapped) and average the two readings' class "
+            "scores; the bundle's device does the same (twice the prompt and engine work per event)."
+        ),
+    ),
     motion_prompts: bool = typer.Option(
         RUN.motion_prompts, "--motion-prompts/--no-motion-prompts", help="Use motion prompt tokens (off: the ablation)."
     ),
@@ -235,6 +243,7 @@ def train(
         alpha=alpha,
         prompt_variant=prompt_variant,
         vit_input=vit_input,
+        read_mirrored=read_mirrored,
         motion_prompts=motion_prompts,
         prompt_readout=prompt_readout,
         backbone_weights=str(backbone_weights) if backbone_weights else None,

@@ -95,6 +95,9 @@ class MotionConfig:
     # patch variant: cells per side of each token's patch (probe, hard preset, α 0: 1 -> 0.841, 2 -> 0.808, 4 -> 0.622:
     # more features overfit 288 clips)
     patch_cells: int = 2
+    # read each pair also mirrored (left and right swapped) and average the two readings' class scores:
+    # an expression is nearly symmetric, the noise of one reading is not (docs "Reading each clip both ways")
+    read_mirrored: bool = False
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "image_mean", tuple(float(v) for v in self.image_mean))  # JSON gives lists
@@ -129,6 +132,8 @@ class MotionConfig:
             problems.append(f"vit_input={self.vit_input!r} (choose {', '.join(VIT_INPUTS)})")
         if not (1 <= self.patch_cells <= 8):
             problems.append(f"patch_cells={self.patch_cells} (need 1..8)")
+        if not isinstance(self.read_mirrored, bool):
+            problems.append(f"read_mirrored={self.read_mirrored!r} (need true or false)")
         if problems:
             raise InputError("invalid motion config: " + "; ".join(problems))
 
@@ -163,8 +168,9 @@ class MotionConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> MotionConfig:
         """A stored config; one without ``prompt_variant`` was written when the only (then default)
-        variant was ``lk``, so it reads as ``lk``, not as today's default."""
-        data = {"prompt_variant": LEGACY_PROMPT_VARIANT, **data}
+        variant was ``lk``, so it reads as ``lk``, not as today's default; one without ``read_mirrored``
+        was read once, as it is."""
+        data = {"prompt_variant": LEGACY_PROMPT_VARIANT, "read_mirrored": False, **data}
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:

@@ -45,6 +45,7 @@ FROM_DATACLASSES = {
     ("train", "--alpha"): DEFAULT_ALPHA,
     ("train", "--prompt-variant"): MotionConfig.prompt_variant,
     ("train", "--vit-input"): MotionConfig.vit_input,
+    ("train", "--read-mirrored"): MotionConfig.read_mirrored,
     ("train", "--dataset"): DATA.dataset,
     ("train", "--face"): DATA.face_detector,
     ("train", "--skip-invalid"): DATA.skip_invalid,

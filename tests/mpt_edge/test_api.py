@@ -144,3 +144,37 @@ def test_an_event_line_reads_back_as_the_event_it_was():
     for event in (labelled, unlabelled):
         assert Event.from_dict(json.loads(json.dumps(event.as_dict()))) == event
     assert "label" not in unlabelled.as_dict() and unlabelled.as_dict()["face_box"] is None
+
+
+def test_a_bundle_of_a_model_that_reads_both_ways_predicts_what_its_checkpoint_does(stream_model, tmp_path):
+    """``read_mirrored`` travels from the checkpoint into the bundle's manifest, and the device then
+    reads each pair twice: its scores are the checkpoint's mean softmax of the pair and of the pair mirrored."""
+    import numpy as np
+    import torch
+
+    import mpt_edge
+    from mpt_edge.preprocess import model_inputs
+    from train.checkpoint import load_model, read_checkpoint
+    from train.data.synthetic import generate
+    from train.fit import predict
+
+    payload = read_checkpoint(stream_model / "run" / "best.pt")
+    payload["motion_config"]["read_mirrored"] = True
+    torch.save(payload, tmp_path / "both-ways.pt")
+    built = runner.invoke(
+        app, ["build", str(tmp_path / "both-ways.pt"), "--target", "onnxruntime-cpu", "--out", str(tmp_path / "b")]
+    )
+    assert built.exit_code == 0, built.output
+    model, _ = load_model(tmp_path / "both-ways.pt")
+    clip = generate(num_subjects=1, clips_per_class=1, size=224, seed=5)[0]
+    onset, apex = clip.frames[clip.onset], clip.frames[clip.apex]
+    each = [
+        predict(model, *(torch.from_numpy(a[None]) for a in model_inputs(onset, apex, model.motion_config, m)), True)[0]
+        for m in (False, True)
+    ]
+    assert float((each[0] - each[1]).abs().max()) > 2e-3  # reading once would be off by half of it
+    with mpt_edge.Bundle.open(tmp_path / "b") as bundle:
+        assert bundle.files.motion_config.read_mirrored is True
+        prediction = bundle.predict(onset, apex, aligned=True)
+    expected = ((each[0] + each[1]) / 2).numpy()
+    np.testing.assert_allclose([prediction.scores[n] for n in bundle.class_names], expected, atol=3e-4)

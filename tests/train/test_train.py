@@ -18,9 +18,9 @@ from mpt_edge.errors import MptEdgeError
 from mpt_edge.motion.config import DEFAULT_ALPHA, MotionConfig
 from train.checkpoint import CheckpointError, load_model, read_checkpoint, save_checkpoint
 from train.configs import REGISTRY, MPTConfig, get_config
-from train.data.pairs import augment_pair, encode_pairs, load_pairs
+from train.data.pairs import PairSet, augment_pair, encode_pairs, load_pairs
 from train.data.synthetic_folder import SyntheticSpec, ensure_synthetic, read_synthetic
-from train.fit import FoldData, FoldPlace, FoldTrainer, TrainOptions, class_weights, warmup_cosine
+from train.fit import FoldData, FoldPlace, FoldTrainer, TrainOptions, class_weights, predict, warmup_cosine
 from train.metrics import summarize
 from train.model import MPT
 from train.protocol import make_folds, select_folds
@@ -51,9 +51,9 @@ def pairs(synthetic_root):
     return load_pairs(result.records, 224)
 
 
-def trainer(pairs, folder, epochs=3, reporter=None, **option_overrides):
+def trainer(pairs, folder, epochs=3, reporter=None, motion=None, **option_overrides):
     torch.manual_seed(0)
-    model = MPT(get_config("mpt-micro"))
+    model = MPT(get_config("mpt-micro"), motion)
     subjects = np.array(pairs.subjects)
     options = TrainOptions(epochs=epochs, batch_size=4, **option_overrides)
     data = FoldData(pairs, np.flatnonzero(subjects != "sub03"), np.flatnonzero(subjects == "sub03"))
@@ -223,6 +223,24 @@ def test_training_starts_from_the_linear_probe_of_the_prompts(pairs, tmp_path):
     assert torch.equal(augmented[0], augmented[1]) and not torch.allclose(
         augmented[0], fold.model.prompt_readout.weight
     )
+
+
+def test_a_model_that_reads_clips_both_ways_reports_the_mean_of_both_readings(pairs, tmp_path):
+    """The held-out scores (and so every UF1 a run reports) are what the device computes: the mean softmax
+    of the clip as it is and of the clip mirrored, each encoded afresh from the flipped frames."""
+    fold = trainer(pairs, tmp_path, epochs=1, motion=MotionConfig(read_mirrored=True))
+    result = fold.fit()
+    flipped = PairSet(
+        pairs.onsets[:, :, ::-1].copy(), pairs.apexes[:, :, ::-1].copy(), pairs.labels, pairs.subjects, pairs.keys
+    )
+    model, _ = load_model(tmp_path / "best.pt")
+    assert model.motion_config.read_mirrored is True
+    each = [
+        predict(model, *(torch.from_numpy(a) for a in encode_pairs(source, fold.eval_idx, model.motion_config)), True)
+        for source in (pairs, flipped)
+    ]
+    assert not torch.allclose(each[0], each[1], atol=1e-3)
+    np.testing.assert_allclose(result.scores, ((each[0] + each[1]) / 2).numpy(), atol=1e-5)
 
 
 def test_resume_refuses_a_checkpoint_of_another_run(pairs, tmp_path):

@@ -80,17 +80,21 @@ def augment_pair(onset: np.ndarray, apex: np.ndarray, rng: np.random.Generator) 
 
 
 def encode_pairs(
-    pairs: PairSet, indices: Labels, config: MotionConfig, rng: np.random.Generator | None = None
+    pairs: PairSet,
+    indices: Labels,
+    config: MotionConfig,
+    rng: np.random.Generator | None = None,
+    mirror: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Model inputs (apex images (B, 3, S, S), motion prompts (B, K, F)) for ``indices``; augmented
-    when ``rng`` is given."""
+    when ``rng`` is given; mirrored (a reading, :func:`mpt_edge.preprocess.readings`) with ``mirror``."""
     images = np.empty((len(indices), 3, config.face_size, config.face_size), np.float32)
     motion = np.empty((len(indices),) + config.token_shape, np.float32)
     for row, i in enumerate(indices):
         onset, apex = pairs.onsets[i], pairs.apexes[i]
         if rng is not None:
             onset, apex = augment_pair(onset, apex, rng)
-        images[row], motion[row] = model_inputs(onset, apex, config)
+        images[row], motion[row] = model_inputs(onset, apex, config, mirror)
     return images, motion
 
 
