@@ -178,3 +178,21 @@ def test_a_bundle_of_a_model_that_reads_both_ways_predicts_what_its_checkpoint_d
         prediction = bundle.predict(onset, apex, aligned=True)
     expected = ((each[0] + each[1]) / 2).numpy()
     np.testing.assert_allclose([prediction.scores[n] for n in bundle.class_names], expected, atol=3e-4)
+
+
+def test_the_readings_benchmark_runs_on_a_bundle_and_prints_json(bundle_dir):
+    """benchmarks/bench_readings.py keeps running (its figures belong to the benchmark, not asserted here)."""
+    import subprocess
+    import sys
+
+    bench = ROOT / "benchmarks" / "bench_readings.py"
+    out = subprocess.run(
+        [sys.executable, str(bench), str(bundle_dir), "--pairs", "2", "--rounds", "1"],
+        check=True,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
+    report = json.loads(out)
+    assert set(report["ms_per_event"]) == {"once", "both_ways"} and min(report["ms_per_event"].values()) > 0
+    assert report["target"] == "onnxruntime-cpu" and report["both_ways_over_once"] > 0
