@@ -79,6 +79,8 @@ class RunSpec:
     prompt_variant: str | None = None  # None: MotionConfig's default (strain; or lk / patch / flow)
     vit_input: str | None = None  # None: MotionConfig's default (apex / magnified)
     read_mirrored: bool | None = None  # None: MotionConfig's default (each clip also read mirrored)
+    token_grid: int | None = None  # None: MotionConfig's default (prompt tokens per side)
+    token_sigma: float | None = None  # None: MotionConfig's default (a window's sigma in patches: sigma_patches)
     motion_prompts: bool = True
     prompt_readout: bool = True  # the linear read-out of the prompts beside the [CLS] head
     backbone_weights: str | None = None
@@ -106,6 +108,20 @@ class RunSpec:
             "options": self.options.to_dict(),
         }
 
+    def motion_config(self) -> MotionConfig:
+        """The motion config this spec trains with, defaults filled in from the model's backbone (its face and
+        patch size, its normalisation); an invalid choice is one :class:`InputError` line."""
+        from train.configs import get_config
+
+        backbone = get_config(self.model)
+        return MotionConfig(
+            face_size=backbone.image_size,
+            patch_size=backbone.patch_size,
+            image_mean=backbone.image_mean,
+            image_std=backbone.image_std,
+            **self.motion_overrides(),
+        )
+
     def motion_overrides(self) -> dict[str, Any]:
         """The MotionConfig fields this spec sets (None stands for the config's default)."""
         chosen = {
@@ -113,6 +129,8 @@ class RunSpec:
             "prompt_variant": self.prompt_variant,
             "vit_input": self.vit_input,
             "read_mirrored": self.read_mirrored,
+            "token_grid": self.token_grid,
+            "sigma_patches": self.token_sigma,
         }
         return {k: v for k, v in chosen.items() if v is not None}
 

@@ -47,14 +47,7 @@ def resolve_configs(spec: RunSpec, num_classes: int) -> tuple[MPTConfig, MotionC
     cfg = get_config(
         spec.model, num_classes=num_classes, use_motion_prompts=spec.motion_prompts, prompt_readout=spec.prompt_readout
     )
-    motion = MotionConfig(
-        face_size=cfg.image_size,
-        patch_size=cfg.patch_size,
-        image_mean=cfg.image_mean,
-        image_std=cfg.image_std,
-        **spec.motion_overrides(),
-    )
-    return cfg, motion
+    return cfg, spec.motion_config()
 
 
 def build_model(spec: RunSpec, num_classes: int, face_size: int, log: Callable[[str], None]) -> MPT:

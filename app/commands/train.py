@@ -84,6 +84,16 @@ def train(
         "--vit-input",
         help="What the ViT's patch tokens see: apex (the apex frame) or magnified (the magnified apex).",
     ),
+    token_grid: int = typer.Option(
+        MotionConfig.token_grid,
+        "--token-grid",
+        help="Motion prompt tokens per side (Gaussian windows on a regular grid; at most face size / patch size).",
+    ),
+    token_sigma: float = typer.Option(
+        MotionConfig.sigma_patches,
+        "--token-sigma",
+        help="Each Gaussian window's sigma, in patches (1 at the default 7 x 7 grid: half the windows' spacing).",
+    ),
     read_mirrored: bool = typer.Option(
         MotionConfig.read_mirrored,
         "--read-mirrored/--read-once",
@@ -223,7 +233,6 @@ def train(
     from train.options import default_probe_head
 
     check_alpha(alpha)
-    MotionConfig(prompt_variant=prompt_variant, vit_input=vit_input)  # a wrong name is a one-line error before any work
     options = TrainOptions(
         epochs=epochs,
         batch_size=batch_size,
@@ -244,6 +253,8 @@ def train(
         prompt_variant=prompt_variant,
         vit_input=vit_input,
         read_mirrored=read_mirrored,
+        token_grid=token_grid,
+        token_sigma=token_sigma,
         motion_prompts=motion_prompts,
         prompt_readout=prompt_readout,
         backbone_weights=str(backbone_weights) if backbone_weights else None,
@@ -254,6 +265,7 @@ def train(
         options=options,
         baselines=baselines,
     )
+    spec.motion_config()  # a wrong name or size is a one-line error before any work
     data = DataSpec(
         dataset=dataset,
         root=root,

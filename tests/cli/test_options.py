@@ -46,6 +46,8 @@ FROM_DATACLASSES = {
     ("train", "--prompt-variant"): MotionConfig.prompt_variant,
     ("train", "--vit-input"): MotionConfig.vit_input,
     ("train", "--read-mirrored"): MotionConfig.read_mirrored,
+    ("train", "--token-grid"): MotionConfig.token_grid,
+    ("train", "--token-sigma"): MotionConfig.sigma_patches,
     ("train", "--dataset"): DATA.dataset,
     ("train", "--face"): DATA.face_detector,
     ("train", "--skip-invalid"): DATA.skip_invalid,

@@ -23,6 +23,7 @@ from train.data.synthetic_folder import SyntheticSpec, ensure_synthetic, read_sy
 from train.fit import FoldData, FoldPlace, FoldTrainer, TrainOptions, class_weights, predict, warmup_cosine
 from train.metrics import summarize
 from train.model import MPT
+from train.options import RunSpec
 from train.protocol import make_folds, select_folds
 
 FEATURES = MotionConfig().num_features  # of the default prompt variant
@@ -363,6 +364,22 @@ def test_loso_shards_pool_into_one_metrics_file(synthetic_root, tmp_path):
     ) == ["sub01", "sub02", "sub03"]
 
 
+def test_the_prompt_token_grid_is_chosen_from_the_cli_and_travels_in_the_checkpoint(synthetic_root, tmp_path):
+    out = tmp_path / "fine"
+    extra = ("--token-grid", "14", "--token-sigma", "0.5", "--no-baselines", "--epochs", "1")
+    result = runner.invoke(app, train_args(synthetic_root, out, *extra))
+    assert result.exit_code == 0, result.output
+    model, _ = load_model(out / "best.pt")
+    assert (model.motion_config.token_grid, model.motion_config.sigma_patches, model.motion_config.num_tokens) == (
+        14,
+        0.5,
+        196,
+    )
+    identity = json.loads((out / "run.json").read_text())["identity"]
+    assert identity["token_grid"] == 14 and identity["sigma_patches"] == 0.5
+    assert RunSpec(token_grid=14, token_sigma=0.5).motion_overrides() == {"token_grid": 14, "sigma_patches": 0.5}
+
+
 def test_no_baselines_option_skips_them(synthetic_root, tmp_path):
     out = tmp_path / "plain"
     result = runner.invoke(app, train_args(synthetic_root, out, "--no-baselines", "--epochs", "1"))
@@ -386,6 +403,8 @@ def test_no_baselines_option_skips_them(synthetic_root, tmp_path):
         (["--device", "cuda"] if not torch.cuda.is_available() else ["--device", "tpu"], "--device"),
         (["--backbone-weights", "/nonexistent/vit.safetensors"], "do not exist"),
         (["--folds", "7"], "fold 7 does not exist"),
+        (["--token-grid", "15"], "token_grid=15 (need 1..14)"),
+        (["--token-sigma", "0"], "sigma_patches and flow_eps must be > 0"),
     ],
 )
 def test_train_bad_options_are_one_line(synthetic_root, tmp_path, extra, message):
