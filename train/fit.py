@@ -171,9 +171,9 @@ def predict(
 Readings = list[tuple[torch.Tensor, torch.Tensor]]  # (images, prompts) of each reading of the same clips
 
 
-def predict_readings(model: nn.Module, readings: Readings, use_motion: bool) -> torch.Tensor:
+def predict_readings(model: nn.Module, inputs: Readings, use_motion: bool) -> torch.Tensor:
     """The mean softmax of every reading of the same clips (:func:`mpt_edge.preprocess.readings`)."""
-    return torch.stack([predict(model, images, motion, use_motion) for images, motion in readings]).mean(0)
+    return torch.stack([predict(model, images, motion, use_motion) for images, motion in inputs]).mean(0)
 
 
 @dataclass(frozen=True)
