@@ -299,41 +299,30 @@ def test_calibration_data_of_another_face_size_is_refused(exported, tmp_path):
 def test_bench_int8_matrix_measures_every_route_it_names(trained, tmp_path):
     """The route matrix builds each route with the project's quantizers, scores it on held-out clips
     and times it; its figures belong to the README and the closing notes."""
-    import subprocess
-    import sys
-    from pathlib import Path
+    from helpers.benchmarks import run_benchmark
 
-    bench = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_int8.py"
-    env = {**__import__("os").environ, "PYTHONPATH": str(bench.parents[1]), "XDG_CACHE_HOME": str(tmp_path / "cache")}
     routes = ["openvino_int8_smoothquant", "openvino_fp32_int8_weights", "onnxruntime_qoperator", "onnxruntime_dynamic"]
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(bench),
-            "--models",
-            "mpt-micro",
-            "--checkpoint",
-            f"mpt-micro={trained / 'run' / 'best.pt'}",
-            "--routes",
-            ",".join(routes),
-            "--rounds",
-            "1",
-            "--seconds",
-            "0.1",
-            "--calibration-size",
-            "8",
-            "--eval-clips",
-            "6",
-            "--chart",
-            str(tmp_path / "int8.png"),
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
+    report = run_benchmark(
+        "bench_int8.py",
+        "--models",
+        "mpt-micro",
+        "--checkpoint",
+        f"mpt-micro={trained / 'run' / 'best.pt'}",
+        "--routes",
+        ",".join(routes),
+        "--rounds",
+        "1",
+        "--seconds",
+        "0.1",
+        "--calibration-size",
+        "8",
+        "--eval-clips",
+        "6",
+        "--chart",
+        str(tmp_path / "int8.png"),
         timeout=300,
-        env=env,
-    ).stdout
-    report = json.loads(out)
+        env={"XDG_CACHE_HOME": str(tmp_path / "cache")},
+    )
     measured = report["models"]["mpt-micro"]["routes"]
     assert list(measured) == ["openvino_fp32", *routes]  # the FP32 reference is always measured
     for name, route in measured.items():
@@ -352,36 +341,24 @@ def test_bench_int8_matrix_measures_every_route_it_names(trained, tmp_path):
 
 @pytest.mark.slow
 def test_bench_cpu_settings_reports_each_setting_and_the_runtime_graph(tmp_path):
-    import subprocess
-    import sys
-    from pathlib import Path
+    from helpers.benchmarks import run_benchmark
 
-    bench = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_cpu_settings.py"
-    env = {**__import__("os").environ, "PYTHONPATH": str(bench.parents[1])}
     checkpoint = tmp_path / "micro.pt"
     from train.checkpoint import save_checkpoint
     from train.model import MPT
 
     save_checkpoint(checkpoint, MPT(MICRO).eval(), ["negative", "positive", "surprise"])
-    out = subprocess.run(
-        [
-            sys.executable,
-            str(bench),
-            "--checkpoint",
-            str(checkpoint),
-            "--skip-sequence",
-            "--rounds",
-            "1",
-            "--seconds",
-            "0.05",
-        ],
-        check=True,
-        capture_output=True,
-        text=True,
+    report = run_benchmark(
+        "bench_cpu_settings.py",
+        "--checkpoint",
+        str(checkpoint),
+        "--skip-sequence",
+        "--rounds",
+        "1",
+        "--seconds",
+        "0.05",
         timeout=300,
-        env=env,
-    ).stdout
-    report = json.loads(out)
+    )
     assert {
         "openvino_fp32_hint_latency",
         "openvino_int8_latency_threads_1",

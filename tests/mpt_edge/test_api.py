@@ -182,17 +182,8 @@ def test_a_bundle_of_a_model_that_reads_both_ways_predicts_what_its_checkpoint_d
 
 def test_the_readings_benchmark_runs_on_a_bundle_and_prints_json(bundle_dir):
     """benchmarks/bench_readings.py keeps running (its figures belong to the benchmark, not asserted here)."""
-    import subprocess
-    import sys
+    from helpers.benchmarks import run_benchmark
 
-    bench = ROOT / "benchmarks" / "bench_readings.py"
-    out = subprocess.run(
-        [sys.executable, str(bench), str(bundle_dir), "--pairs", "2", "--rounds", "1"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
-    report = json.loads(out)
+    report = run_benchmark("bench_readings.py", str(bundle_dir), "--pairs", "2", "--rounds", "1")
     assert set(report["ms_per_event"]) == {"once", "both_ways"} and min(report["ms_per_event"].values()) > 0
     assert report["target"] == "onnxruntime-cpu" and report["both_ways_over_once"] > 0

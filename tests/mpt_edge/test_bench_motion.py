@@ -3,23 +3,11 @@ speed belongs to benchmarks, not tests)."""
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-BENCH = Path(__file__).resolve().parents[2] / "benchmarks" / "bench_motion.py"
+from helpers.benchmarks import run_benchmark
 
 
 def test_bench_motion_prints_json_with_matching_outputs():
-    out = subprocess.run(
-        [sys.executable, str(BENCH), "--pairs", "2", "--rounds", "1", "--size", "112"],
-        check=True,
-        capture_output=True,
-        text=True,
-        timeout=120,
-    ).stdout
-    report = json.loads(out)
+    report = run_benchmark("bench_motion.py", "--pairs", "2", "--rounds", "1", "--size", "112")
     assert set(report["pairs_per_s"]) >= {"fast_magnify_and_tokenize", "reference_magnify_and_tokenize"}
     assert all(rate > 0 for rate in report["pairs_per_s"].values())
     assert report["fast_vs_reference"]["max_abs_diff_magnified"] < 1e-5
